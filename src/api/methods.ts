@@ -1,0 +1,222 @@
+// The server API methods (Centrifugo v6 style), independent of transport: the HTTP handler and the
+// in-process API call the same functions, so both answer the same.
+import type { Logger } from 'pino';
+import type { ChannelRules } from '../auth/channels.js';
+import type { HeraldConfig } from '../config/schema.js';
+import type { Engine } from '../engine/engine.js';
+import type { Hub } from '../hub/hub.js';
+import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
+import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
+import type { SessionRegistry } from '../dialects/native/registry.js';
+import { asObject, num, str, type NativeSession } from '../dialects/native/session.js';
+
+/** What the API methods act on. */
+export interface ApiContext {
+  readonly config: HeraldConfig;
+  readonly engine: Engine;
+  readonly hub: Hub;
+  readonly rules: ChannelRules;
+  readonly registry: SessionRegistry<NativeSession>;
+  readonly log: Logger;
+  readonly node: { readonly uid: string; readonly name: string; readonly version: string; readonly startedAt: number };
+}
+
+/** One API method: request object in, result object out (throws ReplyError for API errors). */
+type Method = (ctx: ApiContext, req: Record<string, unknown>) => Promise<Record<string, unknown>>;
+
+/** A raw JSON value in a result (publication data), written verbatim by the HTTP layer. */
+export { RawJson } from '../dialects/native/codec.js';
+
+const requireChannel = (req: Record<string, unknown>): string => {
+  const channel = req.channel;
+  if (typeof channel !== 'string' || channel === '') throw new ReplyError({ ...Errors.badRequest, message: 'channel required' });
+  return channel;
+};
+
+const requireUser = (req: Record<string, unknown>): string => {
+  if (typeof req.user !== 'string') throw new ReplyError({ ...Errors.badRequest, message: 'user required' });
+  return req.user;
+};
+
+const publishTo = async (ctx: ApiContext, channel: string, req: Record<string, unknown>): Promise<Record<string, unknown>> => {
+  const opts = ctx.rules.options(channel);
+  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  let data: Buffer;
+  if (typeof req.b64data === 'string' && req.b64data !== '') {
+    data = Buffer.from(req.b64data, 'base64');
+  } else if (req.data !== undefined) {
+    data = Buffer.from(JSON.stringify(req.data));
+  } else {
+    throw new ReplyError({ ...Errors.badRequest, message: 'data required' });
+  }
+  let tags: Record<string, string> | undefined;
+  if (req.tags !== undefined) {
+    const t = asObject(req.tags);
+    if (!Object.values(t).every((v) => typeof v === 'string')) {
+      throw new ReplyError({ ...Errors.badRequest, message: 'tags must map strings to strings' });
+    }
+    tags = t as Record<string, string>;
+  }
+  const history = req.skip_history === true ? undefined : historyOf(opts);
+  const { position } = await ctx.engine.publish(channel, {
+    data,
+    tags,
+    history,
+    idempotencyKey: str(req.idempotency_key) || undefined,
+  });
+  return history ? { offset: position.offset, epoch: position.epoch } : {};
+};
+
+const sessionsOf = (ctx: ApiContext, req: Record<string, unknown>): NativeSession[] =>
+  ctx.registry.find(requireUser(req), str(req.client) || undefined);
+
+/** Every method of the server API, by name. */
+export const apiMethods: Readonly<Record<string, Method>> = {
+  async publish(ctx, req) {
+    return publishTo(ctx, requireChannel(req), req);
+  },
+
+  async broadcast(ctx, req) {
+    const channels = req.channels;
+    if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string' && c !== '')) {
+      throw new ReplyError({ ...Errors.badRequest, message: 'channels required' });
+    }
+    const responses = await Promise.all(
+      channels.map(async (channel: string) => {
+        try {
+          return { result: await publishTo(ctx, channel, req) };
+        } catch (err) {
+          return { error: toApiError(err) };
+        }
+      }),
+    );
+    return { responses };
+  },
+
+  async subscribe(ctx, req) {
+    const channel = requireChannel(req);
+    if (!ctx.rules.options(channel)) throw new ReplyError(Errors.unknownChannel);
+    const since = req.recover_since === undefined ? undefined : asObject(req.recover_since);
+    const data = typeof req.b64data === 'string' && req.b64data ? Buffer.from(req.b64data, 'base64').toString('utf8') : req.data !== undefined ? JSON.stringify(req.data) : undefined;
+    await Promise.all(
+      sessionsOf(ctx, req).map((s) =>
+        s.serverSubscribe(channel, { data, recoverSince: since ? { offset: num(since.offset), epoch: str(since.epoch) } : undefined }),
+      ),
+    );
+    return {};
+  },
+
+  async unsubscribe(ctx, req) {
+    const channel = requireChannel(req);
+    await Promise.all(sessionsOf(ctx, req).map((s) => s.serverUnsubscribe(channel)));
+    return {};
+  },
+
+  async disconnect(ctx, req) {
+    const spec = asObject(req.disconnect);
+    const code = typeof spec.code === 'number' ? spec.code : Disconnects.forceNoReconnect.code;
+    const reason = typeof spec.reason === 'string' ? spec.reason : code === Disconnects.forceNoReconnect.code ? Disconnects.forceNoReconnect.reason : '';
+    if (!Number.isInteger(code) || code < 3000 || code > 4999) {
+      throw new ReplyError({ ...Errors.badRequest, message: 'disconnect.code must be 3000-4999' });
+    }
+    const keep = new Set(Array.isArray(req.whitelist) ? req.whitelist : []);
+    for (const s of sessionsOf(ctx, req)) if (!keep.has(s.id)) s.close({ code, reason });
+    return {};
+  },
+
+  async refresh(ctx, req) {
+    const expireAt = req.expire_at === undefined ? undefined : num(req.expire_at);
+    const info = req.info === undefined ? undefined : JSON.stringify(req.info);
+    for (const s of sessionsOf(ctx, req)) s.serverRefresh({ expired: req.expired === true, expireAt, info });
+    return {};
+  },
+
+  async presence(ctx, req) {
+    const channel = requireChannel(req);
+    if (!ctx.rules.options(channel)) throw new ReplyError(Errors.unknownChannel);
+    throw new ReplyError(Errors.notAvailable);
+  },
+
+  async presence_stats(ctx, req) {
+    return apiMethods.presence!(ctx, req);
+  },
+
+  async history(ctx, req) {
+    const channel = requireChannel(req);
+    const opts = ctx.rules.options(channel);
+    if (!opts) throw new ReplyError(Errors.unknownChannel);
+    if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
+    return readHistory(ctx.engine, channel, req, 0);
+  },
+
+  async history_remove(ctx, req) {
+    const channel = requireChannel(req);
+    const opts = ctx.rules.options(channel);
+    if (!opts) throw new ReplyError(Errors.unknownChannel);
+    if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
+    await ctx.engine.removeHistory(channel);
+    return {};
+  },
+
+  async channels(ctx, req) {
+    const pattern = str(req.pattern);
+    const match = pattern ? globToRegExp(pattern) : null;
+    const channels: Record<string, { num_clients: number }> = {};
+    for (const [name, count] of ctx.hub.channelCounts()) {
+      if (!match || match.test(name)) channels[name] = { num_clients: count };
+    }
+    return { channels };
+  },
+
+  async info(ctx) {
+    const { node, registry, hub } = ctx;
+    return {
+      nodes: [
+        {
+          uid: node.uid,
+          name: node.name,
+          version: node.version,
+          num_clients: registry.size,
+          num_users: registry.users,
+          num_channels: hub.channelCounts().size,
+          num_subs: hub.subscriptionCount(),
+          uptime: Math.floor((Date.now() - node.startedAt) / 1000),
+        },
+      ],
+    };
+  },
+
+  async rpc() {
+    // No server-side RPC extensions are configured.
+    throw new ReplyError(Errors.notAvailable);
+  },
+
+  async batch(ctx, req) {
+    const commands = req.commands;
+    if (!Array.isArray(commands)) throw new ReplyError({ ...Errors.badRequest, message: 'commands required' });
+    const run = async (cmd: unknown): Promise<Record<string, unknown>> => {
+      const entry = Object.entries(asObject(cmd)).find(([name]) => name !== 'batch' && apiMethods[name]);
+      if (!entry) return { error: { code: Errors.methodNotFound.code, message: Errors.methodNotFound.message } };
+      const [name, params] = entry;
+      try {
+        return { [name]: await apiMethods[name]!(ctx, asObject(params)) };
+      } catch (err) {
+        return { error: toApiError(err) };
+      }
+    };
+    const replies = req.parallel === true ? await Promise.all(commands.map(run)) : [];
+    if (req.parallel !== true) for (const cmd of commands) replies.push(await run(cmd));
+    return { replies };
+  },
+};
+
+/** The API error for a thrown value (unknown errors are internal errors). */
+export function toApiError(err: unknown): ProtocolError {
+  if (err instanceof ReplyError) return { code: err.error.code, message: err.error.message };
+  return { code: Errors.internal.code, message: Errors.internal.message };
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}

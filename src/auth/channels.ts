@@ -1,0 +1,69 @@
+// Channel names and permissions: which namespace a channel is in, and whether a connection may
+// subscribe, publish or read history there. Nothing is allowed that the config did not allow.
+import type { HeraldConfig, NamespaceOptions } from '../config/schema.js';
+
+/** Namespace separator in channel names (`chat:room1`). */
+export const NAMESPACE_BOUNDARY = ':';
+/** Prefix of channels that always need a subscription token. */
+export const PRIVATE_PREFIX = '$';
+/** Separator of user-limited channels (`dialog#alice,bob`). */
+export const USER_BOUNDARY = '#';
+const USER_SEPARATOR = ',';
+
+/** Resolves channel names to namespace options. */
+export class ChannelRules {
+  private readonly namespaces = new Map<string, NamespaceOptions>();
+  private readonly defaultOptions: NamespaceOptions;
+
+  constructor(config: HeraldConfig['channel']) {
+    this.defaultOptions = config.without_namespace;
+    for (const ns of config.namespaces) {
+      const { name, ...options } = ns;
+      if (name === '') this.defaultOptions = options;
+      else this.namespaces.set(name, options);
+    }
+  }
+
+  /** The namespace name of a channel ('' for none). */
+  namespaceOf(channel: string): string {
+    const name = channel.startsWith(PRIVATE_PREFIX) ? channel.slice(PRIVATE_PREFIX.length) : channel;
+    const i = name.indexOf(NAMESPACE_BOUNDARY);
+    return i < 0 ? '' : name.slice(0, i);
+  }
+
+  /** The options of a channel's namespace, or undefined when the namespace is not configured. */
+  options(channel: string): NamespaceOptions | undefined {
+    const ns = this.namespaceOf(channel);
+    return ns === '' ? this.defaultOptions : this.namespaces.get(ns);
+  }
+
+  /** True for channels that need a token whatever the namespace says. */
+  isPrivate(channel: string): boolean {
+    return channel.startsWith(PRIVATE_PREFIX);
+  }
+
+  /** True when the channel is user-limited and names this user among its users. */
+  userAllowed(channel: string, user: string, options: NamespaceOptions): boolean {
+    if (!options.allow_user_limited_channels || user === '') return false;
+    const i = channel.lastIndexOf(USER_BOUNDARY);
+    if (i < 0) return false;
+    return channel.slice(i + 1).split(USER_SEPARATOR).includes(user);
+  }
+}
+
+/** May a connection subscribe without a token? */
+export function canSubscribe(o: NamespaceOptions, user: string): boolean {
+  return o.allow_subscribe_for_client && (user !== '' || o.allow_subscribe_for_anonymous);
+}
+
+/** May a connection publish from the client? */
+export function canPublish(o: NamespaceOptions, user: string, subscribed: boolean): boolean {
+  const anonymousOk = user !== '' || o.allow_publish_for_anonymous;
+  return anonymousOk && (o.allow_publish_for_client || (o.allow_publish_for_subscriber && subscribed));
+}
+
+/** May a connection read history from the client? */
+export function canReadHistory(o: NamespaceOptions, user: string, subscribed: boolean): boolean {
+  const anonymousOk = user !== '' || o.allow_history_for_anonymous;
+  return anonymousOk && (o.allow_history_for_client || (o.allow_history_for_subscriber && subscribed));
+}

@@ -1,0 +1,91 @@
+// JWT verification for connection and subscription tokens (jose). Keys come from the config: an
+// HMAC secret, RSA or ECDSA public keys (PEM), or a JWKS endpoint; an algorithm is accepted only when
+// its key is configured.
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { TokenConfig } from '../config/schema.js';
+
+/** The outcome of verifying a token. */
+export type TokenResult =
+  | { readonly status: 'ok'; readonly claims: JWTPayload & Record<string, unknown> }
+  | { readonly status: 'expired' }
+  | { readonly status: 'invalid'; readonly reason: string };
+
+const HMAC = ['HS256', 'HS384', 'HS512'];
+const RSA = ['RS256', 'RS384', 'RS512'];
+const ECDSA = ['ES256', 'ES384', 'ES512'];
+const JWKS = [...RSA, ...ECDSA, 'EdDSA'];
+
+/** Verifies tokens against one set of keys. */
+export class TokenVerifier {
+  private readonly hmac: Uint8Array | undefined;
+  private readonly rsa: KeyObject | undefined;
+  private readonly ecdsa: KeyObject | undefined;
+  private readonly jwks: JWTVerifyGetKey | undefined;
+  private readonly algorithms: string[];
+
+  constructor(private readonly config: TokenConfig) {
+    const algs = new Set<string>();
+    if (config.hmac_secret_key) {
+      this.hmac = new TextEncoder().encode(config.hmac_secret_key);
+      HMAC.forEach((a) => algs.add(a));
+    }
+    if (config.rsa_public_key) {
+      this.rsa = createPublicKey(config.rsa_public_key);
+      RSA.forEach((a) => algs.add(a));
+    }
+    if (config.ecdsa_public_key) {
+      this.ecdsa = createPublicKey(config.ecdsa_public_key);
+      ECDSA.forEach((a) => algs.add(a));
+    }
+    if (config.jwks_public_endpoint) {
+      this.jwks = createRemoteJWKSet(new URL(config.jwks_public_endpoint), { cacheMaxAge: 3_600_000 });
+      JWKS.forEach((a) => algs.add(a));
+    }
+    this.algorithms = [...algs];
+  }
+
+  /** True when at least one key is configured. */
+  get configured(): boolean {
+    return this.algorithms.length > 0;
+  }
+
+  /** Verifies signature, `exp`, `nbf` and, when configured, `aud` and `iss`. */
+  async verify(token: string): Promise<TokenResult> {
+    if (!this.configured) return { status: 'invalid', reason: 'no token key configured' };
+    try {
+      const { payload } = await jwtVerify(token, this.keyFor, {
+        algorithms: this.algorithms,
+        audience: this.config.audience || undefined,
+        issuer: this.config.issuer || undefined,
+      });
+      return { status: 'ok', claims: payload as JWTPayload & Record<string, unknown> };
+    } catch (err) {
+      if (err instanceof errors.JWTExpired) return { status: 'expired' };
+      return { status: 'invalid', reason: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  private readonly keyFor: JWTVerifyGetKey = async (header, token) => {
+    const alg = header.alg ?? '';
+    if (HMAC.includes(alg) && this.hmac) return this.hmac;
+    if (RSA.includes(alg) && this.rsa) return this.rsa;
+    if (ECDSA.includes(alg) && this.ecdsa) return this.ecdsa;
+    if (this.jwks) return this.jwks(header, token);
+    throw new Error(`no key for algorithm ${alg}`);
+  };
+}
+
+/** Reads `info` / `b64info`-style claims into raw JSON text (undefined when absent). */
+export function rawJsonClaim(claims: Record<string, unknown>, name: string): string | undefined {
+  const b64 = claims[`b64${name}`];
+  if (typeof b64 === 'string' && b64 !== '') return Buffer.from(b64, 'base64').toString('utf8');
+  const value = claims[name];
+  return value === undefined || value === null ? undefined : JSON.stringify(value);
+}
+
+/** The expiry a token sets for the connection or subscription, in ms since the epoch; 0 = never. */
+export function tokenExpiry(claims: Record<string, unknown>): number {
+  if (typeof claims.expire_at === 'number') return claims.expire_at > 0 ? claims.expire_at * 1000 : 0;
+  return typeof claims.exp === 'number' ? claims.exp * 1000 : 0;
+}

@@ -1,0 +1,85 @@
+// The `herald` command: flags -> config -> a running node, stopped cleanly on SIGINT/SIGTERM.
+import { parseArgs } from 'node:util';
+import { createHerald } from './herald.js';
+import { envName, loadConfig, parseScalar } from './config/load.js';
+import { VERSION } from './version.js';
+
+const HELP = `herald ${VERSION}: real-time push gateway
+
+Usage: herald [options]
+
+Options:
+  -c, --config FILE      JSON config file (see docs/configuration.md)
+  -p, --port N           port to listen on (default 8000)
+      --address ADDR     address to bind (default 0.0.0.0)
+      --api-key KEY      server API key (http_api.key)
+      --log-level LEVEL  fatal|error|warn|info|debug|trace|silent
+      --demo             serve the demo pages and run the demo jobs
+      --set KEY=VALUE    set any config key by dotted path, e.g. --set client.ping_interval=10s
+  -h, --help             show this help
+  -v, --version          print the version
+
+Every key can also be set by environment variable: ${envName('client.token.hmac_secret_key')} sets
+client.token.hmac_secret_key. Precedence: defaults < file < environment < flags.
+`;
+
+/** Runs the CLI with the given arguments (without node and script). */
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      address: { type: 'string' },
+      'api-key': { type: 'string' },
+      'log-level': { type: 'string' },
+      demo: { type: 'boolean' },
+      set: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+  const overrides: Record<string, unknown> = {};
+  if (values.port !== undefined) overrides.port = parseScalar(values.port);
+  if (values.address !== undefined) overrides.address = values.address;
+  if (values['api-key'] !== undefined) overrides['http_api.key'] = values['api-key'];
+  if (values['log-level'] !== undefined) overrides.log_level = values['log-level'];
+  if (values.demo) overrides['demo.enabled'] = true;
+  for (const pair of values.set ?? []) {
+    const i = pair.indexOf('=');
+    if (i <= 0) throw new Error(`--set expects KEY=VALUE, got "${pair}"`);
+    overrides[pair.slice(0, i)] = parseScalar(pair.slice(i + 1));
+  }
+  const config = loadConfig({ file: values.config, env: process.env, overrides });
+  const herald = createHerald({ config });
+  await herald.start();
+  const host = config.address === '0.0.0.0' ? 'localhost' : config.address;
+  process.stderr.write(
+    `herald ${VERSION} listening on http://${host}:${herald.port}` +
+      (config.demo.enabled ? ` (demo pages at http://${host}:${herald.port}/)` : '') +
+      '\n',
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    process.stderr.write(`herald: ${signal}, shutting down\n`);
+    const timer = setTimeout(() => process.exit(1), config.shutdown_timeout);
+    timer.unref();
+    herald.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

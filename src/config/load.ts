@@ -1,0 +1,129 @@
+// Loading: defaults < file < environment (HERALD_*) < flags; validated once, then frozen.
+import { readFileSync } from 'node:fs';
+import { HeraldError } from '../errors.js';
+import { configSchema, type HeraldConfig, type HeraldConfigInput } from './schema.js';
+import type { z } from 'zod';
+
+type Plain = Record<string, unknown>;
+
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Where configuration comes from, lowest precedence first. */
+export interface ConfigSources {
+  /** Path of a JSON config file. */
+  readonly file?: string;
+  /** Values as if read from a file (used by createHerald). */
+  readonly values?: HeraldConfigInput;
+  /** Environment variables; only `HERALD_*` ones are read. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Overrides by dotted key path, e.g. `{"client.token.hmac_secret_key": "s"}` (from CLI flags). */
+  readonly overrides?: Readonly<Record<string, unknown>>;
+}
+
+/** Builds, validates and freezes the configuration; throws HeraldError HERALD_ERR_CONFIG naming each bad key. */
+export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
+  let merged: Plain = {};
+  if (sources.file) merged = deepMerge(merged, readConfigFile(sources.file));
+  if (sources.values) merged = deepMerge(merged, sources.values as Plain);
+  if (sources.env) merged = deepMerge(merged, fromEnv(sources.env));
+  for (const [path, value] of Object.entries(sources.overrides ?? {})) setPath(merged, path.split('.'), value);
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) throw new HeraldError('HERALD_ERR_CONFIG', formatIssues(parsed.error, sources.file));
+  return deepFreeze(parsed.data);
+}
+
+/** The leaf key paths of the configuration, e.g. `client.token.hmac_secret_key`. */
+export function configKeyPaths(): string[] {
+  const out: string[] = [];
+  const walk = (obj: Plain, prefix: string[]) => {
+    for (const [k, v] of Object.entries(obj)) {
+      if (isPlain(v)) walk(v, [...prefix, k]);
+      else out.push([...prefix, k].join('.'));
+    }
+  };
+  walk(configSchema.parse({}) as Plain, []);
+  return out;
+}
+
+/** The environment variable that sets a key path: `client.token.hmac_secret_key` → `HERALD_CLIENT_TOKEN_HMAC_SECRET_KEY`. */
+export function envName(path: string): string {
+  return `HERALD_${path.replace(/\./g, '_').toUpperCase()}`;
+}
+
+function readConfigFile(file: string): Plain {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new HeraldError('HERALD_ERR_CONFIG', `cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new HeraldError('HERALD_ERR_CONFIG', `config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isPlain(value)) throw new HeraldError('HERALD_ERR_CONFIG', `config file ${file} must hold a JSON object`);
+  return value;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Plain {
+  const out: Plain = {};
+  const known = new Map(configKeyPaths().map((p) => [envName(p), p]));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('HERALD_') || raw === undefined) continue;
+    const path = known.get(name);
+    if (!path) {
+      throw new HeraldError('HERALD_ERR_CONFIG', `unknown environment variable ${name} (see docs/configuration.md)`);
+    }
+    setPath(out, path.split('.'), parseScalar(raw));
+  }
+  return out;
+}
+
+/** Reads an environment or flag value: JSON when it parses (numbers, booleans, arrays), else the text. */
+export function parseScalar(raw: string): unknown {
+  const t = raw.trim();
+  if (t === '') return raw;
+  if (/^(true|false|null|-?\d+(\.\d+)?|\[.*\]|\{.*\})$/s.test(t)) {
+    try {
+      return JSON.parse(t);
+    } catch {
+      return raw;
+    }
+  }
+  return raw;
+}
+
+function setPath(target: Plain, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (!isPlain(node[key])) node[key] = {};
+    node = node[key] as Plain;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function deepMerge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isPlain(v) && isPlain(out[k]) ? deepMerge(out[k] as Plain, v) : v;
+  return out;
+}
+
+function formatIssues(error: z.ZodError, file: string | undefined): string {
+  const lines = error.issues.map((issue) => {
+    const key = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+    let message = issue.message;
+    if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `  ${key}: ${message}`;
+  });
+  return `invalid configuration${file ? ` (${file})` : ''}:\n${lines.join('\n')}`;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,149 @@
+// The one configuration schema. Every key, its default and its meaning are listed in
+// docs/configuration.md; keep the two in step. Default: nothing is open that the config did not open.
+import { z } from 'zod';
+import { duration } from './duration.js';
+
+const flag = (value = false) => z.boolean().default(value);
+
+/** Options of one channel namespace (and of channels without a namespace). */
+export const namespaceOptionsSchema = z
+  .object({
+    history_size: z.number().int().min(0).max(1_000_000).default(0),
+    history_ttl: duration().prefault(0),
+    force_recovery: flag(),
+    allow_recovery: flag(),
+    force_recovery_mode: z.enum(['stream', 'cache']).default('stream'),
+    force_positioning: flag(),
+    allow_positioning: flag(),
+    allow_subscribe_for_client: flag(),
+    allow_subscribe_for_anonymous: flag(),
+    allow_publish_for_client: flag(),
+    allow_publish_for_subscriber: flag(),
+    allow_publish_for_anonymous: flag(),
+    allow_history_for_client: flag(),
+    allow_history_for_subscriber: flag(),
+    allow_history_for_anonymous: flag(),
+    allow_user_limited_channels: flag(),
+  })
+  .strict()
+  .superRefine((ns, ctx) => {
+    if (ns.history_size > 0 && ns.history_ttl <= 0) {
+      ctx.addIssue({ code: 'custom', path: ['history_ttl'], message: 'must be set (e.g. "300s") when history_size > 0' });
+    }
+    if (ns.history_ttl > 0 && ns.history_size === 0) {
+      ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 when history_ttl is set' });
+    }
+    if ((ns.force_recovery || ns.allow_recovery) && ns.history_size === 0) {
+      ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 for recovery (force_recovery / allow_recovery)' });
+    }
+  });
+
+/** Options of one channel namespace, parsed (durations in milliseconds). */
+export type NamespaceOptions = z.output<typeof namespaceOptionsSchema>;
+
+const namespaceSchema = z.intersection(
+  z.object({ name: z.string().regex(/^[-a-zA-Z0-9_.]*$/, 'letters, digits, "-", "_" and "." only') }),
+  namespaceOptionsSchema,
+);
+
+const tokenSchema = z
+  .object({
+    hmac_secret_key: z.string().default(''),
+    rsa_public_key: z.string().default(''),
+    ecdsa_public_key: z.string().default(''),
+    jwks_public_endpoint: z.string().default(''),
+    audience: z.string().default(''),
+    issuer: z.string().default(''),
+    user_id_claim: z.string().default('sub'),
+  })
+  .strict();
+
+/** Token verification settings (keys, audience, issuer). */
+export type TokenConfig = z.output<typeof tokenSchema>;
+
+const defaults = <T extends z.ZodType>(schema: T) => schema.prefault({} as never);
+
+/** The whole configuration. */
+export const configSchema = z
+  .object({
+    /** Free text for humans (JSON has no comments). */
+    $comment: z.string().optional(),
+    address: z.string().default('0.0.0.0'),
+    port: z.number().int().min(0).max(65535).default(8000),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    shutdown_timeout: duration().prefault('5s'),
+    engine: defaults(
+      z
+        .object({
+          type: z.enum(['memory']).default('memory'),
+          history_meta_ttl: duration().prefault('720h'),
+          idempotent_result_ttl: duration().prefault('5m'),
+        })
+        .strict(),
+    ),
+    client: defaults(
+      z
+        .object({
+          websocket_path: z.string().startsWith('/').default('/connection/websocket'),
+          token: defaults(tokenSchema),
+          subscription_token: defaults(
+            z.object({ enabled: flag() }).extend(tokenSchema.shape).strict(),
+          ),
+          allow_anonymous_connect_without_token: flag(),
+          allowed_origins: z.array(z.string()).default([]),
+          ping_interval: duration().prefault('25s'),
+          pong_timeout: duration().prefault('8s'),
+          stale_close_delay: duration().prefault('10s'),
+          expired_close_delay: duration().prefault('25s'),
+          max_message_size: z.number().int().min(1024).default(65536),
+          queue_max_size: z.number().int().min(1024).default(1_048_576),
+          channel_limit: z.number().int().min(1).default(128),
+          channel_max_length: z.number().int().min(1).default(255),
+          history_max_publication_limit: z.number().int().min(1).default(300),
+          recovery_max_publication_limit: z.number().int().min(1).default(300),
+        })
+        .strict(),
+    ),
+    channel: defaults(
+      z
+        .object({
+          without_namespace: defaults(namespaceOptionsSchema),
+          namespaces: z.array(namespaceSchema).default([]),
+        })
+        .strict()
+        .superRefine((channel, ctx) => {
+          const seen = new Set<string>();
+          channel.namespaces.forEach((ns, i) => {
+            if (seen.has(ns.name)) {
+              ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate namespace "${ns.name}"` });
+            }
+            seen.add(ns.name);
+          });
+        }),
+    ),
+    http_api: defaults(
+      z
+        .object({
+          key: z.string().default(''),
+          insecure: flag(),
+          error_mode: z.enum(['default', 'transport']).default('default'),
+          max_body_size: z.number().int().min(1024).default(10_485_760),
+        })
+        .strict(),
+    ),
+    demo: defaults(
+      z
+        .object({
+          enabled: flag(),
+          dashboard_max_interval: duration().prefault('1s'),
+          job_step_delay: duration().prefault('2s'),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
+/** The parsed, validated configuration (durations in milliseconds). Frozen after start. */
+export type HeraldConfig = z.output<typeof configSchema>;
+/** The configuration as written in a file or passed to createHerald (every key optional). */
+export type HeraldConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,377 @@
+// Channel commands of the native dialect: subscribe (with positioning and recovery), unsubscribe,
+// sub_refresh, publish and history; plus server-side subscriptions (connection token, server API).
+import { canPublish, canReadHistory, canSubscribe } from '../../auth/channels.js';
+import { rawJsonClaim, tokenExpiry } from '../../auth/tokens.js';
+import type { NamespaceOptions } from '../../config/schema.js';
+import type { StreamPosition } from '../../engine/engine.js';
+import { encodePush, encodeResult, publicationJson, RawJson } from './codec.js';
+import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
+import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
+import { asObject, channelOrBadRequest, num, str, type NativeSession } from './session.js';
+
+/** One subscription of a session. */
+export interface ChannelSub {
+  readonly channel: string;
+  /** Subscribed by the server (token `channels`/`subs`, server API), not by a client command. */
+  readonly serverSide: boolean;
+  positioned: boolean;
+  recoverable: boolean;
+  /** Last offset sent to the client, and the epoch it belongs to. */
+  offset: number;
+  epoch: string;
+  /** Live publications held until the subscribe reply is written; null once active. */
+  buffer: Buffered[] | null;
+  /** When the subscription expires (ms since epoch); 0 = never. */
+  expireAt: number;
+  expireTimer?: NodeJS.Timeout;
+}
+
+interface SetupOptions {
+  readonly positioned: boolean;
+  readonly recoverable: boolean;
+  readonly recover?: RecoverFrom;
+  readonly rejectUnrecovered: boolean;
+  readonly cacheMode: boolean;
+  readonly expireAt: number;
+  readonly data?: string;
+}
+
+/** A subscription set up but not yet active: write `result` somewhere, then call `activate`. */
+interface Prepared {
+  readonly result: Record<string, unknown>;
+  readonly activate: () => void;
+}
+
+/** The `subscribe` command. */
+export async function handleSubscribe(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+  const { config, rules } = s.ctx;
+  const channel = channelOrBadRequest(req);
+  if (channel.length > config.client.channel_max_length) throw new ReplyError(Errors.limitExceeded);
+  if (s.subs.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
+  if (s.subs.size >= config.client.channel_limit) throw new ReplyError(Errors.limitExceeded);
+  const opts = rules.options(channel);
+  if (!opts) throw new ReplyError(Errors.unknownChannel);
+
+  let expireAt = 0;
+  let data: string | undefined;
+  let override: Record<string, unknown> = {};
+  const token = str(req.token);
+  if (token) {
+    const claims = await verifySubscriptionToken(s, channel, token, 'subscribe');
+    data = rawJsonClaim(claims, 'data');
+    expireAt = tokenExpiry(claims);
+    override = asObject(claims.override);
+    if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.tokenExpired);
+  } else if (rules.isPrivate(channel) || !(canSubscribe(opts, s.user) || rules.userAllowed(channel, s.user, opts))) {
+    throw new ReplyError(Errors.permissionDenied);
+  }
+
+  const forceRecovery = overrideFlag(override, 'force_recovery', opts.force_recovery);
+  const forcePositioning = overrideFlag(override, 'force_positioning', opts.force_positioning);
+  const recoverable = forceRecovery || (opts.allow_recovery && req.recoverable === true);
+  const positioned = recoverable || forcePositioning || (opts.allow_positioning && req.positioned === true);
+  const cacheMode = recoverable && opts.force_recovery_mode === 'cache';
+  const prepared = await setup(s, channel, opts, false, {
+    positioned,
+    recoverable,
+    recover: recoverable && req.recover === true ? { offset: num(req.offset), epoch: str(req.epoch) } : undefined,
+    rejectUnrecovered: (num(req.flag) & 2) !== 0,
+    cacheMode,
+    expireAt,
+    data,
+  });
+  if (!prepared) return;
+  s.write(encodeResult(id, 'subscribe', prepared.result));
+  prepared.activate();
+}
+
+/** A server-side subscription made at connect (token `channels`/`subs`); the result goes in the connect reply. */
+export async function connectSubscription(
+  s: NativeSession,
+  channel: string,
+  opts: { recover?: RecoverFrom; claims: Record<string, unknown> },
+): Promise<Prepared> {
+  const ns = s.ctx.rules.options(channel);
+  if (!ns) throw new ReplyError(Errors.unknownChannel);
+  const override = asObject(opts.claims.override);
+  const recoverable = overrideFlag(override, 'force_recovery', ns.force_recovery);
+  const positioned = recoverable || overrideFlag(override, 'force_positioning', ns.force_positioning);
+  const prepared = await setup(s, channel, ns, true, {
+    positioned,
+    recoverable,
+    recover: recoverable ? opts.recover : undefined,
+    rejectUnrecovered: false,
+    cacheMode: recoverable && ns.force_recovery_mode === 'cache',
+    expireAt: 0,
+    data: rawJsonClaim(opts.claims, 'data'),
+  });
+  if (!prepared) throw new DisconnectError(Disconnects.connectionClosed);
+  return prepared;
+}
+
+/** A server-side subscription made by the server API: announced with a `subscribe` push. */
+export async function apiSubscribe(
+  s: NativeSession,
+  channel: string,
+  opts: { data?: string; recoverSince?: StreamPosition },
+): Promise<void> {
+  if (s.state !== 'connected' || s.subs.has(channel)) return;
+  const ns = s.ctx.rules.options(channel);
+  if (!ns) throw new ReplyError(Errors.unknownChannel);
+  const recoverable = ns.force_recovery;
+  const prepared = await setup(s, channel, ns, true, {
+    positioned: recoverable || ns.force_positioning,
+    recoverable,
+    recover: recoverable ? opts.recoverSince : undefined,
+    rejectUnrecovered: false,
+    cacheMode: recoverable && ns.force_recovery_mode === 'cache',
+    expireAt: 0,
+    data: opts.data,
+  });
+  if (!prepared) return;
+  const r = prepared.result;
+  s.write(
+    encodePush(
+      'subscribe',
+      { recoverable: r.recoverable, epoch: r.epoch, offset: r.offset, positioned: r.positioned, data: r.data },
+      channel,
+    ),
+  );
+  prepared.activate();
+}
+
+/** The `unsubscribe` command: `{}` even when the channel was not subscribed. */
+export async function handleUnsubscribe(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+  const channel = channelOrBadRequest(req);
+  const sub = s.subs.get(channel);
+  if (sub) s.dropSub(sub);
+  s.write(encodeResult(id, 'unsubscribe', {}));
+}
+
+/** The `sub_refresh` command: a new subscription token extends the subscription. */
+export async function handleSubRefresh(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+  const channel = channelOrBadRequest(req);
+  const sub = s.subs.get(channel);
+  if (!sub) throw new ReplyError(Errors.permissionDenied);
+  const token = str(req.token);
+  if (!token) throw new ReplyError(Errors.badRequest);
+  const claims = await verifySubscriptionToken(s, channel, token, 'sub_refresh');
+  armSubExpiry(s, sub, tokenExpiry(claims));
+  s.write(encodeResult(id, 'sub_refresh', expiryFields(sub.expireAt)));
+}
+
+/** The `publish` command. */
+export async function handlePublish(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+  const channel = channelOrBadRequest(req);
+  const opts = s.ctx.rules.options(channel);
+  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  if (!canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
+  if (req.data === undefined) throw new ReplyError(Errors.badRequest);
+  await s.ctx.engine.publish(channel, {
+    data: Buffer.from(JSON.stringify(req.data)),
+    info: { user: s.user, client: s.id, connInfo: s.connInfo },
+    history: historyOf(opts),
+  });
+  s.write(encodeResult(id, 'publish', {}));
+}
+
+/** The `history` command. */
+export async function handleHistory(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+  const channel = channelOrBadRequest(req);
+  const opts = s.ctx.rules.options(channel);
+  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
+  if (!canReadHistory(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
+  const result = await readHistory(s.ctx.engine, channel, req, s.ctx.config.client.history_max_publication_limit);
+  s.write(encodeResult(id, 'history', result));
+}
+
+/**
+ * Reads history for a client or API request (`limit`, `since`, `reverse`), checking `since.epoch`.
+ * Shared by the native dialect and the server API, so both answer the same. `maxLimit` 0: no cap.
+ */
+export async function readHistory(
+  engine: NativeSession['ctx']['engine'],
+  channel: string,
+  req: Record<string, unknown>,
+  maxLimit: number,
+): Promise<Record<string, unknown>> {
+  let limit = typeof req.limit === 'number' && Number.isInteger(req.limit) ? req.limit : 0;
+  if (maxLimit > 0 && (limit < 0 || limit > maxLimit)) limit = maxLimit;
+  else if (limit < 0) limit = -1; // the server API may read the whole stream
+  const reverse = req.reverse === true;
+  const sinceReq = req.since === undefined || req.since === null ? undefined : asObject(req.since);
+  const since = sinceReq ? { offset: num(sinceReq.offset), epoch: str(sinceReq.epoch) } : undefined;
+  if (reverse && since && since.offset === 0) throw new ReplyError(Errors.badRequest);
+  const hist = await engine.history(channel, { limit, reverse, since });
+  if (since && since.epoch !== '' && since.epoch !== hist.position.epoch) throw new ReplyError(Errors.unrecoverablePosition);
+  return {
+    publications: hist.publications.map(publicationJson),
+    epoch: hist.position.epoch,
+    offset: hist.position.offset,
+  };
+}
+
+/** The engine's history settings for a namespace (none when the namespace keeps no history). */
+export function historyOf(opts: NamespaceOptions): { size: number; ttlMs: number } | undefined {
+  return opts.history_size > 0 ? { size: opts.history_size, ttlMs: opts.history_ttl } : undefined;
+}
+
+/**
+ * Joins the hub, reads the stream position (and missed publications when recovering), and prepares
+ * the result. Publications arriving meanwhile are buffered and sent after the result, in order.
+ * Returns null when the session closed meanwhile.
+ */
+async function setup(
+  s: NativeSession,
+  channel: string,
+  ns: NamespaceOptions,
+  serverSide: boolean,
+  o: SetupOptions,
+): Promise<Prepared | null> {
+  const sub: ChannelSub = {
+    channel,
+    serverSide,
+    positioned: o.positioned,
+    recoverable: o.recoverable,
+    offset: 0,
+    epoch: '',
+    buffer: [],
+    expireAt: o.expireAt,
+  };
+  s.subs.set(channel, sub);
+  const { engine, hub, config } = s.ctx;
+  const fail = (err: unknown): never => {
+    s.dropSub(sub);
+    if (err instanceof ReplyError || err instanceof DisconnectError) throw err;
+    s.ctx.log.error({ err, channel }, 'subscribe failed');
+    throw new ReplyError(Errors.internal);
+  };
+  const result: Record<string, unknown> = {};
+  let live: Buffered[] | null;
+  try {
+    await hub.subscribe(channel, s);
+    if (s.closed) return null;
+    if (o.positioned && historyOf(ns)) {
+      let pubs: Buffered['pub'][] = [];
+      let top: StreamPosition;
+      let lastOffset: number;
+      if (o.recover) {
+        let recovered: boolean;
+        if (o.cacheMode) {
+          const hist = await engine.history(channel, { limit: 1, reverse: true });
+          top = hist.position;
+          const latest = hist.publications[0];
+          const sameEpoch = o.recover.epoch === '' || o.recover.epoch === top.epoch;
+          if (latest) {
+            recovered = true;
+            if (!(sameEpoch && latest.offset === o.recover.offset)) pubs = [latest];
+          } else {
+            recovered = sameEpoch && o.recover.offset > 0 && o.recover.offset === top.offset;
+          }
+        } else {
+          const hist = await engine.history(channel, {
+            since: { offset: o.recover.offset, epoch: o.recover.epoch },
+            limit: config.client.recovery_max_publication_limit,
+          });
+          top = hist.position;
+          recovered = isRecovered(hist.publications, top, o.recover);
+          if (recovered) pubs = [...hist.publications];
+        }
+        if (s.closed) return null;
+        if (!recovered && o.rejectUnrecovered) throw new ReplyError(Errors.unrecoverablePosition);
+        lastOffset = recovered ? (pubs.length ? pubs[pubs.length - 1]!.offset : o.recover.offset) : top.offset;
+        if (o.cacheMode && recovered) lastOffset = top.offset;
+        result.recovered = recovered || undefined;
+        result.was_recovering = true;
+        result.offset = recovered && !o.cacheMode ? o.recover.offset : top.offset;
+        if (pubs.length) result.publications = pubs.map(publicationJson);
+      } else {
+        top = (await engine.history(channel, { limit: 0 })).position;
+        if (s.closed) return null;
+        lastOffset = top.offset;
+        result.offset = top.offset;
+      }
+      result.epoch = top.epoch;
+      result.positioned = true;
+      result.recoverable = o.recoverable || undefined;
+      sub.offset = lastOffset;
+      sub.epoch = top.epoch;
+      live = liveAfter(sub.buffer!, lastOffset, top.epoch);
+      if (!live) throw new DisconnectError(Disconnects.insufficientState);
+    } else {
+      sub.positioned = false;
+      live = sub.buffer!;
+    }
+  } catch (err) {
+    return fail(err);
+  }
+  if (o.data !== undefined) result.data = new RawJson(o.data);
+  Object.assign(result, expiryFields(o.expireAt));
+  const ready = live;
+  return {
+    result,
+    activate: () => {
+      if (s.closed || s.subs.get(channel) !== sub) return;
+      for (const b of ready) {
+        s.write(b.bytes);
+        if (b.pub.offset > sub.offset) sub.offset = b.pub.offset;
+      }
+      sub.buffer = null;
+      armSubExpiry(s, sub, o.expireAt);
+    },
+  };
+}
+
+/** Verifies a subscription token for a channel; mismatching channel or user ends the connection (3500). */
+async function verifySubscriptionToken(
+  s: NativeSession,
+  channel: string,
+  token: string,
+  command: 'subscribe' | 'sub_refresh',
+): Promise<Record<string, unknown>> {
+  const { config, subscriptionTokens, connectionTokens } = s.ctx;
+  const verifier = config.client.subscription_token.enabled ? subscriptionTokens : connectionTokens;
+  const result = await verifier.verify(token);
+  if (result.status === 'expired') throw new ReplyError(Errors.tokenExpired);
+  if (result.status === 'invalid') {
+    s.ctx.log.info({ client: s.id, channel, reason: result.reason }, 'invalid subscription token');
+    if (command === 'sub_refresh') throw new DisconnectError(Disconnects.invalidToken);
+    throw new ReplyError(Errors.permissionDenied);
+  }
+  const claims = result.claims;
+  const userClaim = config.client.subscription_token.enabled ? config.client.subscription_token.user_id_claim : config.client.token.user_id_claim;
+  const user = claims[userClaim];
+  if (claims.channel !== channel || (typeof user === 'string' ? user : '') !== s.user) {
+    throw new DisconnectError(Disconnects.invalidToken);
+  }
+  if (typeof claims.client === 'string' && claims.client !== '' && claims.client !== s.id) {
+    throw new DisconnectError(Disconnects.invalidToken);
+  }
+  return claims;
+}
+
+/** Arms a subscription's expiry: unrefreshed, it ends with unsubscribe 2501 (or disconnect 3006). */
+function armSubExpiry(s: NativeSession, sub: ChannelSub, expireAt: number): void {
+  sub.expireAt = expireAt;
+  if (sub.expireTimer) clearTimeout(sub.expireTimer);
+  sub.expireTimer = undefined;
+  if (expireAt <= 0) return;
+  const delay = Math.max(0, expireAt - Date.now()) + s.ctx.config.client.expired_close_delay;
+  sub.expireTimer = setTimeout(() => {
+    if (sub.expireAt <= 0 || sub.expireAt > Date.now() || s.subs.get(sub.channel) !== sub) return;
+    if (sub.serverSide) return s.close(Disconnects.subExpired);
+    s.dropSub(sub);
+    s.write(encodePush('unsubscribe', Unsubscribes.expired, sub.channel));
+  }, Math.min(delay, 2 ** 31 - 1));
+}
+
+function expiryFields(expireAt: number): Record<string, unknown> {
+  if (expireAt <= 0) return {};
+  return { expires: true, ttl: Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)) };
+}
+
+function overrideFlag(override: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const v = asObject(override[name]).value;
+  return typeof v === 'boolean' ? v : fallback;
+}

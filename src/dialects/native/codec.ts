@@ -1,0 +1,107 @@
+// The JSON wire format of the native (Centrifugo) dialect: one definition of how commands are read
+// and replies and pushes are written. Payload fields (`data`, `info`) are raw JSON, kept as received.
+import type { ClientInfo, Publication } from '../../engine/engine.js';
+import type { ProtocolError } from './codes.js';
+
+/** A JSON value to be written verbatim (payload bytes that are already JSON text). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/** Serialises a reply object, writing RawJson values as they are and omitting undefined fields. */
+export function stringify(value: unknown): string {
+  if (value instanceof RawJson) return value.text;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : stringify(v))).join(',')}]`;
+  let out = '';
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    out += `${out ? ',' : ''}${JSON.stringify(k)}:${stringify(v)}`;
+  }
+  return `{${out}}`;
+}
+
+/** The wire form of ClientInfo: `user` and `client` always present. */
+export function clientInfoJson(info: ClientInfo): Record<string, unknown> {
+  return {
+    user: info.user,
+    client: info.client,
+    conn_info: info.connInfo !== undefined ? new RawJson(info.connInfo) : undefined,
+    chan_info: info.chanInfo !== undefined ? new RawJson(info.chanInfo) : undefined,
+  };
+}
+
+/** The wire form of a Publication (zero fields omitted). */
+export function publicationJson(pub: Publication): Record<string, unknown> {
+  return {
+    data: new RawJson(pub.data.toString('utf8')),
+    info: pub.info ? clientInfoJson(pub.info) : undefined,
+    offset: pub.offset > 0 ? pub.offset : undefined,
+    tags: pub.tags && Object.keys(pub.tags).length ? pub.tags : undefined,
+  };
+}
+
+/** The publication push for one channel, as bytes: built once per publication, written to every subscriber. */
+export function encodePublicationPush(channel: string, pub: Publication): Buffer {
+  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${stringify(publicationJson(pub))}}}`);
+}
+
+/** A push to one channel (`unsubscribe`, `subscribe`, `join`, `leave`) or to the connection (`message`). */
+export function encodePush(kind: string, body: unknown, channel?: string): Buffer {
+  return Buffer.from(stringify({ push: { channel, [kind]: body } }));
+}
+
+/** A successful reply: the result object is always written, even when empty. */
+export function encodeResult(id: number, method: string, result: Record<string, unknown>): Buffer {
+  return Buffer.from(`{"id":${id},${JSON.stringify(method)}:${stringify(result)}}`);
+}
+
+/** An error reply. */
+export function encodeError(id: number, error: ProtocolError): Buffer {
+  const body: Record<string, unknown> = { code: error.code, message: error.message };
+  if (error.temporary) body.temporary = true;
+  return Buffer.from(stringify({ id, error: body }));
+}
+
+/** The server ping (an empty reply). */
+export const PING = Buffer.from('{}');
+
+/** The line separator between JSON messages in one frame. */
+export const SEPARATOR = Buffer.from('\n');
+
+/** Splits an incoming frame into decoded commands; throws on an empty frame or undecodable JSON. */
+export function decodeFrame(text: string): Record<string, unknown>[] {
+  const lines = text.split('\n');
+  if (lines.length > 1 && lines[lines.length - 1]!.trim() === '') lines.pop();
+  if (lines.length === 0 || (lines.length === 1 && lines[0]!.trim() === '')) throw new Error('empty frame');
+  return lines.map((line) => {
+    const cmd: unknown = JSON.parse(line);
+    if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd)) throw new Error('command is not an object');
+    return cmd as Record<string, unknown>;
+  });
+}
+
+/** The request methods of the client protocol, in the order a command's field is looked for. */
+export const METHODS = [
+  'connect',
+  'subscribe',
+  'unsubscribe',
+  'publish',
+  'presence',
+  'presence_stats',
+  'history',
+  'ping',
+  'send',
+  'rpc',
+  'refresh',
+  'sub_refresh',
+] as const;
+
+/** One request method. */
+export type Method = (typeof METHODS)[number];
+
+/** Finds the method of a command: the first known request field present. */
+export function commandMethod(cmd: Record<string, unknown>): Method | undefined {
+  for (const m of METHODS) if (cmd[m] !== undefined && cmd[m] !== null) return m;
+  return undefined;
+}

@@ -1,0 +1,26 @@
+// What a native session needs from its node: config, engine, hub, channel rules, token verifiers
+// and the registry of this node's sessions.
+import type { Logger } from 'pino';
+import type { ChannelRules } from '../../auth/channels.js';
+import type { TokenVerifier } from '../../auth/tokens.js';
+import type { HeraldConfig } from '../../config/schema.js';
+import type { Engine } from '../../engine/engine.js';
+import type { Hub } from '../../hub/hub.js';
+import type { SessionRegistry } from './registry.js';
+import type { NativeSession } from './session.js';
+
+/** Shared, read-only services of the native dialect on one node. */
+export interface NativeContext {
+  readonly config: HeraldConfig;
+  readonly engine: Engine;
+  readonly hub: Hub;
+  readonly rules: ChannelRules;
+  readonly connectionTokens: TokenVerifier;
+  readonly subscriptionTokens: TokenVerifier;
+  readonly registry: SessionRegistry<NativeSession>;
+  readonly log: Logger;
+  readonly version: string;
+}
+
+/** The native dialect's wire format name in the hub. */
+export const NATIVE_FORMAT = 'native';

@@ -1,0 +1,436 @@
+// One native (Centrifugo protocol) connection: its state machine (new -> connected -> closed),
+// commands of a frame handled strictly in order, pings, connection expiry, and delivery of
+// publications from the hub through a bounded outbox.
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import { rawJsonClaim, tokenExpiry } from '../../auth/tokens.js';
+import type { Publication, StreamPosition } from '../../engine/engine.js';
+import type { Subscriber } from '../../hub/hub.js';
+import { Outbox } from '../../hub/outbox.js';
+import {
+  commandMethod,
+  decodeFrame,
+  encodeError,
+  encodePush,
+  encodeResult,
+  PING,
+  RawJson,
+  SEPARATOR,
+  type Method,
+} from './codec.js';
+import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes, type Disconnect } from './codes.js';
+import { NATIVE_FORMAT, type NativeContext } from './context.js';
+import {
+  handleHistory,
+  handlePublish,
+  handleSubRefresh,
+  handleSubscribe,
+  handleUnsubscribe,
+  apiSubscribe,
+  connectSubscription,
+  type ChannelSub,
+} from './channel-ops.js';
+
+/** Transport options read from the upgrade request. */
+export interface TransportOptions {
+  /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
+  readonly framePingPong: boolean;
+}
+
+type Command = Record<string, unknown> & { id?: unknown };
+
+/** A native protocol session over one WebSocket. */
+export class NativeSession implements Subscriber {
+  readonly format = NATIVE_FORMAT;
+  readonly id = randomUUID();
+  user = '';
+  connInfo: string | undefined;
+  /** When the connection expires (ms since epoch); 0 = never. */
+  expireAt = 0;
+  state: 'new' | 'connected' | 'unusable' | 'closed' = 'new';
+  readonly subs = new Map<string, ChannelSub>();
+
+  /** True once the connection is closed (a getter, so checks after an await are not narrowed away). */
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** True when a failed connect made the connection unusable. */
+  get unusable(): boolean {
+    return this.state === 'unusable';
+  }
+  readonly outbox: Outbox;
+
+  private chain: Promise<void> = Promise.resolve();
+  private staleTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pongTimer: NodeJS.Timeout | undefined;
+  private expireTimer: NodeJS.Timeout | undefined;
+  private awaitingPong = false;
+
+  constructor(
+    readonly ctx: NativeContext,
+    private readonly ws: WebSocket,
+    private readonly transport: TransportOptions,
+  ) {
+    this.outbox = new Outbox(ws, {
+      maxBytes: ctx.config.client.queue_max_size,
+      separator: SEPARATOR,
+      onOverflow: () => this.close(Disconnects.slow),
+    });
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on('close', () => this.cleanup());
+    ws.on('error', (err) => ctx.log.debug({ err, client: this.id }, 'websocket error'));
+    if (transport.framePingPong) ws.on('pong', () => this.onPong());
+    this.staleTimer = setTimeout(() => {
+      if (this.state === 'new') this.close(Disconnects.stale);
+    }, ctx.config.client.stale_close_delay);
+  }
+
+  /** The hub hands a publication of a subscribed channel (bytes already encoded for this format). */
+  deliver(channel: string, pub: Publication, position: StreamPosition, bytes: Buffer): void {
+    const sub = this.subs.get(channel);
+    if (!sub || this.state === 'closed') return;
+    if (sub.buffer) {
+      sub.buffer.push({ pub, position, bytes });
+      return;
+    }
+    if (sub.positioned && pub.offset > 0) {
+      if (position.epoch !== sub.epoch || pub.offset > sub.offset + 1) {
+        // The stream moved on without us (lost publication or new epoch): the client must recover.
+        this.insufficientState(sub);
+        return;
+      }
+      if (pub.offset <= sub.offset) return; // already sent (history and live overlapped)
+      sub.offset = pub.offset;
+    }
+    this.outbox.push(bytes);
+  }
+
+  /** Writes a reply or push. */
+  write(bytes: Buffer): void {
+    if (this.state !== 'closed') this.outbox.push(bytes);
+  }
+
+  /** Ends the connection with a disconnect code (a WebSocket close frame with code and reason). */
+  close(d: Disconnect): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.outbox.flush();
+    this.outbox.kill();
+    const reason = Buffer.byteLength(d.reason) > 123 ? d.reason.slice(0, 120) : d.reason;
+    try {
+      this.ws.close(d.code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+    // A client that does not answer the close handshake is cut off, so its socket does not linger.
+    setTimeout(() => this.ws.terminate(), 5_000).unref();
+    this.cleanup();
+  }
+
+  /** A positioned subscription fell behind the stream: resubscribe (client-side) or reconnect (server-side). */
+  insufficientState(sub: ChannelSub): void {
+    if (sub.serverSide) {
+      this.close(Disconnects.insufficientState);
+      return;
+    }
+    this.dropSub(sub);
+    this.write(encodePush('unsubscribe', Unsubscribes.insufficientState, sub.channel));
+  }
+
+  /** Removes a subscription locally and from the hub. */
+  dropSub(sub: ChannelSub): void {
+    if (this.subs.get(sub.channel) !== sub) return;
+    this.subs.delete(sub.channel);
+    if (sub.expireTimer) clearTimeout(sub.expireTimer);
+    void this.ctx.hub.unsubscribe(sub.channel, this).catch((err) => this.ctx.log.warn({ err }, 'hub unsubscribe failed'));
+  }
+
+  /** Server API: subscribe this connection to a channel (a `subscribe` push follows). */
+  serverSubscribe(channel: string, opts: { data?: string; info?: string; recoverSince?: StreamPosition }): Promise<void> {
+    return this.serialize(() => apiSubscribe(this, channel, opts));
+  }
+
+  /** Server API: unsubscribe this connection from a channel (an `unsubscribe` push with code 2000). */
+  serverUnsubscribe(channel: string): Promise<void> {
+    return this.serialize(async () => {
+      const sub = this.subs.get(channel);
+      if (!sub) return;
+      this.dropSub(sub);
+      this.write(encodePush('unsubscribe', Unsubscribes.server, channel));
+    });
+  }
+
+  /** Server API: change the connection's expiry (or end it when `expired`). */
+  serverRefresh(opts: { expired?: boolean; expireAt?: number; info?: string }): void {
+    if (opts.expired) {
+      this.close(Disconnects.expired);
+      return;
+    }
+    if (opts.info !== undefined) this.connInfo = opts.info;
+    if (opts.expireAt !== undefined) this.setExpiry(opts.expireAt > 0 ? opts.expireAt * 1000 : 0);
+  }
+
+  /** Runs work after every command already received, so API actions and commands keep their order. */
+  private serialize(work: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(work);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  private onFrame(data: Buffer, _isBinary: boolean): void {
+    if (this.state === 'closed' || this.state === 'unusable') {
+      if (this.state === 'unusable') this.close(Disconnects.badRequest);
+      return;
+    }
+    let commands: Command[];
+    try {
+      commands = decodeFrame(data.toString('utf8'));
+    } catch (err) {
+      this.ctx.log.debug({ client: this.id, err: (err as Error).message }, 'undecodable frame');
+      this.close(Disconnects.badRequest);
+      return;
+    }
+    this.chain = this.chain.then(() => this.processFrame(commands)).catch((err) => {
+      this.ctx.log.error({ err, client: this.id }, 'command processing failed');
+      this.close(Disconnects.serverError);
+    });
+  }
+
+  private async processFrame(commands: Command[]): Promise<void> {
+    for (const cmd of commands) {
+      if (this.state === 'closed') return;
+      if (this.state === 'unusable') {
+        this.close(Disconnects.badRequest);
+        return;
+      }
+      await this.processCommand(cmd);
+      // A failed connect drops the rest of the frame.
+      if (this.unusable) return;
+    }
+  }
+
+  private async processCommand(cmd: Command): Promise<void> {
+    const method = commandMethod(cmd);
+    if (cmd.id === undefined || cmd.id === null || cmd.id === 0) {
+      if (method === 'send') {
+        if (this.state !== 'connected') return this.close(Disconnects.badRequest);
+        // No handler for asynchronous messages is configured: Centrifugo closes with 3508.
+        return this.close(Disconnects.notAvailable);
+      }
+      return this.onPong();
+    }
+    const id = cmd.id;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffffffff || !method) {
+      return this.close(Disconnects.badRequest);
+    }
+    if (method === 'connect') {
+      if (this.state !== 'new') return this.close(Disconnects.badRequest);
+      return this.handleConnect(id, asObject(cmd.connect));
+    }
+    if (this.state !== 'connected') return this.close(Disconnects.badRequest);
+    const req = asObject(cmd[method]);
+    try {
+      await this.dispatch(method, id, req);
+    } catch (err) {
+      if (err instanceof ReplyError) this.write(encodeError(id, err.error));
+      else if (err instanceof DisconnectError) this.close(err.disconnect);
+      else {
+        this.ctx.log.error({ err, client: this.id, method }, 'command failed');
+        this.write(encodeError(id, Errors.internal));
+      }
+    }
+  }
+
+  private async dispatch(method: Method, id: number, req: Record<string, unknown>): Promise<void> {
+    switch (method) {
+      case 'subscribe':
+        return handleSubscribe(this, id, req);
+      case 'unsubscribe':
+        return handleUnsubscribe(this, id, req);
+      case 'publish':
+        return handlePublish(this, id, req);
+      case 'history':
+        return handleHistory(this, id, req);
+      case 'sub_refresh':
+        return handleSubRefresh(this, id, req);
+      case 'refresh':
+        return this.handleRefresh(id, req);
+      case 'presence':
+      case 'presence_stats':
+        channelOrBadRequest(req);
+        throw new ReplyError(Errors.notAvailable);
+      case 'rpc':
+        // No RPC handler is configured.
+        throw new ReplyError(Errors.notAvailable);
+      case 'ping':
+        throw new DisconnectError(Disconnects.badRequest);
+      case 'send':
+      case 'connect':
+        throw new DisconnectError(Disconnects.badRequest);
+    }
+  }
+
+  private async handleConnect(id: number, req: Record<string, unknown>): Promise<void> {
+    const { config, connectionTokens, rules } = this.ctx;
+    const token = typeof req.token === 'string' ? req.token : '';
+    let channels: string[] = [];
+    let subsClaim: Record<string, unknown> = {};
+    if (token) {
+      const result = await connectionTokens.verify(token);
+      if (this.closed) return;
+      if (result.status === 'expired') return this.failConnect(id, Errors.tokenExpired);
+      if (result.status === 'invalid' || 'channel' in result.claims) {
+        this.ctx.log.info({ client: this.id, reason: result.status === 'invalid' ? result.reason : 'channel claim' }, 'invalid connection token');
+        return this.close(Disconnects.invalidToken);
+      }
+      const claims = result.claims;
+      const user = claims[config.client.token.user_id_claim];
+      this.user = typeof user === 'string' ? user : user === undefined ? '' : String(user);
+      this.connInfo = rawJsonClaim(claims, 'info');
+      this.expireAt = tokenExpiry(claims);
+      if (Array.isArray(claims.channels)) channels = claims.channels.filter((c): c is string => typeof c === 'string');
+      subsClaim = asObject(claims.subs);
+      for (const ch of Object.keys(subsClaim)) if (!channels.includes(ch)) channels.push(ch);
+      if (this.expireAt > 0 && this.expireAt <= Date.now()) return this.failConnect(id, Errors.tokenExpired);
+    } else if (!config.client.allow_anonymous_connect_without_token) {
+      this.ctx.log.info({ client: this.id }, 'connection without token refused (anonymous connections are not allowed)');
+      return this.close({ code: Disconnects.badRequest.code, reason: 'bad request: token required' });
+    }
+    for (const ch of channels) {
+      if (!rules.options(ch)) return this.failConnect(id, Errors.unknownChannel);
+    }
+    if (channels.length > config.client.channel_limit) return this.failConnect(id, Errors.limitExceeded);
+
+    if (this.staleTimer) clearTimeout(this.staleTimer);
+    this.state = 'connected';
+    this.ctx.registry.add(this);
+
+    const requested = asObject(req.subs);
+    const subResults: Record<string, unknown> = {};
+    const activations: Array<() => void> = [];
+    for (const ch of channels) {
+      const want = asObject(requested[ch]);
+      try {
+        const { result, activate } = await connectSubscription(this, ch, {
+          recover: want.recover === true ? { offset: num(want.offset), epoch: str(want.epoch) } : undefined,
+          claims: asObject(subsClaim[ch]),
+        });
+        subResults[ch] = result;
+        activations.push(activate);
+      } catch (err) {
+        if (err instanceof DisconnectError) return this.close(err.disconnect);
+        this.ctx.log.error({ err, client: this.id, channel: ch }, 'server-side subscription failed');
+        return this.close(Disconnects.serverError);
+      }
+      if (this.closed) return;
+    }
+
+    const result: Record<string, unknown> = { client: this.id, version: this.ctx.version };
+    if (this.expireAt > 0) {
+      result.expires = true;
+      result.ttl = Math.max(1, Math.ceil((this.expireAt - Date.now()) / 1000));
+    }
+    if (!this.transport.framePingPong) {
+      result.ping = Math.round(config.client.ping_interval / 1000);
+      result.pong = true;
+    }
+    if (Object.keys(subResults).length) result.subs = subResults;
+    this.write(encodeResult(id, 'connect', result));
+    for (const activate of activations) activate();
+    this.setExpiry(this.expireAt);
+    this.schedulePing(true);
+  }
+
+  private failConnect(id: number, error: { code: number; message: string }): void {
+    this.write(encodeError(id, error));
+    this.state = 'unusable';
+  }
+
+  private async handleRefresh(id: number, req: Record<string, unknown>): Promise<void> {
+    const token = typeof req.token === 'string' ? req.token : '';
+    if (!token) throw new DisconnectError(Disconnects.badRequest);
+    const result = await this.ctx.connectionTokens.verify(token);
+    if (result.status === 'expired') throw new DisconnectError(Disconnects.expired);
+    if (result.status === 'invalid') throw new DisconnectError(Disconnects.invalidToken);
+    const user = result.claims[this.ctx.config.client.token.user_id_claim];
+    if ((typeof user === 'string' ? user : '') !== this.user) throw new DisconnectError(Disconnects.invalidToken);
+    const info = rawJsonClaim(result.claims, 'info');
+    if (info !== undefined) this.connInfo = info;
+    this.setExpiry(tokenExpiry(result.claims));
+    const out: Record<string, unknown> = { client: this.id, version: this.ctx.version };
+    if (this.expireAt > 0) {
+      out.expires = true;
+      out.ttl = Math.max(1, Math.ceil((this.expireAt - Date.now()) / 1000));
+    }
+    this.write(encodeResult(id, 'refresh', out));
+  }
+
+  /** Arms the connection expiry: without a refresh, the connection closes with 3005 after a grace delay. */
+  private setExpiry(expireAt: number): void {
+    this.expireAt = expireAt;
+    if (this.expireTimer) clearTimeout(this.expireTimer);
+    this.expireTimer = undefined;
+    if (expireAt <= 0 || this.state !== 'connected') return;
+    const delay = Math.max(0, expireAt - Date.now()) + this.ctx.config.client.expired_close_delay;
+    this.expireTimer = setTimeout(() => {
+      if (this.expireAt > 0 && this.expireAt <= Date.now()) this.close(Disconnects.expired);
+    }, Math.min(delay, 2 ** 31 - 1));
+  }
+
+  private schedulePing(first: boolean): void {
+    const interval = this.ctx.config.client.ping_interval;
+    if (interval <= 0 || this.state !== 'connected') return;
+    const delay = first ? interval / 2 + Math.random() * (interval / 2) : interval;
+    this.pingTimer = setTimeout(() => this.sendPing(), delay);
+  }
+
+  private sendPing(): void {
+    if (this.state !== 'connected') return;
+    if (this.transport.framePingPong) this.ws.ping();
+    else this.write(PING);
+    this.awaitingPong = true;
+    this.pongTimer = setTimeout(() => {
+      if (this.awaitingPong) this.close(Disconnects.noPong);
+    }, this.ctx.config.client.pong_timeout);
+    this.schedulePing(false);
+  }
+
+  private onPong(): void {
+    if (this.state !== 'connected' || !this.awaitingPong) return this.close(Disconnects.badRequest);
+    this.awaitingPong = false;
+    if (this.pongTimer) clearTimeout(this.pongTimer);
+  }
+
+  private cleanup(): void {
+    this.state = 'closed';
+    for (const t of [this.staleTimer, this.pingTimer, this.pongTimer, this.expireTimer]) if (t) clearTimeout(t);
+    for (const sub of [...this.subs.values()]) this.dropSub(sub);
+    this.ctx.registry.remove(this);
+  }
+}
+
+/** Reads `channel` from a request; an empty channel is a protocol violation (3501). */
+export function channelOrBadRequest(req: Record<string, unknown>): string {
+  const channel = req.channel;
+  if (typeof channel !== 'string' || channel === '') throw new DisconnectError(Disconnects.badRequest);
+  return channel;
+}
+
+/** The request object of a command (an absent or malformed one reads as empty). */
+export function asObject(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/** A non-negative integer field (absent reads as 0). */
+export function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
+}
+
+/** A string field (absent reads as ''). */
+export function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+export { RawJson };

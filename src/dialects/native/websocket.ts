@@ -1,0 +1,45 @@
+// The native dialect's WebSocket endpoint (`/connection/websocket`): subprotocol choice, the
+// incoming size limit, and one NativeSession per accepted socket.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { Disconnects } from './codes.js';
+import type { NativeContext } from './context.js';
+import { NativeSession } from './session.js';
+
+const JSON_PROTOCOL = 'centrifuge-json';
+
+/** Accepts native WebSocket upgrades. */
+export class NativeWebSocketEndpoint {
+  private readonly wss: WebSocketServer;
+
+  constructor(private readonly ctx: NativeContext) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: ctx.config.client.max_message_size,
+      perMessageDeflate: false,
+      clientTracking: true,
+      // JSON only: never select centrifuge-protobuf (that client then fails its handshake and backs off).
+      handleProtocols: (protocols) => (protocols.has(JSON_PROTOCOL) ? JSON_PROTOCOL : false),
+    });
+  }
+
+  /** Completes an upgrade request already routed here. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const format = url.searchParams.get('cf_protocol') ?? url.searchParams.get('format');
+      if (format === 'protobuf') {
+        ws.close(Disconnects.inappropriateProtocol.code, 'protobuf is not supported: use JSON');
+        return;
+      }
+      new NativeSession(this.ctx, ws, { framePingPong: url.searchParams.get('cf_ws_frame_ping_pong') === 'true' });
+    });
+  }
+
+  /** Closes every socket with a reconnect code (3001 shutdown): clients come back to another node. */
+  shutdown(): void {
+    for (const session of [...this.ctx.registry.all()]) session.close(Disconnects.shutdown);
+    for (const ws of this.wss.clients) ws.close(Disconnects.shutdown.code, Disconnects.shutdown.reason);
+    this.wss.close();
+  }
+}

@@ -1,0 +1,108 @@
+// The engine: one interface, several implementations (memory.ts; redis later), all held to one
+// contract (test/engine/contract.ts). Modelled on centrifugal/centrifuge's broker: publish returns
+// a stream position, history reads by since/limit/reverse, delivery goes to one handler per node.
+
+/** A position in a channel's stream: `offset` counts publications (gap-free, from 1) within `epoch`. */
+export interface StreamPosition {
+  readonly offset: number;
+  readonly epoch: string;
+}
+
+/** Who published or is present: user id, client id and raw-JSON connection/channel info. */
+export interface ClientInfo {
+  readonly user: string;
+  readonly client: string;
+  /** Raw JSON text of the connection info, written to the wire as is. */
+  readonly connInfo?: string;
+  /** Raw JSON text of the channel info, written to the wire as is. */
+  readonly chanInfo?: string;
+}
+
+/** One publication as the engine stores and delivers it. */
+export interface Publication {
+  /** Offset in the channel stream; 0 when the channel keeps no history. */
+  readonly offset: number;
+  /** The payload, bytes as published (raw JSON text for native channels). */
+  readonly data: Buffer;
+  readonly info?: ClientInfo;
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Milliseconds since the epoch, when the publication was accepted. */
+  readonly time?: number;
+}
+
+/** What a publisher hands to the engine. */
+export interface PublishRequest {
+  readonly data: Buffer;
+  readonly info?: ClientInfo;
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Keep history: the stream's length cap and how long it lives after its last publication. */
+  readonly history?: { readonly size: number; readonly ttlMs: number };
+  /** A publish with a key seen within the idempotency window is not published again. */
+  readonly idempotencyKey?: string;
+}
+
+/** The result of a publish. */
+export interface PublishResult {
+  /** The stream position after the publication (`{offset: 0, epoch: ''}` without history). */
+  readonly position: StreamPosition;
+  /** True when an idempotency key suppressed the publication (the position is the first one's). */
+  readonly suppressed: boolean;
+}
+
+/** What to read from a channel's history. */
+export interface HistoryQuery {
+  /** Publications after this offset (before it when `reverse`); absent: from the oldest (newest when reverse). */
+  readonly since?: StreamPosition;
+  /** How many publications at most: 0 only reads the position, -1 reads all. */
+  readonly limit: number;
+  readonly reverse?: boolean;
+}
+
+/** A history read: publications in stream order (reverse order when asked) and the stream's top. */
+export interface HistoryResult {
+  readonly publications: readonly Publication[];
+  readonly position: StreamPosition;
+}
+
+/** Receives what the engine delivers to this node. */
+export interface EngineHandler {
+  /** A publication on a channel this node subscribed to, in offset order per channel. */
+  onPublication(channel: string, pub: Publication, position: StreamPosition): void;
+}
+
+/** The engine contract every implementation honours (see docs/architecture.md). */
+export interface Engine {
+  /** A short name for logs and `info`: `memory`, `redis`. */
+  readonly name: string;
+  /** Starts the engine; from now on publications of subscribed channels reach `handler`. */
+  start(handler: EngineHandler): Promise<void>;
+  /** This node wants the channel's publications (callers reference-count; see the hub). */
+  subscribe(channel: string): Promise<void>;
+  /** This node no longer wants the channel's publications. */
+  unsubscribe(channel: string): Promise<void>;
+  /** Appends to history (when asked) and delivers to every node, atomically per channel. */
+  publish(channel: string, request: PublishRequest): Promise<PublishResult>;
+  /** Reads a channel's history and its current top position. */
+  history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
+  /** Drops a channel's publications, keeping its top offset and epoch. */
+  removeHistory(channel: string): Promise<void>;
+  /** Stops the engine and releases its resources. */
+  close(): Promise<void>;
+}
+
+/** Options shared by every engine. */
+export interface EngineOptions {
+  /** How long a stream's offset and epoch outlive its last publication. */
+  readonly historyMetaTtlMs: number;
+  /** How long an idempotency key is remembered. */
+  readonly idempotentResultTtlMs: number;
+}
+
+const EPOCH_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+/** A new random epoch: 8 letters, as Centrifugo makes them. */
+export function newEpoch(): string {
+  let out = '';
+  for (let i = 0; i < 8; i++) out += EPOCH_ALPHABET[Math.floor(Math.random() * EPOCH_ALPHABET.length)];
+  return out;
+}

@@ -1,0 +1,174 @@
+// The embedded engine: one node, everything in this process. Publication and history append happen
+// in one synchronous step, so offsets are gap-free and delivery is in offset order.
+import { HeraldError } from '../errors.js';
+import {
+  newEpoch,
+  type Engine,
+  type EngineHandler,
+  type EngineOptions,
+  type HistoryQuery,
+  type HistoryResult,
+  type Publication,
+  type PublishRequest,
+  type PublishResult,
+  type StreamPosition,
+} from './engine.js';
+
+/** One channel's stream: a bounded ring of the newest publications plus the top position. */
+class Stream {
+  epoch = newEpoch();
+  top = 0;
+  /** The newest publications, oldest first, at most `cap`. */
+  private ring: Publication[] = [];
+  private head = 0;
+  /** When the publications expire (ms since epoch); the meta (top, epoch) outlives them. */
+  pubsExpireAt = 0;
+  metaExpireAt = 0;
+
+  append(pub: Publication, cap: number): void {
+    if (cap <= 0) return;
+    if (this.ring.length > cap) this.compact(cap);
+    if (this.ring.length < cap) {
+      this.ring.push(pub);
+    } else {
+      this.ring[this.head] = pub;
+      this.head = (this.head + 1) % cap;
+    }
+  }
+
+  /** Publications oldest first. */
+  list(): Publication[] {
+    if (this.head === 0) return this.ring.slice();
+    return this.ring.slice(this.head).concat(this.ring.slice(0, this.head));
+  }
+
+  clear(): void {
+    this.ring = [];
+    this.head = 0;
+  }
+
+  /** Shrinks the ring when a channel's cap was lowered (a config reload or another namespace). */
+  private compact(cap: number): void {
+    const all = this.list();
+    this.ring = all.slice(all.length - cap);
+    this.head = 0;
+  }
+}
+
+const SWEEP_INTERVAL_MS = 5_000;
+
+/** The in-memory engine (the default). */
+export class MemoryEngine implements Engine {
+  readonly name = 'memory';
+  private handler: EngineHandler | undefined;
+  private readonly streams = new Map<string, Stream>();
+  private readonly idempotency = new Map<string, { position: StreamPosition; expireAt: number }>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: EngineOptions) {}
+
+  async start(handler: EngineHandler): Promise<void> {
+    this.handler = handler;
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  // One process: every publication reaches the handler, and the hub keeps only what it has
+  // subscribers for, so there is nothing to subscribe to here.
+  async subscribe(_channel: string): Promise<void> {
+    this.assertOpen();
+  }
+
+  async unsubscribe(_channel: string): Promise<void> {}
+
+  async publish(channel: string, request: PublishRequest): Promise<PublishResult> {
+    this.assertOpen();
+    const now = Date.now();
+    if (request.idempotencyKey) {
+      const key = `${channel}\u0000${request.idempotencyKey}`;
+      const seen = this.idempotency.get(key);
+      if (seen && seen.expireAt > now) return { position: seen.position, suppressed: true };
+    }
+    let position: StreamPosition = { offset: 0, epoch: '' };
+    let pub: Publication;
+    if (request.history && request.history.size > 0) {
+      const stream = this.liveStream(channel, now, true)!;
+      stream.top += 1;
+      pub = { offset: stream.top, data: request.data, info: request.info, tags: request.tags, time: now };
+      stream.append(pub, request.history.size);
+      stream.pubsExpireAt = now + request.history.ttlMs;
+      stream.metaExpireAt = now + Math.max(this.options.historyMetaTtlMs, request.history.ttlMs);
+      position = { offset: stream.top, epoch: stream.epoch };
+    } else {
+      pub = { offset: 0, data: request.data, info: request.info, tags: request.tags, time: now };
+    }
+    if (request.idempotencyKey) {
+      this.idempotency.set(`${channel}\u0000${request.idempotencyKey}`, {
+        position,
+        expireAt: now + this.options.idempotentResultTtlMs,
+      });
+    }
+    this.handler?.onPublication(channel, pub, position);
+    return { position, suppressed: false };
+  }
+
+  async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    this.assertOpen();
+    // Reading creates the stream's meta when missing, so the epoch a reader sees is the one later
+    // publications carry (a subscriber positioned on an empty channel stays in step).
+    const stream = this.liveStream(channel, Date.now(), true)!;
+    const position = { offset: stream.top, epoch: stream.epoch };
+    if (query.limit === 0) return { publications: [], position };
+    let pubs = stream.list();
+    if (query.reverse) {
+      pubs.reverse();
+      if (query.since) pubs = pubs.filter((p) => p.offset < query.since!.offset);
+    } else if (query.since) {
+      pubs = pubs.filter((p) => p.offset > query.since!.offset);
+    }
+    if (query.limit > 0 && pubs.length > query.limit) pubs = pubs.slice(0, query.limit);
+    return { publications: pubs, position };
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    this.assertOpen();
+    this.streams.get(channel)?.clear();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.streams.clear();
+    this.idempotency.clear();
+  }
+
+  /** The channel's stream with expired parts dropped; created when `create` and missing. */
+  private liveStream(channel: string, now: number, create: boolean): Stream | undefined {
+    let stream = this.streams.get(channel);
+    if (stream && stream.metaExpireAt <= now) {
+      // The whole stream is gone: a new one starts with a new epoch, so old positions cannot match.
+      this.streams.delete(channel);
+      stream = undefined;
+    }
+    if (stream && stream.pubsExpireAt <= now) stream.clear();
+    if (!stream && create) {
+      stream = new Stream();
+      stream.metaExpireAt = now + this.options.historyMetaTtlMs;
+      this.streams.set(channel, stream);
+    }
+    return stream;
+  }
+
+  private sweep(now: number): void {
+    for (const [channel, stream] of this.streams) {
+      if (stream.metaExpireAt <= now) this.streams.delete(channel);
+      else if (stream.pubsExpireAt <= now) stream.clear();
+    }
+    for (const [key, seen] of this.idempotency) if (seen.expireAt <= now) this.idempotency.delete(key);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed');
+  }
+}

@@ -1,0 +1,226 @@
+// A Herald node: config, engine, hub, dialects, the server API and the demo, on one HTTP server
+// (its own, or one the application already has).
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { HeraldApi } from './api/client.js';
+import { API_PATH, handleApiRequest } from './api/http.js';
+import { apiMethods, type ApiContext } from './api/methods.js';
+import { ChannelRules } from './auth/channels.js';
+import { TokenVerifier } from './auth/tokens.js';
+import { loadConfig } from './config/load.js';
+import type { HeraldConfig, HeraldConfigInput } from './config/schema.js';
+import { Demo } from './demo/demo.js';
+import { encodePublicationPush } from './dialects/native/codec.js';
+import { NATIVE_FORMAT, type NativeContext } from './dialects/native/context.js';
+import { SessionRegistry } from './dialects/native/registry.js';
+import type { NativeSession } from './dialects/native/session.js';
+import { NativeWebSocketEndpoint } from './dialects/native/websocket.js';
+import type { Engine } from './engine/engine.js';
+import { MemoryEngine } from './engine/memory.js';
+import { HeraldError } from './errors.js';
+import { Hub } from './hub/hub.js';
+import { originAllowed } from './server/origin.js';
+import { serveStatic } from './server/static.js';
+import { VERSION } from './version.js';
+
+/** Options of createHerald. */
+export interface CreateHeraldOptions {
+  /** A loaded config (from loadConfig) or raw values validated here. */
+  readonly config?: HeraldConfig | HeraldConfigInput;
+  /** Attach to this server instead of creating one: Herald then handles WebSocket upgrades on its
+   *  paths only, and HTTP requests only when the application passes them to `herald.handleRequest`. */
+  readonly server?: Server;
+  /** A pino logger; by default one writing JSON lines to stdout at `log_level`. */
+  readonly logger?: Logger;
+}
+
+/** A running Herald node. */
+export interface Herald {
+  readonly config: HeraldConfig;
+  /** The HTTP server Herald listens on (its own, or the one given). */
+  readonly server: Server;
+  /** Starts the engine and, with its own server, listens on `address:port`. */
+  start(): Promise<void>;
+  /** The bound port (after start). */
+  readonly port: number;
+  /** Calls a server API method in-process (same methods and answers as `POST /api/<method>`). */
+  api(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
+  /** Publishes in-process: `herald.publish('news', {text: 'hi'})`. */
+  publish(channel: string, data: unknown): Promise<{ offset?: number; epoch?: string }>;
+  /** Handles an HTTP request if it is Herald's (API, demo); returns false to let the application answer. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Closes client connections (code 3001, they reconnect), the server (if Herald's own) and the engine. */
+  close(): Promise<void>;
+}
+
+/** Creates a Herald node. */
+export function createHerald(options: CreateHeraldOptions = {}): Herald {
+  const config = Object.isFrozen(options.config) ? (options.config as HeraldConfig) : loadConfig({ values: options.config as HeraldConfigInput });
+  return new HeraldNode(config, options);
+}
+
+function createEngine(config: HeraldConfig): Engine {
+  const opts = { historyMetaTtlMs: config.engine.history_meta_ttl, idempotentResultTtlMs: config.engine.idempotent_result_ttl };
+  switch (config.engine.type) {
+    case 'memory':
+      return new MemoryEngine(opts);
+  }
+}
+
+class HeraldNode implements Herald {
+  readonly server: Server;
+  private readonly ownServer: boolean;
+  private readonly log: Logger;
+  private readonly engine: Engine;
+  private readonly hub: Hub;
+  private readonly native: NativeWebSocketEndpoint;
+  private readonly apiCtx: ApiContext;
+  private demo: Demo | undefined;
+  private started = false;
+
+  constructor(
+    readonly config: HeraldConfig,
+    options: CreateHeraldOptions,
+  ) {
+    this.log = options.logger ?? pino({ level: config.log_level, base: { service: 'herald' } });
+    this.engine = createEngine(config);
+    this.hub = new Hub(this.engine, { [NATIVE_FORMAT]: encodePublicationPush });
+    const rules = new ChannelRules(config.channel);
+    const registry = new SessionRegistry<NativeSession>();
+    const subToken = config.client.subscription_token;
+    const nativeCtx: NativeContext = {
+      config,
+      engine: this.engine,
+      hub: this.hub,
+      rules,
+      connectionTokens: new TokenVerifier(config.client.token),
+      subscriptionTokens: new TokenVerifier(subToken.enabled ? subToken : config.client.token),
+      registry,
+      log: this.log.child({ dialect: 'native' }),
+      version: VERSION,
+    };
+    this.native = new NativeWebSocketEndpoint(nativeCtx);
+    this.apiCtx = {
+      config,
+      engine: this.engine,
+      hub: this.hub,
+      rules,
+      registry,
+      log: this.log.child({ component: 'api' }),
+      node: { uid: randomUUID(), name: process.env.HOSTNAME || 'herald', version: VERSION, startedAt: Date.now() },
+    };
+    this.ownServer = !options.server;
+    this.server = options.server ?? createServer((req, res) => void this.onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+  }
+
+  get port(): number {
+    const addr = this.server.address() as AddressInfo | null;
+    return addr ? addr.port : 0;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await this.engine.start(this.hub);
+    if (this.ownServer) {
+      await new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) =>
+          reject(new HeraldError('HERALD_ERR_LISTEN', `cannot listen on ${this.config.address}:${this.config.port}: ${err.message}`, { cause: err }));
+        this.server.once('error', onError);
+        this.server.listen(this.config.port, this.config.address, () => {
+          this.server.off('error', onError);
+          resolve();
+        });
+      });
+    }
+    if (this.config.demo.enabled) this.startDemo();
+    this.log.info({ port: this.port, engine: this.engine.name, demo: this.config.demo.enabled }, 'herald started');
+  }
+
+  async api(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const fn = Object.hasOwn(apiMethods, method) ? apiMethods[method] : undefined;
+    if (!fn) throw new HeraldError('HERALD_ERR_API', `unknown API method ${method}`);
+    return fn(this.apiCtx, params);
+  }
+
+  publish(channel: string, data: unknown): Promise<{ offset?: number; epoch?: string }> {
+    return this.api('publish', { channel, data });
+  }
+
+  async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === API_PATH || url.pathname.startsWith(API_PATH + '/')) {
+      await handleApiRequest(this.apiCtx, req, res, url);
+      return true;
+    }
+    if (url.pathname === '/health') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+      return true;
+    }
+    if (this.demo && url.pathname === '/demo/jobs') {
+      await this.demo.handle(req, res);
+      return true;
+    }
+    if (this.config.demo.enabled) return serveStatic(req, res, url.pathname);
+    return false;
+  }
+
+  async close(): Promise<void> {
+    this.demo?.stop();
+    this.native.shutdown();
+    if (this.ownServer) {
+      this.server.closeAllConnections?.();
+      await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    }
+    await this.engine.close();
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      if (await this.handleRequest(req, res)) return;
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+    } catch (err) {
+      this.log.error({ err, url: req.url }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end('internal server error\n');
+      else res.destroy();
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== this.config.client.websocket_path) {
+      // On the application's server, other paths belong to the application.
+      if (this.ownServer) refuse(socket, 404, 'Not Found');
+      return;
+    }
+    if (!originAllowed(req, this.config.client.allowed_origins)) {
+      this.log.info({ origin: req.headers.origin }, 'websocket origin not allowed (see client.allowed_origins)');
+      return refuse(socket, 403, 'Forbidden');
+    }
+    this.native.handleUpgrade(req, socket, head, url);
+  }
+
+  private startDemo(): void {
+    const key = this.config.http_api.key;
+    const host = this.config.address === '0.0.0.0' || this.config.address === '::' ? '127.0.0.1' : this.config.address;
+    if (!this.ownServer || (!key && !this.config.http_api.insecure)) {
+      this.log.warn('demo disabled: it needs Herald\'s own server and an http_api.key to publish through the API');
+      return;
+    }
+    const api = new HeraldApi(`http://${host.includes(':') ? `[${host}]` : host}:${this.port}`, key);
+    this.demo = new Demo(
+      api,
+      { stepDelayMs: this.config.demo.job_step_delay, dashboardMaxIntervalMs: this.config.demo.dashboard_max_interval },
+      this.log.child({ component: 'demo' }),
+    );
+    this.demo.start();
+  }
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+}

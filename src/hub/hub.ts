@@ -1,0 +1,99 @@
+// The hub: channel -> this node's subscribers. It asks the engine for a channel once, however many
+// local subscribers want it, and encodes each publication once per wire format, handing the same
+// bytes to every subscriber of that format.
+import type { Engine, Publication, StreamPosition } from '../engine/engine.js';
+
+/** A wire format name, e.g. `native`. */
+export type WireFormat = string;
+
+/** Turns a publication into the bytes a subscriber of one format receives. */
+export type PublicationEncoder = (channel: string, pub: Publication) => Buffer;
+
+/** Something on this node that receives a channel's publications (a session of some dialect). */
+export interface Subscriber {
+  readonly format: WireFormat;
+  /** Called in offset order; `bytes` is the publication encoded for `format`, shared by all subscribers. */
+  deliver(channel: string, pub: Publication, position: StreamPosition, bytes: Buffer): void;
+}
+
+/** Channel -> local subscribers, reference-counting the engine subscription. */
+export class Hub {
+  private readonly channels = new Map<string, Set<Subscriber>>();
+  /** Per channel, the engine subscribe/unsubscribe in flight, so they apply in order. */
+  private readonly pending = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly encoders: Readonly<Record<WireFormat, PublicationEncoder>>,
+  ) {}
+
+  /** Adds a subscriber; resolves once the engine delivers the channel to this node. */
+  async subscribe(channel: string, sub: Subscriber): Promise<void> {
+    let subs = this.channels.get(channel);
+    const first = !subs;
+    if (!subs) {
+      subs = new Set();
+      this.channels.set(channel, subs);
+    }
+    subs.add(sub);
+    if (first) {
+      await this.enqueue(channel, () => this.engine.subscribe(channel));
+    } else {
+      await this.pending.get(channel);
+    }
+  }
+
+  /** Removes a subscriber; the engine subscription goes when the last one leaves. */
+  async unsubscribe(channel: string, sub: Subscriber): Promise<void> {
+    const subs = this.channels.get(channel);
+    if (!subs || !subs.delete(sub)) return;
+    if (subs.size > 0) return;
+    this.channels.delete(channel);
+    await this.enqueue(channel, async () => {
+      if (!this.channels.has(channel)) await this.engine.unsubscribe(channel);
+    });
+  }
+
+  /** Delivers a publication from the engine to every local subscriber of the channel. */
+  onPublication(channel: string, pub: Publication, position: StreamPosition): void {
+    const subs = this.channels.get(channel);
+    if (!subs) return;
+    let format: WireFormat | undefined;
+    let bytes: Buffer | undefined;
+    let cache: Map<WireFormat, Buffer> | undefined;
+    for (const sub of subs) {
+      // Nearly every channel has one format: keep the common case free of map lookups.
+      if (sub.format !== format) {
+        if (format !== undefined) (cache ??= new Map()).set(format, bytes!);
+        format = sub.format;
+        bytes = cache?.get(format) ?? this.encoders[format]!(channel, pub);
+      }
+      sub.deliver(channel, pub, position, bytes!);
+    }
+  }
+
+  /** Active channels with their local subscriber counts. */
+  channelCounts(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [ch, subs] of this.channels) out.set(ch, subs.size);
+    return out;
+  }
+
+  /** How many (channel, subscriber) pairs this node holds. */
+  subscriptionCount(): number {
+    let n = 0;
+    for (const subs of this.channels.values()) n += subs.size;
+    return n;
+  }
+
+  private enqueue(channel: string, op: () => Promise<void>): Promise<void> {
+    const prev = this.pending.get(channel) ?? Promise.resolve();
+    const next = prev.then(op, op);
+    this.pending.set(channel, next);
+    const clear = () => {
+      if (this.pending.get(channel) === next) this.pending.delete(channel);
+    };
+    next.then(clear, clear);
+    return next;
+  }
+}

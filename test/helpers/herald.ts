@@ -1,0 +1,93 @@
+// Test fixtures: real Herald nodes on port 0, real centrifuge-js clients, signed tokens.
+import { Centrifuge, type Subscription } from 'centrifuge';
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { createHerald, HeraldApi, loadConfig, type Herald, type HeraldConfigInput } from '../../src/index.js';
+
+/** The HMAC secret test nodes use. */
+export const SECRET = 'test-secret-0123456789';
+/** The API key test nodes use. */
+export const API_KEY = 'test-api-key';
+
+/** A running test node. */
+export interface TestNode {
+  readonly herald: Herald;
+  readonly port: number;
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly api: HeraldApi;
+  close(): Promise<void>;
+}
+
+/** Config shared by the tests: port 0, quiet logs, HMAC tokens, an API key, and channels opened per test. */
+export function testConfig(extra: HeraldConfigInput = {}): HeraldConfigInput {
+  const base: HeraldConfigInput = {
+    address: '127.0.0.1',
+    port: 0,
+    log_level: 'silent',
+    client: { token: { hmac_secret_key: SECRET } },
+    http_api: { key: API_KEY },
+  };
+  return merge(base, extra);
+}
+
+/** Starts a Herald node on a free port. */
+export async function startNode(extra: HeraldConfigInput = {}): Promise<TestNode> {
+  const herald = createHerald({ config: loadConfig({ values: testConfig(extra) }) });
+  await herald.start();
+  const port = herald.port;
+  return {
+    herald,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/connection/websocket`,
+    api: new HeraldApi(`http://127.0.0.1:${port}`, API_KEY),
+    close: () => herald.close(),
+  };
+}
+
+/** Signs a token with the test secret (HS256). `exp` in seconds from now when given as `expIn`. */
+export async function sign(claims: Record<string, unknown>, opts: { expIn?: number; secret?: string } = {}): Promise<string> {
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
+  if (opts.expIn !== undefined) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + opts.expIn);
+  return jwt.sign(new TextEncoder().encode(opts.secret ?? SECRET));
+}
+
+/** A centrifuge-js client for a node (not yet connected). */
+export function client(node: TestNode, opts: ConstructorParameters<typeof Centrifuge>[1] = {}): Centrifuge {
+  return new Centrifuge(node.wsUrl, { websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, ...opts });
+}
+
+/** Collects a subscription's publications. */
+export function collect(sub: Subscription): unknown[] {
+  const got: unknown[] = [];
+  sub.on('publication', (ctx) => got.push(ctx.data));
+  return got;
+}
+
+/** Waits until `check` is true (polling), or fails after `ms`. */
+export async function until(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Resolves with the first emission of an event. */
+export function once<T = unknown>(emitter: { once(event: string, fn: (arg: T) => void): unknown }, event: string, ms = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${event}`)), ms);
+    emitter.once(event, (arg: T) => {
+      clearTimeout(timer);
+      resolve(arg);
+    });
+  });
+}
+
+function merge<T>(a: T, b: unknown): T {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null || Array.isArray(b)) return (b ?? a) as T;
+  const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(b)) out[k] = k in out ? merge(out[k], v) : v;
+  return out as T;
+}
