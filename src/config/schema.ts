@@ -5,46 +5,47 @@ import { duration } from './duration.js';
 
 const flag = (value = false) => z.boolean().default(value);
 
+const namespaceOptionsBase = z.object({
+  history_size: z.number().int().min(0).max(1_000_000).default(0),
+  history_ttl: duration().prefault(0),
+  force_recovery: flag(),
+  allow_recovery: flag(),
+  force_recovery_mode: z.enum(['stream', 'cache']).default('stream'),
+  force_positioning: flag(),
+  allow_positioning: flag(),
+  allow_subscribe_for_client: flag(),
+  allow_subscribe_for_anonymous: flag(),
+  allow_publish_for_client: flag(),
+  allow_publish_for_subscriber: flag(),
+  allow_publish_for_anonymous: flag(),
+  allow_history_for_client: flag(),
+  allow_history_for_subscriber: flag(),
+  allow_history_for_anonymous: flag(),
+  allow_user_limited_channels: flag(),
+});
+
+function checkNamespace(ns: z.output<typeof namespaceOptionsBase>, ctx: z.RefinementCtx): void {
+  if (ns.history_size > 0 && ns.history_ttl <= 0) {
+    ctx.addIssue({ code: 'custom', path: ['history_ttl'], message: 'must be set (e.g. "300s") when history_size > 0' });
+  }
+  if (ns.history_ttl > 0 && ns.history_size === 0) {
+    ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 when history_ttl is set' });
+  }
+  if ((ns.force_recovery || ns.allow_recovery) && ns.history_size === 0) {
+    ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 for recovery (force_recovery / allow_recovery)' });
+  }
+}
+
 /** Options of one channel namespace (and of channels without a namespace). */
-export const namespaceOptionsSchema = z
-  .object({
-    history_size: z.number().int().min(0).max(1_000_000).default(0),
-    history_ttl: duration().prefault(0),
-    force_recovery: flag(),
-    allow_recovery: flag(),
-    force_recovery_mode: z.enum(['stream', 'cache']).default('stream'),
-    force_positioning: flag(),
-    allow_positioning: flag(),
-    allow_subscribe_for_client: flag(),
-    allow_subscribe_for_anonymous: flag(),
-    allow_publish_for_client: flag(),
-    allow_publish_for_subscriber: flag(),
-    allow_publish_for_anonymous: flag(),
-    allow_history_for_client: flag(),
-    allow_history_for_subscriber: flag(),
-    allow_history_for_anonymous: flag(),
-    allow_user_limited_channels: flag(),
-  })
-  .strict()
-  .superRefine((ns, ctx) => {
-    if (ns.history_size > 0 && ns.history_ttl <= 0) {
-      ctx.addIssue({ code: 'custom', path: ['history_ttl'], message: 'must be set (e.g. "300s") when history_size > 0' });
-    }
-    if (ns.history_ttl > 0 && ns.history_size === 0) {
-      ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 when history_ttl is set' });
-    }
-    if ((ns.force_recovery || ns.allow_recovery) && ns.history_size === 0) {
-      ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 for recovery (force_recovery / allow_recovery)' });
-    }
-  });
+export const namespaceOptionsSchema = namespaceOptionsBase.strict().superRefine(checkNamespace);
 
 /** Options of one channel namespace, parsed (durations in milliseconds). */
 export type NamespaceOptions = z.output<typeof namespaceOptionsSchema>;
 
-const namespaceSchema = z.intersection(
-  z.object({ name: z.string().regex(/^[-a-zA-Z0-9_.]*$/, 'letters, digits, "-", "_" and "." only') }),
-  namespaceOptionsSchema,
-);
+const namespaceSchema = namespaceOptionsBase
+  .extend({ name: z.string().regex(/^[-a-zA-Z0-9_.]*$/, 'letters, digits, "-", "_" and "." only') })
+  .strict()
+  .superRefine(checkNamespace);
 
 const tokenSchema = z
   .object({

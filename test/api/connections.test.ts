@@ -1,0 +1,93 @@
+// Server API calls that act on connections: subscribe, unsubscribe, disconnect, refresh, channels, info.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { client, once, sign, startNode, until, type TestNode } from '../helpers/herald.js';
+
+let node: TestNode;
+before(async () => {
+  node = await startNode({
+    channel: {
+      namespaces: [
+        { name: 'room', allow_subscribe_for_client: true },
+        { name: 'srv', history_size: 10, history_ttl: '60s', force_recovery: true },
+      ],
+    },
+  });
+});
+after(() => node.close());
+
+test('API subscribe adds a server-side subscription; unsubscribe removes it', async () => {
+  const c = client(node, { token: await sign({ sub: 'bob' }) });
+  const got: unknown[] = [];
+  c.on('publication', (ctx) => got.push({ channel: ctx.channel, data: ctx.data }));
+  const subscribed = once<{ channel: string }>(c, 'subscribed');
+  c.connect();
+  await once(c, 'connected');
+  await node.api.subscribe('bob', 'srv:news');
+  assert.equal((await subscribed).channel, 'srv:news');
+  await node.api.publish('srv:news', { n: 1 });
+  await until(() => got.length === 1, 5000, 'server-side publication');
+  assert.deepEqual(got[0], { channel: 'srv:news', data: { n: 1 } });
+  const unsubscribed = once<{ channel: string }>(c, 'unsubscribed');
+  await node.api.unsubscribe('bob', 'srv:news');
+  assert.equal((await unsubscribed).channel, 'srv:news');
+  await node.api.publish('srv:news', { n: 2 });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(got.length, 1);
+  c.disconnect();
+});
+
+test('API disconnect: default code 3503 ends the connection for good; whitelist keeps a client', async () => {
+  const a = client(node, { token: await sign({ sub: 'carol' }) });
+  const b = client(node, { token: await sign({ sub: 'carol' }) });
+  a.connect();
+  b.connect();
+  await Promise.all([once(a, 'connected'), once(b, 'connected')]);
+  const keep = (b as unknown as { _client: string })._client;
+  const gone = once<{ code: number }>(a, 'disconnected');
+  await node.api.disconnect('carol', { whitelist: [keep] });
+  assert.equal((await gone).code, 3503);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(a.state, 'disconnected');
+  assert.equal(b.state, 'connected');
+  b.disconnect();
+});
+
+test('API disconnect with a reconnect code: the client comes back by itself', async () => {
+  const c = client(node, { token: await sign({ sub: 'dave' }) });
+  c.connect();
+  await once(c, 'connected');
+  const connecting = once<{ code: number }>(c, 'connecting');
+  await node.api.disconnect('dave', { disconnect: { code: 3011, reason: 'force reconnect' } });
+  assert.equal((await connecting).code, 3011);
+  await once(c, 'connected');
+  c.disconnect();
+});
+
+test('API refresh with expired: true closes with 3005 (connection expired)', async () => {
+  const c = client(node, { token: await sign({ sub: 'erin' }) });
+  c.connect();
+  await once(c, 'connected');
+  const connecting = once<{ code: number }>(c, 'connecting');
+  await node.api.refresh('erin', { expired: true });
+  assert.equal((await connecting).code, 3005);
+  c.disconnect();
+});
+
+test('channels and info count this node\'s clients and subscriptions', async () => {
+  const clients = await Promise.all(['u1', 'u2'].map(async (u) => client(node, { token: await sign({ sub: u }) })));
+  for (const c of clients) {
+    const s = c.newSubscription('room:lobby');
+    s.subscribe();
+    c.connect();
+    await s.ready(5000);
+  }
+  const { channels } = await node.api.channels('room:*');
+  assert.deepEqual(channels, { 'room:lobby': { num_clients: 2 } });
+  assert.deepEqual((await node.api.channels('nomatch*')).channels, {});
+  const info = (await node.api.info()).nodes[0] as Record<string, number>;
+  assert.equal(info.num_clients, 2);
+  assert.equal(info.num_users, 2);
+  assert.equal(info.num_subs, 2);
+  for (const c of clients) c.disconnect();
+});

@@ -1,0 +1,178 @@
+// The server HTTP API over real HTTP: auth, status codes, error modes and every method's answer.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { HeraldApiError } from '../../src/index.js';
+import { API_KEY, startNode, type TestNode } from '../helpers/herald.js';
+
+const NAMESPACES = [
+  { name: 'hist', history_size: 5, history_ttl: '60s' },
+  { name: 'plain' },
+];
+
+async function post(node: TestNode, path: string, body: unknown, headers: Record<string, string> = { 'X-API-Key': API_KEY }) {
+  const res = await fetch(node.url + path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json, type: res.headers.get('content-type') };
+}
+
+describe('server API auth', () => {
+  let node: TestNode;
+  let noKey: TestNode;
+  let insecure: TestNode;
+  before(async () => {
+    node = await startNode({ channel: { namespaces: NAMESPACES } });
+    noKey = await startNode({ http_api: { key: '' } });
+    insecure = await startNode({ http_api: { key: '', insecure: true } });
+  });
+  after(async () => {
+    await Promise.all([node.close(), noKey.close(), insecure.close()]);
+  });
+
+  test('missing or wrong key: 401 with an empty body', async () => {
+    const variants: Record<string, string>[] = [{}, { 'X-API-Key': 'wrong' }, { Authorization: 'apikey wrong' }];
+    for (const headers of variants) {
+      const r = await post(node, '/api/info', {}, headers);
+      assert.equal(r.status, 401);
+      assert.equal(r.text, '');
+    }
+  });
+
+  test('key accepted from X-API-Key, Authorization: apikey (any case) and ?api_key', async () => {
+    assert.equal((await post(node, '/api/info', {}, { 'X-API-Key': API_KEY })).status, 200);
+    assert.equal((await post(node, '/api/info', {}, { Authorization: `apikey ${API_KEY}` })).status, 200);
+    assert.equal((await post(node, '/api/info', {}, { Authorization: `APIKEY ${API_KEY}` })).status, 200);
+    assert.equal((await post(node, `/api/info?api_key=${API_KEY}`, {}, {})).status, 200);
+  });
+
+  test('no key configured: every call is refused (nothing open by default)', async () => {
+    assert.equal((await post(noKey, '/api/info', {}, { 'X-API-Key': '' })).status, 401);
+    assert.equal((await post(noKey, '/api/info', {}, { 'X-API-Key': 'anything' })).status, 401);
+  });
+
+  test('insecure mode opens the API without a key', async () => {
+    assert.equal((await post(insecure, '/api/info', {}, {})).status, 200);
+  });
+});
+
+describe('server API methods', () => {
+  let node: TestNode;
+  before(async () => {
+    node = await startNode({ channel: { namespaces: NAMESPACES } });
+  });
+  after(() => node.close());
+
+  test('GET is 405, invalid JSON is 400 plain text, unknown method is 404', async () => {
+    const get = await fetch(`${node.url}/api/publish`, { headers: { 'X-API-Key': API_KEY } });
+    assert.equal(get.status, 405);
+    const bad = await post(node, '/api/publish', '{not json');
+    assert.equal(bad.status, 400);
+    assert.match(bad.type ?? '', /text\/plain/);
+    assert.equal((await post(node, '/api/nope', {})).status, 404);
+  });
+
+  test('publish: result with offset and epoch for channels with history, empty without', async () => {
+    const r = await post(node, '/api/publish', { channel: 'hist:a', data: { x: 1 } });
+    assert.equal(r.status, 200);
+    assert.match(r.type ?? '', /application\/json/);
+    assert.equal(r.json.result.offset, 1);
+    assert.equal(typeof r.json.result.epoch, 'string');
+    const p = await post(node, '/api/publish', { channel: 'plain:a', data: 'text' });
+    assert.deepEqual(p.json, { result: {} });
+  });
+
+  test('publish errors: 200 with error body by default', async () => {
+    assert.deepEqual((await post(node, '/api/publish', { channel: 'nope:a', data: 1 })).json.error.code, 102);
+    assert.deepEqual((await post(node, '/api/publish', { channel: 'plain:a' })).json.error.code, 107);
+    assert.deepEqual((await post(node, '/api/publish', { channel: '', data: 1 })).json.error.code, 107);
+    const r = await post(node, '/api/publish', { channel: 'nope:a', data: 1 });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.result, undefined);
+  });
+
+  test('transport error mode (header) maps codes to HTTP statuses', async () => {
+    const h = { 'X-API-Key': API_KEY, 'X-Centrifugo-Error-Mode': 'transport' };
+    const unknown = await post(node, '/api/publish', { channel: 'nope:a', data: 1 }, h);
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.code, 102);
+    const bad = await post(node, '/api/publish', { channel: 'plain:a' }, h);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.code, 107);
+    const na = await post(node, '/api/history', { channel: 'plain:a' }, h);
+    assert.equal(na.status, 400);
+    assert.equal(na.json.code, 108);
+  });
+
+  test('broadcast answers one response per channel', async () => {
+    const r = await post(node, '/api/broadcast', { channels: ['hist:b1', 'nope:x', 'plain:b'], data: { y: 2 } });
+    const [a, b, c] = r.json.result.responses;
+    assert.equal(a.result.offset, 1);
+    assert.equal(b.error.code, 102);
+    assert.deepEqual(c.result, {});
+    assert.equal((await post(node, '/api/broadcast', { channels: [], data: 1 })).json.error.code, 107);
+  });
+
+  test('history, since/reverse, epoch mismatch, history_remove keeps the position', async () => {
+    for (let i = 1; i <= 7; i++) await node.api.publish('hist:h', { i });
+    const all = await node.api.history('hist:h', { limit: -1 });
+    assert.deepEqual(all.publications.map((p) => p.data), [{ i: 3 }, { i: 4 }, { i: 5 }, { i: 6 }, { i: 7 }]);
+    assert.equal(all.offset, 7);
+    const since = await node.api.history('hist:h', { limit: 10, since: { offset: 5, epoch: all.epoch } });
+    assert.deepEqual(since.publications.map((p) => p.offset), [6, 7]);
+    const rev = await node.api.history('hist:h', { limit: 2, reverse: true });
+    assert.deepEqual(rev.publications.map((p) => p.offset), [7, 6]);
+    const wrong = await post(node, '/api/history', { channel: 'hist:h', since: { offset: 1, epoch: 'other' } });
+    assert.equal(wrong.json.error.code, 112);
+    const pos = await post(node, '/api/history', { channel: 'hist:h' });
+    assert.deepEqual(pos.json.result, { publications: [], epoch: all.epoch, offset: 7 });
+    await node.api.historyRemove('hist:h');
+    const removed = await node.api.history('hist:h', { limit: -1 });
+    assert.deepEqual(removed.publications, []);
+    assert.equal(removed.offset, 7);
+    assert.equal((await post(node, '/api/history_remove', { channel: 'plain:x' })).json.error.code, 108);
+  });
+
+  test('batch runs commands in order (and in parallel when asked); legacy /api form', async () => {
+    const r = await post(node, '/api/batch', {
+      commands: [{ publish: { channel: 'hist:batch', data: 1 } }, { publish: { channel: 'nope:x', data: 1 } }, { info: {} }],
+    });
+    assert.equal(r.json.result, undefined);
+    assert.equal(r.json.replies.length, 3);
+    assert.equal(r.json.replies[0].publish.offset, 1);
+    assert.equal(r.json.replies[1].error.code, 102);
+    assert.ok(Array.isArray(r.json.replies[2].info.nodes));
+    const par = await post(node, '/api/batch', { parallel: true, commands: [{ publish: { channel: 'hist:batch', data: 2 } }] });
+    assert.equal(par.json.replies[0].publish.offset, 2);
+    const legacy = await post(node, '/api', { method: 'publish', params: { channel: 'hist:batch', data: 3 } });
+    assert.equal(legacy.json.result.offset, 3);
+  });
+
+  test('presence and rpc are not available', async () => {
+    assert.equal((await post(node, '/api/presence', { channel: 'plain:a' })).json.error.code, 108);
+    assert.equal((await post(node, '/api/presence_stats', { channel: 'plain:a' })).json.error.code, 108);
+    assert.equal((await post(node, '/api/rpc', { method: 'x' })).json.error.code, 108);
+  });
+
+  test('HeraldApi raises HeraldApiError with the API code; in-process publish works', async () => {
+    await assert.rejects(node.api.publish('nope:a', 1), (err: unknown) => err instanceof HeraldApiError && err.apiCode === 102);
+    const r = await node.herald.publish('hist:inproc', { z: 1 });
+    assert.equal(r.offset, 1);
+    const h = await node.api.history('hist:inproc', { limit: -1 });
+    assert.deepEqual(h.publications[0]!.data, { z: 1 });
+  });
+
+  test('oversized body: 413', async () => {
+    const big = 'x'.repeat(11 * 1024 * 1024);
+    const r = await post(node, '/api/publish', { channel: 'plain:a', data: big });
+    assert.equal(r.status, 413);
+  });
+});

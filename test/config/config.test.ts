@@ -1,0 +1,136 @@
+// Configuration: one schema, file < env < flags, messages that name the key, frozen result; and the CLI.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { configKeyPaths, envName } from '../../src/config/load.js';
+import { HeraldError, loadConfig } from '../../src/index.js';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const BIN = join(ROOT, 'bin', 'herald.js');
+
+function tmpFile(name: string, content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'herald-config-'));
+  const file = join(dir, name);
+  writeFileSync(file, content);
+  return file;
+}
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof HeraldError);
+    assert.equal(err.code, 'HERALD_ERR_CONFIG');
+    return err.message;
+  }
+  assert.fail('expected a configuration error');
+}
+
+test('defaults are safe: nothing open', () => {
+  const c = loadConfig();
+  assert.equal(c.port, 8000);
+  assert.equal(c.client.allow_anonymous_connect_without_token, false);
+  assert.equal(c.http_api.key, '');
+  assert.equal(c.http_api.insecure, false);
+  assert.equal(c.channel.without_namespace.allow_subscribe_for_client, false);
+  assert.equal(c.channel.without_namespace.allow_publish_for_client, false);
+  assert.equal(c.channel.without_namespace.allow_history_for_client, false);
+  assert.deepEqual(c.client.allowed_origins, []);
+  assert.equal(c.demo.enabled, false);
+});
+
+test('durations accept seconds and unit strings; the result is frozen', () => {
+  const c = loadConfig({ values: { client: { ping_interval: '1m30s', pong_timeout: 3 } } });
+  assert.equal(c.client.ping_interval, 90_000);
+  assert.equal(c.client.pong_timeout, 3000);
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.client));
+  assert.throws(() => {
+    (c as { port: number }).port = 1;
+  }, TypeError);
+});
+
+test('errors name the key and what is wrong', () => {
+  assert.match(configError(() => loadConfig({ values: { prot: 1 } as never })), /unknown key\(s\) "prot"/);
+  assert.match(configError(() => loadConfig({ values: { port: 'x' as never } })), /port: .*number/i);
+  assert.match(configError(() => loadConfig({ values: { port: 70000 } })), /port:/);
+  assert.match(configError(() => loadConfig({ values: { client: { ping_interval: 'soon' } } })), /client\.ping_interval: expected a duration/);
+  assert.match(
+    configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'a', history_size: 10 }] } } })),
+    /channel\.namespaces\.0\.history_ttl: must be set/,
+  );
+  assert.match(
+    configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'a' }, { name: 'a' }] } } })),
+    /duplicate namespace "a"/,
+  );
+  assert.match(configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'a', bogus: true }] } } as never })), /bogus/);
+  assert.match(configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'a:b' }] } } })), /namespaces\.0\.name/);
+});
+
+test('file < environment < overrides', () => {
+  const file = tmpFile('h.json', JSON.stringify({ port: 1111, client: { ping_interval: '5s' }, http_api: { key: 'file' } }));
+  const env = { HERALD_PORT: '2222', HERALD_HTTP_API_KEY: 'env', HERALD_CLIENT_ALLOWED_ORIGINS: '["https://a.example"]' };
+  const c = loadConfig({ file, env, overrides: { port: 3333 } });
+  assert.equal(c.port, 3333);
+  assert.equal(c.http_api.key, 'env');
+  assert.equal(c.client.ping_interval, 5000);
+  assert.deepEqual(c.client.allowed_origins, ['https://a.example']);
+});
+
+test('an unknown HERALD_ variable is an error, not silently ignored', () => {
+  assert.match(configError(() => loadConfig({ env: { HERALD_PROT: '1' } })), /unknown environment variable HERALD_PROT/);
+});
+
+test('every key has an environment variable name', () => {
+  const paths = configKeyPaths();
+  assert.ok(paths.includes('client.token.hmac_secret_key'));
+  assert.equal(envName('client.token.hmac_secret_key'), 'HERALD_CLIENT_TOKEN_HMAC_SECRET_KEY');
+  assert.ok(paths.includes('channel.namespaces'));
+});
+
+test('bad config files: unreadable, not JSON', () => {
+  assert.match(configError(() => loadConfig({ file: '/nonexistent/h.json' })), /cannot read config file/);
+  assert.match(configError(() => loadConfig({ file: tmpFile('bad.json', '{oops') })), /not valid JSON/);
+});
+
+test('the demo config validates', () => {
+  const c = loadConfig({ file: join(ROOT, 'herald.demo.json') });
+  assert.equal(c.demo.enabled, true);
+  assert.equal(c.client.allow_anonymous_connect_without_token, true);
+});
+
+test('CLI: --help, --version, and a bad config exits 1 naming the key', () => {
+  const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /Usage: herald/);
+  assert.match(help.stdout, /--config FILE/);
+  const version = spawnSync(process.execPath, [BIN, '--version'], { encoding: 'utf8' });
+  assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+/);
+  const bad = spawnSync(process.execPath, [BIN, '--set', 'client.ping_interval=soon'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /client\.ping_interval: expected a duration/);
+  const unknown = spawnSync(process.execPath, [BIN, '--bogus'], { encoding: 'utf8' });
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /bogus/);
+});
+
+test('CLI: starts on the given port with flags and serves the API; SIGTERM stops it cleanly', async () => {
+  const child = spawn(process.execPath, [BIN, '--port', '0', '--address', '127.0.0.1', '--api-key', 'k', '--log-level', 'silent'], {
+    env: { PATH: process.env.PATH },
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const end = Date.now() + 10_000;
+  while (!/listening on http:\/\/127\.0\.0\.1:(\d+)/.test(stderr)) {
+    assert.ok(Date.now() < end, `herald did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)![1]);
+  const res = await fetch(`http://127.0.0.1:${port}/api/info`, { method: 'POST', headers: { 'X-API-Key': 'k' }, body: '{}' });
+  assert.equal(res.status, 200);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+});

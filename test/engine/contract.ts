@@ -1,0 +1,175 @@
+// The engine contract: one suite, run against every engine implementation (memory now; Redis and
+// Redis Cluster run the same tests). Each test uses fresh channel names so engines can be shared.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { Engine, Publication, StreamPosition } from '../../src/engine/engine.js';
+
+/** What the suite needs: a way to make a started engine, and to stop it. */
+export interface EngineFactory {
+  readonly name: string;
+  /** Creates an engine (not started) with the given meta TTL. */
+  create(opts: { historyMetaTtlMs: number; idempotentResultTtlMs: number }): Promise<Engine>;
+}
+
+interface Delivered {
+  channel: string;
+  pub: Publication;
+  position: StreamPosition;
+}
+
+const HISTORY = { size: 10, ttlMs: 60_000 };
+const data = (v: unknown) => Buffer.from(JSON.stringify(v));
+const text = (p: Publication) => JSON.parse(p.data.toString()) as unknown;
+
+/** Runs the contract against one engine. */
+export function engineContract(factory: EngineFactory): void {
+  describe(`engine contract: ${factory.name}`, () => {
+    let engine: Engine;
+    const delivered: Delivered[] = [];
+    const ch = () => `contract:${randomUUID()}`;
+    const waitFor = async (check: () => boolean, what: string) => {
+      const end = Date.now() + 5000;
+      while (!check()) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    const on = (channel: string) => delivered.filter((d) => d.channel === channel);
+
+    before(async () => {
+      engine = await factory.create({ historyMetaTtlMs: 3_600_000, idempotentResultTtlMs: 60_000 });
+      await engine.start({ onPublication: (channel, pub, position) => delivered.push({ channel, pub, position }) });
+    });
+    after(() => engine.close());
+
+    test('publish without history: delivered to the subscribed node, offset 0, no epoch', async () => {
+      const c = ch();
+      await engine.subscribe(c);
+      const r = await engine.publish(c, { data: data({ a: 1 }) });
+      assert.deepEqual(r.position, { offset: 0, epoch: '' });
+      assert.equal(r.suppressed, false);
+      await waitFor(() => on(c).length === 1, 'delivery');
+      assert.deepEqual(text(on(c)[0]!.pub), { a: 1 });
+      assert.equal(on(c)[0]!.pub.offset, 0);
+    });
+
+    test('publish with history: offsets start at 1, gap-free, delivered in order with the position', async () => {
+      const c = ch();
+      await engine.subscribe(c);
+      const positions: StreamPosition[] = [];
+      for (let i = 0; i < 20; i++) positions.push((await engine.publish(c, { data: data(i), history: HISTORY })).position);
+      assert.deepEqual(positions.map((p) => p.offset), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.ok(positions.every((p) => p.epoch === positions[0]!.epoch && p.epoch.length > 0));
+      await waitFor(() => on(c).length === 20, '20 deliveries');
+      assert.deepEqual(on(c).map((d) => d.pub.offset), positions.map((p) => p.offset));
+      assert.deepEqual(on(c).map((d) => text(d.pub)), Array.from({ length: 20 }, (_, i) => i));
+      assert.ok(on(c).every((d) => d.position.epoch === positions[0]!.epoch));
+    });
+
+    test('concurrent publishes to one channel still get distinct, gap-free offsets', async () => {
+      const c = ch();
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => engine.publish(c, { data: data(i), history: { size: 100, ttlMs: 60_000 } })));
+      const offsets = results.map((r) => r.position.offset).sort((a, b) => a - b);
+      assert.deepEqual(offsets, Array.from({ length: 50 }, (_, i) => i + 1));
+    });
+
+    test('history keeps at most `size` newest publications and reports the top position', async () => {
+      const c = ch();
+      for (let i = 1; i <= 15; i++) await engine.publish(c, { data: data(i), history: HISTORY });
+      const h = await engine.history(c, { limit: -1 });
+      assert.equal(h.position.offset, 15);
+      assert.deepEqual(h.publications.map((p) => p.offset), [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+      assert.deepEqual(h.publications.map(text), [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    });
+
+    test('history: limit 0 reads only the position; limit N; since; reverse', async () => {
+      const c = ch();
+      let epoch = '';
+      for (let i = 1; i <= 8; i++) epoch = (await engine.publish(c, { data: data(i), history: HISTORY })).position.epoch;
+      const pos = await engine.history(c, { limit: 0 });
+      assert.deepEqual(pos.publications, []);
+      assert.deepEqual(pos.position, { offset: 8, epoch });
+      assert.deepEqual((await engine.history(c, { limit: 3 })).publications.map((p) => p.offset), [1, 2, 3]);
+      assert.deepEqual((await engine.history(c, { limit: -1, since: { offset: 5, epoch } })).publications.map((p) => p.offset), [6, 7, 8]);
+      assert.deepEqual((await engine.history(c, { limit: 2, since: { offset: 5, epoch } })).publications.map((p) => p.offset), [6, 7]);
+      assert.deepEqual((await engine.history(c, { limit: 3, reverse: true })).publications.map((p) => p.offset), [8, 7, 6]);
+      assert.deepEqual((await engine.history(c, { limit: -1, reverse: true, since: { offset: 3, epoch } })).publications.map((p) => p.offset), [2, 1]);
+      assert.deepEqual((await engine.history(c, { limit: -1, since: { offset: 8, epoch } })).publications, []);
+    });
+
+    test('history of an unknown channel: no publications, and the position it reports stays valid for later publishes', async () => {
+      const c = ch();
+      const h = await engine.history(c, { limit: 0 });
+      assert.equal(h.position.offset, 0);
+      const r = await engine.publish(c, { data: data('x'), history: HISTORY });
+      assert.equal(r.position.offset, 1);
+      assert.equal(r.position.epoch, h.position.epoch, 'the epoch seen before the first publish is the stream epoch');
+    });
+
+    test('removeHistory drops publications but keeps offset and epoch', async () => {
+      const c = ch();
+      let last: StreamPosition = { offset: 0, epoch: '' };
+      for (let i = 1; i <= 3; i++) last = (await engine.publish(c, { data: data(i), history: HISTORY })).position;
+      await engine.removeHistory(c);
+      const h = await engine.history(c, { limit: -1 });
+      assert.deepEqual(h.publications, []);
+      assert.deepEqual(h.position, last);
+      assert.equal((await engine.publish(c, { data: data(4), history: HISTORY })).position.offset, 4);
+    });
+
+    test('history TTL: publications expire, the position survives (no silent gap)', async () => {
+      const c = ch();
+      await engine.publish(c, { data: data(1), history: { size: 10, ttlMs: 300 } });
+      const before = await engine.history(c, { limit: -1 });
+      assert.equal(before.publications.length, 1);
+      await new Promise((r) => setTimeout(r, 1200));
+      const after = await engine.history(c, { limit: -1 });
+      assert.deepEqual(after.publications, []);
+      assert.equal(after.position.offset, 1);
+      assert.equal(after.position.epoch, before.position.epoch);
+    });
+
+    test('idempotency key: a repeated publish is suppressed and returns the first position', async () => {
+      const c = ch();
+      await engine.subscribe(c);
+      const a = await engine.publish(c, { data: data(1), history: HISTORY, idempotencyKey: 'k1' });
+      const b = await engine.publish(c, { data: data(1), history: HISTORY, idempotencyKey: 'k1' });
+      assert.equal(a.suppressed, false);
+      assert.equal(b.suppressed, true);
+      assert.deepEqual(b.position, a.position);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(on(c).length, 1);
+    });
+
+    test('publication info and tags round-trip through delivery and history', async () => {
+      const c = ch();
+      await engine.subscribe(c);
+      const info = { user: 'u1', client: 'c1', connInfo: '{"name":"Alice"}' };
+      await engine.publish(c, { data: data('t'), history: HISTORY, info, tags: { k: 'v' } });
+      await waitFor(() => on(c).length === 1, 'delivery');
+      for (const pub of [on(c)[0]!.pub, (await engine.history(c, { limit: -1 })).publications[0]!]) {
+        assert.deepEqual(pub.info, info);
+        assert.deepEqual(pub.tags, { k: 'v' });
+      }
+    });
+
+    test('binary payloads are kept byte for byte', async () => {
+      const c = ch();
+      const bytes = Buffer.from([0, 255, 1, 254, 10, 13]);
+      await engine.publish(c, { data: bytes, history: HISTORY });
+      const h = await engine.history(c, { limit: -1 });
+      assert.ok(h.publications[0]!.data.equals(bytes));
+    });
+
+    test('channels are independent: offsets and history per channel', async () => {
+      const a = ch();
+      const b = ch();
+      await engine.publish(a, { data: data(1), history: HISTORY });
+      await engine.publish(a, { data: data(2), history: HISTORY });
+      const rb = await engine.publish(b, { data: data(3), history: HISTORY });
+      assert.equal(rb.position.offset, 1);
+      assert.equal((await engine.history(a, { limit: -1 })).publications.length, 2);
+    });
+  });
+}

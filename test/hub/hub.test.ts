@@ -1,0 +1,51 @@
+// The hub encodes each publication once per wire format and hands the same bytes to every subscriber.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Publication, StreamPosition } from '../../src/engine/engine.js';
+import { MemoryEngine } from '../../src/engine/memory.js';
+import { Hub, type Subscriber } from '../../src/hub/hub.js';
+
+class Recorder implements Subscriber {
+  got: Buffer[] = [];
+  constructor(readonly format: string) {}
+  deliver(_c: string, _p: Publication, _pos: StreamPosition, bytes: Buffer): void {
+    this.got.push(bytes);
+  }
+}
+
+test('one encoding per format per publication, shared by all subscribers; engine subscription is reference-counted', async () => {
+  const engine = new MemoryEngine({ historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
+  const calls: string[] = [];
+  const subscribed: string[] = [];
+  const realSubscribe = engine.subscribe.bind(engine);
+  const realUnsubscribe = engine.unsubscribe.bind(engine);
+  engine.subscribe = async (c) => {
+    subscribed.push(`+${c}`);
+    return realSubscribe(c);
+  };
+  engine.unsubscribe = async (c) => {
+    subscribed.push(`-${c}`);
+    return realUnsubscribe(c);
+  };
+  const hub = new Hub(engine, {
+    a: (_c, p) => (calls.push('a'), Buffer.concat([Buffer.from('a:'), p.data])),
+    b: (_c, p) => (calls.push('b'), Buffer.concat([Buffer.from('b:'), p.data])),
+  });
+  await engine.start(hub);
+  const subs = [new Recorder('a'), new Recorder('b'), new Recorder('a'), new Recorder('b'), new Recorder('a')];
+  for (const s of subs) await hub.subscribe('ch', s);
+  await engine.publish('ch', { data: Buffer.from('x') });
+  assert.deepEqual(calls.sort(), ['a', 'b']);
+  assert.equal(subs[0]!.got[0], subs[2]!.got[0]);
+  assert.equal(subs[0]!.got[0], subs[4]!.got[0]);
+  assert.equal(subs[1]!.got[0], subs[3]!.got[0]);
+  assert.equal(subs[0]!.got[0]!.toString(), 'a:x');
+  assert.equal(subs[1]!.got[0]!.toString(), 'b:x');
+  assert.deepEqual(subscribed, ['+ch']);
+  for (const s of subs) await hub.unsubscribe('ch', s);
+  assert.deepEqual(subscribed, ['+ch', '-ch']);
+  assert.equal(hub.channelCounts().size, 0);
+  await engine.publish('ch', { data: Buffer.from('y') });
+  assert.equal(subs[0]!.got.length, 1);
+  await engine.close();
+});

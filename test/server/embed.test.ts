@@ -1,0 +1,92 @@
+// createHerald({ server }): Herald on the application's own HTTP server, next to its routes; the
+// origin check for browser upgrades; unknown paths.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from 'node:test';
+import { Centrifuge } from 'centrifuge';
+import WebSocket from 'ws';
+import { createHerald, loadConfig } from '../../src/index.js';
+import { testConfig, until } from '../helpers/herald.js';
+
+test('embedded in an application server: its routes stay its own, Herald serves the WebSocket and, when asked, the API', async () => {
+  const server = createServer(async (req, res) => {
+    if (req.url === '/app') return void res.writeHead(200).end('app');
+    if (await herald.handleRequest(req, res)) return;
+    res.writeHead(404).end('app 404');
+  });
+  const herald = createHerald({
+    server,
+    config: loadConfig({
+      values: testConfig({
+        client: { allow_anonymous_connect_without_token: true },
+        channel: { without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true } },
+      }),
+    }),
+  });
+  await herald.start();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/app`)).text(), 'app');
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/other`)).text(), 'app 404');
+    const c = new Centrifuge(`ws://127.0.0.1:${port}/connection/websocket`, { websocket: WebSocket });
+    const sub = c.newSubscription('news');
+    const got: unknown[] = [];
+    sub.on('publication', (ctx) => got.push(ctx.data));
+    sub.subscribe();
+    c.connect();
+    await sub.ready(5000);
+    await herald.publish('news', { hello: 'embedded' });
+    await until(() => got.length === 1);
+    assert.deepEqual(got, [{ hello: 'embedded' }]);
+    c.disconnect();
+    const api = await fetch(`http://127.0.0.1:${port}/api/info`, { method: 'POST', headers: { 'X-API-Key': 'test-api-key' }, body: '{}' });
+    assert.equal(api.status, 200);
+  } finally {
+    await herald.close();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test('browser upgrades from another origin are refused unless allowed; same origin and non-browsers pass', async () => {
+  const herald = createHerald({
+    config: loadConfig({ values: testConfig({ client: { allowed_origins: ['https://*.example.com'] } }) }),
+  });
+  await herald.start();
+  const url = `ws://127.0.0.1:${herald.port}/connection/websocket`;
+  const tryOrigin = (origin?: string) =>
+    new Promise<string>((resolve) => {
+      const ws = new WebSocket(url, origin ? { origin } : {});
+      ws.on('open', () => {
+        ws.close();
+        resolve('open');
+      });
+      ws.on('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+      ws.on('error', () => resolve('error'));
+    });
+  try {
+    assert.equal(await tryOrigin(), 'open');
+    assert.equal(await tryOrigin(`http://127.0.0.1:${herald.port}`), 'open');
+    assert.equal(await tryOrigin('https://app.example.com'), 'open');
+    assert.equal(await tryOrigin('https://evil.test'), '403');
+  } finally {
+    await herald.close();
+  }
+});
+
+test('an upgrade on an unknown path of Herald\'s own server gets 404', async () => {
+  const herald = createHerald({ config: loadConfig({ values: testConfig() }) });
+  await herald.start();
+  try {
+    const status = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${herald.port}/nope`);
+      ws.on('unexpected-response', (_req, res) => resolve(String(res.statusCode)));
+      ws.on('open', () => resolve('open'));
+      ws.on('error', () => resolve('error'));
+    });
+    assert.equal(status, '404');
+  } finally {
+    await herald.close();
+  }
+});
