@@ -91,3 +91,25 @@ function merge<T>(a: T, b: unknown): T {
   for (const [k, v] of Object.entries(b)) out[k] = k in out ? merge(out[k], v) : v;
   return out as T;
 }
+
+/** Records every emission of the named events, in order, as [event, ctx] pairs. */
+export function record(emitter: { on(event: string, fn: (arg: any) => void): unknown }, ...events: string[]): Array<[string, any]> {
+  const log: Array<[string, any]> = [];
+  for (const e of events) emitter.on(e, (ctx: any) => log.push([e, ctx]));
+  return log;
+}
+
+/** Config of a namespace open to every client (subscribe, publish, history), with recovery when `history`. */
+export function openNamespace(name: string, extra: Record<string, unknown> = {}): Record<string, unknown> & { name: string } {
+  return {
+    name,
+    allow_subscribe_for_client: true,
+    allow_subscribe_for_anonymous: true,
+    ...extra,
+  };
+}
+
+/** A token for `user` (HS256, test secret), valid for an hour unless `expIn` says otherwise. */
+export function userToken(user: string, claims: Record<string, unknown> = {}, expIn = 3600): Promise<string> {
+  return sign({ sub: user, ...claims }, { expIn });
+}

@@ -1,0 +1,264 @@
+// Connecting with and without connection tokens: anonymous access, expired, forged and
+// mis-claimed tokens, connection expiry (`exp`, `expire_at`) and `refresh`, seen by centrifuge-js
+// and on the wire.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { SignJWT } from 'jose';
+import { client, once, record, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
+import { RawClient, sleep } from '../helpers/raw.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const now = () => Math.floor(Date.now() / 1000);
+
+let node: TestNode;
+before(async () => {
+  node = await startNode({ client: { expired_close_delay: '1s' } });
+});
+after(() => node.close());
+
+test('a valid token connects centrifuge-js; the connect reply has client, version, ping and pong', async () => {
+  const c = client(node, { token: await userToken('alice') });
+  const connected = once<{ client: string; transport: string }>(c, 'connected');
+  c.connect();
+  const ctx = await connected;
+  assert.match(ctx.client, UUID);
+  assert.equal(ctx.transport, 'websocket');
+  c.disconnect();
+
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ connect: { token: await sign({ sub: 'alice' }), name: 'js' }, id: 1 });
+  await raw.reply(1);
+  assert.match(raw.frames[0]!, /^\{"id":1,"connect":\{/);
+  const result = raw.messages[0]!.connect;
+  assert.match(result.client, UUID);
+  assert.equal(typeof result.version, 'string');
+  assert.ok(result.version.length > 0);
+  assert.equal(result.ping, 25);
+  assert.equal(result.pong, true);
+  assert.equal('expires' in result, false, 'a token without exp does not expire the connection');
+  assert.equal('ttl' in result, false);
+  assert.equal('error' in raw.messages[0]!, false);
+  raw.close();
+});
+
+test('without a token and with anonymous connections off: close 3501, the SDK ends disconnected and stays so', async () => {
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: {} });
+  const closed = await raw.waitClose();
+  assert.equal(closed.code, 3501);
+  assert.equal(raw.messages.length, 0, 'no reply before the close');
+
+  const c = client(node);
+  const log = record(c, 'connecting', 'connected', 'disconnected');
+  const disconnected = once<{ code: number }>(c, 'disconnected');
+  c.connect();
+  assert.equal((await disconnected).code, 3501);
+  await sleep(400); // longer than the test client's largest reconnect delay
+  assert.equal(c.state, 'disconnected');
+  assert.deepEqual(log.map(([e]) => e), ['connecting', 'disconnected']);
+});
+
+test('anonymous connections are accepted when allow_anonymous_connect_without_token is on', async () => {
+  const anon = await startNode({ client: { allow_anonymous_connect_without_token: true } });
+  try {
+    const c = client(anon);
+    const connected = once<{ client: string }>(c, 'connected');
+    c.connect();
+    assert.match((await connected).client, UUID);
+    c.disconnect();
+    // A token still works (and its user is kept) on such a node.
+    const raw = await RawClient.open(anon.wsUrl);
+    const result = await raw.connect({ token: await userToken('bob') });
+    assert.match(result.client, UUID);
+    raw.close();
+  } finally {
+    await anon.close();
+  }
+});
+
+test('an expired connection token: error 109, the rest of the frame dropped, the connection unusable', async () => {
+  const raw = await RawClient.open(node.wsUrl);
+  const expired = await sign({ sub: 'alice' }, { expIn: -10 });
+  raw.send({ id: 1, connect: { token: expired } }, { id: 2, history: { channel: 'x' } });
+  const reply = await raw.reply(1);
+  assert.deepEqual(reply.error?.code, 109);
+  await sleep(100);
+  assert.equal(raw.messages.some((m) => m.id === 2), false, 'commands after a failed connect are not answered');
+  assert.equal(raw.closeInfo, undefined);
+  raw.send({ id: 3, history: { channel: 'x' } });
+  assert.equal((await raw.waitClose()).code, 3501);
+});
+
+test('an expired token makes centrifuge-js call getToken and then connect with the fresh one', async () => {
+  let calls = 0;
+  const c = client(node, {
+    token: await sign({ sub: 'alice' }, { expIn: -10 }),
+    getToken: async () => {
+      calls++;
+      return userToken('alice');
+    },
+  });
+  const errors = record(c, 'error');
+  const connected = once(c, 'connected');
+  c.connect();
+  await connected;
+  assert.equal(calls, 1);
+  assert.equal(errors[0]?.[1]?.error?.code, 109);
+  c.disconnect();
+});
+
+test('forged or malformed tokens close with 3500; centrifuge-js ends disconnected without reconnecting', async () => {
+  const forged = [
+    await sign({ sub: 'alice' }, { secret: 'not-the-secret', expIn: 60 }),
+    'not.a.jwt',
+    // alg "none": never accepted.
+    `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"sub":"alice"}').toString('base64url')}.`,
+    // a `channel` claim makes it a subscription token: invalid for connecting.
+    await sign({ sub: 'alice', channel: 'news' }, { expIn: 60 }),
+    // not valid yet
+    await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256' }).setNotBefore(now() + 600).sign(new TextEncoder().encode('test-secret-0123456789')),
+  ];
+  for (const token of forged) {
+    const raw = await RawClient.open(node.wsUrl);
+    raw.send({ id: 1, connect: { token } });
+    const closed = await raw.waitClose();
+    assert.equal(closed.code, 3500, `token ${token.slice(0, 40)}…`);
+    assert.equal(raw.messages.length, 0);
+  }
+
+  let getTokenCalls = 0;
+  const c = client(node, {
+    token: forged[0],
+    getToken: async () => {
+      getTokenCalls++;
+      return userToken('alice');
+    },
+  });
+  const log = record(c, 'connecting', 'connected', 'disconnected');
+  const disconnected = once<{ code: number; reason: string }>(c, 'disconnected');
+  c.connect();
+  const ctx = await disconnected;
+  assert.equal(ctx.code, 3500);
+  assert.equal(ctx.reason, 'invalid token');
+  await sleep(400);
+  assert.equal(c.state, 'disconnected');
+  assert.deepEqual(log.map(([e]) => e), ['connecting', 'disconnected']);
+  assert.equal(getTokenCalls, 0, '3500 is terminal: no new token, no new attempt');
+});
+
+test('other HMAC algorithms are accepted with the secret', async () => {
+  for (const alg of ['HS384', 'HS512']) {
+    const token = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg }).setExpirationTime(now() + 60).sign(new TextEncoder().encode('test-secret-0123456789'));
+    const raw = await RawClient.open(node.wsUrl);
+    const result = await raw.connect({ token });
+    assert.match(result.client, UUID);
+    raw.close();
+  }
+});
+
+test('audience and issuer are checked when configured', async () => {
+  const strict = await startNode({ client: { token: { audience: 'herald-tests', issuer: 'test-issuer' } } });
+  try {
+    const cases: Array<[Record<string, unknown>, number | 'ok']> = [
+      [{ sub: 'a', aud: 'herald-tests', iss: 'test-issuer' }, 'ok'],
+      [{ sub: 'a', aud: 'someone-else', iss: 'test-issuer' }, 3500],
+      [{ sub: 'a', aud: 'herald-tests', iss: 'other-issuer' }, 3500],
+      [{ sub: 'a' }, 3500],
+    ];
+    for (const [claims, want] of cases) {
+      const raw = await RawClient.open(strict.wsUrl);
+      raw.send({ id: 1, connect: { token: await sign(claims, { expIn: 60 }) } });
+      if (want === 'ok') assert.ok((await raw.reply(1)).connect, JSON.stringify(claims));
+      else assert.equal((await raw.waitClose()).code, want, JSON.stringify(claims));
+      raw.close();
+    }
+  } finally {
+    await strict.close();
+  }
+});
+
+test('token exp and expire_at give expires/ttl in the connect result', async () => {
+  const cases: Array<[Record<string, unknown>, number | undefined]> = [
+    [{ sub: 'alice', exp: now() + 120 }, 120],
+    [{ sub: 'alice', exp: now() + 3600, expire_at: now() + 50 }, 50],
+    [{ sub: 'alice', exp: now() + 3600, expire_at: 0 }, undefined],
+  ];
+  for (const [claims, ttl] of cases) {
+    const raw = await RawClient.open(node.wsUrl);
+    const result = await raw.connect({ token: await sign(claims) });
+    if (ttl === undefined) {
+      assert.equal('expires' in result, false, JSON.stringify(claims));
+      assert.equal('ttl' in result, false);
+    } else {
+      assert.equal(result.expires, true);
+      assert.ok(result.ttl >= ttl - 2 && result.ttl <= ttl, `ttl ${result.ttl} for ${ttl}`);
+    }
+    raw.close();
+  }
+});
+
+test('an unrefreshed connection closes with 3005; a refreshed one stays, with the new ttl', async () => {
+  const stale = await RawClient.open(node.wsUrl);
+  const fresh = await RawClient.open(node.wsUrl);
+  const staleResult = await stale.connect({ token: await sign({ sub: 'alice' }, { expIn: 1 }) });
+  const freshResult = await fresh.connect({ token: await sign({ sub: 'alice' }, { expIn: 1 }) });
+  assert.equal(staleResult.expires, true);
+  assert.equal(freshResult.expires, true);
+  assert.ok(staleResult.ttl >= 1 && staleResult.ttl <= 2);
+
+  const refreshed = await fresh.call('refresh', { token: await sign({ sub: 'alice' }, { expIn: 600 }) });
+  assert.equal(refreshed.refresh.expires, true);
+  assert.ok(refreshed.refresh.ttl > 590 && refreshed.refresh.ttl <= 600);
+
+  assert.equal((await stale.waitClose(4000)).code, 3005);
+  assert.equal(fresh.closeInfo, undefined, 'the refreshed connection is still open');
+  // and still works
+  assert.ok((await fresh.call('unsubscribe', { channel: 'x' })).unsubscribe);
+  fresh.close();
+});
+
+test('refresh with a bad token: empty 3501, another user or forged 3500, expired 3005', async () => {
+  const cases: Array<[() => Promise<string>, number]> = [
+    [async () => '', 3501],
+    [() => userToken('mallory'), 3500],
+    [() => sign({ sub: 'alice' }, { secret: 'wrong', expIn: 60 }), 3500],
+    [() => sign({ sub: 'alice' }, { expIn: -10 }), 3005],
+  ];
+  for (const [token, code] of cases) {
+    const raw = await RawClient.open(node.wsUrl);
+    await raw.connect({ token: await userToken('alice') });
+    raw.send({ id: 2, refresh: { token: await token() } });
+    assert.equal((await raw.waitClose()).code, code);
+  }
+});
+
+test('centrifuge-js refreshes an expiring connection through getToken and stays connected', async () => {
+  let calls = 0;
+  const c = client(node, {
+    token: await sign({ sub: 'alice' }, { expIn: 1 }),
+    getToken: async () => {
+      calls++;
+      return sign({ sub: 'alice' }, { expIn: 600 });
+    },
+  });
+  const log = record(c, 'connecting', 'connected', 'disconnected', 'error');
+  c.connect();
+  await c.ready(3000);
+  await until(() => calls === 1, 3000, 'getToken for the refresh');
+  // Past the first token's expiry plus the close delay: the connection must still be the same one.
+  await sleep(2200);
+  assert.equal(c.state, 'connected');
+  assert.deepEqual(log.map(([e]) => e), ['connecting', 'connected']);
+  assert.equal(calls, 1);
+  c.disconnect();
+});
+
+test('centrifuge-js without getToken whose token expired is told so and does not loop', async () => {
+  const c = client(node, { token: await sign({ sub: 'alice' }, { expIn: -10 }) });
+  const disconnected = once<{ code: number }>(c, 'disconnected');
+  c.connect();
+  const ctx = await disconnected;
+  assert.equal(ctx.code, 1, 'unauthorized: the SDK cannot get a new token');
+  await sleep(300);
+  assert.equal(c.state, 'disconnected');
+});
