@@ -22,6 +22,7 @@ import type { Engine } from './engine/engine.js';
 import { MemoryEngine } from './engine/memory.js';
 import { HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
+import { NodeMetrics } from './metrics.js';
 import { originAllowed } from './server/origin.js';
 import { serveStatic } from './server/static.js';
 import { VERSION } from './version.js';
@@ -78,6 +79,7 @@ class HeraldNode implements Herald {
   private readonly hub: Hub;
   private readonly native: NativeWebSocketEndpoint;
   private readonly apiCtx: ApiContext;
+  private readonly metrics: NodeMetrics | undefined;
   private demo: Demo | undefined;
   private started = false;
 
@@ -103,6 +105,9 @@ class HeraldNode implements Herald {
       version: VERSION,
     };
     this.native = new NativeWebSocketEndpoint(nativeCtx);
+    if (config.metrics.enabled) {
+      this.metrics = new NodeMetrics({ hub: this.hub, connections: () => registry.size, users: () => registry.users });
+    }
     this.apiCtx = {
       config,
       engine: this.engine,
@@ -110,6 +115,7 @@ class HeraldNode implements Herald {
       rules,
       registry,
       log: this.log.child({ component: 'api' }),
+      countCall: this.metrics ? (method, result) => this.metrics!.apiCalls.inc({ method, result }) : undefined,
       node: { uid: randomUUID(), name: process.env.HOSTNAME || 'herald', version: VERSION, startedAt: Date.now() },
     };
     this.ownServer = !options.server;
@@ -155,6 +161,11 @@ class HeraldNode implements Herald {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === API_PATH || url.pathname.startsWith(API_PATH + '/')) {
       await handleApiRequest(this.apiCtx, req, res, url);
+      return true;
+    }
+    if (this.metrics && url.pathname === this.config.metrics.path && req.method === 'GET') {
+      const body = await this.metrics.registry.metrics();
+      res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType }).end(body);
       return true;
     }
     if (url.pathname === '/health') {

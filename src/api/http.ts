@@ -49,9 +49,11 @@ export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, re
     const result = await method(ctx, params as Record<string, unknown>);
     // batch answers {replies: [...]} at the top level; everything else is wrapped in `result`.
     const out = name === 'batch' ? result : { result };
+    ctx.countCall?.(name, 'ok');
     return send(res, 200, stringify(out), 'application/json');
   } catch (err) {
     const error = toApiError(err);
+    ctx.countCall?.(name, String(error.code));
     if (error.code === Errors.internal.code) ctx.log.error({ err, method: name }, 'API method failed');
     if (transportErrors) return send(res, TRANSPORT_STATUS[error.code] ?? 500, stringify(error), 'application/json');
     return send(res, 200, stringify({ error }), 'application/json');

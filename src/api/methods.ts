@@ -18,6 +18,8 @@ export interface ApiContext {
   readonly rules: ChannelRules;
   readonly registry: SessionRegistry<NativeSession>;
   readonly log: Logger;
+  /** Counts API calls by method and result (`ok` or the error code), when metrics are on. */
+  readonly countCall?: (method: string, result: string) => void;
   readonly node: { readonly uid: string; readonly name: string; readonly version: string; readonly startedAt: number };
 }
 

@@ -132,6 +132,14 @@ export const configSchema = z
         })
         .strict(),
     ),
+    metrics: defaults(
+      z
+        .object({
+          enabled: flag(),
+          path: z.string().startsWith('/').default('/metrics'),
+        })
+        .strict(),
+    ),
     demo: defaults(
       z
         .object({

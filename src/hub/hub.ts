@@ -18,6 +18,10 @@ export interface Subscriber {
 
 /** Channel -> local subscribers, reference-counting the engine subscription. */
 export class Hub {
+  /** Publications that reached at least one local subscriber (read by metrics). */
+  publications = 0;
+  /** Publications handed to subscribers, one per subscriber (read by metrics). */
+  deliveries = 0;
   private readonly channels = new Map<string, Set<Subscriber>>();
   /** Per channel, the engine subscribe/unsubscribe in flight, so they apply in order. */
   private readonly pending = new Map<string, Promise<void>>();
@@ -58,6 +62,8 @@ export class Hub {
   onPublication(channel: string, pub: Publication, position: StreamPosition): void {
     const subs = this.channels.get(channel);
     if (!subs) return;
+    this.publications++;
+    this.deliveries += subs.size;
     let format: WireFormat | undefined;
     let bytes: Buffer | undefined;
     let cache: Map<WireFormat, Buffer> | undefined;

@@ -1,0 +1,32 @@
+// Prometheus metrics of one node (prom-client), served at `metrics.path` when `metrics.enabled`.
+// Hot-path numbers are plain counters on the hub, read only when Prometheus scrapes.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Hub } from './hub/hub.js';
+
+/** What the metrics read. */
+export interface MetricsSources {
+  readonly hub: Hub;
+  readonly connections: () => number;
+  readonly users: () => number;
+}
+
+/** A node's metrics registry and the counters other parts increment. */
+export class NodeMetrics {
+  readonly registry = new Registry();
+  /** Server API calls by method and outcome. */
+  readonly apiCalls: Counter<'method' | 'result'>;
+
+  constructor(sources: MetricsSources) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'herald_' });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, registers: [r], collect() { this.set(read()); } });
+    gauge('herald_connections', 'Client connections on this node.', sources.connections);
+    gauge('herald_users', 'Distinct users connected to this node.', sources.users);
+    gauge('herald_channels', 'Channels with at least one subscriber on this node.', () => sources.hub.channelCounts().size);
+    gauge('herald_subscriptions', 'Channel subscriptions on this node.', () => sources.hub.subscriptionCount());
+    gauge('herald_hub_publications', 'Publications fanned out to local subscribers since start.', () => sources.hub.publications);
+    gauge('herald_hub_deliveries', 'Publications handed to local subscribers since start (one per subscriber).', () => sources.hub.deliveries);
+    this.apiCalls = new Counter({ name: 'herald_api_calls_total', help: 'Server API calls.', labelNames: ['method', 'result'], registers: [r] });
+  }
+}
