@@ -33,7 +33,13 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, pat
   let file: string;
   if (pathname === '/vendor/centrifuge.js') file = CENTRIFUGE_BUNDLE;
   else {
-    const rel = normalize(decodeURIComponent(pathname === '/' ? '/index.html' : pathname));
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(pathname === '/' ? '/index.html' : pathname);
+    } catch {
+      return false; // not a valid percent-encoding: no such file
+    }
+    const rel = normalize(decoded);
     file = join(PUBLIC_DIR, rel);
     if (!file.startsWith(PUBLIC_DIR + sep)) return false;
   }

@@ -90,3 +90,20 @@ test('an upgrade on an unknown path of Herald\'s own server gets 404', async () 
     await herald.close();
   }
 });
+
+test('demo static files: pages and the SDK bundle; bad paths are 404, never a crash or an escape', async () => {
+  const herald = createHerald({ config: loadConfig({ values: testConfig({ demo: { enabled: true, dashboard_max_interval: '24h' } }) }) });
+  await herald.start();
+  const base = `http://127.0.0.1:${herald.port}`;
+  try {
+    const page = await fetch(`${base}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+    const sdk = await fetch(`${base}/vendor/centrifuge.js`);
+    assert.equal(sdk.status, 200);
+    assert.match(await sdk.text(), /Centrifuge/);
+    for (const bad of ['/%E0', '/..%2F..%2Fpackage.json', '/nope.html']) assert.equal((await fetch(base + bad)).status, 404, bad);
+  } finally {
+    await herald.close();
+  }
+});
