@@ -16,6 +16,9 @@ export interface TestNode {
   readonly url: string;
   readonly wsUrl: string;
   readonly api: HeraldApi;
+  /** centrifuge-js clients made by `client()` for this node: disconnected by `close()`. */
+  readonly clients: Set<Centrifuge>;
+  /** Disconnects the node's clients (so none keeps reconnecting), then closes the node. */
   close(): Promise<void>;
 }
 
@@ -36,13 +39,19 @@ export async function startNode(extra: HeraldConfigInput = {}): Promise<TestNode
   const herald = createHerald({ config: loadConfig({ values: testConfig(extra) }) });
   await herald.start();
   const port = herald.port;
+  const clients = new Set<Centrifuge>();
   return {
     herald,
     port,
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/connection/websocket`,
     api: new HeraldApi(`http://127.0.0.1:${port}`, API_KEY),
-    close: () => herald.close(),
+    clients,
+    close: () => {
+      for (const c of clients) c.disconnect();
+      clients.clear();
+      return herald.close();
+    },
   };
 }
 
@@ -55,7 +64,9 @@ export async function sign(claims: Record<string, unknown>, opts: { expIn?: numb
 
 /** A centrifuge-js client for a node (not yet connected). */
 export function client(node: TestNode, opts: ConstructorParameters<typeof Centrifuge>[1] = {}): Centrifuge {
-  return new Centrifuge(node.wsUrl, { websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, ...opts });
+  const c = new Centrifuge(node.wsUrl, { websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, ...opts });
+  node.clients?.add(c);
+  return c;
 }
 
 /** Collects a subscription's publications. */

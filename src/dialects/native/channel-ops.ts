@@ -24,6 +24,8 @@ export interface ChannelSub {
   /** When the subscription expires (ms since epoch); 0 = never. */
   expireAt: number;
   expireTimer?: NodeJS.Timeout;
+  /** Raw JSON channel info (subscription token `info`): the `chan_info` of this client's publications. */
+  readonly chanInfo?: string;
 }
 
 interface SetupOptions {
@@ -34,6 +36,7 @@ interface SetupOptions {
   readonly cacheMode: boolean;
   readonly expireAt: number;
   readonly data?: string;
+  readonly chanInfo?: string;
 }
 
 /** A subscription set up but not yet active: write `result` somewhere, then call `activate`. */
@@ -54,11 +57,13 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
 
   let expireAt = 0;
   let data: string | undefined;
+  let chanInfo: string | undefined;
   let override: Record<string, unknown> = {};
   const token = str(req.token);
   if (token) {
     const claims = await verifySubscriptionToken(s, channel, token, 'subscribe');
     data = rawJsonClaim(claims, 'data');
+    chanInfo = rawJsonClaim(claims, 'info');
     expireAt = tokenExpiry(claims);
     override = asObject(claims.override);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.tokenExpired);
@@ -79,6 +84,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     cacheMode,
     expireAt,
     data,
+    chanInfo,
   });
   if (!prepared) return;
   s.write(encodeResult(id, 'subscribe', prepared.result));
@@ -104,6 +110,7 @@ export async function connectSubscription(
     cacheMode: recoverable && ns.force_recovery_mode === 'cache',
     expireAt: 0,
     data: rawJsonClaim(opts.claims, 'data'),
+    chanInfo: rawJsonClaim(opts.claims, 'info'),
   });
   if (!prepared) throw new DisconnectError(Disconnects.connectionClosed);
   return prepared;
@@ -113,7 +120,7 @@ export async function connectSubscription(
 export async function apiSubscribe(
   s: NativeSession,
   channel: string,
-  opts: { data?: string; recoverSince?: StreamPosition },
+  opts: { data?: string; info?: string; recoverSince?: StreamPosition },
 ): Promise<void> {
   if (s.state !== 'connected' || s.subs.has(channel)) return;
   const ns = s.ctx.rules.options(channel);
@@ -127,6 +134,7 @@ export async function apiSubscribe(
     cacheMode: recoverable && ns.force_recovery_mode === 'cache',
     expireAt: 0,
     data: opts.data,
+    chanInfo: opts.info,
   });
   if (!prepared) return;
   const r = prepared.result;
@@ -169,7 +177,7 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
   if (req.data === undefined) throw new ReplyError(Errors.badRequest);
   await s.ctx.engine.publish(channel, {
     data: Buffer.from(JSON.stringify(req.data)),
-    info: { user: s.user, client: s.id, connInfo: s.connInfo },
+    info: { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: s.subs.get(channel)?.chanInfo },
     history: historyOf(opts),
   });
   s.write(encodeResult(id, 'publish', {}));
@@ -238,6 +246,7 @@ async function setup(
     epoch: '',
     buffer: [],
     expireAt: o.expireAt,
+    chanInfo: o.chanInfo,
   };
   s.subs.set(channel, sub);
   const { engine, hub, config } = s.ctx;
