@@ -3,8 +3,8 @@
 import { canPublish, canReadHistory, canSubscribe } from '../../auth/channels.js';
 import { rawJsonClaim, tokenExpiry } from '../../auth/tokens.js';
 import type { NamespaceOptions } from '../../config/schema.js';
-import type { StreamPosition } from '../../engine/engine.js';
-import { encodePush, encodeResult, publicationJson, RawJson } from './codec.js';
+import type { Publication, StreamPosition } from '../../engine/engine.js';
+import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, str, type NativeSession } from './session.js';
@@ -190,7 +190,7 @@ export async function handleHistory(s: NativeSession, id: number, req: Record<st
   if (!opts) throw new ReplyError(Errors.unknownChannel);
   if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
   if (!canReadHistory(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
-  const result = await readHistory(s.ctx.engine, channel, req, s.ctx.config.client.history_max_publication_limit);
+  const result = await readHistory(s.ctx.engine, channel, req, s.ctx.config.client.history_max_publication_limit, true);
   s.write(encodeResult(id, 'history', result));
 }
 
@@ -203,6 +203,7 @@ export async function readHistory(
   channel: string,
   req: Record<string, unknown>,
   maxLimit: number,
+  jsonClient = false,
 ): Promise<Record<string, unknown>> {
   let limit = typeof req.limit === 'number' && Number.isInteger(req.limit) ? req.limit : 0;
   if (maxLimit > 0 && (limit < 0 || limit > maxLimit)) limit = maxLimit;
@@ -213,6 +214,7 @@ export async function readHistory(
   if (reverse && since && since.offset === 0) throw new ReplyError(Errors.badRequest);
   const hist = await engine.history(channel, { limit, reverse, since });
   if (since && since.epoch !== '' && since.epoch !== hist.position.epoch) throw new ReplyError(Errors.unrecoverablePosition);
+  if (jsonClient) assertJsonPayloads(hist.publications);
   return {
     publications: hist.publications.map(publicationJson),
     epoch: hist.position.epoch,
@@ -294,6 +296,7 @@ async function setup(
         result.recovered = recovered || undefined;
         result.was_recovering = true;
         result.offset = recovered && !o.cacheMode ? o.recover.offset : top.offset;
+        assertJsonPayloads(pubs);
         if (pubs.length) result.publications = pubs.map(publicationJson);
       } else {
         top = (await engine.history(channel, { limit: 0 })).position;
@@ -373,6 +376,11 @@ function armSubExpiry(s: NativeSession, sub: ChannelSub, expireAt: number): void
     s.dropSub(sub);
     s.write(encodePush('unsubscribe', Unsubscribes.expired, sub.channel));
   }, Math.min(delay, 2 ** 31 - 1));
+}
+
+/** A JSON client cannot be sent a non-JSON payload: it is disconnected with 3506. */
+function assertJsonPayloads(pubs: readonly Publication[]): void {
+  if (!pubs.every((p) => isJsonPayload(p.data))) throw new DisconnectError(Disconnects.inappropriateProtocol);
 }
 
 function expiryFields(expireAt: number): Record<string, unknown> {

@@ -31,18 +31,41 @@ export function clientInfoJson(info: ClientInfo): Record<string, unknown> {
   };
 }
 
+/** True when a payload is JSON text, the only kind a JSON client can be sent (else: close 3506). */
+export function isJsonPayload(data: Buffer): boolean {
+  try {
+    JSON.parse(data.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A payload as raw JSON text without raw `\n` (only whitespace in valid JSON; it would split the line). */
+function payloadText(data: Buffer): string {
+  const text = data.toString('utf8');
+  return text.includes('\n') ? text.replace(/\n/g, '') : text;
+}
+
 /** The wire form of a Publication (zero fields omitted). */
 export function publicationJson(pub: Publication): Record<string, unknown> {
   return {
-    data: new RawJson(pub.data.toString('utf8')),
+    data: new RawJson(payloadText(pub.data)),
     info: pub.info ? clientInfoJson(pub.info) : undefined,
     offset: pub.offset > 0 ? pub.offset : undefined,
     tags: pub.tags && Object.keys(pub.tags).length ? pub.tags : undefined,
   };
 }
 
+/**
+ * Stands in for the push of a publication whose payload is not JSON (e.g. API `b64data`): a JSON
+ * client given it is closed with 3506 instead of being sent a broken line.
+ */
+export const NON_JSON_PUSH = Buffer.alloc(0);
+
 /** The publication push for one channel, as bytes: built once per publication, written to every subscriber. */
 export function encodePublicationPush(channel: string, pub: Publication): Buffer {
+  if (!isJsonPayload(pub.data)) return NON_JSON_PUSH;
   return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${stringify(publicationJson(pub))}}}`);
 }
 

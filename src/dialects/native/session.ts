@@ -13,6 +13,7 @@ import {
   encodeError,
   encodePush,
   encodeResult,
+  NON_JSON_PUSH,
   PING,
   RawJson,
   SEPARATOR,
@@ -95,6 +96,7 @@ export class NativeSession implements Subscriber {
       sub.buffer.push({ pub, position, bytes });
       return;
     }
+    if (bytes === NON_JSON_PUSH) return this.close(Disconnects.inappropriateProtocol);
     if (sub.positioned && pub.offset > 0) {
       if (position.epoch !== sub.epoch || pub.offset > sub.offset + 1) {
         // The stream moved on without us (lost publication or new epoch): the client must recover.
@@ -109,6 +111,7 @@ export class NativeSession implements Subscriber {
 
   /** Writes a reply or push. */
   write(bytes: Buffer): void {
+    if (bytes === NON_JSON_PUSH) return this.close(Disconnects.inappropriateProtocol);
     if (this.state !== 'closed') this.outbox.push(bytes);
   }
 
