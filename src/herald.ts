@@ -20,6 +20,7 @@ import type { NativeSession } from './dialects/native/session.js';
 import { NativeWebSocketEndpoint } from './dialects/native/websocket.js';
 import type { Engine } from './engine/engine.js';
 import { MemoryEngine } from './engine/memory.js';
+import { RedisEngine } from './engine/redis.js';
 import { HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
@@ -63,11 +64,23 @@ export function createHerald(options: CreateHeraldOptions = {}): Herald {
   return new HeraldNode(config, options);
 }
 
-function createEngine(config: HeraldConfig): Engine {
+function createEngine(config: HeraldConfig, log: Logger): Engine {
   const opts = { historyMetaTtlMs: config.engine.history_meta_ttl, idempotentResultTtlMs: config.engine.idempotent_result_ttl };
   switch (config.engine.type) {
     case 'memory':
       return new MemoryEngine(opts);
+    case 'redis': {
+      const r = config.engine.redis;
+      return new RedisEngine({
+        ...opts,
+        url: r.url || undefined,
+        cluster: r.cluster,
+        prefix: r.prefix,
+        commandTimeoutMs: r.command_timeout,
+        shardedPubsub: r.sharded_pubsub,
+        log: log.child({ component: 'redis' }),
+      });
+    }
   }
 }
 
@@ -88,7 +101,7 @@ class HeraldNode implements Herald {
     options: CreateHeraldOptions,
   ) {
     this.log = options.logger ?? pino({ level: config.log_level, base: { service: 'herald' } });
-    this.engine = createEngine(config);
+    this.engine = createEngine(config, this.log);
     this.hub = new Hub(this.engine, { [NATIVE_FORMAT]: encodePublicationPush });
     const rules = new ChannelRules(config.channel);
     const registry = new SessionRegistry<NativeSession>();

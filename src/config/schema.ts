@@ -76,11 +76,37 @@ export const configSchema = z
     engine: defaults(
       z
         .object({
-          type: z.enum(['memory']).default('memory'),
+          type: z.enum(['memory', 'redis']).default('memory'),
           history_meta_ttl: duration().prefault('720h'),
           idempotent_result_ttl: duration().prefault('5m'),
+          redis: defaults(
+            z
+              .object({
+                url: z.string().default(''),
+                cluster: z.array(z.string()).default([]),
+                prefix: z.string().min(1).default('herald'),
+                command_timeout: duration().prefault('5s'),
+                sharded_pubsub: flag(true),
+              })
+              .strict(),
+          ),
         })
-        .strict(),
+        .strict()
+        .superRefine((engine, ctx) => {
+          if (engine.type !== 'redis') return;
+          const { url, cluster } = engine.redis;
+          if (!url && cluster.length === 0) {
+            ctx.addIssue({ code: 'custom', path: ['redis', 'url'], message: 'set a Redis URL (redis://host:port) or engine.redis.cluster seed nodes for engine.type "redis"' });
+          }
+          if (url && !/^rediss?:\/\//.test(url)) {
+            ctx.addIssue({ code: 'custom', path: ['redis', 'url'], message: `must start with redis:// or rediss://, got ${JSON.stringify(url)}` });
+          }
+          cluster.forEach((seed, i) => {
+            if (!/^(rediss?:\/\/.+|[^:/\s]+:\d+)$/.test(seed)) {
+              ctx.addIssue({ code: 'custom', path: ['redis', 'cluster', i], message: `expected "host:port" or a redis:// URL, got ${JSON.stringify(seed)}` });
+            }
+          });
+        }),
     ),
     client: defaults(
       z

@@ -68,7 +68,17 @@ export interface HistoryResult {
 export interface EngineHandler {
   /** A publication on a channel this node subscribed to, in offset order per channel. */
   onPublication(channel: string, pub: Publication, position: StreamPosition): void;
+  /**
+   * The engine may have missed publications of every subscribed channel (its pub/sub connection
+   * was lost). Subscribers must resynchronise: positioned ones recover, the others resubscribe.
+   */
+  onResync?(): void;
+  /** A control message from some node (API calls that act on connections of every node). */
+  onControl?(message: Buffer): void;
 }
+
+/** What a node announces about itself (the server API `info` method lists these). */
+export type NodeInfo = Readonly<Record<string, unknown>> & { readonly uid: string };
 
 /** The engine contract every implementation honours (see docs/architecture.md). */
 export interface Engine {
@@ -86,6 +96,12 @@ export interface Engine {
   history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
   /** Drops a channel's publications, keeping its top offset and epoch. */
   removeHistory(channel: string): Promise<void>;
+  /** Sends a control message to every node, this one included. */
+  publishControl(message: Buffer): Promise<void>;
+  /** Announces this node as alive for `ttlMs`. */
+  announce(info: NodeInfo, ttlMs: number): Promise<void>;
+  /** Every live node's last announcement. */
+  nodes(): Promise<NodeInfo[]>;
   /** Stops the engine and releases its resources. */
   close(): Promise<void>;
 }

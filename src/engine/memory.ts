@@ -7,6 +7,7 @@ import {
   type EngineHandler,
   type EngineOptions,
   type HistoryQuery,
+  type NodeInfo,
   type HistoryResult,
   type Publication,
   type PublishRequest,
@@ -65,6 +66,7 @@ export class MemoryEngine implements Engine {
   private readonly idempotency = new Map<string, { position: StreamPosition; expireAt: number }>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private self: NodeInfo | undefined;
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -134,6 +136,20 @@ export class MemoryEngine implements Engine {
   async removeHistory(channel: string): Promise<void> {
     this.assertOpen();
     this.streams.get(channel)?.clear();
+  }
+
+  async publishControl(message: Buffer): Promise<void> {
+    this.assertOpen();
+    // Asynchronous like a real broadcast, so the caller's state is settled when it arrives.
+    setImmediate(() => this.handler?.onControl?.(message));
+  }
+
+  async announce(info: NodeInfo): Promise<void> {
+    this.self = info;
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    return this.self ? [this.self] : [];
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,124 @@
+// The Redis function library Herald installs (FUNCTION LOAD): atomic publish-with-history and
+// history reads. Any Redis client can call `herald_publish` to publish into a Herald channel with
+// history (see docs/operations.md); Herald itself calls both through FCALL.
+//
+// herald_publish  KEYS: history list, meta hash [, idempotency key]
+//                 ARGV: pubsub channel, data, history size (0 = none), history TTL ms, meta TTL ms,
+//                       epoch for a new stream ('' = make one), header extra JSON fragment ('' = none),
+//                       time ms ('' = server time), publish command ('publish' | 'spublish'),
+//                       idempotency TTL ms
+//                 returns {offset, epoch, suppressed (0|1)}
+// herald_history  KEYS: history list, meta hash
+//                 ARGV: epoch for a new stream, meta TTL ms, since offset (-1 = none), limit (-1 = all), reverse (0|1)
+//                 returns {top offset, epoch, envelope...} (oldest first; the caller reverses)
+
+/** Bumped when the library changes, so nodes reload it. */
+export const FUNCTION_LIBRARY_VERSION = 1;
+
+/** The library source. */
+export const FUNCTION_LIBRARY = `#!lua name=herald
+
+local LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+local function new_epoch()
+  local t = redis.call('TIME')
+  local n = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local out = ''
+  for _ = 1, 8 do
+    local k = n % 52
+    out = out .. string.sub(LETTERS, k + 1, k + 1)
+    n = math.floor(n / 52)
+  end
+  return out
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- The stream's epoch, creating the meta hash (with a fresh epoch) when it is missing.
+local function ensure_meta(meta, candidate, meta_ttl)
+  local epoch = redis.call('HGET', meta, 'e')
+  if not epoch then
+    if candidate == nil or candidate == '' then candidate = new_epoch() end
+    epoch = candidate
+    redis.call('HSET', meta, 'e', epoch, 's', 0)
+    if meta_ttl > 0 then redis.call('PEXPIRE', meta, meta_ttl) end
+  end
+  return epoch
+end
+
+local function herald_publish(keys, args)
+  local hist, meta, idem = keys[1], keys[2], keys[3]
+  local channel, data = args[1], args[2]
+  local size = tonumber(args[3] or '0') or 0
+  local ttl = tonumber(args[4] or '0') or 0
+  local meta_ttl = tonumber(args[5] or '2592000000') or 2592000000
+  local extra = args[7] or ''
+  local time = tonumber(args[8] or '') or now_ms()
+  local cmd = args[9]
+  if cmd == nil or cmd == '' then cmd = 'publish' end
+  local idem_ttl = tonumber(args[10] or '300000') or 300000
+  if idem then
+    local seen = redis.call('GET', idem)
+    if seen then
+      local sep = string.find(seen, ':', 1, true)
+      return {tonumber(string.sub(seen, 1, sep - 1)), string.sub(seen, sep + 1), 1}
+    end
+  end
+  local offset, epoch = 0, ''
+  if size > 0 then
+    if ttl > meta_ttl then meta_ttl = ttl end
+    epoch = ensure_meta(meta, args[6], meta_ttl)
+    offset = redis.call('HINCRBY', meta, 's', 1)
+  end
+  local msg = string.format('{"o":%d,"e":"%s","t":%d%s}\\n', offset, epoch, time, extra) .. data
+  if size > 0 then
+    redis.call('RPUSH', hist, msg)
+    redis.call('LTRIM', hist, -size, -1)
+    if ttl > 0 then redis.call('PEXPIRE', hist, ttl) end
+    if meta_ttl > 0 then redis.call('PEXPIRE', meta, meta_ttl) end
+  end
+  redis.call(cmd, channel, msg)
+  if idem then redis.call('SET', idem, offset .. ':' .. epoch, 'PX', idem_ttl) end
+  return {offset, epoch, 0}
+end
+
+local function herald_history(keys, args)
+  local hist, meta = keys[1], keys[2]
+  local epoch = ensure_meta(meta, args[1], tonumber(args[2] or '0') or 0)
+  local top = tonumber(redis.call('HGET', meta, 's') or '0')
+  local since = tonumber(args[3] or '-1') or -1
+  local limit = tonumber(args[4] or '-1') or -1
+  local reverse = args[5] == '1'
+  local res = {top, epoch}
+  if limit == 0 then return res end
+  local n = redis.call('LLEN', hist)
+  if n == 0 then return res end
+  local first = top - n + 1
+  local s, e
+  if not reverse then
+    s = 0
+    if since >= 0 then s = since + 1 - first end
+    if s < 0 then s = 0 end
+    if s > n - 1 then return res end
+    e = n - 1
+    if limit > 0 and s + limit - 1 < e then e = s + limit - 1 end
+  else
+    e = n - 1
+    if since >= 0 then e = since - 1 - first end
+    if e > n - 1 then e = n - 1 end
+    if e < 0 then return res end
+    s = 0
+    if limit > 0 and e - limit + 1 > 0 then s = e - limit + 1 end
+  end
+  local items = redis.call('LRANGE', hist, s, e)
+  for i = 1, #items do res[#res + 1] = items[i] end
+  return res
+end
+
+redis.register_function('herald_publish', herald_publish)
+redis.register_function('herald_history', herald_history)
+redis.register_function{function_name = 'herald_version', callback = function() return ${FUNCTION_LIBRARY_VERSION} end, flags = {'no-writes'}}
+`;

@@ -1,0 +1,34 @@
+// Redis names of a Herald channel: every key and the pub/sub channel of one Herald channel share one
+// hash tag, so in a Redis Cluster they live in one slot (one shard), and the publish function can
+// touch them atomically. Documented for other languages in docs/operations.md.
+
+/** The Redis keys and pub/sub channel of one Herald channel. */
+export interface ChannelNames {
+  /** The pub/sub channel publications travel on. */
+  readonly pubsub: string;
+  /** The list holding the newest publications (history). */
+  readonly history: string;
+  /** The hash holding the stream's top offset (`s`) and epoch (`e`). */
+  readonly meta: string;
+}
+
+/** Names for a channel under a prefix: `<prefix>{<channel>}.p`, `.h`, `.m`. */
+export function channelNames(prefix: string, channel: string): ChannelNames {
+  const root = `${prefix}{${channel}}`;
+  return { pubsub: `${root}.p`, history: `${root}.h`, meta: `${root}.m` };
+}
+
+/** The key remembering an idempotent publish (same slot as the channel). */
+export function idempotencyKey(prefix: string, channel: string, key: string): string {
+  return `${prefix}{${channel}}.i.${key}`;
+}
+
+/** The channel every node listens on for cluster-wide control messages (API calls on connections). */
+export function controlChannel(prefix: string): string {
+  return `${prefix}.control`;
+}
+
+/** The sorted set of live nodes (score: expiry in ms) and the hash of their info. */
+export function nodeKeys(prefix: string): { readonly expiries: string; readonly info: string } {
+  return { expiries: `${prefix}{nodes}.z`, info: `${prefix}{nodes}.h` };
+}

@@ -1,0 +1,385 @@
+// The Redis engine: many Herald nodes share one Redis or a Redis Cluster. A fixed few connections per
+// node (commands, pub/sub), one Redis subscription per channel per node (the hub counts local
+// subscribers), publish-with-history in one server-side function so offsets are gap-free across nodes,
+// and sharded pub/sub (SSUBSCRIBE/SPUBLISH) in cluster mode so the load spreads over the shards.
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { HeraldError } from '../errors.js';
+import {
+  newEpoch,
+  type Engine,
+  type EngineHandler,
+  type EngineOptions,
+  type HistoryQuery,
+  type HistoryResult,
+  type NodeInfo,
+  type Publication,
+  type PublishRequest,
+  type PublishResult,
+} from './engine.js';
+import { decodeEnvelope, encodeEnvelope, headerExtra } from './envelope.js';
+import { FUNCTION_LIBRARY, FUNCTION_LIBRARY_VERSION } from './redis-functions.js';
+import { channelNames, controlChannel, idempotencyKey, nodeKeys } from './redis-names.js';
+
+/** Options of the Redis engine. */
+export interface RedisEngineOptions extends EngineOptions {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…` for one Redis. */
+  readonly url?: string;
+  /** Seed nodes (`host:port` or URLs) of a Redis Cluster; when given, `url` is not used. */
+  readonly cluster?: readonly string[];
+  /** Prefix of every key and channel Herald uses. */
+  readonly prefix: string;
+  /** How long one command may take before it fails. */
+  readonly commandTimeoutMs: number;
+  /** Use sharded pub/sub in cluster mode (Redis 7+). */
+  readonly shardedPubsub: boolean;
+  readonly log: Logger;
+}
+
+type Client = Redis | Cluster;
+
+const SUBSCRIBE_TIMEOUT_MS = 5_000;
+
+/** The Redis / Redis Cluster engine. */
+export class RedisEngine implements Engine {
+  readonly name = 'redis';
+  private handler: EngineHandler | undefined;
+  private readonly cmd: Client;
+  private readonly sub: Client;
+  private readonly clusterMode: boolean;
+  private readonly sharded: boolean;
+  /** Pub/sub channel name -> Herald channel, for the channels this node wants. */
+  private readonly wanted = new Map<string, string>();
+  private pendingSubscribe = new Map<string, Array<{ resolve: () => void; reject: (e: Error) => void }>>();
+  private flushScheduled = false;
+  private functionsLoaded: Promise<void> | undefined;
+  private subscriberWasReady = false;
+  private closed = false;
+
+  constructor(private readonly options: RedisEngineOptions) {
+    this.clusterMode = !!options.cluster && options.cluster.length > 0;
+    this.sharded = this.clusterMode && options.shardedPubsub;
+    const common: RedisOptions = {
+      commandTimeout: options.commandTimeoutMs,
+      // Fail fast while Redis is away: callers get a clear temporary error instead of a hang.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+      lazyConnect: true,
+    };
+    if (this.clusterMode) {
+      const seeds = options.cluster!.map(parseSeed);
+      const clusterOpts = {
+        redisOptions: { ...common, ...authOf(options.cluster![0]!) },
+        enableOfflineQueue: false,
+        lazyConnect: true,
+        clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+        slotsRefreshInterval: 2_000,
+      };
+      this.cmd = new Cluster(seeds, clusterOpts);
+      this.sub = new Cluster(seeds, { ...clusterOpts, shardedSubscribers: this.sharded });
+    } else {
+      if (!options.url) throw new HeraldError('HERALD_ERR_CONFIG', 'the redis engine needs engine.redis.url or engine.redis.cluster');
+      this.cmd = new Redis(options.url, common);
+      this.sub = new Redis(options.url, { ...common, autoResubscribe: true });
+    }
+  }
+
+  async start(handler: EngineHandler): Promise<void> {
+    this.handler = handler;
+    const where = this.clusterMode ? `cluster ${this.options.cluster!.join(',')}` : redactUrl(this.options.url!);
+    for (const [role, client] of [['commands', this.cmd], ['pub/sub', this.sub]] as const) {
+      client.on('error', (err: Error) => this.options.log.warn({ err: err.message, role }, `redis ${role} connection error (${where})`));
+    }
+    this.sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(ch.toString(), msg));
+    this.sub.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(ch.toString(), msg));
+    this.sub.on('ready', () => this.onSubscriberReady());
+    this.sub.on('close', () => this.onSubscriberLost());
+    this.sub.on('-node', () => this.onSubscriberLost());
+    // Not awaited: a Redis that is down at start is retried in the background; until it answers,
+    // publishes and subscribes fail with a clear temporary error and the node keeps serving.
+    this.cmd.connect().catch((err: Error) => this.options.log.error({ err: err.message }, `redis unreachable (${where}); retrying`));
+    this.sub.connect().catch(() => undefined);
+    await Promise.race([Promise.all([this.whenReady(this.cmd), this.whenReady(this.sub)]), new Promise((r) => setTimeout(r, 3_000))]);
+    if (this.cmd.status !== 'ready' || this.sub.status !== 'ready') {
+      this.options.log.error(`redis not ready after 3 s (${where}); serving anyway and retrying in the background`);
+    }
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.assertOpen();
+    const name = this.pubsubName(channel);
+    this.wanted.set(name, channel);
+    return new Promise<void>((resolve, reject) => {
+      let waiters = this.pendingSubscribe.get(name);
+      if (!waiters) this.pendingSubscribe.set(name, (waiters = []));
+      waiters.push({ resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushSubscribes());
+      }
+    });
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    const name = this.pubsubName(channel);
+    if (!this.wanted.delete(name)) return;
+    if (this.closed || this.sub.status !== 'ready') return; // resubscription after a reconnect skips it
+    try {
+      if (this.sharded) await (this.sub as Cluster).sunsubscribe(name);
+      else await this.sub.unsubscribe(name);
+    } catch (err) {
+      this.options.log.debug({ err: (err as Error).message, channel }, 'redis unsubscribe failed');
+    }
+  }
+
+  async publish(channel: string, request: PublishRequest): Promise<PublishResult> {
+    this.assertOpen();
+    const names = channelNames(this.options.prefix, channel);
+    const extra = headerExtra(request.info, request.tags);
+    const time = Date.now();
+    const size = request.history?.size ?? 0;
+    if (size === 0 && !request.idempotencyKey) {
+      // No history: one plain PUBLISH, no server-side function.
+      await this.run(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', names.pubsub, encodeEnvelope(0, '', time, extra, request.data)));
+      return { position: { offset: 0, epoch: '' }, suppressed: false };
+    }
+    const keys = [names.history, names.meta];
+    if (request.idempotencyKey) keys.push(idempotencyKey(this.options.prefix, channel, request.idempotencyKey));
+    const reply = (await this.fcall('herald_publish', keys, [
+      names.pubsub,
+      request.data,
+      String(size),
+      String(request.history?.ttlMs ?? 0),
+      String(this.options.historyMetaTtlMs),
+      newEpoch(),
+      extra,
+      String(time),
+      this.sharded ? 'spublish' : 'publish',
+      String(this.options.idempotentResultTtlMs),
+    ])) as [number, Buffer | string, number];
+    return { position: { offset: Number(reply[0]), epoch: String(reply[1]) }, suppressed: Number(reply[2]) === 1 };
+  }
+
+  async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    this.assertOpen();
+    const names = channelNames(this.options.prefix, channel);
+    const reply = (await this.fcall('herald_history', [names.history, names.meta], [
+      newEpoch(),
+      String(this.options.historyMetaTtlMs),
+      String(query.since ? query.since.offset : -1),
+      String(query.limit),
+      query.reverse ? '1' : '0',
+    ])) as Array<number | Buffer>;
+    const position = { offset: Number(reply[0]), epoch: String(reply[1]) };
+    let publications: Publication[] = [];
+    for (let i = 2; i < reply.length; i++) {
+      const decoded = decodeEnvelope(reply[i] as Buffer);
+      if (decoded) publications.push(decoded.pub);
+    }
+    // The list's offsets are contiguous; filtering again keeps the answer right even if it is not.
+    if (query.since) {
+      const since = query.since.offset;
+      publications = publications.filter((p) => (query.reverse ? p.offset < since : p.offset > since));
+    }
+    if (query.reverse) publications.reverse();
+    return { publications, position };
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    this.assertOpen();
+    await this.run(() => this.cmd.del(channelNames(this.options.prefix, channel).history));
+  }
+
+  async publishControl(message: Buffer): Promise<void> {
+    this.assertOpen();
+    await this.run(() => this.cmd.publish(controlChannel(this.options.prefix), message));
+  }
+
+  async announce(info: NodeInfo, ttlMs: number): Promise<void> {
+    const keys = nodeKeys(this.options.prefix);
+    const now = Date.now();
+    await this.run(() =>
+      this.cmd
+        .multi()
+        .zadd(keys.expiries, now + ttlMs, info.uid)
+        .hset(keys.info, info.uid, JSON.stringify(info))
+        .zremrangebyscore(keys.expiries, '-inf', now)
+        .exec(),
+    );
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    const keys = nodeKeys(this.options.prefix);
+    const uids = await this.run(() => this.cmd.zrangebyscore(keys.expiries, Date.now(), '+inf'));
+    if (uids.length === 0) return [];
+    const infos = await this.run(() => this.cmd.hmget(keys.info, ...uids));
+    return infos.filter((x): x is string => typeof x === 'string').map((x) => JSON.parse(x) as NodeInfo);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const waiters of this.pendingSubscribe.values()) for (const w of waiters) w.reject(new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed'));
+    this.pendingSubscribe.clear();
+    await Promise.allSettled([this.cmd.quit(), this.sub.quit()]);
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  /** The pub/sub channel of a Herald channel. */
+  private pubsubName(channel: string): string {
+    return channelNames(this.options.prefix, channel).pubsub;
+  }
+
+  private onMessage(name: string, message: Buffer): void {
+    if (name === controlChannel(this.options.prefix)) {
+      this.handler?.onControl?.(message);
+      return;
+    }
+    const channel = this.wanted.get(name);
+    if (channel === undefined) return;
+    const decoded = decodeEnvelope(message);
+    if (!decoded) {
+      this.options.log.warn({ channel }, 'dropped a message that is not a Herald envelope (publish with herald_publish or HeraldPublisher)');
+      return;
+    }
+    this.handler?.onPublication(channel, decoded.pub, decoded.position);
+  }
+
+  private flushSubscribes(): void {
+    this.flushScheduled = false;
+    const batch = this.pendingSubscribe;
+    this.pendingSubscribe = new Map();
+    if (batch.size === 0) return;
+    const settle = (names: string[], err?: Error) => {
+      for (const name of names) for (const w of batch.get(name) ?? []) (err ? w.reject(err) : w.resolve());
+    };
+    const fail = (names: string[], err: unknown) =>
+      settle(names, new HeraldError('HERALD_ERR_ENGINE', `redis subscribe failed: ${(err as Error).message}`));
+    const names = [...batch.keys()];
+    if (this.sub.status !== 'ready') {
+      for (const n of names) this.wanted.delete(n);
+      return fail(names, new Error('redis pub/sub connection is not ready'));
+    }
+    const withTimeout = <T>(p: Promise<T>) =>
+      Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timed out')), SUBSCRIBE_TIMEOUT_MS))]);
+    if (this.sharded) {
+      // SSUBSCRIBE takes channels of one slot at a time: one call per channel, sent together.
+      for (const name of names) {
+        withTimeout((this.sub as Cluster).ssubscribe(name)).then(
+          () => settle([name]),
+          (err) => {
+            this.wanted.delete(name);
+            fail([name], err);
+          },
+        );
+      }
+      return;
+    }
+    withTimeout(this.sub.subscribe(...names)).then(
+      () => settle(names),
+      (err) => {
+        for (const n of names) this.wanted.delete(n);
+        fail(names, err);
+      },
+    );
+  }
+
+  private onSubscriberReady(): void {
+    const control = controlChannel(this.options.prefix);
+    this.sub.subscribe(control).catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis control subscribe failed'));
+    this.subscriberWasReady = true;
+  }
+
+  private onSubscriberLost(): void {
+    if (!this.subscriberWasReady || this.closed) return;
+    this.subscriberWasReady = false;
+    this.options.log.warn('redis pub/sub connection lost: subscribers resynchronise (recover or resubscribe)');
+    // Publications may be lost until the connection is back: every subscriber resubscribes, and
+    // positioned ones recover from history (or learn recovered:false), so nothing is lost silently.
+    this.wanted.clear();
+    this.handler?.onResync?.();
+  }
+
+  private async fcall(fn: string, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
+    await this.ensureFunctions();
+    try {
+      return await this.run(() => this.cmd.callBuffer('FCALL', fn, keys.length, ...keys, ...args));
+    } catch (err) {
+      if (!/Function not found/i.test(String((err as Error).message))) throw err;
+      // Redis restarted without persistence (or a new master): install the library again.
+      this.functionsLoaded = undefined;
+      await this.ensureFunctions();
+      return this.run(() => this.cmd.callBuffer('FCALL', fn, keys.length, ...keys, ...args));
+    }
+  }
+
+  private ensureFunctions(): Promise<void> {
+    if (!this.functionsLoaded) {
+      this.functionsLoaded = this.loadFunctions().catch((err) => {
+        this.functionsLoaded = undefined;
+        throw err;
+      });
+    }
+    return this.functionsLoaded;
+  }
+
+  private async loadFunctions(): Promise<void> {
+    const targets: Redis[] = this.cmd instanceof Cluster ? this.cmd.nodes('master') : [this.cmd];
+    await Promise.all(
+      targets.map(async (node) => {
+        const version = await node.call('FCALL', 'herald_version', 0).catch(() => 0);
+        if (Number(version) === FUNCTION_LIBRARY_VERSION) return;
+        await this.run(() => node.call('FUNCTION', 'LOAD', 'REPLACE', FUNCTION_LIBRARY));
+      }),
+    );
+  }
+
+  /** Runs a command, turning connection failures into one clear temporary engine error. */
+  private async run<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      throw new HeraldError('HERALD_ERR_ENGINE', `redis unavailable: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private whenReady(client: Client): Promise<void> {
+    if (client.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => client.once('ready', () => resolve()));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed');
+  }
+}
+
+function parseSeed(seed: string): ClusterNode {
+  if (/^rediss?:\/\//.test(seed)) {
+    const u = new URL(seed);
+    return { host: u.hostname, port: Number(u.port || 6379) };
+  }
+  const i = seed.lastIndexOf(':');
+  return { host: seed.slice(0, i), port: Number(seed.slice(i + 1)) };
+}
+
+function authOf(seed: string): RedisOptions {
+  if (!/^rediss?:\/\//.test(seed)) return {};
+  const u = new URL(seed);
+  const out: RedisOptions = {};
+  if (u.username) out.username = decodeURIComponent(u.username);
+  if (u.password) out.password = decodeURIComponent(u.password);
+  if (u.protocol === 'rediss:') out.tls = {};
+  return out;
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,0 +1,137 @@
+// Real redis-server processes for tests, on free ports of 127.0.0.1, and Redis Clusters made of them.
+// Never the standard port; every process is killed by the test that started it.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A free TCP port on 127.0.0.1 (bound and released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A running redis-server. */
+export class RedisProcess {
+  private proc: ChildProcess | undefined;
+  readonly dir: string;
+
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[],
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `herald-redis-${port}-`));
+  }
+
+  /** Starts a throwaway redis-server (no persistence) on a free port and waits until it answers. */
+  static async start(extraArgs: string[] = []): Promise<RedisProcess> {
+    const r = new RedisProcess(await freePort(), extraArgs);
+    await r.spawn();
+    return r;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** (Re)starts the process on the same port. */
+  async spawn(): Promise<void> {
+    this.proc = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.extraArgs],
+      { stdio: 'ignore' },
+    );
+    const end = Date.now() + 10_000;
+    for (;;) {
+      if (await ping(this.port)) return;
+      if (Date.now() > end) throw new Error(`redis-server on ${this.port} did not start`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Kills the process (SIGKILL: a crash, nothing saved). */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    if (!proc || proc.exitCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Stops the process and removes its folder. */
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** A plain client to this server (the caller quits it). */
+  client(): Redis {
+    return new Redis(this.port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 });
+  }
+}
+
+async function ping(port: number): Promise<boolean> {
+  const r = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], { encoding: 'utf8', timeout: 2000 });
+  return r.stdout.trim() === 'PONG';
+}
+
+/** A Redis Cluster of real processes. */
+export class RedisCluster {
+  private constructor(readonly nodes: RedisProcess[]) {}
+
+  /** Starts `masters` masters (with `replicas` replicas each) and waits for cluster_state:ok. */
+  static async start(masters = 3, replicas = 0): Promise<RedisCluster> {
+    const count = masters * (replicas + 1);
+    const nodes: RedisProcess[] = [];
+    for (let i = 0; i < count; i++) {
+      const port = await freePort();
+      nodes.push(
+        await RedisProcess.start([
+          '--cluster-enabled', 'yes',
+          '--cluster-config-file', `nodes-${port}.conf`,
+          '--cluster-node-timeout', '2000',
+        ]).catch((err) => {
+          throw err;
+        }),
+      );
+    }
+    const create = spawnSync(
+      'redis-cli',
+      ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
+    const cluster = new RedisCluster(nodes);
+    await cluster.waitOk();
+    return cluster;
+  }
+
+  /** Seed nodes as `host:port` strings. */
+  get seeds(): string[] {
+    return this.nodes.map((n) => `127.0.0.1:${n.port}`);
+  }
+
+  /** Waits until every live node reports cluster_state:ok. */
+  async waitOk(ms = 30_000): Promise<void> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const states = this.nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'CLUSTER', 'INFO'], { encoding: 'utf8', timeout: 2000 }).stdout);
+      if (states.every((s) => s.includes('cluster_state:ok'))) return;
+      if (Date.now() > end) throw new Error('cluster did not reach cluster_state:ok');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+}
