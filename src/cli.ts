@@ -1,7 +1,7 @@
 // The `herald` command: flags -> config -> a running node, stopped cleanly on SIGINT/SIGTERM.
 import { parseArgs } from 'node:util';
 import { createHerald } from './herald.js';
-import { envName, loadConfig, parseScalar } from './config/load.js';
+import { envName, loadConfig, parseScalar, stringKeyPaths } from './config/load.js';
 import { VERSION } from './version.js';
 
 const HELP = `herald ${VERSION}: real-time push gateway
@@ -54,10 +54,12 @@ export async function main(argv: string[]): Promise<void> {
   if (values['api-key'] !== undefined) overrides['http_api.key'] = values['api-key'];
   if (values['log-level'] !== undefined) overrides.log_level = values['log-level'];
   if (values.demo) overrides['demo.enabled'] = true;
+  const textKeys = stringKeyPaths();
   for (const pair of values.set ?? []) {
     const i = pair.indexOf('=');
     if (i <= 0) throw new Error(`--set expects KEY=VALUE, got "${pair}"`);
-    overrides[pair.slice(0, i)] = parseScalar(pair.slice(i + 1));
+    const key = pair.slice(0, i);
+    overrides[key] = textKeys.has(key) ? pair.slice(i + 1) : parseScalar(pair.slice(i + 1));
   }
   const config = loadConfig({ file: values.config, env: process.env, overrides });
   const herald = createHerald({ config });

@@ -5,15 +5,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
-import { HeraldApi } from './api/client.js';
+import { HeraldApi, HeraldApiError } from './api/client.js';
 import { API_PATH, handleApiRequest } from './api/http.js';
-import { apiMethods, type ApiContext } from './api/methods.js';
+import { apiMethods, toApiError, type ApiContext } from './api/methods.js';
 import { ChannelRules } from './auth/channels.js';
 import { TokenVerifier } from './auth/tokens.js';
 import { loadConfig } from './config/load.js';
 import type { HeraldConfig, HeraldConfigInput } from './config/schema.js';
 import { Demo } from './demo/demo.js';
-import { encodePublicationPush } from './dialects/native/codec.js';
+import { encodePublicationPush, stringify } from './dialects/native/codec.js';
 import { NATIVE_FORMAT, type NativeContext } from './dialects/native/context.js';
 import { SessionRegistry } from './dialects/native/registry.js';
 import type { NativeSession } from './dialects/native/session.js';
@@ -48,7 +48,8 @@ export interface Herald {
   start(): Promise<void>;
   /** The bound port (after start). */
   readonly port: number;
-  /** Calls a server API method in-process (same methods and answers as `POST /api/<method>`). */
+  /** Calls a server API method in-process (same methods and answers as `POST /api/<method>`);
+   *  API errors throw HeraldApiError with the API code. */
   api(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Publishes in-process: `herald.publish('news', {text: 'hi'})`. */
   publish(channel: string, data: unknown): Promise<{ offset?: number; epoch?: string }>;
@@ -163,7 +164,16 @@ class HeraldNode implements Herald {
   async api(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     const fn = Object.hasOwn(apiMethods, method) ? apiMethods[method] : undefined;
     if (!fn) throw new HeraldError('HERALD_ERR_API', `unknown API method ${method}`);
-    return fn(this.apiCtx, params);
+    let result: Record<string, unknown>;
+    try {
+      result = await fn(this.apiCtx, params);
+    } catch (err) {
+      const e = toApiError(err);
+      if (e.code === 100) this.log.error({ err, method }, 'API method failed');
+      throw new HeraldApiError(e.code, e.message);
+    }
+    // The same plain JSON values the HTTP API answers (payloads parsed, not raw bytes).
+    return JSON.parse(stringify(result)) as Record<string, unknown>;
   }
 
   publish(channel: string, data: unknown): Promise<{ offset?: number; epoch?: string }> {

@@ -48,6 +48,9 @@ export class HeraldApi {
     });
     const text = await res.text();
     if (res.status !== 200) {
+      // Transport error mode answers {code, message} with an HTTP status.
+      const body = safeJson(text) as { code?: unknown; message?: unknown } | undefined;
+      if (body && typeof body.code === 'number') throw new HeraldApiError(body.code, String(body.message ?? ''));
       throw new HeraldError('HERALD_ERR_API', `API ${method}: HTTP ${res.status}${text ? `: ${text.trim()}` : ''}`);
     }
     const body = JSON.parse(text) as { result?: T; error?: { code: number; message: string } } & T;
@@ -109,6 +112,14 @@ export class HeraldApi {
   /** Changes the expiry of a user's connections. */
   refresh(user: string, opts: { client?: string; expired?: boolean; expire_at?: number } = {}): Promise<Record<string, never>> {
     return this.call('refresh', { user, ...opts });
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -197,7 +197,7 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     const commands = req.commands;
     if (!Array.isArray(commands)) throw new ReplyError({ ...Errors.badRequest, message: 'commands required' });
     const run = async (cmd: unknown): Promise<Record<string, unknown>> => {
-      const entry = Object.entries(asObject(cmd)).find(([name]) => name !== 'batch' && apiMethods[name]);
+      const entry = Object.entries(asObject(cmd)).find(([name]) => name !== 'batch' && Object.hasOwn(apiMethods, name));
       if (!entry) return { error: { code: Errors.methodNotFound.code, message: Errors.methodNotFound.message } };
       const [name, params] = entry;
       try {

@@ -70,14 +70,28 @@ function readConfigFile(file: string): Plain {
 function fromEnv(env: NodeJS.ProcessEnv): Plain {
   const out: Plain = {};
   const known = new Map(configKeyPaths().map((p) => [envName(p), p]));
+  const textKeys = stringKeyPaths();
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('HERALD_') || raw === undefined) continue;
     const path = known.get(name);
     if (!path) {
       throw new HeraldError('HERALD_ERR_CONFIG', `unknown environment variable ${name} (see docs/configuration.md)`);
     }
-    setPath(out, path.split('.'), parseScalar(raw));
+    setPath(out, path.split('.'), textKeys.has(path) ? raw : parseScalar(raw));
   }
+  return out;
+}
+
+/** Key paths whose value is text (a secret like "123456" must stay a string, not become a number). */
+export function stringKeyPaths(): Set<string> {
+  const out = new Set<string>();
+  const walk = (obj: Plain, prefix: string[]) => {
+    for (const [k, v] of Object.entries(obj)) {
+      if (isPlain(v)) walk(v, [...prefix, k]);
+      else if (typeof v === 'string') out.add([...prefix, k].join('.'));
+    }
+  };
+  walk(configSchema.parse({}) as Plain, []);
   return out;
 }
 

@@ -1,5 +1,6 @@
 // The one configuration schema. Every key, its default and its meaning are listed in
 // docs/configuration.md; keep the two in step. Default: nothing is open that the config did not open.
+import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { duration } from './duration.js';
 
@@ -34,6 +35,24 @@ function checkNamespace(ns: z.output<typeof namespaceOptionsBase>, ctx: z.Refine
   if ((ns.force_recovery || ns.allow_recovery) && ns.history_size === 0) {
     ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 for recovery (force_recovery / allow_recovery)' });
   }
+  if ((ns.force_positioning || ns.allow_positioning) && ns.history_size === 0) {
+    ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 for positioning (force_positioning / allow_positioning)' });
+  }
+}
+
+function checkTokenKeys(t: { rsa_public_key: string; ecdsa_public_key: string; jwks_public_endpoint: string }, ctx: z.RefinementCtx): void {
+  for (const [key, type] of [['rsa_public_key', 'rsa'], ['ecdsa_public_key', 'ec']] as const) {
+    if (!t[key]) continue;
+    try {
+      const k = createPublicKey(t[key]);
+      if (k.asymmetricKeyType !== type) ctx.addIssue({ code: 'custom', path: [key], message: `expected a PEM ${type.toUpperCase()} public key, got a ${k.asymmetricKeyType} key` });
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `not a readable PEM public key (${(err as Error).message})` });
+    }
+  }
+  if (t.jwks_public_endpoint && !/^https?:\/\/\S+$/.test(t.jwks_public_endpoint)) {
+    ctx.addIssue({ code: 'custom', path: ['jwks_public_endpoint'], message: 'must be an http(s) URL' });
+  }
 }
 
 /** Options of one channel namespace (and of channels without a namespace). */
@@ -56,8 +75,7 @@ const tokenSchema = z
     audience: z.string().default(''),
     issuer: z.string().default(''),
     user_id_claim: z.string().default('sub'),
-  })
-  .strict();
+  });
 
 /** Token verification settings (keys, audience, issuer). */
 export type TokenConfig = z.output<typeof tokenSchema>;
@@ -112,9 +130,9 @@ export const configSchema = z
       z
         .object({
           websocket_path: z.string().startsWith('/').default('/connection/websocket'),
-          token: defaults(tokenSchema),
+          token: defaults(tokenSchema.strict().superRefine(checkTokenKeys)),
           subscription_token: defaults(
-            z.object({ enabled: flag() }).extend(tokenSchema.shape).strict(),
+            z.object({ enabled: flag() }).extend(tokenSchema.shape).strict().superRefine(checkTokenKeys),
           ),
           allow_anonymous_connect_without_token: flag(),
           allowed_origins: z.array(z.string()).default([]),

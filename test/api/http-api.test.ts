@@ -156,6 +156,27 @@ describe('server API methods', () => {
     assert.equal(legacy.json.result.offset, 3);
   });
 
+  test('batch ignores inherited names (constructor, toString) as unknown methods', async () => {
+    const r = await post(node, '/api/batch', { commands: [{ constructor: {} }, { toString: {} }] });
+    assert.deepEqual(r.json.replies.map((x: { error: { code: number } }) => x.error.code), [104, 104]);
+  });
+
+  test('in-process API: plain JSON results, HeraldApiError for API errors', async () => {
+    await node.herald.publish('hist:plain', { deep: [1, 2] });
+    const h = await node.herald.api('history', { channel: 'hist:plain', limit: -1 });
+    assert.deepEqual((h.publications as Array<{ data: unknown }>)[0]!.data, { deep: [1, 2] });
+    await assert.rejects(node.herald.api('publish', { channel: 'nope:a', data: 1 }), (e: unknown) => e instanceof HeraldApiError && e.apiCode === 102);
+  });
+
+  test('HeraldApi understands transport error mode answers', async () => {
+    const transport = await startNode({ http_api: { error_mode: 'transport' } });
+    try {
+      await assert.rejects(transport.api.publish('nope:a', 1), (e: unknown) => e instanceof HeraldApiError && e.apiCode === 102);
+    } finally {
+      await transport.close();
+    }
+  });
+
   test('presence and rpc are not available', async () => {
     assert.equal((await post(node, '/api/presence', { channel: 'plain:a' })).json.error.code, 108);
     assert.equal((await post(node, '/api/presence_stats', { channel: 'plain:a' })).json.error.code, 108);

@@ -79,6 +79,21 @@ test('file < environment < overrides', () => {
   assert.deepEqual(c.client.allowed_origins, ['https://a.example']);
 });
 
+test('text keys stay text from the environment and --set (a numeric API key is not turned into a number)', () => {
+  const c = loadConfig({ env: { HERALD_HTTP_API_KEY: '123456', HERALD_CLIENT_TOKEN_HMAC_SECRET_KEY: 'true' } });
+  assert.equal(c.http_api.key, '123456');
+  assert.equal(c.client.token.hmac_secret_key, 'true');
+});
+
+test('token keys are checked at load: unreadable PEM, wrong key type, bad JWKS URL', () => {
+  assert.match(configError(() => loadConfig({ values: { client: { token: { rsa_public_key: 'nope' } } } })), /client\.token\.rsa_public_key: not a readable PEM/);
+  assert.match(configError(() => loadConfig({ values: { client: { token: { jwks_public_endpoint: 'ftp://x' } } } })), /jwks_public_endpoint: must be an http/);
+  assert.match(
+    configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'p', force_positioning: true }] } } })),
+    /history_size: must be > 0 for positioning/,
+  );
+});
+
 test('an unknown HERALD_ variable is an error, not silently ignored', () => {
   assert.match(configError(() => loadConfig({ env: { HERALD_PROT: '1' } })), /unknown environment variable HERALD_PROT/);
 });
