@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { HeraldApi, HeraldApiError } from './api/client.js';
 import { API_PATH, handleApiRequest } from './api/http.js';
-import { apiMethods, toApiError, type ApiContext } from './api/methods.js';
+import { applyControl } from './api/control.js';
+import { apiMethods, nodeInfo, toApiError, type ApiContext } from './api/methods.js';
 import { ChannelRules } from './auth/channels.js';
 import { TokenVerifier } from './auth/tokens.js';
 import { loadConfig } from './config/load.js';
@@ -96,6 +97,7 @@ class HeraldNode implements Herald {
   private readonly metrics: NodeMetrics | undefined;
   private demo: Demo | undefined;
   private started = false;
+  private announceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly config: HeraldConfig,
@@ -145,7 +147,13 @@ class HeraldNode implements Herald {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    await this.engine.start(this.hub);
+    const controlLog = this.log.child({ component: 'control' });
+    await this.engine.start({
+      onPublication: (channel, pub, position) => this.hub.onPublication(channel, pub, position),
+      onResync: () => this.hub.onResync(),
+      onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog),
+    });
+    this.announce();
     if (this.ownServer) {
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error) =>
@@ -203,7 +211,15 @@ class HeraldNode implements Herald {
     return false;
   }
 
+  /** Tells the other nodes this one is alive (for `info`), every few seconds. */
+  private announce(): void {
+    this.engine.announce(nodeInfo(this.apiCtx), ANNOUNCE_TTL_MS).catch((err) => this.log.debug({ err: (err as Error).message }, 'node announce failed'));
+    this.announceTimer = setTimeout(() => this.announce(), ANNOUNCE_INTERVAL_MS);
+    this.announceTimer.unref();
+  }
+
   async close(): Promise<void> {
+    if (this.announceTimer) clearTimeout(this.announceTimer);
     this.demo?.stop();
     this.native.shutdown();
     if (this.ownServer) {
@@ -254,6 +270,9 @@ class HeraldNode implements Herald {
     this.demo.start();
   }
 }
+
+const ANNOUNCE_INTERVAL_MS = 3_000;
+const ANNOUNCE_TTL_MS = 10_000;
 
 function refuse(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);

@@ -3,12 +3,13 @@
 import type { Logger } from 'pino';
 import type { ChannelRules } from '../auth/channels.js';
 import type { HeraldConfig } from '../config/schema.js';
-import type { Engine } from '../engine/engine.js';
+import type { Engine, NodeInfo } from '../engine/engine.js';
+import { encodeControl } from './control.js';
 import type { Hub } from '../hub/hub.js';
 import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
-import { asObject, num, str, type NativeSession } from '../dialects/native/session.js';
+import { asObject, str, type NativeSession } from '../dialects/native/session.js';
 
 /** What the API methods act on. */
 export interface ApiContext {
@@ -69,8 +70,8 @@ const publishTo = async (ctx: ApiContext, channel: string, req: Record<string, u
   return history ? { offset: position.offset, epoch: position.epoch } : {};
 };
 
-const sessionsOf = (ctx: ApiContext, req: Record<string, unknown>): NativeSession[] =>
-  ctx.registry.find(requireUser(req), str(req.client) || undefined);
+const sendControl = (ctx: ApiContext, method: string, params: Record<string, unknown>): Promise<void> =>
+  ctx.engine.publishControl(encodeControl({ method, params }));
 
 /** Every method of the server API, by name. */
 export const apiMethods: Readonly<Record<string, Method>> = {
@@ -95,41 +96,37 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     return { responses };
   },
 
+  // The four methods acting on connections reach every node: they are checked here, then sent as
+  // control messages that each node applies to its own connections (control.ts).
   async subscribe(ctx, req) {
     const channel = requireChannel(req);
+    requireUser(req);
     if (!ctx.rules.options(channel)) throw new ReplyError(Errors.unknownChannel);
-    const since = req.recover_since === undefined ? undefined : asObject(req.recover_since);
-    const data = typeof req.b64data === 'string' && req.b64data ? Buffer.from(req.b64data, 'base64').toString('utf8') : req.data !== undefined ? JSON.stringify(req.data) : undefined;
-    await Promise.all(
-      sessionsOf(ctx, req).map((s) =>
-        s.serverSubscribe(channel, { data, recoverSince: since ? { offset: num(since.offset), epoch: str(since.epoch) } : undefined }),
-      ),
-    );
+    await sendControl(ctx, 'subscribe', req);
     return {};
   },
 
   async unsubscribe(ctx, req) {
-    const channel = requireChannel(req);
-    await Promise.all(sessionsOf(ctx, req).map((s) => s.serverUnsubscribe(channel)));
+    requireChannel(req);
+    requireUser(req);
+    await sendControl(ctx, 'unsubscribe', req);
     return {};
   },
 
   async disconnect(ctx, req) {
+    requireUser(req);
     const spec = asObject(req.disconnect);
-    const code = typeof spec.code === 'number' ? spec.code : Disconnects.forceNoReconnect.code;
-    const reason = typeof spec.reason === 'string' ? spec.reason : code === Disconnects.forceNoReconnect.code ? Disconnects.forceNoReconnect.reason : '';
-    if (!Number.isInteger(code) || code < 3000 || code > 4999) {
+    const code = spec.code === undefined ? Disconnects.forceNoReconnect.code : spec.code;
+    if (typeof code !== 'number' || !Number.isInteger(code) || code < 3000 || code > 4999) {
       throw new ReplyError({ ...Errors.badRequest, message: 'disconnect.code must be 3000-4999' });
     }
-    const keep = new Set(Array.isArray(req.whitelist) ? req.whitelist : []);
-    for (const s of sessionsOf(ctx, req)) if (!keep.has(s.id)) s.close({ code, reason });
+    await sendControl(ctx, 'disconnect', req);
     return {};
   },
 
   async refresh(ctx, req) {
-    const expireAt = req.expire_at === undefined ? undefined : num(req.expire_at);
-    const info = req.info === undefined ? undefined : JSON.stringify(req.info);
-    for (const s of sessionsOf(ctx, req)) s.serverRefresh({ expired: req.expired === true, expireAt, info });
+    requireUser(req);
+    await sendControl(ctx, 'refresh', req);
     return {};
   },
 
@@ -171,21 +168,10 @@ export const apiMethods: Readonly<Record<string, Method>> = {
   },
 
   async info(ctx) {
-    const { node, registry, hub } = ctx;
-    return {
-      nodes: [
-        {
-          uid: node.uid,
-          name: node.name,
-          version: node.version,
-          num_clients: registry.size,
-          num_users: registry.users,
-          num_channels: hub.channelCounts().size,
-          num_subs: hub.subscriptionCount(),
-          uptime: Math.floor((Date.now() - node.startedAt) / 1000),
-        },
-      ],
-    };
+    // This node's numbers fresh, the others' as last announced through the engine.
+    const self = nodeInfo(ctx);
+    const others = (await ctx.engine.nodes()).filter((n) => n.uid !== self.uid);
+    return { nodes: [self, ...others].sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.uid.localeCompare(b.uid)) };
   },
 
   async rpc() {
@@ -211,6 +197,21 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     return { replies };
   },
 };
+
+/** What this node announces about itself (the `info` method's entry for it). */
+export function nodeInfo(ctx: ApiContext): NodeInfo {
+  const { node, registry, hub } = ctx;
+  return {
+    uid: node.uid,
+    name: node.name,
+    version: node.version,
+    num_clients: registry.size,
+    num_users: registry.users,
+    num_channels: hub.channelCounts().size,
+    num_subs: hub.subscriptionCount(),
+    uptime: Math.floor((Date.now() - node.startedAt) / 1000),
+  };
+}
 
 /** The API error for a thrown value (unknown errors are internal errors). */
 export function toApiError(err: unknown): ProtocolError {

@@ -14,6 +14,11 @@ export interface Subscriber {
   readonly format: WireFormat;
   /** Called in offset order; `bytes` is the publication encoded for `format`, shared by all subscribers. */
   deliver(channel: string, pub: Publication, position: StreamPosition, bytes: Buffer): void;
+  /**
+   * The engine may have lost publications of this channel: the subscriber leaves the channel (the
+   * hub has already forgotten it) and its client subscribes again, recovering what it can.
+   */
+  resync(channel: string): void;
 }
 
 /** Channel -> local subscribers, reference-counting the engine subscription. */
@@ -76,6 +81,13 @@ export class Hub {
       }
       sub.deliver(channel, pub, position, bytes!);
     }
+  }
+
+  /** The engine lost its delivery path: every subscriber of every channel resynchronises. */
+  onResync(): void {
+    const all = [...this.channels];
+    this.channels.clear();
+    for (const [channel, subs] of all) for (const sub of subs) sub.resync(channel);
   }
 
   /** Active channels with their local subscriber counts. */

@@ -8,8 +8,12 @@ import { Hub, type Subscriber } from '../../src/hub/hub.js';
 class Recorder implements Subscriber {
   got: Buffer[] = [];
   constructor(readonly format: string) {}
+  resynced: string[] = [];
   deliver(_c: string, _p: Publication, _pos: StreamPosition, bytes: Buffer): void {
     this.got.push(bytes);
+  }
+  resync(channel: string): void {
+    this.resynced.push(channel);
   }
 }
 
@@ -47,5 +51,21 @@ test('one encoding per format per publication, shared by all subscribers; engine
   assert.equal(hub.channelCounts().size, 0);
   await engine.publish('ch', { data: Buffer.from('y') });
   assert.equal(subs[0]!.got.length, 1);
+  await engine.close();
+});
+
+test('resync: every subscriber of every channel is told, and the hub forgets them', async () => {
+  const engine = new MemoryEngine({ historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
+  const hub = new Hub(engine, { a: (_c, p) => p.data });
+  await engine.start(hub);
+  const x = new Recorder('a');
+  const y = new Recorder('a');
+  await hub.subscribe('c1', x);
+  await hub.subscribe('c2', x);
+  await hub.subscribe('c1', y);
+  hub.onResync();
+  assert.deepEqual(x.resynced.sort(), ['c1', 'c2']);
+  assert.deepEqual(y.resynced, ['c1']);
+  assert.equal(hub.channelCounts().size, 0);
   await engine.close();
 });

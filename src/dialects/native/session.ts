@@ -109,6 +109,16 @@ export class NativeSession implements Subscriber {
     this.outbox.push(bytes);
   }
 
+  /** The engine may have lost publications of a channel (the hub already dropped us): resubscribe. */
+  resync(channel: string): void {
+    const sub = this.subs.get(channel);
+    if (!sub) return;
+    if (sub.serverSide) return this.close(Disconnects.insufficientState);
+    this.subs.delete(channel);
+    if (sub.expireTimer) clearTimeout(sub.expireTimer);
+    this.write(encodePush('unsubscribe', Unsubscribes.insufficientState, channel));
+  }
+
   /** Writes a reply or push. */
   write(bytes: Buffer): void {
     if (bytes === NON_JSON_PUSH) return this.close(Disconnects.inappropriateProtocol);

@@ -1,0 +1,67 @@
+// Control messages: the server API calls that act on connections (subscribe, unsubscribe,
+// disconnect, refresh) travel through the engine to every node, and each node applies them to its
+// own connections. With the memory engine the only node is this one.
+import type { Logger } from 'pino';
+import type { SessionRegistry } from '../dialects/native/registry.js';
+import { asObject, num, str, type NativeSession } from '../dialects/native/session.js';
+import { Disconnects } from '../dialects/native/codes.js';
+
+/** A control message: an API method and its (already validated) parameters. */
+export interface ControlMessage {
+  readonly method: string;
+  readonly params: Record<string, unknown>;
+}
+
+/** Serialises a control message. */
+export function encodeControl(message: ControlMessage): Buffer {
+  return Buffer.from(JSON.stringify(message));
+}
+
+/** Applies a control message from any node to this node's connections. */
+export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Buffer, log: Logger): void {
+  let message: ControlMessage;
+  try {
+    message = JSON.parse(bytes.toString('utf8')) as ControlMessage;
+  } catch {
+    log.warn('dropped an unreadable control message');
+    return;
+  }
+  const req = asObject(message.params);
+  const sessions = typeof req.user === 'string' ? registry.find(req.user, str(req.client) || undefined) : [];
+  if (sessions.length === 0) return;
+  const channel = str(req.channel);
+  const failed = (err: unknown) => log.warn({ err, method: message.method }, 'control action failed');
+  switch (message.method) {
+    case 'subscribe': {
+      const since = req.recover_since === undefined ? undefined : asObject(req.recover_since);
+      const data =
+        typeof req.b64data === 'string' && req.b64data
+          ? Buffer.from(req.b64data, 'base64').toString('utf8')
+          : req.data !== undefined
+            ? JSON.stringify(req.data)
+            : undefined;
+      const recoverSince = since ? { offset: num(since.offset), epoch: str(since.epoch) } : undefined;
+      for (const s of sessions) s.serverSubscribe(channel, { data, recoverSince }).catch(failed);
+      return;
+    }
+    case 'unsubscribe':
+      for (const s of sessions) s.serverUnsubscribe(channel).catch(failed);
+      return;
+    case 'disconnect': {
+      const spec = asObject(req.disconnect);
+      const code = typeof spec.code === 'number' ? spec.code : Disconnects.forceNoReconnect.code;
+      const reason = typeof spec.reason === 'string' ? spec.reason : code === Disconnects.forceNoReconnect.code ? Disconnects.forceNoReconnect.reason : '';
+      const keep = new Set(Array.isArray(req.whitelist) ? req.whitelist : []);
+      for (const s of sessions) if (!keep.has(s.id)) s.close({ code, reason });
+      return;
+    }
+    case 'refresh': {
+      const expireAt = req.expire_at === undefined ? undefined : num(req.expire_at);
+      const info = req.info === undefined ? undefined : JSON.stringify(req.info);
+      for (const s of sessions) s.serverRefresh({ expired: req.expired === true, expireAt, info });
+      return;
+    }
+    default:
+      log.warn({ method: message.method }, 'unknown control method');
+  }
+}
