@@ -47,8 +47,8 @@ export class RawClient {
   }
 
   /** Opens a socket to `url` (resolves once open). */
-  static open(url: string, opts: { protocols?: string[]; ms?: number } = {}): Promise<RawClient> {
-    const ws = new WebSocket(url, opts.protocols ?? []);
+  static open(url: string, opts: { protocols?: string[]; ms?: number; ws?: WebSocket.ClientOptions } = {}): Promise<RawClient> {
+    const ws = new WebSocket(url, opts.protocols ?? [], opts.ws);
     const c = new RawClient(ws);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('raw socket open timed out')), opts.ms ?? 5000);

@@ -43,6 +43,13 @@ export class RedisProcess {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Starts a throwaway redis-server on a given port (one a test reserved earlier). */
+  static async startOn(port: number, extraArgs: string[] = []): Promise<RedisProcess> {
+    const r = new RedisProcess(port, extraArgs);
+    await r.spawn();
+    return r;
+  }
+
   /** (Re)starts the process on the same port. */
   async spawn(): Promise<void> {
     this.proc = spawn(
