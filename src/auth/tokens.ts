@@ -84,6 +84,12 @@ export function rawJsonClaim(claims: Record<string, unknown>, name: string): str
   return value === undefined || value === null ? undefined : JSON.stringify(value);
 }
 
+/** The user id a token names in `claim` ('' when absent): numbers count as their decimal text. */
+export function tokenUser(claims: Record<string, unknown>, claim: string): string {
+  const user = claims[claim];
+  return typeof user === 'string' ? user : typeof user === 'number' || typeof user === 'bigint' ? String(user) : '';
+}
+
 /** The expiry a token sets for the connection or subscription, in ms since the epoch; 0 = never. */
 export function tokenExpiry(claims: Record<string, unknown>): number {
   if (typeof claims.expire_at === 'number') return claims.expire_at > 0 ? claims.expire_at * 1000 : 0;

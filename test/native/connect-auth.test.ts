@@ -262,3 +262,22 @@ test('centrifuge-js without getToken whose token expired is told so and does not
   await sleep(300);
   assert.equal(c.state, 'disconnected');
 });
+
+test('a custom user_id_claim with a numeric value is the same user for connect, refresh and subscription tokens', async () => {
+  const custom = await startNode({ client: { token: { user_id_claim: 'uid' } }, channel: { namespaces: [{ name: 'secret' }] } });
+  try {
+    const raw = await RawClient.open(custom.wsUrl);
+    await raw.connect({ token: await sign({ uid: 42 }, { expIn: 60 }) });
+    const refreshed = await raw.call('refresh', { token: await sign({ uid: 42 }, { expIn: 600 }) });
+    assert.ok(refreshed.refresh, JSON.stringify(refreshed));
+    const sub = await raw.call('subscribe', { channel: 'secret:1', token: await sign({ uid: 42, channel: 'secret:1' }, { expIn: 60 }) });
+    assert.ok(sub.subscribe, JSON.stringify(sub));
+    await custom.api.publish('secret:1', 'hi');
+    await raw.waitFor((m) => m.push?.channel === 'secret:1');
+    // The API finds the connection under the same user id.
+    await custom.api.disconnect('42', { disconnect: { code: 3011, reason: '' } });
+    assert.equal((await raw.waitClose()).code, 3011);
+  } finally {
+    await custom.close();
+  }
+});

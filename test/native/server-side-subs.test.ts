@@ -188,3 +188,15 @@ test('API refresh expired: the connection closes with 3005 and the SDK reconnect
   assert.equal((await connecting).code, 3005);
   await a.c.ready(3000);
 });
+
+test('API disconnect with a long reason (multi-byte too): the code still reaches the client', async () => {
+  for (const reason of ['r'.repeat(300), 'żółw ✓ '.repeat(40)]) {
+    const a = await connectWith({ sub: 'u11' });
+    const disconnected = once<{ code: number; reason: string }>(a.c, 'disconnected');
+    await node.api.disconnect('u11', { disconnect: { code: 4501, reason } });
+    const ctx = await disconnected;
+    assert.equal(ctx.code, 4501, 'an application terminal code, not a dropped connection');
+    assert.ok(Buffer.byteLength(ctx.reason) <= 123);
+    assert.ok(reason.startsWith(ctx.reason) && ctx.reason.length > 0, 'the reason is cut, not replaced');
+  }
+});

@@ -1,7 +1,7 @@
 // Channel commands of the native dialect: subscribe (with positioning and recovery), unsubscribe,
 // sub_refresh, publish and history; plus server-side subscriptions (connection token, server API).
 import { canPublish, canReadHistory, canSubscribe } from '../../auth/channels.js';
-import { rawJsonClaim, tokenExpiry } from '../../auth/tokens.js';
+import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson } from './codec.js';
@@ -353,8 +353,7 @@ async function verifySubscriptionToken(
   }
   const claims = result.claims;
   const userClaim = config.client.subscription_token.enabled ? config.client.subscription_token.user_id_claim : config.client.token.user_id_claim;
-  const user = claims[userClaim];
-  if (claims.channel !== channel || (typeof user === 'string' ? user : '') !== s.user) {
+  if (claims.channel !== channel || tokenUser(claims, userClaim) !== s.user) {
     throw new DisconnectError(Disconnects.invalidToken);
   }
   if (typeof claims.client === 'string' && claims.client !== '' && claims.client !== s.id) {

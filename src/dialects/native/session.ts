@@ -3,7 +3,7 @@
 // publications from the hub through a bounded outbox.
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { rawJsonClaim, tokenExpiry } from '../../auth/tokens.js';
+import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import type { Subscriber } from '../../hub/hub.js';
 import { Outbox } from '../../hub/outbox.js';
@@ -131,9 +131,8 @@ export class NativeSession implements Subscriber {
     this.state = 'closed';
     this.outbox.flush();
     this.outbox.kill();
-    const reason = Buffer.byteLength(d.reason) > 123 ? d.reason.slice(0, 120) : d.reason;
     try {
-      this.ws.close(d.code, reason);
+      this.ws.close(d.code, closeReason(d.reason));
     } catch {
       this.ws.terminate();
     }
@@ -299,8 +298,7 @@ export class NativeSession implements Subscriber {
         return this.close(Disconnects.invalidToken);
       }
       const claims = result.claims;
-      const user = claims[config.client.token.user_id_claim];
-      this.user = typeof user === 'string' ? user : user === undefined ? '' : String(user);
+      this.user = tokenUser(claims, config.client.token.user_id_claim);
       this.connInfo = rawJsonClaim(claims, 'info');
       this.expireAt = tokenExpiry(claims);
       if (Array.isArray(claims.channels)) channels = claims.channels.filter((c): c is string => typeof c === 'string');
@@ -367,8 +365,7 @@ export class NativeSession implements Subscriber {
     const result = await this.ctx.connectionTokens.verify(token);
     if (result.status === 'expired') throw new DisconnectError(Disconnects.expired);
     if (result.status === 'invalid') throw new DisconnectError(Disconnects.invalidToken);
-    const user = result.claims[this.ctx.config.client.token.user_id_claim];
-    if ((typeof user === 'string' ? user : '') !== this.user) throw new DisconnectError(Disconnects.invalidToken);
+    if (tokenUser(result.claims, this.ctx.config.client.token.user_id_claim) !== this.user) throw new DisconnectError(Disconnects.invalidToken);
     const info = rawJsonClaim(result.claims, 'info');
     if (info !== undefined) this.connInfo = info;
     this.setExpiry(tokenExpiry(result.claims));
@@ -422,6 +419,19 @@ export class NativeSession implements Subscriber {
     for (const sub of [...this.subs.values()]) this.dropSub(sub);
     this.ctx.registry.remove(this);
   }
+}
+
+/** A close reason cut to the 123 bytes a close frame allows, on a character boundary. */
+function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let out = '';
+  let bytes = 0;
+  for (const ch of reason) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > 123) break;
+    out += ch;
+  }
+  return out;
 }
 
 /** Reads `channel` from a request; an empty channel is a protocol violation (3501). */
