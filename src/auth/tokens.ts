@@ -76,10 +76,22 @@ export class TokenVerifier {
   };
 }
 
-/** Reads `info` / `b64info`-style claims into raw JSON text (undefined when absent). */
+/**
+ * Reads `info` / `b64info`-style claims into raw JSON text (undefined when absent). A `b64` value is
+ * written into JSON lines as is, so it must be JSON (else it is ignored) and loses its raw newlines
+ * (only whitespace in JSON; they would split the line).
+ */
 export function rawJsonClaim(claims: Record<string, unknown>, name: string): string | undefined {
   const b64 = claims[`b64${name}`];
-  if (typeof b64 === 'string' && b64 !== '') return Buffer.from(b64, 'base64').toString('utf8');
+  if (typeof b64 === 'string' && b64 !== '') {
+    const text = Buffer.from(b64, 'base64').toString('utf8').replace(/\n/g, '');
+    try {
+      JSON.parse(text);
+      return text;
+    } catch {
+      return undefined;
+    }
+  }
   const value = claims[name];
   return value === undefined || value === null ? undefined : JSON.stringify(value);
 }

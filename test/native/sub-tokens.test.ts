@@ -253,3 +253,24 @@ test('with subscription_token enabled, subscription tokens use their own key', a
     await own.close();
   }
 });
+
+test('b64info / b64data claims (JSON with raw newlines) arrive as JSON values, never splitting a line', async () => {
+  const b64 = (v: string) => Buffer.from(v).toString('base64');
+  const alice = client(node, { token: await sign({ sub: 'alice', b64info: b64('{\n  "name": "Alice"\n}') }) });
+  const sub = alice.newSubscription('secret:b64', {
+    token: await subToken('alice', 'secret:b64', { b64data: b64('{\n"welcome": [1,\n2]}'), b64info: b64('{"role":\n"admin"}') }),
+  });
+  const subscribed = once<{ data?: unknown }>(sub, 'subscribed');
+  sub.subscribe();
+  alice.connect();
+  assert.deepEqual((await subscribed).data, { welcome: [1, 2] });
+  const watcher = await raw('bob');
+  await watcher.call('subscribe', { channel: 'secret:b64', token: await subToken('bob', 'secret:b64') });
+  await sub.publish('hi');
+  const push = await watcher.waitFor((m) => m.push?.channel === 'secret:b64');
+  assert.deepEqual(push.push.pub.info.conn_info, { name: 'Alice' });
+  assert.deepEqual(push.push.pub.info.chan_info, { role: 'admin' });
+  for (const frame of watcher.frames) for (const line of frame.split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
+  watcher.close();
+  alice.disconnect();
+});
