@@ -259,7 +259,6 @@ async function setup(
     throw new ReplyError(Errors.internal);
   };
   const result: Record<string, unknown> = {};
-  let live: Buffered[] | null;
   try {
     await hub.subscribe(channel, s);
     if (s.closed) return null;
@@ -309,22 +308,23 @@ async function setup(
       result.recoverable = o.recoverable || undefined;
       sub.offset = lastOffset;
       sub.epoch = top.epoch;
-      live = liveAfter(sub.buffer!, lastOffset, top.epoch);
-      if (!live) throw new DisconnectError(Disconnects.insufficientState);
+      if (!liveAfter(sub.buffer!, lastOffset, top.epoch)) throw new DisconnectError(Disconnects.insufficientState);
     } else {
       sub.positioned = false;
-      live = sub.buffer!;
     }
   } catch (err) {
     return fail(err);
   }
   if (o.data !== undefined) result.data = new RawJson(o.data);
   Object.assign(result, expiryFields(o.expireAt));
-  const ready = live;
   return {
     result,
     activate: () => {
       if (s.closed || s.subs.get(channel) !== sub) return;
+      // Publications buffered until now, including any that came after the history read (e.g.
+      // while other channels of the same connect were set up), merged after the result.
+      const ready = sub.positioned ? liveAfter(sub.buffer!, sub.offset, sub.epoch) : sub.buffer!;
+      if (!ready) return s.close(Disconnects.insufficientState);
       for (const b of ready) {
         s.write(b.bytes);
         if (b.pub.offset > sub.offset) sub.offset = b.pub.offset;
