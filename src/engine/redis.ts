@@ -222,7 +222,8 @@ export class RedisEngine implements Engine {
     this.closed = true;
     for (const waiters of this.pendingSubscribe.values()) for (const w of waiters) w.reject(new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed'));
     this.pendingSubscribe.clear();
-    await Promise.allSettled([this.cmd.quit(), this.sub.quit()]);
+    // QUIT politely, but never wait long: a dead cluster node would keep it pending forever.
+    await Promise.race([Promise.allSettled([this.cmd.quit(), this.sub.quit()]), new Promise((r) => setTimeout(r, 1_000))]);
     this.cmd.disconnect();
     this.sub.disconnect();
   }

@@ -68,7 +68,7 @@ export class RedisProcess {
   /** Kills the process (SIGKILL: a crash, nothing saved). */
   async kill(): Promise<void> {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGKILL');
     await exited;
@@ -119,6 +119,7 @@ export class RedisCluster {
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
     const cluster = new RedisCluster(nodes);
     await cluster.waitOk();
+    if (replicas > 0) await cluster.waitReplicasSynced();
     return cluster;
   }
 
@@ -134,6 +135,18 @@ export class RedisCluster {
       const states = this.nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'CLUSTER', 'INFO'], { encoding: 'utf8', timeout: 2000 }).stdout);
       if (states.every((s) => s.includes('cluster_state:ok'))) return;
       if (Date.now() > end) throw new Error('cluster did not reach cluster_state:ok');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Waits until every replica's link to its master is up (a replica that never synced cannot fail over). */
+  async waitReplicasSynced(ms = 30_000): Promise<void> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const infos = this.nodes.map((n) => spawnSync('redis-cli', ['-p', String(n.port), 'INFO', 'replication'], { encoding: 'utf8', timeout: 2000 }).stdout);
+      const replicas = infos.filter((i) => i.includes('role:slave'));
+      if (replicas.length > 0 && replicas.every((i) => i.includes('master_link_status:up'))) return;
+      if (Date.now() > end) throw new Error('replicas did not sync');
       await new Promise((r) => setTimeout(r, 200));
     }
   }
