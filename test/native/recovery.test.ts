@@ -193,3 +193,30 @@ test('a new epoch (node restarted, memory stream lost): recovered false, then li
     await second.close();
   }
 });
+
+test('the stream expires under a live subscription: unsubscribe 2500, the SDK resubscribes, recovered false', async () => {
+  const short = await startNode({
+    engine: { history_meta_ttl: '600ms' },
+    channel: { namespaces: [openNamespace('tmp', { history_size: 10, history_ttl: '300ms', force_recovery: true })] },
+  });
+  try {
+    const s = await subscriber(short, 'r8', 'tmp:a');
+    const codes: number[] = [];
+    s.sub.on('subscribing', (ctx) => codes.push(ctx.code));
+    await short.api.publish('tmp:a', 1);
+    await until(() => s.pubs.length === 1);
+    const epoch = s.subscribed[0]!.streamPosition!.epoch;
+    await sleep(800); // the stream's meta is gone: the next publication starts a new epoch
+    await short.api.publish('tmp:a', 2);
+    await until(() => s.subscribed.length === 2, 3000, 'resubscribed');
+    assert.deepEqual(codes.slice(-1), [2500]);
+    assert.equal(s.subscribed[1]!.wasRecovering, true);
+    assert.equal(s.subscribed[1]!.recovered, false);
+    assert.notEqual(s.subscribed[1]!.streamPosition!.epoch, epoch);
+    await short.api.publish('tmp:a', 3);
+    await until(() => s.pubs.length === 2);
+    assert.deepEqual(s.data(), [1, 3], 'told to reload, then live again');
+  } finally {
+    await short.close();
+  }
+});
