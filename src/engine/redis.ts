@@ -52,6 +52,9 @@ export class RedisEngine implements Engine {
   private readonly wanted = new Map<string, string>();
   private pendingSubscribe = new Map<string, Array<{ resolve: () => void; reject: (e: Error) => void }>>();
   private flushScheduled = false;
+  private readonly pendingUnsubscribe = new Set<string>();
+  private unsubscribeScheduled = false;
+  private unsubscribeFlushed: Promise<void> = Promise.resolve();
   private functionsLoaded: Promise<void> | undefined;
   private subscriberWasReady = false;
   private closed = false;
@@ -125,11 +128,26 @@ export class RedisEngine implements Engine {
     const name = this.pubsubName(channel);
     if (!this.wanted.delete(name)) return;
     if (this.closed || this.sub.status !== 'ready') return; // resubscription after a reconnect skips it
+    // Batched like subscribes: channels left in one event-loop turn go in one UNSUBSCRIBE.
+    this.pendingUnsubscribe.add(name);
+    if (!this.unsubscribeScheduled) {
+      this.unsubscribeScheduled = true;
+      this.unsubscribeFlushed = new Promise((resolve) => setImmediate(() => this.flushUnsubscribes().finally(resolve)));
+    }
+    await this.unsubscribeFlushed;
+  }
+
+  private async flushUnsubscribes(): Promise<void> {
+    this.unsubscribeScheduled = false;
+    // A channel wanted again meanwhile stays subscribed.
+    const names = [...this.pendingUnsubscribe].filter((n) => !this.wanted.has(n));
+    this.pendingUnsubscribe.clear();
+    if (names.length === 0 || this.sub.status !== 'ready') return;
     try {
-      if (this.sharded) await (this.sub as Cluster).sunsubscribe(name);
-      else await this.sub.unsubscribe(name);
+      if (this.sharded) await Promise.all(names.map((n) => (this.sub as Cluster).sunsubscribe(n)));
+      else await this.sub.unsubscribe(...names);
     } catch (err) {
-      this.options.log.debug({ err: (err as Error).message, channel }, 'redis unsubscribe failed');
+      this.options.log.debug({ err: (err as Error).message }, 'redis unsubscribe failed');
     }
   }
 
