@@ -103,3 +103,33 @@ test('token meta is never sent to clients', async () => {
     await node.close();
   }
 });
+
+test('a connection closed while its subscription token is being verified leaves no subscription behind', async () => {
+  // A JWKS endpoint that answers slowly: the subscribe is still verifying when the client leaves.
+  const slowJwks = createServer((_req, res) => {
+    void exportJWK(rsa.publicKey).then((jwk) =>
+      setTimeout(() => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'k', alg: 'RS256' }] })), 300),
+    );
+  });
+  await new Promise<void>((resolve) => slowJwks.listen(0, '127.0.0.1', resolve));
+  const { port } = slowJwks.address() as AddressInfo;
+  const node = await startNode({
+    client: { subscription_token: { enabled: true, jwks_public_endpoint: `http://127.0.0.1:${port}/jwks` } },
+    channel: { namespaces: [{ name: 'secret' }] },
+  });
+  try {
+    const r = await RawClient.open(node.wsUrl);
+    await r.connect({ token: await sign({ sub: 'alice' }, { expIn: 60 }) });
+    r.send({ id: 2, subscribe: { channel: 'secret:gone', token: await signWith(rsa.privateKey, 'RS256', { sub: 'alice', channel: 'secret:gone' }, 'k') } });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    r.close();
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the verification has finished
+    assert.deepEqual((await node.api.channels()).channels, {}, 'no channel kept for a closed connection');
+    const info = (await node.api.info()).nodes[0]!;
+    assert.equal(info.num_clients, 0);
+    assert.equal(info.num_subs, 0);
+  } finally {
+    await node.close();
+    await new Promise<void>((resolve) => slowJwks.close(() => resolve()));
+  }
+});

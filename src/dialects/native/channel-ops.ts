@@ -164,6 +164,8 @@ export async function handleSubRefresh(s: NativeSession, id: number, req: Record
   const token = str(req.token);
   if (!token) throw new ReplyError(Errors.badRequest);
   const claims = await verifySubscriptionToken(s, channel, token, 'sub_refresh');
+  if (s.closed) return;
+  if (s.subs.get(channel) !== sub) throw new ReplyError(Errors.permissionDenied); // gone meanwhile
   armSubExpiry(s, sub, tokenExpiry(claims));
   s.write(encodeResult(id, 'sub_refresh', expiryFields(sub.expireAt)));
 }
@@ -239,6 +241,8 @@ async function setup(
   serverSide: boolean,
   o: SetupOptions,
 ): Promise<Prepared | null> {
+  // Closed while a token was verified: cleanup has run, so nothing may be added any more.
+  if (s.closed) return null;
   const sub: ChannelSub = {
     channel,
     serverSide,
@@ -258,10 +262,15 @@ async function setup(
     s.ctx.log.error({ err, channel }, 'subscribe failed');
     throw new ReplyError(Errors.internal);
   };
+  // Closed during setup: cleanup may have run before the sub was complete; take it out of the hub.
+  const gone = (): null => {
+    s.dropSub(sub);
+    return null;
+  };
   const result: Record<string, unknown> = {};
   try {
     await hub.subscribe(channel, s);
-    if (s.closed) return null;
+    if (s.closed) return gone();
     if (o.positioned && historyOf(ns)) {
       let pubs: Buffered['pub'][] = [];
       let top: StreamPosition;
@@ -288,7 +297,7 @@ async function setup(
           recovered = isRecovered(hist.publications, top, o.recover);
           if (recovered) pubs = [...hist.publications];
         }
-        if (s.closed) return null;
+        if (s.closed) return gone();
         if (!recovered && o.rejectUnrecovered) throw new ReplyError(Errors.unrecoverablePosition);
         lastOffset = recovered ? (pubs.length ? pubs[pubs.length - 1]!.offset : o.recover.offset) : top.offset;
         if (o.cacheMode && recovered) lastOffset = top.offset;
@@ -299,7 +308,7 @@ async function setup(
         if (pubs.length) result.publications = pubs.map(publicationJson);
       } else {
         top = (await engine.history(channel, { limit: 0 })).position;
-        if (s.closed) return null;
+        if (s.closed) return gone();
         lastOffset = top.offset;
         result.offset = top.offset;
       }
