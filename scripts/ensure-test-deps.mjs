@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Before `npm test`: the suite needs Debian's redis-server and chromium. As root with apt-get they are
+// Before `npm test`: the suite needs Debian's redis-server, chromium and Python client packages. As root with apt-get they are
 // installed here; otherwise this stops at once and prints the exact command to run.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -7,10 +7,19 @@ import { existsSync } from 'node:fs';
 const NEEDED = [
   { pkg: 'redis-server', present: () => onPath('redis-server') },
   { pkg: 'chromium', present: () => existsSync('/usr/bin/chromium') },
+  // Python clients for the compatibility tests (Debian's, run with /usr/bin/python3).
+  { pkg: 'python3-redis', present: () => pythonHas('redis') },
+  { pkg: 'python3-flask', present: () => pythonHas('flask') },
+  { pkg: 'python3-websocket', present: () => pythonHas('websocket') },
+  { pkg: 'python3-requests', present: () => pythonHas('requests') },
 ];
 
 function onPath(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function pythonHas(module) {
+  return existsSync('/usr/bin/python3') && spawnSync('/usr/bin/python3', ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
 }
 
 const missing = NEEDED.filter((d) => !d.present()).map((d) => d.pkg);

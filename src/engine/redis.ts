@@ -97,6 +97,12 @@ export class RedisEngine implements Engine {
     this.sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(ch.toString(), msg));
     this.sub.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(ch.toString(), msg));
     this.sub.on('ready', () => this.onSubscriberReady());
+    // Install the function library whenever the command connection (re)connects, so programs that
+    // publish with FCALL herald_publish find it as soon as Herald runs, and again after a restart.
+    this.cmd.on('ready', () => {
+      this.functionsLoaded = undefined;
+      this.ensureFunctions().catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis function library not installed yet'));
+    });
     this.sub.on('close', () => this.onSubscriberLost());
     this.sub.on('-node', () => this.onSubscriberLost());
     // Not awaited: a Redis that is down at start is retried in the background; until it answers,
@@ -104,6 +110,7 @@ export class RedisEngine implements Engine {
     this.cmd.connect().catch((err: Error) => this.options.log.error({ err: err.message }, `redis unreachable (${where}); retrying`));
     this.sub.connect().catch(() => undefined);
     await Promise.race([Promise.all([this.whenReady(this.cmd), this.whenReady(this.sub)]), new Promise((r) => setTimeout(r, 3_000))]);
+    if (this.cmd.status === 'ready') await this.ensureFunctions().catch(() => undefined);
     if (this.cmd.status !== 'ready' || this.sub.status !== 'ready') {
       this.options.log.error(`redis not ready after 3 s (${where}); serving anyway and retrying in the background`);
     }
@@ -258,11 +265,9 @@ export class RedisEngine implements Engine {
     }
     const channel = this.wanted.get(name);
     if (channel === undefined) return;
-    const decoded = decodeEnvelope(message);
-    if (!decoded) {
-      this.options.log.warn({ channel }, 'dropped a message that is not a Herald envelope (publish with herald_publish or HeraldPublisher)');
-      return;
-    }
+    // A message without an envelope is a plain PUBLISH from any Redis client: the payload as is,
+    // outside the channel's stream (no offset, so no history and no recovery for it).
+    const decoded = decodeEnvelope(message) ?? { pub: { offset: 0, data: message }, position: { offset: 0, epoch: '' } };
     this.handler?.onPublication(channel, decoded.pub, decoded.position);
   }
 
