@@ -163,3 +163,26 @@ test('several replies and pushes written together share one frame, joined by "\\
   assertCleanFrames(r);
   r.close();
 });
+
+test('zero fields are omitted: offset 0 of an empty stream, ping when pings are off', async () => {
+  const quiet = await startNode({
+    client: { ping_interval: 0 },
+    channel: { namespaces: [openNamespace('rec', { history_size: 5, history_ttl: '60s', force_recovery: true })] },
+  });
+  try {
+    const r = await RawClient.open(quiet.wsUrl);
+    const connect = await r.connect({ token: await userToken('alice') });
+    assert.equal('ping' in connect, false, JSON.stringify(connect));
+    assert.equal('pong' in connect, false, 'no pings: nothing to answer');
+    const sub = (await r.call('subscribe', { channel: 'rec:empty' })).subscribe;
+    assert.deepEqual(Object.keys(sub).sort(), ['epoch', 'positioned', 'recoverable'], JSON.stringify(sub));
+    const recovered = (await r.call('subscribe', { channel: 'rec:empty2', recover: true })).subscribe;
+    assert.deepEqual(Object.keys(recovered).sort(), ['epoch', 'positioned', 'recoverable', 'recovered', 'was_recovering'], JSON.stringify(recovered));
+    await quiet.api.subscribe('alice', 'rec:empty3');
+    const push = await r.waitFor((m) => m.push?.subscribe !== undefined);
+    assert.deepEqual(Object.keys(push.push.subscribe).sort(), ['epoch', 'positioned', 'recoverable'], JSON.stringify(push));
+    r.close();
+  } finally {
+    await quiet.close();
+  }
+});

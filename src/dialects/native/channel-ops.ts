@@ -312,6 +312,7 @@ async function setup(
         lastOffset = top.offset;
         result.offset = top.offset;
       }
+      result.offset ||= undefined; // zero fields are omitted
       result.epoch = top.epoch;
       result.positioned = true;
       result.recoverable = o.recoverable || undefined;

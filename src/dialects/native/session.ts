@@ -343,8 +343,8 @@ export class NativeSession implements Subscriber {
       result.expires = true;
       result.ttl = Math.max(1, Math.ceil((this.expireAt - Date.now()) / 1000));
     }
-    if (!this.transport.framePingPong) {
-      result.ping = Math.round(config.client.ping_interval / 1000);
+    if (!this.transport.framePingPong && config.client.ping_interval > 0) {
+      result.ping = Math.max(1, Math.round(config.client.ping_interval / 1000));
       result.pong = true;
     }
     if (Object.keys(subResults).length) result.subs = subResults;
