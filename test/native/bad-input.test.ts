@@ -157,13 +157,18 @@ test('protobuf is refused: no centrifuge-protobuf subprotocol, cf_protocol=proto
   await bystanderStillReceives();
 });
 
-test('no connect within the stale delay: 3502', async () => {
+test('no (successful) connect within the stale delay: 3502', async () => {
   const stale = await startNode({ client: { stale_close_delay: '300ms' } });
   try {
     const r = await RawClient.open(stale.wsUrl);
     const started = Date.now();
     assert.equal((await r.waitClose(2000)).code, 3502);
     assert.ok(Date.now() - started >= 250);
+    // A connection left unusable by a failed connect is not kept open either.
+    const failed = await RawClient.open(stale.wsUrl);
+    failed.send({ id: 1, connect: { token: await userToken('alice', {}, -10) } });
+    assert.equal((await failed.reply(1)).error?.code, 109);
+    assert.equal((await failed.waitClose(2000)).code, 3502);
     const ok = await RawClient.open(stale.wsUrl);
     await ok.connect({ token: await userToken('alice') });
     await sleep(500);

@@ -84,7 +84,8 @@ export class NativeSession implements Subscriber {
     ws.on('error', (err) => ctx.log.debug({ err, client: this.id }, 'websocket error'));
     if (transport.framePingPong) ws.on('pong', () => this.onPong());
     this.staleTimer = setTimeout(() => {
-      if (this.state === 'new') this.close(Disconnects.stale);
+      // Never connected, or left unusable by a failed connect: nothing will come of it.
+      if (this.state === 'new' || this.state === 'unusable') this.close(Disconnects.stale);
     }, ctx.config.client.stale_close_delay);
   }
 
