@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Centrifuge } from 'centrifuge';
-import { client, once, openNamespace, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
+import { client, once, openNamespace, record, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { RawClient, sleep } from '../helpers/raw.js';
 
 let node: TestNode;
@@ -198,5 +198,35 @@ test('API disconnect with a long reason (multi-byte too): the code still reaches
     assert.equal(ctx.code, 4501, 'an application terminal code, not a dropped connection');
     assert.ok(Buffer.byteLength(ctx.reason) <= 123);
     assert.ok(reason.startsWith(ctx.reason) && ctx.reason.length > 0, 'the reason is cut, not replaced');
+  }
+});
+
+test('a server-side subscription whose stream moved to a new epoch: disconnect 3010, reconnect, recovered false', async () => {
+  const short = await startNode({
+    engine: { history_meta_ttl: '600ms' },
+    channel: { namespaces: [{ name: 'tmp', history_size: 10, history_ttl: '300ms', force_recovery: true }] },
+  });
+  try {
+    const c = client(short, { token: await sign({ sub: 'u12', channels: ['tmp:a'] }, { expIn: 3600 }) });
+    const subscribed: Array<{ recovered: boolean; wasRecovering: boolean }> = [];
+    const data: unknown[] = [];
+    c.on('subscribed', (ctx) => subscribed.push(ctx));
+    c.on('publication', (ctx) => data.push(ctx.data));
+    const connecting = record(c, 'connecting');
+    c.connect();
+    await c.ready(3000);
+    await short.api.publish('tmp:a', 1);
+    await until(() => data.length === 1);
+    await sleep(800); // the stream's meta expires: the next publication starts a new epoch
+    await short.api.publish('tmp:a', 2);
+    await until(() => subscribed.length === 2, 3000, 'subscribed again after the reconnect');
+    assert.equal(connecting.at(-1)?.[1]?.code, 3010);
+    assert.equal(subscribed[1]!.wasRecovering, true);
+    assert.equal(subscribed[1]!.recovered, false);
+    await short.api.publish('tmp:a', 3);
+    await until(() => data.length === 2);
+    assert.deepEqual(data, [1, 3]);
+  } finally {
+    await short.close();
   }
 });
