@@ -230,3 +230,16 @@ test('a server-side subscription whose stream moved to a new epoch: disconnect 3
     await short.close();
   }
 });
+
+test('API subscribe with recover_since: the missed publications follow the subscribe push, once, in order', async () => {
+  const ev = await connectWith({ sub: 'u13' });
+  let top = { offset: 0, epoch: '' };
+  for (let i = 1; i <= 5; i++) top = (await node.api.publish('srvrec:since', i)) as typeof top;
+  await node.api.call('subscribe', { user: 'u13', channel: 'srvrec:since', recover_since: { offset: 2, epoch: top.epoch } });
+  await until(() => ev.subscribed.length === 1, 3000, 'subscribed event');
+  await node.api.publish('srvrec:since', 6);
+  await until(() => ev.pubs.length >= 4, 3000, `publications (got ${JSON.stringify(ev.pubs.map((p) => p.data))})`);
+  await sleep(50);
+  assert.deepEqual(ev.pubs.map((p) => p.data), [3, 4, 5, 6]);
+  assert.deepEqual(ev.pubs.map((p) => p.offset), [3, 4, 5, 6]);
+});

@@ -145,6 +145,8 @@ export async function apiSubscribe(
       channel,
     ),
   );
+  // The push carries no publications: recovered ones (recover_since) follow it as pub pushes.
+  for (const pub of (r.publications as Record<string, unknown>[] | undefined) ?? []) s.write(encodePush('pub', pub, channel));
   prepared.activate();
 }
 
