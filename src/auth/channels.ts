@@ -33,6 +33,8 @@ export class ChannelRules {
 
   /** The options of a channel's namespace, or undefined when the namespace is not configured. */
   options(channel: string): NamespaceOptions | undefined {
+    // NUL marks the engine's raw and pattern channels (Webdis, ws4redis): never a native channel.
+    if (channel.includes('\u0000')) return undefined;
     const ns = this.namespaceOf(channel);
     return ns === '' ? this.defaultOptions : this.namespaces.get(ns);
   }

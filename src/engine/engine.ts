@@ -28,6 +28,32 @@ export interface Publication {
   readonly tags?: Readonly<Record<string, string>>;
   /** Milliseconds since the epoch, when the publication was accepted. */
   readonly time?: number;
+  /** For deliveries on a pattern channel: the channel the publication was made on. */
+  readonly channel?: string;
+}
+
+// Engine channel names. Native channels are used as they are. Raw channels (Webdis, ws4redis) are
+// exact Redis channel names carrying payloads as published (no envelope, no history), and pattern
+// channels are Redis glob patterns (PSUBSCRIBE); both are marked with a prefix no native channel can
+// have (ChannelRules refuses names with a NUL character).
+const RAW_MARK = '\u0000r:';
+const PATTERN_MARK = '\u0000p:';
+
+/** The engine channel of a raw (plain Redis) channel. */
+export function rawChannel(name: string): string {
+  return RAW_MARK + name;
+}
+
+/** The engine channel of a raw pattern subscription (Redis glob). */
+export function patternChannel(pattern: string): string {
+  return PATTERN_MARK + pattern;
+}
+
+/** What kind of engine channel a name is, and its plain name. */
+export function channelKind(channel: string): { readonly kind: 'native' | 'raw' | 'pattern'; readonly name: string } {
+  if (channel.startsWith(RAW_MARK)) return { kind: 'raw', name: channel.slice(RAW_MARK.length) };
+  if (channel.startsWith(PATTERN_MARK)) return { kind: 'pattern', name: channel.slice(PATTERN_MARK.length) };
+  return { kind: 'native', name: channel };
 }
 
 /** What a publisher hands to the engine. */
@@ -47,6 +73,8 @@ export interface PublishResult {
   readonly position: StreamPosition;
   /** True when an idempotency key suppressed the publication (the position is the first one's). */
   readonly suppressed: boolean;
+  /** Raw channels: how many subscribers received it (Redis: subscribed connections, i.e. nodes). */
+  readonly receivers?: number;
 }
 
 /** What to read from a channel's history. */
@@ -66,8 +94,8 @@ export interface HistoryResult {
 
 /** Receives what the engine delivers to this node. */
 export interface EngineHandler {
-  /** A publication on a channel this node subscribed to, in offset order per channel. */
-  onPublication(channel: string, pub: Publication, position: StreamPosition): void;
+  /** A publication on a channel this node subscribed to, in offset order per channel; returns how many local subscribers got it. */
+  onPublication(channel: string, pub: Publication, position: StreamPosition): number | void;
   /**
    * The engine may have missed publications of every subscribed channel (its pub/sub connection
    * was lost). Subscribers must resynchronise: positioned ones recover, the others resubscribe.
@@ -90,12 +118,17 @@ export interface Engine {
   subscribe(channel: string): Promise<void>;
   /** This node no longer wants the channel's publications. */
   unsubscribe(channel: string): Promise<void>;
-  /** Appends to history (when asked) and delivers to every node, atomically per channel. */
+  /** Appends to history (when asked) and delivers to every node, atomically per channel. Raw
+   *  channels: the payload goes out as is, to raw subscribers and matching patterns. */
   publish(channel: string, request: PublishRequest): Promise<PublishResult>;
   /** Reads a channel's history and its current top position. */
   history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
   /** Drops a channel's publications, keeping its top offset and epoch. */
   removeHistory(channel: string): Promise<void>;
+  /** Reads a plain value (ws4redis persisted messages live under their channel's name). */
+  getValue(key: string): Promise<Buffer | null>;
+  /** Stores a plain value for `ttlMs` (0: no expiry). */
+  setValue(key: string, value: Buffer, ttlMs: number): Promise<void>;
   /** Sends a control message to every node, this one included. */
   publishControl(message: Buffer): Promise<void>;
   /** Announces this node as alive for `ttlMs`. */

@@ -2,6 +2,7 @@
 // in one synchronous step, so offsets are gap-free and delivery is in offset order.
 import { HeraldError } from '../errors.js';
 import {
+  channelKind,
   newEpoch,
   type Engine,
   type EngineHandler,
@@ -14,6 +15,7 @@ import {
   type PublishResult,
   type StreamPosition,
 } from './engine.js';
+import { globToRegExp } from './glob.js';
 
 /** One channel's stream: a bounded ring of the newest publications plus the top position. */
 class Stream {
@@ -57,6 +59,7 @@ class Stream {
 }
 
 const SWEEP_INTERVAL_MS = 5_000;
+const NO_POSITION: StreamPosition = { offset: 0, epoch: '' };
 
 /** The in-memory engine (the default). */
 export class MemoryEngine implements Engine {
@@ -67,6 +70,8 @@ export class MemoryEngine implements Engine {
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private self: NodeInfo | undefined;
+  private readonly patterns = new Map<string, RegExp>();
+  private readonly values = new Map<string, { value: Buffer; expireAt: number }>();
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -77,16 +82,47 @@ export class MemoryEngine implements Engine {
   }
 
   // One process: every publication reaches the handler, and the hub keeps only what it has
-  // subscribers for, so there is nothing to subscribe to here.
-  async subscribe(_channel: string): Promise<void> {
+  // subscribers for. Only pattern subscriptions need remembering, to match raw publications.
+  async subscribe(channel: string): Promise<void> {
     this.assertOpen();
+    const { kind, name } = channelKind(channel);
+    if (kind === 'pattern') this.patterns.set(channel, globToRegExp(name));
   }
 
-  async unsubscribe(_channel: string): Promise<void> {}
+  async unsubscribe(channel: string): Promise<void> {
+    this.patterns.delete(channel);
+  }
+
+  async getValue(key: string): Promise<Buffer | null> {
+    this.assertOpen();
+    const v = this.values.get(key);
+    if (!v) return null;
+    if (v.expireAt > 0 && v.expireAt <= Date.now()) {
+      this.values.delete(key);
+      return null;
+    }
+    return v.value;
+  }
+
+  async setValue(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    this.values.set(key, { value, expireAt: ttlMs > 0 ? Date.now() + ttlMs : 0 });
+  }
 
   async publish(channel: string, request: PublishRequest): Promise<PublishResult> {
     this.assertOpen();
     const now = Date.now();
+    const { kind, name } = channelKind(channel);
+    if (kind === 'raw') {
+      // A plain channel: the payload as is, to its subscribers and to every matching pattern.
+      const pub: Publication = { offset: 0, data: request.data, time: now };
+      let receivers = Number(this.handler?.onPublication(channel, pub, NO_POSITION) ?? 0);
+      for (const [pattern, re] of this.patterns) {
+        if (re.test(name)) receivers += Number(this.handler?.onPublication(pattern, { ...pub, channel: name }, NO_POSITION) ?? 0);
+      }
+      return { position: NO_POSITION, suppressed: false, receivers };
+    }
+    if (kind === 'pattern') throw new HeraldError('HERALD_ERR_ENGINE', `cannot publish to a pattern: ${name}`);
     if (request.idempotencyKey) {
       const key = `${channel}\u0000${request.idempotencyKey}`;
       const seen = this.idempotency.get(key);
@@ -157,6 +193,7 @@ export class MemoryEngine implements Engine {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.streams.clear();
     this.idempotency.clear();
+    this.values.clear();
   }
 
   /** The channel's stream with expired parts dropped; created when `create` and missing. */
@@ -182,6 +219,7 @@ export class MemoryEngine implements Engine {
       else if (stream.pubsExpireAt <= now) stream.clear();
     }
     for (const [key, seen] of this.idempotency) if (seen.expireAt <= now) this.idempotency.delete(key);
+    for (const [key, v] of this.values) if (v.expireAt > 0 && v.expireAt <= now) this.values.delete(key);
   }
 
   private assertOpen(): void {

@@ -6,6 +6,7 @@ import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { HeraldError } from '../errors.js';
 import {
+  channelKind,
   newEpoch,
   type Engine,
   type EngineHandler,
@@ -38,6 +39,27 @@ export interface RedisEngineOptions extends EngineOptions {
 
 type Client = Redis | Cluster;
 
+/** How a channel is subscribed to: sharded (native channels in cluster mode), plain, or by pattern. */
+type Mode = 'shard' | 'plain' | 'pattern';
+
+/** A Redis subscription: `id` is mode + name, as messages arrive. */
+interface Target {
+  readonly id: string;
+  /** The engine channel (what the hub knows). */
+  readonly channel: string;
+  readonly kind: 'native' | 'raw' | 'pattern';
+  readonly mode: Mode;
+  /** The Redis channel or pattern. */
+  readonly name: string;
+}
+
+interface Pending {
+  readonly target: Target;
+  readonly waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+}
+
+const NO_POSITION = { offset: 0, epoch: '' };
+
 const SUBSCRIBE_TIMEOUT_MS = 5_000;
 
 /** The Redis / Redis Cluster engine. */
@@ -48,11 +70,12 @@ export class RedisEngine implements Engine {
   private readonly sub: Client;
   private readonly clusterMode: boolean;
   private readonly sharded: boolean;
-  /** Pub/sub channel name -> Herald channel, for the channels this node wants. */
-  private readonly wanted = new Map<string, string>();
-  private pendingSubscribe = new Map<string, Array<{ resolve: () => void; reject: (e: Error) => void }>>();
+  /** The Redis subscriptions this node wants, by mode and name (see `target`). */
+  private readonly wanted = new Map<string, Target>();
+  private pendingSubscribe = new Map<string, Pending>();
+  private readonly controlId: string;
   private flushScheduled = false;
-  private readonly pendingUnsubscribe = new Set<string>();
+  private readonly pendingUnsubscribe = new Map<string, Target>();
   private unsubscribeScheduled = false;
   private unsubscribeFlushed: Promise<void> = Promise.resolve();
   private functionsLoaded: Promise<void> | undefined;
@@ -62,6 +85,7 @@ export class RedisEngine implements Engine {
   constructor(private readonly options: RedisEngineOptions) {
     this.clusterMode = !!options.cluster && options.cluster.length > 0;
     this.sharded = this.clusterMode && options.shardedPubsub;
+    this.controlId = `c:${controlChannel(options.prefix)}`;
     const common: RedisOptions = {
       commandTimeout: options.commandTimeoutMs,
       // Fail fast while Redis is away: callers get a clear temporary error instead of a hang.
@@ -94,8 +118,9 @@ export class RedisEngine implements Engine {
     for (const [role, client] of [['commands', this.cmd], ['pub/sub', this.sub]] as const) {
       client.on('error', (err: Error) => this.options.log.warn({ err: err.message, role }, `redis ${role} connection error (${where})`));
     }
-    this.sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(ch.toString(), msg));
-    this.sub.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(ch.toString(), msg));
+    this.sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(`c:${ch}`, msg));
+    this.sub.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(`s:${ch}`, msg));
+    this.sub.on('pmessageBuffer', (pattern: Buffer, ch: Buffer, msg: Buffer) => this.onMessage(`p:${pattern}`, msg, ch.toString()));
     this.sub.on('ready', () => this.onSubscriberReady());
     // Install the function library whenever the command connection (re)connects, so programs that
     // publish with FCALL herald_publish find it as soon as Herald runs, and again after a restart.
@@ -118,12 +143,12 @@ export class RedisEngine implements Engine {
 
   async subscribe(channel: string): Promise<void> {
     this.assertOpen();
-    const name = this.pubsubName(channel);
-    this.wanted.set(name, channel);
+    const target = this.target(channel);
+    this.wanted.set(target.id, target);
     return new Promise<void>((resolve, reject) => {
-      let waiters = this.pendingSubscribe.get(name);
-      if (!waiters) this.pendingSubscribe.set(name, (waiters = []));
-      waiters.push({ resolve, reject });
+      let pending = this.pendingSubscribe.get(target.id);
+      if (!pending) this.pendingSubscribe.set(target.id, (pending = { target, waiters: [] }));
+      pending.waiters.push({ resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flushSubscribes());
@@ -132,11 +157,11 @@ export class RedisEngine implements Engine {
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    const name = this.pubsubName(channel);
-    if (!this.wanted.delete(name)) return;
+    const target = this.target(channel);
+    if (!this.wanted.delete(target.id)) return;
     if (this.closed || this.sub.status !== 'ready') return; // resubscription after a reconnect skips it
     // Batched like subscribes: channels left in one event-loop turn go in one UNSUBSCRIBE.
-    this.pendingUnsubscribe.add(name);
+    this.pendingUnsubscribe.set(target.id, target);
     if (!this.unsubscribeScheduled) {
       this.unsubscribeScheduled = true;
       this.unsubscribeFlushed = new Promise((resolve) => setImmediate(() => this.flushUnsubscribes().finally(resolve)));
@@ -147,19 +172,43 @@ export class RedisEngine implements Engine {
   private async flushUnsubscribes(): Promise<void> {
     this.unsubscribeScheduled = false;
     // A channel wanted again meanwhile stays subscribed.
-    const names = [...this.pendingUnsubscribe].filter((n) => !this.wanted.has(n));
+    const targets = [...this.pendingUnsubscribe.values()].filter((t) => !this.wanted.has(t.id));
     this.pendingUnsubscribe.clear();
-    if (names.length === 0 || this.sub.status !== 'ready') return;
+    if (targets.length === 0 || this.sub.status !== 'ready') return;
+    const names = (mode: Mode) => targets.filter((t) => t.mode === mode).map((t) => t.name);
     try {
-      if (this.sharded) await Promise.all(names.map((n) => (this.sub as Cluster).sunsubscribe(n)));
-      else await this.sub.unsubscribe(...names);
+      const shard = names('shard');
+      const plain = names('plain');
+      const pattern = names('pattern');
+      await Promise.all([
+        ...shard.map((n) => (this.sub as Cluster).sunsubscribe(n)),
+        plain.length ? this.sub.unsubscribe(...plain) : undefined,
+        pattern.length ? this.sub.punsubscribe(...pattern) : undefined,
+      ]);
     } catch (err) {
       this.options.log.debug({ err: (err as Error).message }, 'redis unsubscribe failed');
     }
   }
 
+  async getValue(key: string): Promise<Buffer | null> {
+    this.assertOpen();
+    return this.run(() => this.cmd.getBuffer(key));
+  }
+
+  async setValue(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    this.assertOpen();
+    await this.run(() => (ttlMs > 0 ? this.cmd.set(key, value, 'PX', ttlMs) : this.cmd.set(key, value)));
+  }
+
   async publish(channel: string, request: PublishRequest): Promise<PublishResult> {
     this.assertOpen();
+    const { kind, name } = channelKind(channel);
+    if (kind === 'raw') {
+      // A plain Redis channel: the payload as is, as any Redis client would PUBLISH it.
+      const receivers = await this.run(() => this.plainPublisher().publish(name, request.data));
+      return { position: { offset: 0, epoch: '' }, suppressed: false, receivers };
+    }
+    if (kind === 'pattern') throw new HeraldError('HERALD_ERR_ENGINE', `cannot publish to a pattern: ${name}`);
     const names = channelNames(this.options.prefix, channel);
     const extra = headerExtra(request.info, request.tags);
     const time = Date.now();
@@ -245,7 +294,7 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const waiters of this.pendingSubscribe.values()) for (const w of waiters) w.reject(new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed'));
+    for (const p of this.pendingSubscribe.values()) for (const w of p.waiters) w.reject(new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed'));
     this.pendingSubscribe.clear();
     // QUIT politely, but never wait long: a dead cluster node would keep it pending forever.
     await Promise.race([Promise.allSettled([this.cmd.quit(), this.sub.quit()]), new Promise((r) => setTimeout(r, 1_000))]);
@@ -253,61 +302,73 @@ export class RedisEngine implements Engine {
     this.sub.disconnect();
   }
 
-  /** The pub/sub channel of a Herald channel. */
-  private pubsubName(channel: string): string {
-    return channelNames(this.options.prefix, channel).pubsub;
+  /**
+   * The connection plain PUBLISHes go through. In a cluster any node would do (plain pub/sub is
+   * broadcast to every node), but one node for all of them keeps each channel's messages in order.
+   */
+  private plainPublisher(): Redis | Cluster {
+    if (!(this.cmd instanceof Cluster)) return this.cmd;
+    const masters = this.cmd.nodes('master').filter((n) => n.status === 'ready');
+    if (masters.length === 0) return this.cmd;
+    masters.sort((a, b) => `${a.options.host}:${a.options.port}`.localeCompare(`${b.options.host}:${b.options.port}`));
+    return masters[0]!;
   }
 
-  private onMessage(name: string, message: Buffer): void {
-    if (name === controlChannel(this.options.prefix)) {
+  /** Where a Herald engine channel lives in Redis, and how it is subscribed to. */
+  private target(channel: string): Target {
+    const { kind, name } = channelKind(channel);
+    if (kind === 'raw') return { id: `c:${name}`, channel, kind, mode: 'plain', name };
+    if (kind === 'pattern') return { id: `p:${name}`, channel, kind, mode: 'pattern', name };
+    const pubsub = channelNames(this.options.prefix, channel).pubsub;
+    return this.sharded
+      ? { id: `s:${pubsub}`, channel, kind, mode: 'shard', name: pubsub }
+      : { id: `c:${pubsub}`, channel, kind, mode: 'plain', name: pubsub };
+  }
+
+  private onMessage(id: string, message: Buffer, from?: string): void {
+    if (id === this.controlId) {
       this.handler?.onControl?.(message);
       return;
     }
-    const channel = this.wanted.get(name);
-    if (channel === undefined) return;
+    const target = this.wanted.get(id);
+    if (!target) return;
+    if (target.kind !== 'native') {
+      const pub = from === undefined ? { offset: 0, data: message } : { offset: 0, data: message, channel: from };
+      this.handler?.onPublication(target.channel, pub, NO_POSITION);
+      return;
+    }
     // A message without an envelope is a plain PUBLISH from any Redis client: the payload as is,
     // outside the channel's stream (no offset, so no history and no recovery for it).
-    const decoded = decodeEnvelope(message) ?? { pub: { offset: 0, data: message }, position: { offset: 0, epoch: '' } };
-    this.handler?.onPublication(channel, decoded.pub, decoded.position);
+    const decoded = decodeEnvelope(message) ?? { pub: { offset: 0, data: message }, position: NO_POSITION };
+    this.handler?.onPublication(target.channel, decoded.pub, decoded.position);
   }
 
   private flushSubscribes(): void {
     this.flushScheduled = false;
-    const batch = this.pendingSubscribe;
+    const batch = [...this.pendingSubscribe.values()];
     this.pendingSubscribe = new Map();
-    if (batch.size === 0) return;
-    const settle = (names: string[], err?: Error) => {
-      for (const name of names) for (const w of batch.get(name) ?? []) (err ? w.reject(err) : w.resolve());
+    if (batch.length === 0) return;
+    const settle = (items: Pending[], err?: Error) => {
+      for (const item of items) {
+        if (err) this.wanted.delete(item.target.id);
+        for (const w of item.waiters) (err ? w.reject(err) : w.resolve());
+      }
     };
-    const fail = (names: string[], err: unknown) =>
-      settle(names, new HeraldError('HERALD_ERR_ENGINE', `redis subscribe failed: ${(err as Error).message}`));
-    const names = [...batch.keys()];
-    if (this.sub.status !== 'ready') {
-      for (const n of names) this.wanted.delete(n);
-      return fail(names, new Error('redis pub/sub connection is not ready'));
-    }
+    const fail = (items: Pending[], err: unknown) =>
+      settle(items, new HeraldError('HERALD_ERR_ENGINE', `redis subscribe failed: ${(err as Error).message}`));
+    if (this.sub.status !== 'ready') return fail(batch, new Error('redis pub/sub connection is not ready'));
     const withTimeout = <T>(p: Promise<T>) =>
       Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timed out')), SUBSCRIBE_TIMEOUT_MS))]);
-    if (this.sharded) {
-      // SSUBSCRIBE takes channels of one slot at a time: one call per channel, sent together.
-      for (const name of names) {
-        withTimeout((this.sub as Cluster).ssubscribe(name)).then(
-          () => settle([name]),
-          (err) => {
-            this.wanted.delete(name);
-            fail([name], err);
-          },
-        );
-      }
-      return;
-    }
-    withTimeout(this.sub.subscribe(...names)).then(
-      () => settle(names),
-      (err) => {
-        for (const n of names) this.wanted.delete(n);
-        fail(names, err);
-      },
-    );
+    const run = (items: Pending[], op: () => Promise<unknown>) => {
+      if (items.length) withTimeout(op()).then(() => settle(items), (err) => fail(items, err));
+    };
+    const of = (mode: Mode) => batch.filter((p) => p.target.mode === mode);
+    // SSUBSCRIBE takes channels of one slot at a time: one call per channel, sent together.
+    for (const item of of('shard')) run([item], () => (this.sub as Cluster).ssubscribe(item.target.name));
+    const plain = of('plain');
+    run(plain, () => this.sub.subscribe(...plain.map((p) => p.target.name)));
+    const patterns = of('pattern');
+    run(patterns, () => this.sub.psubscribe(...patterns.map((p) => p.target.name)));
   }
 
   private onSubscriberReady(): void {

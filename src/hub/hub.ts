@@ -63,10 +63,10 @@ export class Hub {
     });
   }
 
-  /** Delivers a publication from the engine to every local subscriber of the channel. */
-  onPublication(channel: string, pub: Publication, position: StreamPosition): void {
+  /** Delivers a publication from the engine to every local subscriber of the channel; returns how many. */
+  onPublication(channel: string, pub: Publication, position: StreamPosition): number {
     const subs = this.channels.get(channel);
-    if (!subs) return;
+    if (!subs) return 0;
     this.publications++;
     this.deliveries += subs.size;
     let format: WireFormat | undefined;
@@ -81,6 +81,7 @@ export class Hub {
       }
       sub.deliver(channel, pub, position, bytes!);
     }
+    return subs.size;
   }
 
   /** The engine lost its delivery path: every subscriber of every channel resynchronises. */

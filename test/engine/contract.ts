@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { Engine, Publication, StreamPosition } from '../../src/engine/engine.js';
+import { patternChannel, rawChannel, type Engine, type Publication, type StreamPosition } from '../../src/engine/engine.js';
 
 /** What the suite needs: a way to make a started engine, and to stop it. */
 export interface EngineFactory {
@@ -160,6 +160,52 @@ export function engineContract(factory: EngineFactory): void {
       await engine.publish(c, { data: bytes, history: HISTORY });
       const h = await engine.history(c, { limit: -1 });
       assert.ok(h.publications[0]!.data.equals(bytes));
+    });
+
+    test('raw channels: the payload as published (any bytes), no position; patterns match with the concrete channel', async () => {
+      const id = randomUUID();
+      const raw = rawChannel(`raw.${id}.a`);
+      const pattern = patternChannel(`raw.${id}.*`);
+      const other = patternChannel(`nomatch.${id}.*`);
+      await engine.subscribe(raw);
+      await engine.subscribe(pattern);
+      await engine.subscribe(other);
+      const payload = Buffer.from([0xff, 0x00, 0x0a, 0x41]);
+      const r = await engine.publish(raw, { data: payload });
+      assert.deepEqual(r.position, { offset: 0, epoch: '' });
+      // A count of receivers (in a Redis Cluster, only those on the node that took the PUBLISH).
+      assert.equal(typeof r.receivers, 'number');
+      await waitFor(() => on(raw).length === 1 && on(pattern).length === 1, 'raw and pattern deliveries');
+      assert.ok(on(raw)[0]!.pub.data.equals(payload));
+      assert.equal(on(raw)[0]!.pub.offset, 0);
+      assert.ok(on(pattern)[0]!.pub.data.equals(payload));
+      assert.equal(on(pattern)[0]!.pub.channel, `raw.${id}.a`);
+      await engine.publish(rawChannel(`raw.${id}.b`), { data: Buffer.from('second') });
+      await waitFor(() => on(pattern).length === 2, 'second pattern delivery');
+      assert.equal(on(pattern)[1]!.pub.channel, `raw.${id}.b`);
+      assert.equal(on(other).length, 0);
+      await engine.unsubscribe(pattern);
+      await engine.unsubscribe(raw);
+    });
+
+    test('raw publications keep their order per channel', async () => {
+      const raw = rawChannel(`order.${randomUUID()}`);
+      await engine.subscribe(raw);
+      for (let i = 0; i < 100; i++) await engine.publish(raw, { data: Buffer.from(String(i)) });
+      await waitFor(() => on(raw).length === 100, '100 raw deliveries');
+      assert.deepEqual(on(raw).map((d) => d.pub.data.toString()), Array.from({ length: 100 }, (_, i) => String(i)));
+    });
+
+    test('values: set with a TTL, get, expire', async () => {
+      const key = `value.${randomUUID()}`;
+      assert.equal(await engine.getValue(key), null);
+      await engine.setValue(key, Buffer.from([1, 2, 255]), 0);
+      assert.deepEqual([...(await engine.getValue(key))!], [1, 2, 255]);
+      const short = `value.${randomUUID()}`;
+      await engine.setValue(short, Buffer.from('x'), 200);
+      assert.equal((await engine.getValue(short))?.toString(), 'x');
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(await engine.getValue(short), null);
     });
 
     test('channels are independent: offsets and history per channel', async () => {
