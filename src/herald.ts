@@ -19,6 +19,8 @@ import { NATIVE_FORMAT, type NativeContext } from './dialects/native/context.js'
 import { SessionRegistry } from './dialects/native/registry.js';
 import type { NativeSession } from './dialects/native/session.js';
 import { NativeWebSocketEndpoint } from './dialects/native/websocket.js';
+import type { Dialect } from './dialects/dialect.js';
+import { DIALECTS } from './dialects/index.js';
 import type { Engine } from './engine/engine.js';
 import { MemoryEngine } from './engine/memory.js';
 import { RedisEngine } from './engine/redis.js';
@@ -96,6 +98,7 @@ class HeraldNode implements Herald {
   private readonly apiCtx: ApiContext;
   private readonly metrics: NodeMetrics | undefined;
   private demo: Demo | undefined;
+  private readonly dialects: Dialect[] = [];
   private started = false;
   private announceTimer: NodeJS.Timeout | undefined;
 
@@ -137,6 +140,13 @@ class HeraldNode implements Herald {
     this.ownServer = !options.server;
     this.server = options.server ?? createServer((req, res) => void this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    const services = { config, engine: this.engine, hub: this.hub, log: this.log, server: this.server };
+    for (const factory of DIALECTS) {
+      const dialect = factory(services);
+      if (!dialect) continue;
+      for (const [format, encoder] of Object.entries(dialect.formats ?? {})) this.hub.registerFormat(format, encoder);
+      this.dialects.push(dialect);
+    }
   }
 
   get port(): number {
@@ -154,6 +164,7 @@ class HeraldNode implements Herald {
       onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog),
     });
     this.announce();
+    for (const dialect of this.dialects) await dialect.start?.();
     if (this.ownServer) {
       await new Promise<void>((resolve, reject) => {
         const onError = (err: Error) =>
@@ -203,6 +214,7 @@ class HeraldNode implements Herald {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
       return true;
     }
+    for (const dialect of this.dialects) if (dialect.handleRequest && (await dialect.handleRequest(req, res, url))) return true;
     if (this.demo && url.pathname === '/demo/jobs') {
       await this.demo.handle(req, res);
       return true;
@@ -222,6 +234,7 @@ class HeraldNode implements Herald {
     if (this.announceTimer) clearTimeout(this.announceTimer);
     this.demo?.stop();
     this.native.shutdown();
+    for (const dialect of this.dialects) await dialect.close?.().catch((err: unknown) => this.log.warn({ err, dialect: dialect.name }, 'dialect close failed'));
     if (this.ownServer) {
       this.server.closeAllConnections?.();
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -243,6 +256,7 @@ class HeraldNode implements Herald {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== this.config.client.websocket_path) {
+      for (const dialect of this.dialects) if (dialect.handleUpgrade?.(req, socket, head, url)) return;
       // On the application's server, other paths belong to the application.
       if (this.ownServer) refuse(socket, 404, 'Not Found');
       return;

@@ -31,10 +31,20 @@ export class Hub {
   /** Per channel, the engine subscribe/unsubscribe in flight, so they apply in order. */
   private readonly pending = new Map<string, Promise<void>>();
 
+  private readonly encoders: Record<WireFormat, PublicationEncoder>;
+
   constructor(
     private readonly engine: Engine,
-    private readonly encoders: Readonly<Record<WireFormat, PublicationEncoder>>,
-  ) {}
+    encoders: Readonly<Record<WireFormat, PublicationEncoder>>,
+  ) {
+    this.encoders = { ...encoders };
+  }
+
+  /** Adds a wire format (a dialect's), with the encoder its subscribers' bytes come from. */
+  registerFormat(format: WireFormat, encoder: PublicationEncoder): void {
+    if (this.encoders[format]) throw new Error(`wire format ${format} is already registered`);
+    this.encoders[format] = encoder;
+  }
 
   /** Adds a subscriber; resolves once the engine delivers the channel to this node. */
   async subscribe(channel: string, sub: Subscriber): Promise<void> {
