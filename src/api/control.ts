@@ -41,7 +41,13 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
             ? JSON.stringify(req.data)
             : undefined;
       const recoverSince = since ? { offset: num(since.offset), epoch: str(since.epoch) } : undefined;
-      for (const s of sessions) s.serverSubscribe(channel, { data, recoverSince }).catch(failed);
+      const info =
+        typeof req.b64info === 'string' && req.b64info
+          ? Buffer.from(req.b64info, 'base64').toString('utf8')
+          : req.info !== undefined
+            ? JSON.stringify(req.info)
+            : undefined;
+      for (const s of sessions) s.serverSubscribe(channel, { data, info, recoverSince }).catch(failed);
       return;
     }
     case 'unsubscribe':

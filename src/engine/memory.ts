@@ -17,44 +17,36 @@ import {
 } from './engine.js';
 import { globToRegExp } from './glob.js';
 
-/** One channel's stream: a bounded ring of the newest publications plus the top position. */
+/** One channel's stream: the newest publications (at most the cap) plus the top position. */
 class Stream {
   epoch = newEpoch();
   top = 0;
-  /** The newest publications, oldest first, at most `cap`. */
-  private ring: Publication[] = [];
-  private head = 0;
+  /** Publications oldest first, from index `start` (trimmed lazily so appends stay O(1) amortised). */
+  private pubs: Publication[] = [];
+  private start = 0;
   /** When the publications expire (ms since epoch); the meta (top, epoch) outlives them. */
   pubsExpireAt = 0;
   metaExpireAt = 0;
 
   append(pub: Publication, cap: number): void {
     if (cap <= 0) return;
-    if (this.ring.length > cap) this.compact(cap);
-    if (this.ring.length < cap) {
-      this.ring.push(pub);
-    } else {
-      this.ring[this.head] = pub;
-      this.head = (this.head + 1) % cap;
+    this.pubs.push(pub);
+    if (this.pubs.length - this.start > cap) this.start = this.pubs.length - cap;
+    // Drop the trimmed head once it outweighs what is kept.
+    if (this.start > cap) {
+      this.pubs = this.pubs.slice(this.start);
+      this.start = 0;
     }
   }
 
   /** Publications oldest first. */
   list(): Publication[] {
-    if (this.head === 0) return this.ring.slice();
-    return this.ring.slice(this.head).concat(this.ring.slice(0, this.head));
+    return this.pubs.slice(this.start);
   }
 
   clear(): void {
-    this.ring = [];
-    this.head = 0;
-  }
-
-  /** Shrinks the ring when a channel's cap was lowered (a config reload or another namespace). */
-  private compact(cap: number): void {
-    const all = this.list();
-    this.ring = all.slice(all.length - cap);
-    this.head = 0;
+    this.pubs = [];
+    this.start = 0;
   }
 }
 

@@ -208,6 +208,15 @@ export function engineContract(factory: EngineFactory): void {
       assert.equal(await engine.getValue(short), null);
     });
 
+    test('a smaller history size trims at once; a larger one grows again, order kept', async () => {
+      const c = ch();
+      for (let i = 1; i <= 10; i++) await engine.publish(c, { data: data(i), history: { size: 10, ttlMs: 60_000 } });
+      await engine.publish(c, { data: data(11), history: { size: 3, ttlMs: 60_000 } });
+      assert.deepEqual((await engine.history(c, { limit: -1 })).publications.map((p) => p.offset), [9, 10, 11]);
+      for (let i = 12; i <= 14; i++) await engine.publish(c, { data: data(i), history: { size: 5, ttlMs: 60_000 } });
+      assert.deepEqual((await engine.history(c, { limit: -1 })).publications.map((p) => p.offset), [10, 11, 12, 13, 14]);
+    });
+
     test('channels are independent: offsets and history per channel', async () => {
       const a = ch();
       const b = ch();
