@@ -1,0 +1,77 @@
+// Turns a run's rows into the headline table of docs/performance.md (between the markers), with
+// ratios against the best peer in the same run.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+
+const DOC = new URL('../docs/performance.md', import.meta.url).pathname;
+const START = '<!-- bench:start -->';
+const END = '<!-- bench:end -->';
+const PEERS = ['naive', 'socketio', 'webdis'];
+const HERALD = ['herald-memory', 'herald-redis'];
+
+const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '–' : typeof v === 'number' ? v.toFixed(d) : String(v));
+
+/** The highest s1 delivery rate a server sustained with p99 <= 100 ms and no loss. */
+function sustained(rows, server) {
+  const ok = rows.filter((r) => r.scenario === 's1' && r.server === server && r.loss === 0 && r.p99_ms <= 100);
+  return ok.length ? Math.max(...ok.map((r) => r.target_deliveries_per_s)) : 0;
+}
+
+/** The s1 row nearest to 50,000 deliveries a second. */
+function at50k(rows, server) {
+  const s1 = rows.filter((r) => r.scenario === 's1' && r.server === server && !r.error);
+  return s1.find((r) => r.target_deliveries_per_s === 50_000) ?? null;
+}
+
+export function writeReport(rows, file) {
+  const machine = rows.find((r) => r.scenario === 'machine') ?? {};
+  const servers = [...HERALD, ...PEERS].filter((s) => rows.some((r) => r.server === s));
+  const lines = [];
+  lines.push(`Run: \`${basename(file)}\` — ${machine.cpu ?? '?'}, ${machine.cpus ?? '?'} CPUs, Node ${machine.node ?? '?'}, ${machine.redis ?? ''}${machine.quick ? ' (quick mode: fewer sockets, shorter steps)' : ''}.`);
+  lines.push('Server on CPU 0; load generator, publisher and Redis on CPU 1.');
+  lines.push('');
+  lines.push('| server | s1 sustained deliveries/s (p99 ≤ 100 ms, no loss) | s1 p99 at 50k/s (ms) | s1 CPU µs/delivery at 50k/s | s2 p99 (ms) | s2 loss | s3 bytes/idle connection | s4 missing / duplicates |');
+  lines.push('|---|---|---|---|---|---|---|---|');
+  for (const s of servers) {
+    const err = rows.find((r) => r.server === s && r.error);
+    const r50 = at50k(rows, s);
+    const s2 = rows.find((r) => r.scenario === 's2' && r.server === s && !r.error);
+    const s3 = rows.find((r) => r.scenario === 's3' && r.server === s && !r.error);
+    const s4 = rows.find((r) => r.scenario === 's4' && r.server === s && !r.error);
+    lines.push(
+      `| ${s}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 60)})` : ''} | ${sustained(rows, s).toLocaleString('en')} | ${fmt(r50?.p99_ms)} | ${fmt(r50?.server_cpu_us_per_delivery, 2)} | ${fmt(s2?.p99_ms)} | ${s2 ? s2.loss : '–'} | ${s3 ? s3.bytes_per_connection.toLocaleString('en') : '–'} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
+    );
+  }
+  const peers = servers.filter((s) => PEERS.includes(s));
+  if (peers.length) {
+    const best = (f, better) => peers.map(f).filter((v) => v !== null && v !== undefined && !Number.isNaN(v)).reduce((a, b) => (better(b, a) ? b : a), undefined);
+    const bestSustained = best((s) => sustained(rows, s), (a, b) => a > b);
+    const bestP99 = best((s) => at50k(rows, s)?.p99_ms, (a, b) => a < b);
+    const bestCpu = best((s) => at50k(rows, s)?.server_cpu_us_per_delivery, (a, b) => a < b);
+    const bestS2 = best((s) => rows.find((r) => r.scenario === 's2' && r.server === s && !r.error)?.p99_ms, (a, b) => a < b);
+    const bestS3 = best((s) => rows.find((r) => r.scenario === 's3' && r.server === s && !r.error)?.bytes_per_connection, (a, b) => a < b);
+    lines.push('');
+    lines.push('Ratios against the best peer in this run (target in brackets):');
+    lines.push('');
+    lines.push('| server | sustained rate (≥ 5×) | p99 at 50k/s (≤ 0.5×) | CPU/delivery at 50k/s (≤ 0.5×) | s2 p99 (≤ 1×) | s3 memory (≤ 0.5×) |');
+    lines.push('|---|---|---|---|---|---|');
+    for (const s of servers.filter((x) => HERALD.includes(x))) {
+      const r50 = at50k(rows, s);
+      const s2 = rows.find((r) => r.scenario === 's2' && r.server === s && !r.error);
+      const s3 = rows.find((r) => r.scenario === 's3' && r.server === s && !r.error);
+      const ratio = (a, b) => (a === undefined || a === null || !b ? '–' : `${(a / b).toFixed(2)}×`);
+      lines.push(`| ${s} | ${ratio(sustained(rows, s), bestSustained)} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3?.bytes_per_connection, bestS3)} |`);
+    }
+  }
+  const doc = readFileSync(DOC, 'utf8');
+  const a = doc.indexOf(START);
+  const b = doc.indexOf(END);
+  if (a < 0 || b < 0) throw new Error(`docs/performance.md lacks the ${START} / ${END} markers`);
+  writeFileSync(DOC, doc.slice(0, a + START.length) + '\n' + lines.join('\n') + '\n' + doc.slice(b));
+}
+
+// `node bench/report.mjs bench/results/<file>.jsonl` rebuilds the table from a saved run.
+if (process.argv[1] && process.argv[1].endsWith('report.mjs') && process.argv[2]) {
+  const rows = readFileSync(process.argv[2], 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  writeReport(rows, process.argv[2]);
+}

@@ -1,0 +1,469 @@
+#!/usr/bin/env node
+// Herald's benchmark: Herald and its peers, side by side in one run on this machine.
+//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis]
+// The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
+// Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
+// bench/results/<date>.jsonl and the headline table to docs/performance.md.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { recoveryScenario } from './recovery.mjs';
+import { writeReport } from './report.mjs';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const argValue = (name) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
+const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis').split(',');
+const CFG = QUICK
+  ? { s1Conns: 1000, s1Rates: [10, 50, 100, 200], stepSec: 2, s2Conns: 1000, s2Rate: 1000, s2Sec: 3, s3Conns: 2000, s4Clients: 200 }
+  : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
+const PAD = 'x'.repeat(100);
+const API_KEY = 'bench-key';
+const SERVER_CPU = '0';
+const LOAD_CPU = '1';
+const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...a) => console.error('[bench]', ...a);
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a process pinned to a CPU; resolves when `ready` matches its output. */
+async function startPinned(cpu, cmd, argv, { env = {}, ready, cwd } = {}) {
+  const proc = spawn('taskset', ['-c', cpu, cmd, ...argv], { env: { ...process.env, ...env }, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
+  if (ready) {
+    const end = Date.now() + 20_000;
+    while (!ready.test(out)) {
+      if (proc.exitCode !== null) throw new Error(`${cmd} exited: ${out}`);
+      if (Date.now() > end) throw new Error(`${cmd} not ready: ${out}`);
+      await sleep(20);
+    }
+  }
+  return { proc, output: () => out };
+}
+
+async function stop(p) {
+  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+  const done = new Promise((r) => p.proc.once('exit', r));
+  p.proc.kill('SIGKILL');
+  await done;
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const r = await startPinned(LOAD_CPU, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    ready: /Ready to accept connections/,
+  });
+  return { ...r, port };
+}
+
+/** CPU time (µs) and RSS (bytes) of a process and its children threads. */
+function procStats(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuUs = ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS;
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+  return { cpuUs, rss };
+}
+
+/** The server-side processes: each returns { pid, proto, port, publish(payload, channel), close() }. */
+const SERVER_KINDS = {
+  async 'herald-memory'() {
+    return startHerald({ engine: { type: 'memory' } }, null);
+  },
+  async 'herald-redis'() {
+    const redis = await startRedis();
+    return startHerald({ engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis);
+  },
+  async naive() {
+    const redis = await startRedis();
+    const port = await freePort();
+    const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'naive.mjs')], {
+      env: { PORT: String(port), REDIS_PORT: String(redis.port) },
+      ready: /LISTENING/,
+    });
+    return redisPublisherServer(p, port, 'naive', redis, (ch) => ch);
+  },
+  async socketio() {
+    const redis = await startRedis();
+    const port = await freePort();
+    const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'socketio.mjs')], {
+      env: { PORT: String(port), REDIS_PORT: String(redis.port) },
+      ready: /LISTENING/,
+    });
+    const { Emitter } = await import(join(peersDir(), 'node_modules/@socket.io/redis-emitter/dist/index.js'));
+    const { Redis } = await import(join(peersDir(), 'node_modules/ioredis/built/index.js'));
+    const client = new Redis(redis.port, '127.0.0.1');
+    const emitter = new Emitter(client);
+    return {
+      pid: p.proc.pid,
+      proto: 'socketio',
+      port,
+      publish: async (payload, channel) => emitter.to(channel).emit('m', payload),
+      close: async () => {
+        client.disconnect();
+        await stop(p);
+        await stop(redis);
+      },
+    };
+  },
+  async webdis() {
+    if (!existsSync('/usr/bin/webdis')) throw new Error('webdis is not installed (apt-get install webdis)');
+    const redis = await startRedis();
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'bench-webdis-'));
+    const conf = join(dir, 'webdis.json');
+    writeFileSync(
+      conf,
+      JSON.stringify({ redis_host: '127.0.0.1', redis_port: redis.port, http_host: '127.0.0.1', http_port: port, threads: 1, pool_size: 4, daemonize: false, websockets: true, database: 0, verbosity: 0, logfile: join(dir, 'webdis.log') }),
+    );
+    const p = await startPinned(SERVER_CPU, '/usr/bin/webdis', [conf]);
+    await waitPort(port);
+    return redisPublisherServer(p, port, 'webdis', redis, (ch) => ch);
+  },
+};
+
+function peersDir() {
+  return join(ROOT, 'bench', '.peers');
+}
+
+async function waitPort(port) {
+  const { connect } = await import('node:net');
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise((r) => {
+      const s = connect(port, '127.0.0.1');
+      s.on('connect', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`port ${port} never opened`);
+    await sleep(50);
+  }
+}
+
+async function redisClient(port) {
+  const { Redis } = await import('ioredis');
+  return new Redis(port, '127.0.0.1', { enableAutoPipelining: true });
+}
+
+async function redisPublisherServer(p, port, proto, redis, channelName) {
+  const client = await redisClient(redis.port);
+  return {
+    pid: p.proc.pid,
+    proto,
+    port,
+    publish: (payload, channel) => client.publish(channelName(channel), payload),
+    close: async () => {
+      client.disconnect();
+      await stop(p);
+      await stop(redis);
+    },
+  };
+}
+
+async function startHerald(extra, redis) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-herald-'));
+  const file = join(dir, 'herald.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      address: '127.0.0.1',
+      port,
+      log_level: 'warn',
+      client: { allow_anonymous_connect_without_token: true, ping_interval: '25s', queue_max_size: 4_194_304 },
+      channel: {
+        without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true },
+        namespaces: [{ name: 'recov', allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true, history_size: 1000, history_ttl: '5m', force_recovery: true }],
+      },
+      http_api: { key: API_KEY },
+      ...extra,
+    }),
+  );
+  const p = await startPinned(SERVER_CPU, process.execPath, [join(ROOT, 'bin', 'herald.js'), '--config', file], { ready: /listening on/ });
+  let publish;
+  let client;
+  if (redis) {
+    // Like the peers: a plain PUBLISH through Redis (a channel without history takes the payload as is).
+    client = await redisClient(redis.port);
+    publish = (payload, channel) => client.publish(`herald{${channel}}.p`, payload);
+  } else {
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    publish = (payload, channel) =>
+      new Promise((resolve, reject) => {
+        const body = `{"channel":${JSON.stringify(channel)},"data":${payload}}`;
+        const req = request({ host: '127.0.0.1', port, path: '/api/publish', method: 'POST', agent, headers: { 'X-API-Key': API_KEY, 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+  }
+  return {
+    pid: p.proc.pid,
+    proto: 'herald',
+    port,
+    publish,
+    close: async () => {
+      client?.disconnect();
+      await stop(p);
+      if (redis) await stop(redis);
+    },
+  };
+}
+
+/** Starts the C load generator with `conns` subscribers and waits until all are subscribed. */
+async function startLoadgen(server, conns, mode) {
+  const bin = join(ROOT, 'bench', '.peers', 'loadgen');
+  const p = spawn('taskset', ['-c', LOAD_CPU, bin, '127.0.0.1', String(server.port), server.proto, String(conns), mode], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines = createInterface({ input: p.stdout });
+  const queue = [];
+  let waiting;
+  lines.on('line', (line) => (waiting ? (waiting(line), (waiting = undefined)) : queue.push(line)));
+  let err = '';
+  p.stderr.on('data', (d) => (err += d));
+  const next = (ms) =>
+    new Promise((resolve, reject) => {
+      if (queue.length) return resolve(queue.shift());
+      const t = setTimeout(() => reject(new Error(`loadgen timed out: ${err.slice(-500)}`)), ms);
+      waiting = (l) => (clearTimeout(t), resolve(l));
+    });
+  const ready = await next(120_000);
+  if (!ready.startsWith('READY')) throw new Error(`loadgen: ${ready} ${err}`);
+  const mark = async () => {
+    p.stdin.write('MARK\n');
+    const line = await next(10_000);
+    return Object.fromEntries(line.replace(/^STATS /, '').split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
+  };
+  return {
+    mark,
+    close: async () => {
+      p.stdin.write('QUIT\n');
+      await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
+    },
+  };
+}
+
+// A 100-byte JSON payload carrying its send time in microseconds since the epoch.
+const payload = () => JSON.stringify({ m: `T=${Math.round((performance.timeOrigin + performance.now()) * 1000)} ${PAD}`.slice(0, 90) });
+
+/** Publishes `rate` messages a second for `seconds` (spread evenly, in small bursts every 10 ms). */
+async function publishAtRate(server, rate, seconds, channelOf) {
+  const total = Math.round(rate * seconds);
+  const start = performance.now();
+  let sent = 0;
+  const inflight = new Set();
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+    while (sent < due) {
+      const p = Promise.resolve(server.publish(payload(), channelOf(sent))).catch(() => undefined);
+      inflight.add(p);
+      p.finally(() => inflight.delete(p));
+      sent++;
+    }
+    await sleep(Math.max(1, Math.min(10, 1000 / rate)));
+  }
+  await Promise.all(inflight);
+  return sent;
+}
+
+async function s1(kind) {
+  const out = [];
+  const server = await SERVER_KINDS[kind]();
+  const lg = await startLoadgen(server, CFG.s1Conns, 'same');
+  try {
+    await sleep(1000);
+    let failures = 0;
+    for (const rate of CFG.s1Rates) {
+      await lg.mark();
+      const before = procStats(server.pid);
+      const t0 = performance.now();
+      const sent = await publishAtRate(server, rate, CFG.stepSec, () => 'bench');
+      const expected = sent * CFG.s1Conns;
+      const drainEnd = Date.now() + 3000;
+      let stats = await lg.mark();
+      let received = stats.recv;
+      const parts = [stats];
+      while (received < expected && Date.now() < drainEnd) {
+        await sleep(200);
+        const more = await lg.mark();
+        parts.push(more);
+        received += more.recv;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const after = procStats(server.pid);
+      const lat = parts.reduce((a, b) => (b.recv > a.recv ? b : a));
+      const row = {
+        scenario: 's1',
+        server: kind,
+        subscribers: CFG.s1Conns,
+        pub_rate: rate,
+        target_deliveries_per_s: rate * CFG.s1Conns,
+        deliveries_per_s: Math.round(received / seconds),
+        loss: Math.max(0, expected - received),
+        p50_ms: lat.p50 / 1000,
+        p99_ms: Math.max(...parts.map((p) => p.p99)) / 1000,
+        p999_ms: Math.max(...parts.map((p) => p.p999)) / 1000,
+        server_cpu_us_per_delivery: received ? (after.cpuUs - before.cpuUs) / received : null,
+        server_rss_mb: after.rss / 2 ** 20,
+        loadgen_cpu_pct: (parts.reduce((a, b) => a + b.cpu_us, 0) / 1e6 / seconds) * 100,
+      };
+      row.loadgen_saturated = row.loadgen_cpu_pct > 80;
+      log(JSON.stringify(row));
+      out.push(row);
+      if (row.loss > 0 || row.p99_ms > 1000) failures++;
+      if (failures >= 2) break;
+    }
+  } finally {
+    await lg.close();
+    await server.close();
+  }
+  return out;
+}
+
+async function s2(kind) {
+  const server = await SERVER_KINDS[kind]();
+  const lg = await startLoadgen(server, CFG.s2Conns, 'each');
+  try {
+    await sleep(1000);
+    await lg.mark();
+    const before = procStats(server.pid);
+    const t0 = performance.now();
+    const sent = await publishAtRate(server, CFG.s2Rate, CFG.s2Sec, () => `bench${Math.floor(Math.random() * CFG.s2Conns)}`);
+    const seconds = (performance.now() - t0) / 1000;
+    await sleep(1000);
+    const stats = await lg.mark();
+    const after = procStats(server.pid);
+    const row = {
+      scenario: 's2',
+      server: kind,
+      subscribers: CFG.s2Conns,
+      pub_rate: CFG.s2Rate,
+      deliveries_per_s: Math.round(stats.recv / seconds),
+      loss: Math.max(0, sent - stats.recv),
+      p50_ms: stats.p50 / 1000,
+      p99_ms: stats.p99 / 1000,
+      p999_ms: stats.p999 / 1000,
+      server_cpu_us_per_delivery: stats.recv ? (after.cpuUs - before.cpuUs) / stats.recv : null,
+      server_rss_mb: after.rss / 2 ** 20,
+      loadgen_cpu_pct: (stats.cpu_us / 1e6 / seconds) * 100,
+    };
+    log(JSON.stringify(row));
+    return [row];
+  } finally {
+    await lg.close();
+    await server.close();
+  }
+}
+
+async function s3(kind) {
+  const server = await SERVER_KINDS[kind]();
+  try {
+    await sleep(500);
+    const base = procStats(server.pid).rss;
+    const lg = await startLoadgen(server, CFG.s3Conns, 'each');
+    await sleep(2000);
+    const rss = procStats(server.pid).rss;
+    await lg.close();
+    const row = { scenario: 's3', server: kind, connections: CFG.s3Conns, rss_base_mb: base / 2 ** 20, rss_mb: rss / 2 ** 20, bytes_per_connection: Math.round((rss - base) / CFG.s3Conns) };
+    log(JSON.stringify(row));
+    return [row];
+  } finally {
+    await server.close();
+  }
+}
+
+async function s4(kind) {
+  if (!kind.startsWith('herald')) return [];
+  const server = await SERVER_KINDS[kind]();
+  try {
+    // Recovery needs history, so publications go through the API (the Redis engine's history function).
+    const row = { scenario: 's4', server: kind, ...(await recoveryScenario({ port: server.port, apiKey: API_KEY, clients: CFG.s4Clients, messages: 100, cutSeconds: QUICK ? 1 : 5 })) };
+    log(JSON.stringify(row));
+    return [row];
+  } finally {
+    await server.close();
+  }
+}
+
+function prepare() {
+  const peers = peersDir();
+  mkdirSync(peers, { recursive: true });
+  execFileSync('gcc', ['-O2', '-o', join(peers, 'loadgen'), join(ROOT, 'bench', 'loadgen.c')], { stdio: 'inherit' });
+  writeFileSync(join(peers, 'package.json'), readFileSync(join(ROOT, 'bench', 'peers', 'package.json')));
+  for (const f of ['naive.mjs', 'socketio.mjs']) writeFileSync(join(peers, f), readFileSync(join(ROOT, 'bench', 'peers', f)));
+  if (!existsSync(join(peers, 'node_modules', 'socket.io'))) {
+    log('installing the peers (npm)');
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: peers, stdio: 'inherit' });
+  }
+  if (SERVERS.includes('webdis') && !existsSync('/usr/bin/webdis') && process.getuid?.() === 0) {
+    log('installing webdis (apt-get)');
+    spawnSync('apt-get', ['install', '-y', '-qq', 'webdis'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  if (!existsSync(join(ROOT, 'dist', 'src', 'cli.js'))) execFileSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+async function main() {
+  if (cpus().length < 2) throw new Error('the benchmark needs two CPUs (server on one, load on the other)');
+  prepare();
+  const date = new Date().toISOString().replace(/[:]/g, '-').slice(0, 19);
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  const file = join(ROOT, 'bench', 'results', `${date}${QUICK ? '-quick' : ''}.jsonl`);
+  const machine = {
+    scenario: 'machine',
+    cpu: cpus()[0].model,
+    cpus: cpus().length,
+    node: process.version,
+    redis: spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim(),
+    quick: QUICK,
+    date: new Date().toISOString(),
+  };
+  appendFileSync(file, JSON.stringify(machine) + '\n');
+  const rows = [machine];
+  const scenarios = { s1, s2, s3, s4 };
+  for (const name of ONLY) {
+    for (const kind of SERVERS) {
+      try {
+        log(`${name} ${kind}`);
+        for (const row of await scenarios[name](kind)) {
+          rows.push(row);
+          appendFileSync(file, JSON.stringify(row) + '\n');
+        }
+      } catch (err) {
+        const row = { scenario: name, server: kind, error: String(err.message ?? err).slice(0, 300) };
+        log(JSON.stringify(row));
+        rows.push(row);
+        appendFileSync(file, JSON.stringify(row) + '\n');
+      }
+    }
+  }
+  writeReport(rows, file);
+  log(`results: ${file}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Runs the benchmark (see docs/performance.md). Pass --quick for a short development run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ulimit -n 65536 2>/dev/null || true
+exec node bench/run.mjs "$@"
