@@ -7,6 +7,7 @@ import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import type { Subscriber } from '../../hub/hub.js';
 import { Outbox } from '../../hub/outbox.js';
+import { timers } from '../../hub/timer-wheel.js';
 import {
   commandMethod,
   decodeFrame,
@@ -63,9 +64,6 @@ export class NativeSession implements Subscriber {
   readonly outbox: Outbox;
 
   private chain: Promise<void> = Promise.resolve();
-  private staleTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private pongTimer: NodeJS.Timeout | undefined;
   private expireTimer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
 
@@ -83,11 +81,22 @@ export class NativeSession implements Subscriber {
     ws.on('close', () => this.cleanup());
     ws.on('error', (err) => ctx.log.debug({ err, client: this.id }, 'websocket error'));
     if (transport.framePingPong) ws.on('pong', () => this.onPong());
-    this.staleTimer = setTimeout(() => {
+    timers.schedule(this.staleDeadline, ctx.config.client.stale_close_delay);
+  }
+
+  // Deadlines on the shared timer wheel (cheaper than a Timeout per connection).
+  private readonly staleDeadline = {
+    fire: () => {
       // Never connected, or left unusable by a failed connect: nothing will come of it.
       if (this.state === 'new' || this.state === 'unusable') this.close(Disconnects.stale);
-    }, ctx.config.client.stale_close_delay);
-  }
+    },
+  };
+  private readonly pingDeadline = { fire: () => this.sendPing() };
+  private readonly pongDeadline = {
+    fire: () => {
+      if (this.awaitingPong) this.close(Disconnects.noPong);
+    },
+  };
 
   /** The hub hands a publication of a subscribed channel (bytes already encoded for this format). */
   deliver(channel: string, pub: Publication, position: StreamPosition, bytes: Buffer): void {
@@ -315,7 +324,7 @@ export class NativeSession implements Subscriber {
     }
     if (channels.length > config.client.channel_limit) return this.failConnect(id, Errors.limitExceeded);
 
-    if (this.staleTimer) clearTimeout(this.staleTimer);
+    timers.cancel(this.staleDeadline);
     this.state = 'connected';
     this.ctx.registry.add(this);
 
@@ -394,7 +403,7 @@ export class NativeSession implements Subscriber {
     const interval = this.ctx.config.client.ping_interval;
     if (interval <= 0 || this.state !== 'connected') return;
     const delay = first ? interval / 2 + Math.random() * (interval / 2) : interval;
-    this.pingTimer = setTimeout(() => this.sendPing(), delay);
+    timers.schedule(this.pingDeadline, delay);
   }
 
   private sendPing(): void {
@@ -402,21 +411,20 @@ export class NativeSession implements Subscriber {
     if (this.transport.framePingPong) this.ws.ping();
     else this.write(PING);
     this.awaitingPong = true;
-    this.pongTimer = setTimeout(() => {
-      if (this.awaitingPong) this.close(Disconnects.noPong);
-    }, this.ctx.config.client.pong_timeout);
+    timers.schedule(this.pongDeadline, this.ctx.config.client.pong_timeout);
     this.schedulePing(false);
   }
 
   private onPong(): void {
     if (this.state !== 'connected' || !this.awaitingPong) return this.close(Disconnects.badRequest);
     this.awaitingPong = false;
-    if (this.pongTimer) clearTimeout(this.pongTimer);
+    timers.cancel(this.pongDeadline);
   }
 
   private cleanup(): void {
     this.state = 'closed';
-    for (const t of [this.staleTimer, this.pingTimer, this.pongTimer, this.expireTimer]) if (t) clearTimeout(t);
+    for (const d of [this.staleDeadline, this.pingDeadline, this.pongDeadline]) timers.cancel(d);
+    if (this.expireTimer) clearTimeout(this.expireTimer);
     for (const sub of [...this.subs.values()]) this.dropSub(sub);
     this.ctx.registry.remove(this);
   }

@@ -1,0 +1,64 @@
+// One shared timer for many connection deadlines (pings, pong checks, stale handshakes). A Node
+// Timeout per connection per deadline costs memory and timer-list work at 10,000s of sockets; the
+// wheel keeps an entry in a map and fires due entries on a coarse tick.
+
+/** A deadline that calls `fire` once, unless cancelled first. */
+export interface Deadline {
+  fire(): void;
+}
+
+const TICK_MS = 50;
+
+/** Deadlines by due tick. */
+class TimerWheel {
+  private readonly slots = new Map<number, Set<Deadline>>();
+  private readonly due = new Map<Deadline, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private tick = Math.floor(Date.now() / TICK_MS);
+
+  /** Schedules (or reschedules) `d` to fire after `delayMs` (rounded up to the tick). */
+  schedule(d: Deadline, delayMs: number): void {
+    this.cancel(d);
+    const at = Math.max(this.tick + 1, Math.ceil((Date.now() + delayMs) / TICK_MS));
+    let slot = this.slots.get(at);
+    if (!slot) this.slots.set(at, (slot = new Set()));
+    slot.add(d);
+    this.due.set(d, at);
+    if (!this.timer) {
+      this.tick = Math.floor(Date.now() / TICK_MS);
+      this.timer = setInterval(() => this.advance(), TICK_MS);
+      this.timer.unref();
+    }
+  }
+
+  /** Cancels `d` if it is scheduled. */
+  cancel(d: Deadline): void {
+    const at = this.due.get(d);
+    if (at === undefined) return;
+    this.due.delete(d);
+    const slot = this.slots.get(at);
+    slot?.delete(d);
+    if (slot && slot.size === 0) this.slots.delete(at);
+  }
+
+  private advance(): void {
+    const now = Math.floor(Date.now() / TICK_MS);
+    while (this.tick < now) {
+      this.tick++;
+      const slot = this.slots.get(this.tick);
+      if (!slot) continue;
+      this.slots.delete(this.tick);
+      for (const d of slot) {
+        this.due.delete(d);
+        d.fire();
+      }
+    }
+    if (this.due.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+/** The process's wheel. */
+export const timers = new TimerWheel();
