@@ -82,6 +82,77 @@ export type TokenConfig = z.output<typeof tokenSchema>;
 
 const defaults = <T extends z.ZodType>(schema: T) => schema.prefault({} as never);
 
+/** The eight ws4redis channel flags a `/ws/<facility>?…` URL may carry (`echo` is not one of them). */
+export const WS4REDIS_FLAGS = [
+  'subscribe-broadcast',
+  'subscribe-user',
+  'subscribe-group',
+  'subscribe-session',
+  'publish-broadcast',
+  'publish-user',
+  'publish-group',
+  'publish-session',
+] as const;
+
+/** One ws4redis channel flag. */
+export type Ws4RedisFlag = (typeof WS4REDIS_FLAGS)[number];
+
+const ws4redisFlags = z.array(z.enum(WS4REDIS_FLAGS));
+
+const ws4redisSchema = z
+  .object({
+    enabled: flag(),
+    // ws4redis WEBSOCKET_URL: the facility is what follows it in the path.
+    path_prefix: z.string().regex(/^\/(.*\/)?$/, 'must start and end with "/", e.g. "/ws/"').default('/ws/'),
+    // ws4redis WS4REDIS_PREFIX: channel and key names start with "<prefix>:" when it is set.
+    prefix: z.string().default(''),
+    // ws4redis WS4REDIS_EXPIRE: how long a message published from a browser stays persisted; 0 = not stored.
+    expire: duration().prefault(3600),
+    // ws4redis WS4REDIS_HEARTBEAT: "" = none.
+    heartbeat: z.string().default(''),
+    // ws4redis WS4REDIS_ALLOWED_CHANNELS, as a list: the flags a connection may use; others are dropped.
+    allowed_channels: ws4redisFlags.default(['subscribe-broadcast']),
+    refuse_anonymous: flag(),
+    facilities: z
+      .array(
+        z
+          .object({
+            facility: z.string().min(1),
+            allowed_channels: ws4redisFlags,
+            refuse_anonymous: flag(),
+          })
+          .strict(),
+      )
+      .default([]),
+    identity_hook: defaults(
+      z
+        .object({
+          url: z.string().regex(/^(https?:\/\/\S+)?$/, 'must be an http(s) URL').default(''),
+          timeout: duration().prefault('2s'),
+        })
+        .strict(),
+    ),
+    token: defaults(
+      z
+        .object({
+          query_param: z.string().default('token'),
+          cookie: z.string().default('herald_token'),
+        })
+        .strict(),
+    ),
+    max_message_size: z.number().int().min(1024).default(65536),
+    queue_max_size: z.number().int().min(1024).default(1_048_576),
+  })
+  .strict()
+  .superRefine((w, ctx) => {
+    if (w.identity_hook.url && w.identity_hook.timeout <= 0) {
+      ctx.addIssue({ code: 'custom', path: ['identity_hook', 'timeout'], message: 'must be > 0 when identity_hook.url is set' });
+    }
+  });
+
+/** The ws4redis dialect's settings, parsed (durations in milliseconds). */
+export type Ws4RedisConfig = z.output<typeof ws4redisSchema>;
+
 /** The whole configuration. */
 export const configSchema = z
   .object({
@@ -193,6 +264,7 @@ export const configSchema = z
         })
         .strict(),
     ),
+    ws4redis: defaults(ws4redisSchema),
   })
   .strict();
 

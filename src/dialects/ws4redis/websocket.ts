@@ -1,0 +1,125 @@
+// The ws4redis endpoint on the main server: upgrades on `<path_prefix><facility>` after the origin
+// check, identity and safety rules (refusals are HTTP answers before any upgrade), and plain HTTP
+// requests on those paths answered 400 as ws4redis answers them.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { originAllowed } from '../../server/origin.js';
+import type { Ws4RedisContext } from './context.js';
+import type { IdentityResolver } from './identity.js';
+import type { SafetyRules } from './safety.js';
+import { Ws4RedisSession } from './session.js';
+import { facilityOf, parseRequest, type Ws4RedisRequest } from './url.js';
+
+/** ws4redis' answer to a request on a WebSocket path that is not an upgrade. */
+export const NOT_AN_UPGRADE = 'Client does not wish to upgrade to a websocket';
+/** ws4redis' answer to a method other than GET on a WebSocket path. */
+export const NOT_A_GET = 'HTTP method must be a GET';
+
+/** How long shutdown waits for pending publishes, then for clients to answer the close. */
+const SHUTDOWN_WAIT_MS = 2_000;
+
+/** Accepts ws4redis WebSocket upgrades. */
+export class Ws4RedisEndpoint {
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<Ws4RedisSession>();
+  private closing = false;
+
+  constructor(
+    private readonly ctx: Ws4RedisContext,
+    private readonly identity: IdentityResolver,
+    private readonly safety: SafetyRules,
+    private readonly allowedOrigins: readonly string[],
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: ctx.config.max_message_size,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // ws4redis echoes the offered protocol; a standard server picks one of the offered values.
+      handleProtocols: (protocols) => protocols.values().next().value ?? false,
+    });
+  }
+
+  /** Takes an upgrade whose path is under `path_prefix`; returns false for any other path. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
+    const request = parseRequest(url, this.ctx.config.path_prefix);
+    if (!request) return false;
+    // Until the upgrade completes (or is refused) a reset from the client must not throw.
+    socket.on('error', ignore);
+    this.upgrade(req, socket, head, url, request).catch((err: unknown) => {
+      this.ctx.log.error({ err, url: req.url }, 'ws4redis upgrade failed');
+      refuse(socket, 500, 'Internal Server Error');
+    });
+    return true;
+  }
+
+  /** Answers plain HTTP on a WebSocket path: 400, as ws4redis does. */
+  async handleRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    if (facilityOf(url.pathname, this.ctx.config.path_prefix) === undefined) return false;
+    const body = req.method === 'GET' || req.method === 'HEAD' ? NOT_AN_UPGRADE : NOT_A_GET;
+    res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }).end(body);
+    return true;
+  }
+
+  /** Refuses new upgrades, then closes every connection with 1001 once its pending publishes are done. */
+  async shutdown(): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.sessions].map((s) => s.shutdown(SHUTDOWN_WAIT_MS)));
+    this.wss.close();
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, request: Ws4RedisRequest): Promise<void> {
+    const log = this.ctx.log;
+    if (this.closing) return refuse(socket, 503, 'Service Unavailable');
+    if (req.method !== 'GET') return refuse(socket, 400, NOT_A_GET);
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse(socket, 400, NOT_AN_UPGRADE);
+    if (!originAllowed(req, this.allowedOrigins)) {
+      log.info({ origin: req.headers.origin, facility: request.facility }, 'ws4redis origin not allowed (see client.allowed_origins)');
+      return refuse(socket, 403, 'Forbidden');
+    }
+    const who = await this.identity.resolve(req, url, request.flags);
+    if (socket.destroyed) return;
+    if (!who.ok) {
+      const level = who.status === 403 ? 'info' : 'warn';
+      log[level]({ facility: request.facility, status: who.status, reason: who.reason }, 'ws4redis upgrade refused');
+      return refuse(socket, who.status, STATUS_TEXT[who.status]);
+    }
+    const verdict = this.safety.check(request.facility, request.flags, who.identity, who.channels);
+    if (!verdict.allowed) {
+      log.info({ facility: request.facility, reason: verdict.reason }, 'ws4redis upgrade refused');
+      return refuse(socket, 403, 'Forbidden');
+    }
+    if (this.closing) return refuse(socket, 503, 'Service Unavailable');
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', ignore);
+      const session = new Ws4RedisSession(this.ctx, ws, {
+        facility: request.facility,
+        flags: verdict.flags,
+        echo: request.echo,
+        identity: who.identity,
+      });
+      this.sessions.add(session);
+      void session.done.then(() => this.sessions.delete(session));
+      log.debug({ facility: request.facility, user: who.identity.user, subscribed: session.subscribed, publishing: session.publishing }, 'ws4redis connection');
+    });
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  403: 'Forbidden',
+  502: 'Bad Gateway',
+  504: 'Gateway Timeout',
+};
+
+function ignore(): void {}
+
+/** Answers an upgrade request with an HTTP error and closes the socket. */
+function refuse(socket: Duplex, status: number, text: string): void {
+  if (socket.destroyed) return;
+  const reason = STATUS_TEXT[status] ?? (status === 400 ? 'Bad Request' : status === 503 ? 'Service Unavailable' : 'Internal Server Error');
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+}
