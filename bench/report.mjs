@@ -7,7 +7,7 @@ const DOC = new URL('../docs/performance.md', import.meta.url).pathname;
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
 const PEERS = ['naive', 'socketio', 'webdis'];
-const HERALD = ['herald-memory', 'herald-redis'];
+const HERALD = ['herald-memory', 'herald-redis', 'herald-baseline'];
 
 const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '–' : typeof v === 'number' ? v.toFixed(d) : String(v));
 

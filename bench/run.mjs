@@ -23,6 +23,10 @@ const argValue = (name) => {
 };
 const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
 const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis').split(',');
+// --baseline DIR: also measure the Herald checked out and built in DIR (memory engine), to compare an
+// optimisation before and after in the same run.
+const BASELINE = argValue('--baseline');
+if (BASELINE) SERVERS.unshift('herald-baseline');
 const CFG = QUICK
   ? { s1Conns: 1000, s1Rates: [10, 50, 100, 200], stepSec: 2, s2Conns: 1000, s2Rate: 1000, s2Sec: 3, s3Conns: 2000, s4Clients: 200 }
   : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
@@ -90,6 +94,9 @@ function procStats(pid) {
 const SERVER_KINDS = {
   async 'herald-memory'() {
     return startHerald({ engine: { type: 'memory' } }, null);
+  },
+  async 'herald-baseline'() {
+    return startHerald({ engine: { type: 'memory' } }, null, join(BASELINE, 'bin', 'herald.js'));
   },
   async 'herald-redis'() {
     const redis = await startRedis();
@@ -182,7 +189,7 @@ async function redisPublisherServer(p, port, proto, redis, channelName) {
   };
 }
 
-async function startHerald(extra, redis) {
+async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-herald-'));
   const file = join(dir, 'herald.json');
@@ -201,7 +208,7 @@ async function startHerald(extra, redis) {
       ...extra,
     }),
   );
-  const p = await startPinned(SERVER_CPU, process.execPath, [join(ROOT, 'bin', 'herald.js'), '--config', file], { ready: /listening on/ });
+  const p = await startPinned(SERVER_CPU, process.execPath, [bin, '--config', file], { ready: /listening on/ });
   let publish;
   let client;
   if (redis) {
