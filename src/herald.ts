@@ -51,6 +51,8 @@ export interface Herald {
   start(): Promise<void>;
   /** The bound port (after start). */
   readonly port: number;
+  /** The bound port of the Webdis dialect's own listener (after start); 0 when it runs none. */
+  readonly webdisPort: number;
   /** Calls a server API method in-process (same methods and answers as `POST /api/<method>`);
    *  API errors throw HeraldApiError with the API code. */
   api(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
@@ -152,6 +154,11 @@ class HeraldNode implements Herald {
   get port(): number {
     const addr = this.server.address() as AddressInfo | null;
     return addr ? addr.port : 0;
+  }
+
+  get webdisPort(): number {
+    const webdis = this.dialects.find((d) => d.name === 'webdis') as { readonly port?: number } | undefined;
+    return webdis?.port ?? 0;
   }
 
   async start(): Promise<void> {

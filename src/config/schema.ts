@@ -1,6 +1,7 @@
 // The one configuration schema. Every key, its default and its meaning are listed in
 // docs/configuration.md; keep the two in step. Default: nothing is open that the config did not open.
 import { createPublicKey } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from './duration.js';
 
@@ -81,6 +82,30 @@ const tokenSchema = z
 export type TokenConfig = z.output<typeof tokenSchema>;
 
 const defaults = <T extends z.ZodType>(schema: T) => schema.prefault({} as never);
+
+/** Why a Webdis ACL `ip` is not an address or CIDR, or undefined when it is one. */
+function subnetProblem(spec: string): string | undefined {
+  const [address, bits, extra] = spec.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return `expected an IP address or CIDR such as "10.0.0.0/8", got ${JSON.stringify(spec)}`;
+  if (bits !== undefined && !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))) return `bad prefix length in ${JSON.stringify(spec)}`;
+  return undefined;
+}
+
+const webdisAclRuleSchema = z
+  .object({
+    ip: z
+      .string()
+      .optional()
+      .superRefine((ip, ctx) => {
+        const problem = ip === undefined ? undefined : subnetProblem(ip);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    http_basic_auth: z.string().regex(/^[^:]*:/, 'expected "user:password"').optional(),
+    enabled: z.array(z.string().min(1)).default([]),
+    disabled: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
 
 /** The eight ws4redis channel flags a `/ws/<facility>?…` URL may carry (`echo` is not one of them). */
 export const WS4REDIS_FLAGS = [
@@ -263,6 +288,31 @@ export const configSchema = z
           job_step_delay: duration().prefault('2s'),
         })
         .strict(),
+    ),
+    webdis: defaults(
+      z
+        .object({
+          enabled: flag(),
+          listen: flag(true),
+          address: z.string().default(''),
+          port: z.number().int().min(0).max(65535).default(7379),
+          path_prefix: z
+            .string()
+            .regex(/^(\/[^?#\s]*[^/?#\s])?$/, 'empty, or a path such as "/webdis" (starts with "/", does not end with "/")')
+            .default(''),
+          websockets: flag(true),
+          acl: z.array(webdisAclRuleSchema).default([]),
+          max_message_size: z.number().int().min(1024).default(1_048_576),
+          queue_max_size: z.number().int().min(1024).default(4_194_304),
+          http_max_body_size: z.number().int().min(1024).default(10_485_760),
+          redis_pool_size: z.number().int().min(1).max(64).default(4),
+        })
+        .strict()
+        .superRefine((webdis, ctx) => {
+          if (webdis.enabled && !webdis.listen && !webdis.path_prefix) {
+            ctx.addIssue({ code: 'custom', path: ['path_prefix'], message: 'set a path prefix (e.g. "/webdis") when webdis.listen is false, or nothing serves Webdis' });
+          }
+        }),
     ),
     ws4redis: defaults(ws4redisSchema),
   })

@@ -1,0 +1,78 @@
+// What a Webdis command does, whatever the transport: the ACL decides, PING is answered here,
+// PUBLISH goes through the engine (so subscribers on every engine and node get it), and everything
+// else goes to Redis when the Redis engine is configured. Pub/sub subscriptions are the caller's:
+// they live as long as its socket or response.
+import type { Logger } from 'pino';
+import { rawChannel, type Engine } from '../../engine/engine.js';
+import type { Permissions } from './acl.js';
+import { isUnavailable, type Forwarder } from './forward.js';
+import { bulk, error, integer, status, type RespValue } from './resp.js';
+
+/** What a command produced. */
+export type Outcome =
+  /** A Redis reply; `raw` holds Redis's own bytes when it came from Redis. */
+  | { readonly kind: 'reply'; readonly value: RespValue; readonly raw?: Buffer }
+  /** The ACL refuses the command (HTTP 403). */
+  | { readonly kind: 'forbidden' }
+  /** Redis cannot be reached (HTTP 503). */
+  | { readonly kind: 'unavailable' };
+
+/** The pub/sub verbs, handled by the transport that holds the subscriptions. */
+export const PUBSUB_VERBS: ReadonlySet<string> = new Set(['SUBSCRIBE', 'PSUBSCRIBE', 'UNSUBSCRIBE', 'PUNSUBSCRIBE']);
+
+/** The reply to any forwarded command under the memory engine. */
+export const MEMORY_ENGINE_ERROR = 'ERR command not available: Herald runs the memory engine';
+
+/** What commands need from the node. */
+export interface CommandContext {
+  readonly engine: Engine;
+  /** Undefined when commands cannot be forwarded (memory engine, Redis Cluster). */
+  readonly forwarder: Forwarder | undefined;
+  /** The error forwarded commands get when there is no forwarder. */
+  readonly noForwardError: string;
+  readonly log: Logger;
+}
+
+/** The command name as Redis compares it. */
+export function verbOf(args: readonly Buffer[]): string {
+  return args[0]!.toString('utf8').toUpperCase();
+}
+
+/** `ERR wrong number of arguments for 'publish' command`, as Redis words it. */
+export function arityError(verb: string): RespValue {
+  return error(`ERR wrong number of arguments for '${verb.toLowerCase()}' command`);
+}
+
+/** Runs a command that is not a pub/sub subscription command, after the ACL check. */
+export async function runCommand(ctx: CommandContext, args: readonly Buffer[], allowed: Permissions, db?: number): Promise<Outcome> {
+  const verb = verbOf(args);
+  if (!allowed(verb)) return { kind: 'forbidden' };
+  if (verb === 'PING') {
+    if (args.length === 1) return reply(status('PONG'));
+    if (args.length === 2) return reply(bulk(args[1]!));
+    return reply(arityError(verb));
+  }
+  if (verb === 'PUBLISH') {
+    if (args.length !== 3) return reply(arityError(verb));
+    try {
+      const result = await ctx.engine.publish(rawChannel(args[1]!.toString('utf8')), { data: args[2]! });
+      return reply(integer(result.receivers ?? 0));
+    } catch (err) {
+      ctx.log.debug({ err: (err as Error).message }, 'webdis publish failed');
+      return { kind: 'unavailable' };
+    }
+  }
+  if (!ctx.forwarder) return reply(error(ctx.noForwardError));
+  try {
+    const { value, raw } = await ctx.forwarder.call(args, db);
+    return { kind: 'reply', value, raw };
+  } catch (err) {
+    if (!isUnavailable(err)) throw err;
+    ctx.log.debug({ err: err.message }, 'webdis command not forwarded: redis unavailable');
+    return { kind: 'unavailable' };
+  }
+}
+
+function reply(value: RespValue): Outcome {
+  return { kind: 'reply', value };
+}

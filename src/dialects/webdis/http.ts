@@ -1,0 +1,190 @@
+// Webdis over HTTP: GET /COMMAND/arg…, POST / with the command as the body, PUT /COMMAND/arg with the
+// body as the last argument; ETag and If-None-Match (304), JSONP, CORS, 403 for a refused command,
+// 503 when Redis is away, 405 for other methods, and comet: GET /SUBSCRIBE/chan streams each reply
+// as one chunk until the client goes away.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Hub } from '../../hub/hub.js';
+import type { Acl } from './acl.js';
+import { arityError, PUBSUB_VERBS, runCommand, verbOf, type CommandContext } from './commands.js';
+import { parseCommandPath, readOptions, renderReply, type HttpCommand, type HttpOptions } from './http-command.js';
+import { jsonp } from './json-codec.js';
+import { PubSub, SubscribeFailedError } from './pubsub.js';
+import { array, bulk, integer } from './resp.js';
+
+/** What the HTTP side needs. */
+export interface HttpContext extends CommandContext {
+  readonly hub: Hub;
+  readonly acl: Acl;
+  readonly queueMaxSize: number;
+  readonly httpMaxBodySize: number;
+}
+
+const CORS: OutgoingHttpHeaders = {
+  Allow: 'GET,POST,PUT,OPTIONS',
+  'Access-Control-Allow-Methods': 'GET,POST,PUT,OPTIONS',
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Headers': 'X-Requested-With, Content-Type, Authorization',
+};
+
+const CROSSDOMAIN =
+  '<?xml version="1.0"?>\n<!DOCTYPE cross-domain-policy SYSTEM "http://www.macromedia.com/xml/dtds/cross-domain-policy.dtd">\n' +
+  '<cross-domain-policy>\n<allow-access-from domain="*" />\n</cross-domain-policy>\n';
+
+/** Answers Webdis HTTP requests. */
+export class WebdisHttp {
+  /** Open comet responses, ended at shutdown. */
+  private readonly comets = new Set<ServerResponse>();
+
+  constructor(private readonly ctx: HttpContext) {}
+
+  /** Answers a request whose target (path and query, raw) is relative to the Webdis root. */
+  async handle(req: IncomingMessage, res: ServerResponse, target: string): Promise<void> {
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
+    const options = readOptions(q < 0 ? '' : target.slice(q + 1));
+    const method = req.method ?? 'GET';
+    if (method === 'OPTIONS') return send(res, 200, { 'Content-Type': 'text/html' });
+    if (method !== 'GET' && method !== 'POST' && method !== 'PUT') return send(res, 405);
+    if (!options) return send(res, 400);
+    if (method === 'GET' && path === '/crossdomain.xml') return send(res, 200, { 'Content-Type': 'application/xml' }, Buffer.from(CROSSDOMAIN));
+    let command: HttpCommand | undefined;
+    if (method === 'GET') {
+      command = parseCommandPath(path.slice(1), options);
+    } else {
+      const body = await readBody(req, this.ctx.httpMaxBodySize);
+      if (!body) return send(res, 413, { Connection: 'close' });
+      if (method === 'PUT') {
+        command = parseCommandPath(path.slice(1), options, body);
+      } else {
+        const text = body.toString('latin1');
+        const end = text.indexOf('?');
+        command = parseCommandPath((end < 0 ? text : text.slice(0, end)).replace(/^\/+/, '').replace(/\r?\n$/, ''), options);
+      }
+    }
+    // No command at all is refused, as Webdis refuses it.
+    if (!command) return send(res, 403);
+    return this.run(req, res, command, options);
+  }
+
+  /** Ends every comet stream (server shutdown). */
+  shutdown(): void {
+    for (const res of this.comets) res.end();
+    this.comets.clear();
+  }
+
+  private async run(req: IncomingMessage, res: ServerResponse, command: HttpCommand, options: HttpOptions): Promise<void> {
+    const { args, db, format } = command;
+    const verb = verbOf(args);
+    const spelled = args[0]!.toString('utf8');
+    const allowed = this.ctx.acl.permissions(req.socket.remoteAddress, req.headers.authorization);
+    if (PUBSUB_VERBS.has(verb)) {
+      if (!allowed(verb)) return send(res, 403);
+      const names = args.slice(1).map((a) => a.toString('utf8'));
+      if (verb.endsWith('UNSUBSCRIBE')) {
+        // A request holds no subscriptions: the reply Redis gives a connection without any.
+        const word = verb.toLowerCase();
+        return this.reply(req, res, spelled, array([bulk(word), bulk(names[0] ?? null), integer(0)]), undefined, command, options);
+      }
+      if (names.length === 0) return this.reply(req, res, spelled, arityError(verb), undefined, command, options);
+      return this.comet(req, res, spelled, verb === 'PSUBSCRIBE', names, command, options);
+    }
+    const outcome = await runCommand(this.ctx, args, allowed, db);
+    if (outcome.kind === 'forbidden') return send(res, 403);
+    if (outcome.kind === 'unavailable') return send(res, 503);
+    return this.reply(req, res, spelled, outcome.value, outcome.raw, command, options);
+  }
+
+  private reply(
+    req: IncomingMessage,
+    res: ServerResponse,
+    verb: string,
+    value: Parameters<typeof renderReply>[1],
+    raw: Buffer | undefined,
+    command: HttpCommand,
+    options: HttpOptions,
+  ): void {
+    const rendered = renderReply(verb, value, raw, command.format, options);
+    if ('status' in rendered) return send(res, rendered.status);
+    const etag = `"${createHash('md5').update(rendered.body).digest('hex')}"`;
+    if (req.headers['if-none-match'] === etag) return send(res, 304);
+    const headers: OutgoingHttpHeaders = { 'Content-Type': command.format.contentType, ETag: etag };
+    if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
+    send(res, 200, headers, rendered.body);
+  }
+
+  /** Streams the subscription's replies and messages, one chunk each, until the client leaves. */
+  private async comet(
+    req: IncomingMessage,
+    res: ServerResponse,
+    verb: string,
+    pattern: boolean,
+    names: readonly string[],
+    command: HttpCommand,
+    options: HttpOptions,
+  ): Promise<void> {
+    const max = this.ctx.queueMaxSize;
+    const callback = command.format.render === 'json' ? options.jsonp : undefined;
+    const start = () => {
+      if (res.headersSent) return;
+      const headers: OutgoingHttpHeaders = { ...CORS, 'Content-Type': command.format.contentType, 'Cache-Control': 'no-cache' };
+      if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
+      res.writeHead(200, headers);
+    };
+    const pubsub = new PubSub(
+      this.ctx.hub,
+      command.format.render === 'raw' ? 'raw' : 'json',
+      {
+        write: (bytes) => {
+          if (res.destroyed) return;
+          start();
+          res.write(callback ? jsonp(callback, bytes.toString('utf8')) : bytes);
+          // A reader that does not keep up is cut off rather than buffered without bound.
+          if (res.writableLength > max) res.destroy();
+        },
+        overflow: () => res.destroy(),
+      },
+      max,
+    );
+    this.comets.add(res);
+    res.on('close', () => {
+      this.comets.delete(res);
+      pubsub.close();
+    });
+    req.socket.setTimeout(0);
+    try {
+      await pubsub.subscribe(verb, pattern, names);
+    } catch (err) {
+      if (!(err instanceof SubscribeFailedError)) throw err;
+      this.ctx.log.debug({ err: err.message }, 'webdis comet subscribe failed');
+      pubsub.close();
+      if (!res.headersSent) return send(res, 503);
+      res.end();
+    }
+  }
+}
+
+/** Writes a whole response with Webdis's CORS headers. */
+function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders = {}, body?: Buffer): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const withBody = body !== undefined && status !== 304;
+  res.writeHead(status, { ...CORS, ...headers, 'Content-Length': withBody ? body.length : 0 });
+  res.end(withBody ? body : undefined);
+}
+
+/** The request body, or undefined when it is larger than `max` bytes. */
+async function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > max) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

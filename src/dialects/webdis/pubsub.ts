@@ -1,0 +1,192 @@
+// A Webdis client's subscriptions (a WebSocket or a comet response): Redis SUBSCRIBE/PSUBSCRIBE
+// semantics on engine raw and pattern channels, with running counts, replies before the first
+// message of a channel, and pushes labelled with the verb that created the subscription as the
+// client spelled it. Each publication is encoded once per wire format by the hub; a client that
+// spelled the verb in another case gets the shared bytes relabelled.
+import { channelKind, patternChannel, rawChannel, type Publication } from '../../engine/engine.js';
+import type { Hub, Subscriber } from '../../hub/hub.js';
+import { replyJson } from './json-codec.js';
+import { array, bulk, encodeResp, type RespValue } from './resp.js';
+
+/** The wire format of `/.json` subscribers (pushes labelled SUBSCRIBE / PSUBSCRIBE). */
+export const JSON_FORMAT = 'webdis-json';
+/** The wire format of `/.raw` subscribers (RESP arrays of bulk strings). */
+export const RAW_FORMAT = 'webdis-raw';
+
+/** How a client reads replies: Webdis JSON or RESP. */
+export type WireMode = 'json' | 'raw';
+
+/** Most subscriptions one client may hold: each costs memory on the node. */
+export const MAX_SUBSCRIPTIONS = 10_000;
+
+/** Encodes a publication for `/.json` subscribers: `{"SUBSCRIBE":["message",chan,payload]}` or a pmessage. */
+export function encodeJsonPush(channel: string, pub: Publication): Buffer {
+  return Buffer.from(replyJson(...pushOf(channel, pub)));
+}
+
+/** Encodes a publication for `/.raw` subscribers: `*3 message chan payload` or `*4 pmessage …`. */
+export function encodeRawPush(channel: string, pub: Publication): Buffer {
+  return encodeResp(pushOf(channel, pub)[1]);
+}
+
+function pushOf(channel: string, pub: Publication): [string, RespValue] {
+  const { kind, name } = channelKind(channel);
+  if (kind === 'pattern') return ['PSUBSCRIBE', array([bulk('pmessage'), bulk(name), bulk(pub.channel ?? ''), bulk(pub.data)])];
+  return ['SUBSCRIBE', array([bulk('message'), bulk(name), bulk(pub.data)])];
+}
+
+/** Subscribing failed because the engine (Redis) could not subscribe. */
+export class SubscribeFailedError extends Error {
+  override readonly name = 'SubscribeFailedError';
+}
+
+interface Sub {
+  readonly channel: string;
+  /** The verb as the client spelled it, used as the label of this subscription's pushes. */
+  readonly label: string;
+  /** Pushes held until the subscribe reply is out; null once live. */
+  buffer: Buffer[] | null;
+  bufferedBytes: number;
+  retry?: NodeJS.Timeout;
+}
+
+/** What a client's subscriptions write to and how they end. */
+export interface PubSubSink {
+  /** Writes one reply or push (a WebSocket frame, a comet chunk). */
+  write(bytes: Buffer): void;
+  /** The client cannot keep up (held pushes over `maxHeldBytes`): end it. */
+  overflow(): void;
+}
+
+/** One client's subscriptions. */
+export class PubSub implements Subscriber {
+  readonly format: string;
+  private readonly subs = new Map<string, Sub>();
+  private closed = false;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly mode: WireMode,
+    private readonly sink: PubSubSink,
+    private readonly maxHeldBytes: number,
+  ) {
+    this.format = mode === 'json' ? JSON_FORMAT : RAW_FORMAT;
+  }
+
+  /** Channels plus patterns subscribed: the count Redis reports. */
+  get count(): number {
+    return this.subs.size;
+  }
+
+  /**
+   * SUBSCRIBE (`pattern` false) or PSUBSCRIBE: one reply per name with the running count, each written
+   * once the engine delivers the channel. Throws SubscribeFailedError when the engine cannot subscribe.
+   */
+  async subscribe(verb: string, pattern: boolean, names: readonly string[]): Promise<void> {
+    const word = pattern ? 'psubscribe' : 'subscribe';
+    for (const name of names) {
+      if (this.closed) return;
+      const channel = pattern ? patternChannel(name) : rawChannel(name);
+      if (!this.subs.has(channel)) {
+        if (this.subs.size >= MAX_SUBSCRIPTIONS) throw new SubscribeFailedError(`too many subscriptions on one connection (${MAX_SUBSCRIPTIONS})`);
+        const sub: Sub = { channel, label: verb, buffer: [], bufferedBytes: 0 };
+        this.subs.set(channel, sub);
+        try {
+          await this.hub.subscribe(channel, this);
+        } catch (err) {
+          if (this.subs.get(channel) === sub) this.subs.delete(channel);
+          await this.hub.unsubscribe(channel, this).catch(() => undefined);
+          throw new SubscribeFailedError((err as Error).message, { cause: err });
+        }
+        if (this.closed || this.subs.get(channel) !== sub) return;
+        this.sink.write(this.confirmation(verb, word, name, this.subs.size));
+        const held = sub.buffer!;
+        sub.buffer = null;
+        for (const bytes of held) this.sink.write(bytes);
+        continue;
+      }
+      this.sink.write(this.confirmation(verb, word, name, this.subs.size));
+    }
+  }
+
+  /** UNSUBSCRIBE / PUNSUBSCRIBE the names, or every channel (pattern) of that kind when none is given. */
+  async unsubscribe(verb: string, pattern: boolean, names: readonly string[]): Promise<void> {
+    const word = pattern ? 'punsubscribe' : 'unsubscribe';
+    const kind = pattern ? 'pattern' : 'raw';
+    const targets = names.length > 0 ? names : [...this.subs.keys()].map(channelKind).filter((c) => c.kind === kind).map((c) => c.name);
+    if (targets.length === 0) {
+      this.sink.write(this.confirmation(verb, word, null, this.subs.size));
+      return;
+    }
+    for (const name of targets) {
+      const channel = pattern ? patternChannel(name) : rawChannel(name);
+      const sub = this.subs.get(channel);
+      if (sub) {
+        this.subs.delete(channel);
+        if (sub.retry) clearTimeout(sub.retry);
+        await this.hub.unsubscribe(channel, this).catch(() => undefined);
+      }
+      if (this.closed) return;
+      this.sink.write(this.confirmation(verb, word, name, this.subs.size));
+    }
+  }
+
+  deliver(channel: string, _pub: Publication, _position: unknown, bytes: Buffer): void {
+    const sub = this.subs.get(channel);
+    if (!sub || this.closed) return;
+    const out = this.relabel(sub, bytes);
+    if (sub.buffer === null) return this.sink.write(out);
+    sub.buffer.push(out);
+    sub.bufferedBytes += out.length;
+    if (sub.bufferedBytes > this.maxHeldBytes) this.sink.overflow();
+  }
+
+  /** The engine lost its delivery path and the hub forgot this subscriber: subscribe again until it works. */
+  resync(channel: string): void {
+    const sub = this.subs.get(channel);
+    if (!sub || this.closed) return;
+    const attempt = (delay: number) => {
+      sub.retry = setTimeout(() => {
+        sub.retry = undefined;
+        if (this.closed || this.subs.get(channel) !== sub) return;
+        this.hub.subscribe(channel, this).then(
+          () => {
+            if (this.closed || this.subs.get(channel) !== sub) void this.hub.unsubscribe(channel, this).catch(() => undefined);
+          },
+          () => {
+            void this.hub.unsubscribe(channel, this).catch(() => undefined);
+            attempt(Math.min(delay * 2, 5_000));
+          },
+        );
+      }, delay);
+      sub.retry.unref();
+    };
+    attempt(100);
+  }
+
+  /** Leaves every channel (the client is gone). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const sub of this.subs.values()) {
+      if (sub.retry) clearTimeout(sub.retry);
+      void this.hub.unsubscribe(sub.channel, this).catch(() => undefined);
+    }
+    this.subs.clear();
+  }
+
+  /** The shared push bytes, with this subscription's label when the client spelled the verb otherwise. */
+  private relabel(sub: Sub, bytes: Buffer): Buffer {
+    if (this.mode === 'raw') return bytes;
+    const canonical = channelKind(sub.channel).kind === 'pattern' ? 'PSUBSCRIBE' : 'SUBSCRIBE';
+    if (sub.label === canonical) return bytes;
+    // `{"SUBSCRIBE":…}` → `{"subscribe":…}`: only the key changes.
+    return Buffer.concat([Buffer.from(`{${JSON.stringify(sub.label)}`), bytes.subarray(canonical.length + 3)]);
+  }
+
+  /** `{"SUBSCRIBE":["subscribe","a",1]}`; in RESP the count is a bulk string, as Webdis sends it. */
+  private confirmation(verb: string, word: string, name: string | null, count: number): Buffer {
+    if (this.mode === 'json') return Buffer.from(replyJson(verb, array([bulk(word), bulk(name), { type: 'integer', text: String(count) }])));
+    return encodeResp(array([bulk(word), bulk(name), bulk(String(count))]));
+  }
+}

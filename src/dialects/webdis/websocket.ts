@@ -1,0 +1,109 @@
+// Webdis WebSocket upgrades on `/.json`, `/` (JSON) and `/.raw` (RESP). Standard handshakes go
+// through ws's WebSocketServer. Webdis also accepts hand-written ones (no Sec-WebSocket-Version, a
+// key that is not 16 base64-encoded bytes, any Upgrade value), which ws refuses: those are
+// completed here the way WebSocketServer completes its own, then handed to ws for the framing, so
+// every connection gets the same masking, UTF-8, size and ping/pong rules.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Acl } from './acl.js';
+import type { WireMode } from './pubsub.js';
+import { WebdisSession, type SessionContext } from './session.js';
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/** What ws accepts as Sec-WebSocket-Key: 16 bytes, base64-encoded. */
+const STANDARD_KEY = /^[+/0-9A-Za-z]{22}==$/;
+/** What Webdis accepts (any 16–32 characters); kept printable so it cannot split the response. */
+const LENIENT_KEY = /^[\x21-\x7e]{16,32}$/;
+/** Close code sent to every client when the node shuts down (1001: going away). */
+const SHUTDOWN_CLOSE = 1001;
+
+/** What the endpoint needs. */
+export interface WebSocketContext extends SessionContext {
+  readonly acl: Acl;
+  readonly maxMessageSize: number;
+}
+
+/** The wire mode of a Webdis WebSocket path, or undefined when the path is not one. */
+export function modeOfPath(path: string): WireMode | undefined {
+  if (path === '/.json' || path === '/') return 'json';
+  if (path === '/.raw') return 'raw';
+  return undefined;
+}
+
+/** Accepts Webdis WebSocket upgrades. */
+export class WebdisWebSocketEndpoint {
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<WebdisSession>();
+
+  constructor(private readonly ctx: WebSocketContext) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: ctx.maxMessageSize,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // Webdis speaks no subprotocol: never select one.
+      handleProtocols: () => false,
+    });
+  }
+
+  /** Completes an upgrade already routed to a Webdis path (`mode` from modeOfPath). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, mode: WireMode): void {
+    const key = req.headers['sec-websocket-key'];
+    const version = req.headers['sec-websocket-version'];
+    if (req.method !== 'GET' || typeof key !== 'string') return refuse(socket, 400, 'Bad Request');
+    const standard = req.headers.upgrade?.toLowerCase() === 'websocket' && STANDARD_KEY.test(key) && (version === '13' || version === '8');
+    if (standard) {
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, mode));
+      return;
+    }
+    if (!LENIENT_KEY.test(key)) return refuse(socket, 400, 'Bad Request');
+    const ws = this.completeHandshake(socket, head, key);
+    if (ws) this.accept(ws, req, mode);
+  }
+
+  /** Closes every socket (1001); clients reconnect to another node. */
+  shutdown(): void {
+    for (const s of [...this.sessions]) s.end(SHUTDOWN_CLOSE, 'server shutting down');
+    this.sessions.clear();
+    this.wss.close();
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage, mode: WireMode): void {
+    const allowed = this.ctx.acl.permissions(req.socket.remoteAddress, req.headers.authorization);
+    const session = new WebdisSession(this.ctx, ws, mode, allowed);
+    this.sessions.add(session);
+    ws.once('close', () => this.sessions.delete(session));
+  }
+
+  /** The 101 response and a server-side ws WebSocket on the socket, as WebSocketServer makes them. */
+  private completeHandshake(socket: Duplex, head: Buffer, key: string): WebSocket | undefined {
+    if (!socket.readable || !socket.writable) {
+      socket.destroy();
+      return undefined;
+    }
+    const accept = createHash('sha1').update(key + GUID).digest('base64');
+    socket.write(['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`, '', ''].join('\r\n'));
+    // `null` address: a server-side socket. The options are those WebSocketServer passes by default.
+    const ws = new (WebSocket as unknown as new (address: null, protocols: undefined, options: object) => WebSocket)(null, undefined, {
+      autoPong: true,
+      maxPendingAutoPongs: 60,
+      closeTimeout: 30_000,
+    });
+    (ws as unknown as { setSocket(socket: Duplex, head: Buffer, options: object): void }).setSocket(socket, head, {
+      allowSynchronousEvents: true,
+      maxBufferedChunks: 256 * 1024,
+      maxFragments: 16 * 1024,
+      maxPayload: this.ctx.maxMessageSize,
+      skipUTF8Validation: false,
+    });
+    return ws;
+  }
+}
+
+/** Answers an upgrade request with an HTTP error and closes the socket. */
+export function refuse(socket: Duplex, status: number, text: string): void {
+  socket.on('error', () => undefined);
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+}
