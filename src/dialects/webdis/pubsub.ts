@@ -16,6 +16,9 @@ export const RAW_FORMAT = 'webdis-raw';
 /** How a client reads replies: Webdis JSON or RESP. */
 export type WireMode = 'json' | 'raw';
 
+/** Longest wait between two attempts to subscribe again after the engine lost its pub/sub link. */
+const RESUBSCRIBE_MAX_DELAY_MS = 1_000;
+
 /** Most subscriptions one client may hold: each costs memory on the node. */
 export const MAX_SUBSCRIPTIONS = 10_000;
 
@@ -155,7 +158,7 @@ export class PubSub implements Subscriber {
           },
           () => {
             void this.hub.unsubscribe(channel, this).catch(() => undefined);
-            attempt(Math.min(delay * 2, 5_000));
+            attempt(Math.min(delay * 2, RESUBSCRIBE_MAX_DELAY_MS));
           },
         );
       }, delay);

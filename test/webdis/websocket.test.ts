@@ -1,0 +1,218 @@
+// Webdis over WebSocket with the memory engine, `/.json`: every reply and pub/sub row of the compat
+// document (docs: ../shared/compat/webdis.md), the seed's `["SUBSCRIBE", 666]`, labels, payload
+// sizes and order, and malformed input that leaves the socket and its neighbours working.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { OPEN_LOCAL, startWebdis, WdClient, type WebdisNode } from './helpers.js';
+
+let node: WebdisNode;
+const clients: WdClient[] = [];
+
+before(async () => {
+  node = await startWebdis();
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  await node.close();
+});
+
+async function open(path = '/.json', n = node): Promise<WdClient> {
+  const c = await WdClient.open(n.wsBase + path);
+  clients.push(c);
+  return c;
+}
+
+test('PING, PUBLISH with its receiver count; other commands refused by the default ACL', async () => {
+  const c = await open();
+  assert.deepEqual(await c.call('PING'), { PING: [true, 'PONG'] });
+  assert.deepEqual(await c.call('PING', 'hello'), { PING: 'hello' });
+  assert.deepEqual(await c.call('PUBLISH', 'nobody-listens', 'x'), { PUBLISH: 0 });
+  assert.deepEqual(await c.call('PUBLISH', 'only-two-args'), { PUBLISH: [false, "ERR wrong number of arguments for 'publish' command"] });
+  assert.deepEqual(await c.call('GET', 'k'), { error: true, message: 'Forbidden', http_status: 403 });
+  assert.deepEqual(await c.call('SET', 'k', 'v'), { error: true, message: 'Forbidden', http_status: 403 });
+  // The raw frame text is compact, keys in Webdis's order.
+  c.send('PING');
+  assert.equal(await c.next(), '{"PING":[true,"PONG"]}');
+});
+
+test('memory engine: commands the ACL opens answer a clear error; MULTI/EXEC/WATCH/DISCARD/SELECT stay refused', async () => {
+  const open2 = await startWebdis({ webdis: { acl: OPEN_LOCAL } });
+  try {
+    const c = await WdClient.open(open2.wsBase + '/.json');
+    clients.push(c);
+    assert.deepEqual(await c.call('GET', 'k'), { GET: [false, 'ERR command not available: Herald runs the memory engine'] });
+    assert.deepEqual(await c.call('lpush', 'l', 'a'), { lpush: [false, 'ERR command not available: Herald runs the memory engine'] });
+    for (const verb of ['MULTI', 'EXEC', 'WATCH', 'DISCARD', 'SELECT', 'select']) {
+      assert.deepEqual(await c.call(verb, '1'), { error: true, message: 'Forbidden', http_status: 403 }, verb);
+    }
+    assert.deepEqual(await c.call('PING'), { PING: [true, 'PONG'] });
+  } finally {
+    await open2.close();
+  }
+});
+
+test('the seed: ["SUBSCRIBE", 666] subscribes to channel "666"; data.SUBSCRIBE[2] is 1, then each message', async () => {
+  const page = await open();
+  const publisher = await open();
+  page.send('SUBSCRIBE', 666);
+  const confirmation = await page.json();
+  assert.deepEqual(confirmation, { SUBSCRIBE: ['subscribe', '666', 1] });
+  assert.equal(confirmation.SUBSCRIBE[2], 1);
+  assert.deepEqual(await publisher.call('PUBLISH', '666', 'You have started a server side function'), { PUBLISH: 1 });
+  const msg = await page.json();
+  assert.deepEqual(msg, { SUBSCRIBE: ['message', '666', 'You have started a server side function'] });
+  assert.equal(msg.SUBSCRIBE[2], 'You have started a server side function');
+});
+
+test('"/" is JSON like "/.json"', async () => {
+  const c = await open('/');
+  assert.deepEqual(await c.call('PING'), { PING: [true, 'PONG'] });
+  assert.deepEqual(await c.call('SUBSCRIBE', 'root-path'), { SUBSCRIBE: ['subscribe', 'root-path', 1] });
+});
+
+test('pub/sub rows: running counts, message, psubscribe/pmessage, unsubscribe counts, not allowed after subscribe', async () => {
+  const s = await open();
+  const p = await open();
+  s.send('SUBSCRIBE', 'a', 'b');
+  assert.deepEqual(await s.json(), { SUBSCRIBE: ['subscribe', 'a', 1] });
+  assert.deepEqual(await s.json(), { SUBSCRIBE: ['subscribe', 'b', 2] });
+  assert.deepEqual(await p.call('PUBLISH', 'a', 'to a'), { PUBLISH: 1 });
+  assert.deepEqual(await s.json(), { SUBSCRIBE: ['message', 'a', 'to a'] });
+
+  assert.deepEqual(await s.call('PSUBSCRIBE', 'c*'), { PSUBSCRIBE: ['psubscribe', 'c*', 3] });
+  assert.deepEqual(await p.call('PUBLISH', 'cx', 'to cx'), { PUBLISH: 1 });
+  assert.deepEqual(await s.json(), { PSUBSCRIBE: ['pmessage', 'c*', 'cx', 'to cx'] });
+
+  for (const cmd of [['GET', 'k'], ['PING'], ['PUBLISH', 'a', 'x'], ['SUBSCRIBE'], ['UNSUBSCRIBE']]) {
+    s.send(...cmd);
+    assert.equal(await s.next(), 'Command not allowed after subscribe', cmd.join(' '));
+  }
+
+  assert.deepEqual(await s.call('UNSUBSCRIBE', 'a'), { UNSUBSCRIBE: ['unsubscribe', 'a', 2] });
+  // Herald labels a message with the verb that created its subscription (Webdis would use the last verb).
+  await p.call('PUBLISH', 'b', 'to b');
+  assert.deepEqual(await s.json(), { SUBSCRIBE: ['message', 'b', 'to b'] });
+  assert.deepEqual(await p.call('PUBLISH', 'a', 'gone'), { PUBLISH: 0 });
+
+  assert.deepEqual(await s.call('PUNSUBSCRIBE', 'c*'), { PUNSUBSCRIBE: ['punsubscribe', 'c*', 1] });
+  assert.deepEqual(await s.call('UNSUBSCRIBE', 'b'), { UNSUBSCRIBE: ['unsubscribe', 'b', 0] });
+  // Out of subscribed mode: every command again.
+  assert.deepEqual(await s.call('PING'), { PING: [true, 'PONG'] });
+  await s.quiet(100);
+});
+
+test('a subscribed channel that also matches a pattern gets both pushes; PUBLISH counts both', async () => {
+  const s = await open();
+  const p = await open();
+  await s.call('SUBSCRIBE', 'news');
+  await s.call('PSUBSCRIBE', 'n*');
+  assert.deepEqual(await p.call('PUBLISH', 'news', 'x'), { PUBLISH: 2 });
+  const got = [await s.json(), await s.json()];
+  assert.deepEqual(got, [{ SUBSCRIBE: ['message', 'news', 'x'] }, { PSUBSCRIBE: ['pmessage', 'n*', 'news', 'x'] }]);
+});
+
+test('subscribing twice to a channel answers again with the same count and delivers once', async () => {
+  const s = await open();
+  const p = await open();
+  assert.deepEqual(await s.call('SUBSCRIBE', 'twice'), { SUBSCRIBE: ['subscribe', 'twice', 1] });
+  assert.deepEqual(await s.call('SUBSCRIBE', 'twice'), { SUBSCRIBE: ['subscribe', 'twice', 1] });
+  assert.deepEqual(await p.call('PUBLISH', 'twice', 'once'), { PUBLISH: 1 });
+  assert.deepEqual(await s.json(), { SUBSCRIBE: ['message', 'twice', 'once'] });
+  await s.quiet(100);
+});
+
+test('labels are the verb as the client spelled it, per subscription', async () => {
+  const lower = await open();
+  const upper = await open();
+  const p = await open();
+  assert.deepEqual(await lower.call('subscribe', 'spell'), { subscribe: ['subscribe', 'spell', 1] });
+  assert.deepEqual(await upper.call('SUBSCRIBE', 'spell'), { SUBSCRIBE: ['subscribe', 'spell', 1] });
+  assert.deepEqual(await lower.call('pSubscribe', 'sp*'), { pSubscribe: ['psubscribe', 'sp*', 2] });
+  assert.deepEqual(await p.call('PUBLISH', 'spell', 'm'), { PUBLISH: 3 });
+  assert.deepEqual(await upper.json(), { SUBSCRIBE: ['message', 'spell', 'm'] });
+  assert.deepEqual([await lower.json(), await lower.json()], [{ subscribe: ['message', 'spell', 'm'] }, { pSubscribe: ['pmessage', 'sp*', 'spell', 'm'] }]);
+});
+
+test('UNSUBSCRIBE on a socket without subscriptions answers a count of 0', async () => {
+  const c = await open();
+  assert.deepEqual(await c.call('UNSUBSCRIBE', 'never'), { UNSUBSCRIBE: ['unsubscribe', 'never', 0] });
+  assert.deepEqual(await c.call('UNSUBSCRIBE'), { UNSUBSCRIBE: ['unsubscribe', null, 0] });
+  assert.deepEqual(await c.call('PUNSUBSCRIBE'), { PUNSUBSCRIBE: ['punsubscribe', null, 0] });
+  assert.deepEqual(await c.call('SUBSCRIBE'), { SUBSCRIBE: [false, "ERR wrong number of arguments for 'subscribe' command"] });
+});
+
+test('1 KiB and 256 KiB payloads (UTF-8 included) arrive intact; 500 messages arrive in publish order', async () => {
+  const s = await open();
+  const p = await open();
+  await s.call('SUBSCRIBE', 'big');
+  for (const size of [1024, 256 * 1024]) {
+    const payload = 'é€'.repeat(8) + 'x'.repeat(size - 40);
+    assert.deepEqual(await p.call('PUBLISH', 'big', payload), { PUBLISH: 1 });
+    const msg = await s.json(5000);
+    assert.equal(msg.SUBSCRIBE[2], payload, `${size} bytes`);
+  }
+  for (let i = 0; i < 500; i++) p.send('PUBLISH', 'big', `m${i}`);
+  const frames = await s.take(500, 10_000);
+  assert.deepEqual(
+    frames.map((f) => JSON.parse(f).SUBSCRIBE[2]),
+    Array.from({ length: 500 }, (_, i) => `m${i}`),
+  );
+});
+
+test('malformed input gets an error frame; the socket and its neighbours keep working', async () => {
+  const bad = await open();
+  const neighbour = await open();
+  await neighbour.call('SUBSCRIBE', 'calm');
+  const cases: Array<[string, RegExp]> = [
+    ['not json', /not valid JSON/],
+    ['{"SET":1}', /expected a JSON array/],
+    ['"PING"', /expected a JSON array/],
+    ['[]', /empty command/],
+    ['[1,2]', /command name must be a non-empty string/],
+    ['[""]', /command name must be a non-empty string/],
+    ['["SET","k",{"a":1}]', /argument 2 must be a string or a number, got object/],
+    ['["SET","k",null]', /argument 2 must be a string or a number, got null/],
+    ['["SET","k",[1]]', /argument 2 must be a string or a number, got an array/],
+    ['["SET","k",true]', /argument 2 must be a string or a number, got boolean/],
+  ];
+  for (const [frame, message] of cases) {
+    bad.sendRaw(frame);
+    const reply = await bad.json();
+    assert.equal(reply.error, true, frame);
+    assert.equal(reply.http_status, 400, frame);
+    assert.match(reply.message, message, frame);
+  }
+  // A binary frame holding a JSON command is read like a text one.
+  bad.sendRaw(Buffer.from('["PING"]'), true);
+  assert.deepEqual(await bad.json(), { PING: [true, 'PONG'] });
+  assert.deepEqual(await bad.call('PUBLISH', 'calm', 'still here'), { PUBLISH: 1 });
+  assert.deepEqual(await neighbour.json(), { SUBSCRIBE: ['message', 'calm', 'still here'] });
+  assert.equal(bad.binary.some(Boolean) || neighbour.binary.some(Boolean), false, 'every server frame is a text frame');
+});
+
+test('numbers are sent as their decimal text', async () => {
+  const c = await open();
+  const p = await open();
+  assert.deepEqual(await c.call('SUBSCRIBE', 42, -7, 1.5), { SUBSCRIBE: ['subscribe', '42', 1] });
+  assert.deepEqual(await c.json(), { SUBSCRIBE: ['subscribe', '-7', 2] });
+  assert.deepEqual(await c.json(), { SUBSCRIBE: ['subscribe', '1.5', 3] });
+  assert.deepEqual(await p.call('PUBLISH', 42, 12345), { PUBLISH: 1 });
+  assert.deepEqual(await c.json(), { SUBSCRIBE: ['message', '42', '12345'] });
+});
+
+test('a client that closes leaves nothing subscribed behind', async () => {
+  const s = await open();
+  const p = await open();
+  await s.call('SUBSCRIBE', 'leaving');
+  await s.call('PSUBSCRIBE', 'leav*');
+  s.ws.close();
+  await s.waitClose();
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const r = await p.call('PUBLISH', 'leaving', 'x');
+    if (r.PUBLISH === 0) break;
+    assert.ok(Date.now() < deadline, 'subscriptions still there after close');
+    await new Promise((res) => setTimeout(res, 20));
+  }
+});
