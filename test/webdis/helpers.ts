@@ -202,6 +202,11 @@ export class TcpWs {
     return response;
   }
 
+  /** What arrived and was not read yet, as text. */
+  pending(): string {
+    return this.buf.toString('utf8');
+  }
+
   /** Writes bytes as they are. */
   write(bytes: Buffer | string): void {
     this.socket.write(bytes);
@@ -328,6 +333,23 @@ export function http(
       reject(err);
     });
     req.end(options.body);
+  });
+}
+
+/** The status of a GET (a comet stream included: the connection is dropped once the head is in). */
+export function httpStatus(port: number, path: string, headers: Record<string, string> = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      clearTimeout(timer);
+      resolve(res.statusCode ?? 0);
+      req.destroy();
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(new Error(`GET ${path} timed out`));
+    }, 5000);
+    req.on('error', () => undefined);
+    req.end();
   });
 }
 

@@ -1,0 +1,306 @@
+// Webdis over HTTP with a real Redis: GET/POST/PUT, every extension, URL decoding, JSONP, ETag and
+// 304, comet streams, 403/405/413, OPTIONS, the database prefix, and the main port's path prefix;
+// with the memory engine, an HTTP PUBLISH reaching a WebSocket subscriber.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { request, type IncomingMessage } from 'node:http';
+import { after, before, test } from 'node:test';
+import { RedisProcess } from '../helpers/redis.js';
+import { http, OPEN_LOCAL, sleep, startWebdis, TcpWs, WdClient, type WebdisNode } from './helpers.js';
+
+let redis: RedisProcess;
+let node: WebdisNode;
+let memory: WebdisNode;
+const clients: WdClient[] = [];
+
+before(async () => {
+  redis = await RedisProcess.start();
+  node = await startWebdis({
+    engine: { type: 'redis', redis: { url: redis.url } },
+    webdis: { acl: OPEN_LOCAL, path_prefix: '/webdis', http_max_body_size: 512 * 1024 },
+  });
+  memory = await startWebdis({ webdis: { http_max_body_size: 1024 } });
+});
+
+after(async () => {
+  for (const c of clients) c.close();
+  await node?.close();
+  await memory?.close();
+  await redis?.stop();
+});
+
+const get = (path: string, headers: Record<string, string> = {}, n = node) => http(n.webdisPort, 'GET', path, { headers });
+const md5 = (s: string | Buffer) => `"${createHash('md5').update(s).digest('hex')}"`;
+
+test('GET: JSON replies with Content-Type, ETag (MD5 of the body) and CORS headers', async () => {
+  await get('/DEL/hello');
+  const set = await get('/SET/hello/world');
+  assert.equal(set.status, 200);
+  assert.equal(set.text, '{"SET":[true,"OK"]}');
+  assert.equal(set.headers['content-type'], 'application/json');
+  assert.equal(set.headers.etag, '"0db1124cf79ffeb80aff6d199d5822f8"');
+  assert.equal(set.headers['access-control-allow-origin'], '*');
+  assert.equal(set.headers['access-control-allow-methods'], 'GET,POST,PUT,OPTIONS');
+  const g = await get('/GET/hello');
+  assert.equal(g.text, '{"GET":"world"}');
+  assert.equal(g.headers.etag, '"8cf38afc245b7a6a88696566483d1390"');
+  await get('/DEL/counter');
+  assert.equal((await get('/INCR/counter')).text, '{"INCR":1}');
+  await get('/DEL/list');
+  await get('/RPUSH/list/abc');
+  await get('/RPUSH/list/def');
+  assert.equal((await get('/LRANGE/list/0/-1')).text, '{"LRANGE":["abc","def"]}');
+  assert.equal((await get('/GET/nothing-here')).text, '{"GET":null}');
+  const unknown = await get('/UNKNOWN/COMMAND');
+  assert.equal(unknown.status, 200, 'a Redis error is a 200');
+  assert.deepEqual(Object.keys(JSON.parse(unknown.text)), ['UNKNOWN']);
+  assert.equal(JSON.parse(unknown.text).UNKNOWN[0], false);
+  assert.equal((await get('/PING')).text, '{"PING":[true,"PONG"]}');
+  assert.equal((await get('/ping')).text, '{"ping":[true,"PONG"]}');
+});
+
+test('extensions: .json .js .raw .txt .html .xml .css .bin .png .jpg .jpeg, ?type=, ?sep=, unknown ones kept in the argument', async () => {
+  await get('/SET/hello/world');
+  const cases: Array<[string, string, string]> = [
+    ['/GET/hello.json', 'application/json', '{"GET":"world"}'],
+    ['/GET/hello.js', 'application/javascript', '{"GET":"world"}'],
+    ['/GET/hello.raw', 'binary/octet-stream', '$5\r\nworld\r\n'],
+    ['/SET/hello/world.raw', 'binary/octet-stream', '+OK\r\n'],
+    ['/GET/hello.txt', 'text/plain', 'world'],
+    ['/GET/hello.html', 'text/html', 'world'],
+    ['/GET/hello.xml', 'text/xml', 'world'],
+    ['/GET/hello.css', 'text/css', 'world'],
+    ['/GET/hello.bin', 'binary/octet-stream', 'world'],
+    ['/GET/hello.png', 'image/png', 'world'],
+    ['/GET/hello.jpg', 'image/jpeg', 'world'],
+    ['/GET/hello.jpeg', 'image/jpeg', 'world'],
+    ['/SET/hello/world.txt', 'text/plain', '+OK'],
+    ['/GET/hello?type=text/x-mine', 'text/x-mine', 'world'],
+    ['/LRANGE/list/0/-1.raw', 'binary/octet-stream', '*2\r\n$3\r\nabc\r\n$3\r\ndef\r\n'],
+    ['/LRANGE/list/0/-1.txt', 'text/plain', 'abcdef'],
+    ['/LRANGE/list/0/-1.txt?sep=--', 'text/plain', 'abc--def'],
+    ['/INCR/counter.txt', 'text/plain', '2'],
+    ['/INCR/counter.raw', 'binary/octet-stream', ':3\r\n'],
+  ];
+  await get('/DEL/list');
+  await get('/RPUSH/list/abc/def');
+  await get('/DEL/counter');
+  await get('/INCR/counter');
+  for (const [path, type, body] of cases) {
+    const r = await get(path);
+    assert.equal(r.status, 200, path);
+    assert.equal(r.headers['content-type'], type, path);
+    assert.equal(r.text, body, path);
+  }
+  assert.match((await get('/UNKNOWN/COMMAND.raw')).text, /^-ERR /);
+  assert.match((await get('/UNKNOWN/COMMAND.txt')).text, /^-ERR /);
+  // A nil value has no string to send: 404, as Webdis.
+  assert.equal((await get('/GET/nothing-here.txt')).status, 404);
+  // An unknown extension is part of the key.
+  await get('/SET/file.name/dotted');
+  assert.equal((await get('/GET/file.name')).text, '{"GET":"dotted"}');
+  assert.equal((await get('/GET/file')).text, '{"GET":null}');
+  assert.equal((await get('/GET/file.name.txt')).text, 'dotted');
+  // ?filename= makes it a download.
+  assert.equal((await get('/GET/hello.txt?filename=hello.txt')).headers['content-disposition'], 'attachment; filename="hello.txt"');
+});
+
+test('URL decoding: %2f is a / inside an argument, %2e a dot (not an extension), + a space', async () => {
+  assert.equal((await get('/SET/a%2fb/x%2ey+z')).text, '{"SET":[true,"OK"]}');
+  assert.equal((await get('/GET/a%2fb')).text, '{"GET":"x.y z"}');
+  assert.equal((await get('/GET/a%2Fb.txt')).text, 'x.y z');
+  await get('/SET/k%2ejson/dot');
+  assert.equal((await get('/GET/k.json')).text, '{"GET":null}', '"k.json" is the key GET k with .json');
+  assert.equal((await get('/GET/k%2ejson')).text, '{"GET":"dot"}');
+  await get('/SET/pct/100%25+sure%zz');
+  assert.equal((await get('/GET/pct.txt')).text, '100% sure%zz');
+  await get('/SET/utf/%C3%A9t%C3%A9');
+  assert.equal((await get('/GET/utf')).text, '{"GET":"été"}');
+  // A trailing slash is an empty last argument.
+  assert.equal((await get('/SET/empty/')).text, '{"SET":[true,"OK"]}');
+  assert.equal((await get('/STRLEN/empty')).text, '{"STRLEN":0}');
+});
+
+test('POST / with the command as the body; PUT with the body as the last argument (256 KiB too)', async () => {
+  const post = await http(node.webdisPort, 'POST', '/', { body: 'SET/posted/by%20post' });
+  assert.equal(post.status, 200);
+  assert.equal(post.text, '{"SET":[true,"OK"]}');
+  assert.equal((await http(node.webdisPort, 'POST', '/', { body: 'GET/posted.txt' })).text, 'by post');
+  const put = await http(node.webdisPort, 'PUT', '/SET/putkey', { body: 'raw / body + stays %2f as is' });
+  assert.equal(put.text, '{"SET":[true,"OK"]}');
+  assert.equal((await get('/GET/putkey.txt')).text, 'raw / body + stays %2f as is');
+  const big = Buffer.alloc(256 * 1024, 'x');
+  assert.equal((await http(node.webdisPort, 'PUT', '/SET/bigkey', { body: big })).text, '{"SET":[true,"OK"]}');
+  assert.deepEqual((await get('/GET/bigkey.bin')).body, big);
+  const oneK = 'y'.repeat(1024);
+  await http(node.webdisPort, 'PUT', '/SET/kkey', { body: oneK });
+  assert.equal((await get('/GET/kkey')).text, JSON.stringify({ GET: oneK }));
+});
+
+test('JSONP: ?jsonp= and ?callback= wrap the JSON; a callback that is not an identifier is refused', async () => {
+  await get('/SET/hello/world');
+  const a = await get('/GET/hello?jsonp=myFn');
+  assert.equal(a.text, 'myFn({"GET":"world"});\n');
+  assert.equal(a.headers.etag, md5('myFn({"GET":"world"});\n'));
+  assert.equal((await get('/GET/hello.json?callback=jQuery123_456')).text, 'jQuery123_456({"GET":"world"});\n');
+  assert.equal((await get('/GET/hello?callback=ns.handlers.fn')).text, 'ns.handlers.fn({"GET":"world"});\n');
+  assert.equal((await get('/GET/hello?jsonp=alert(1)%3Bx')).status, 400);
+  // JSONP applies to JSON only.
+  assert.equal((await get('/GET/hello.txt?jsonp=cb')).text, 'world');
+});
+
+test('ETag and If-None-Match: a matching tag answers 304 without a body', async () => {
+  await get('/SET/hello/world');
+  const first = await get('/GET/hello.txt');
+  assert.equal(first.headers.etag, md5('world'));
+  const again = await get('/GET/hello.txt', { 'If-None-Match': md5('world') });
+  assert.equal(again.status, 304);
+  assert.equal(again.body.length, 0);
+  const changed = await get('/GET/hello.txt', { 'If-None-Match': md5('nonsense') });
+  assert.equal(changed.status, 200);
+  assert.equal(changed.text, 'world');
+  assert.equal((await get('/GET/hello', { 'If-None-Match': '"8cf38afc245b7a6a88696566483d1390"' })).status, 304);
+});
+
+/** Opens a comet stream and collects its chunks (each one reply). */
+function comet(port: number, path: string): Promise<{ res: IncomingMessage; chunks: string[]; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      clearTimeout(timer);
+      const chunks: string[] = [];
+      res.on('data', (d: Buffer) => chunks.push(d.toString()));
+      resolve({ res, chunks, close: () => req.destroy() });
+    });
+    const timer = setTimeout(() => reject(new Error('comet timed out')), 5000);
+    req.on('error', () => undefined);
+    req.end();
+  });
+}
+
+async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+test('comet: GET /SUBSCRIBE/chan streams the confirmation then each message, one chunk each', async () => {
+  const c = await comet(node.webdisPort, '/SUBSCRIBE/cometchan');
+  assert.equal(c.res.statusCode, 200);
+  assert.equal(c.res.headers['transfer-encoding'], 'chunked');
+  assert.equal(c.res.headers['content-type'], 'application/json');
+  await until(() => c.chunks.length === 1, 'the confirmation');
+  assert.equal(c.chunks[0], '{"SUBSCRIBE":["subscribe","cometchan",1]}');
+  assert.equal((await get('/PUBLISH/cometchan/first')).text, '{"PUBLISH":1}');
+  await get('/PUBLISH/cometchan/second');
+  await until(() => c.chunks.length === 3, 'two messages');
+  assert.deepEqual(c.chunks.slice(1), ['{"SUBSCRIBE":["message","cometchan","first"]}', '{"SUBSCRIBE":["message","cometchan","second"]}']);
+  c.close();
+  await until(() => true, '');
+  const deadline = Date.now() + 3000;
+  while ((await get('/PUBLISH/cometchan/gone')).text !== '{"PUBLISH":0}') {
+    assert.ok(Date.now() < deadline, 'the comet subscription outlived its client');
+    await sleep(20);
+  }
+});
+
+test('comet: PSUBSCRIBE, JSONP chunks, and .raw; chunk framing on the wire', async () => {
+  const p = await comet(node.webdisPort, '/PSUBSCRIBE/pc*?jsonp=onMsg');
+  await until(() => p.chunks.length === 1, 'the confirmation');
+  assert.equal(p.chunks[0], 'onMsg({"PSUBSCRIBE":["psubscribe","pc*",1]});\n');
+  await get('/PUBLISH/pcx/hi');
+  await until(() => p.chunks.length === 2, 'the pmessage');
+  assert.equal(p.chunks[1], 'onMsg({"PSUBSCRIBE":["pmessage","pc*","pcx","hi"]});\n');
+  p.close();
+
+  const r = await comet(node.webdisPort, '/SUBSCRIBE/rawcomet.raw');
+  assert.equal(r.res.headers['content-type'], 'binary/octet-stream');
+  await until(() => r.chunks.length === 1, 'the confirmation');
+  assert.equal(r.chunks[0], '*3\r\n$9\r\nsubscribe\r\n$8\r\nrawcomet\r\n$1\r\n1\r\n');
+  r.close();
+
+  // On the wire: a chunked response whose chunks are whole replies.
+  const tcp = await TcpWs.connect(node.webdisPort);
+  try {
+    const head = await tcp.handshake('GET /SUBSCRIBE/wirecomet HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.match(head, /transfer-encoding: chunked/i);
+    await get('/PUBLISH/wirecomet/x');
+    const first = '{"SUBSCRIBE":["subscribe","wirecomet",1]}';
+    const second = '{"SUBSCRIBE":["message","wirecomet","x"]}';
+    const expected = `${first.length.toString(16)}\r\n${first}\r\n${second.length.toString(16)}\r\n${second}\r\n`;
+    const end = Date.now() + 3000;
+    let got = '';
+    while (got.length < expected.length && Date.now() < end) {
+      await sleep(20);
+      got = tcp.pending();
+    }
+    assert.equal(got, expected);
+  } finally {
+    tcp.destroy();
+  }
+});
+
+test('statuses: 403 with an empty body, 405, OPTIONS, 413, no command, crossdomain.xml', async () => {
+  const forbidden = await get('/GET/k', {}, memory);
+  assert.equal(forbidden.status, 403);
+  assert.equal(forbidden.body.length, 0);
+  assert.equal(forbidden.headers['content-length'], '0');
+  assert.equal((await get('/SUBSCRIBE', {}, memory)).text, '{"SUBSCRIBE":[false,"ERR wrong number of arguments for \'subscribe\' command"]}');
+  for (const method of ['DELETE', 'PATCH', 'HEAD']) {
+    const r = await http(memory.webdisPort, method, '/PING');
+    assert.equal(r.status, 405, method);
+    assert.equal(r.headers.allow, 'GET,POST,PUT,OPTIONS');
+  }
+  const options = await http(memory.webdisPort, 'OPTIONS', '/');
+  assert.equal(options.status, 200);
+  assert.equal(options.headers['access-control-allow-origin'], '*');
+  assert.equal(options.headers['access-control-allow-headers'], 'X-Requested-With, Content-Type, Authorization');
+  assert.equal((await http(memory.webdisPort, 'POST', '/', { body: 'PUBLISH/c/' + 'x'.repeat(2048) })).status, 413);
+  assert.equal((await get('/', {}, memory)).status, 403);
+  const xml = await get('/crossdomain.xml', {}, memory);
+  assert.equal(xml.headers['content-type'], 'application/xml');
+  assert.match(xml.text, /allow-access-from domain="\*"/);
+});
+
+test('memory engine: an HTTP PUBLISH reaches WebSocket subscribers; other commands are refused (403) by default', async () => {
+  const s = await WdClient.open(memory.wsBase + '/.json');
+  clients.push(s);
+  await s.call('SUBSCRIBE', 'from-http');
+  const r = await get('/PUBLISH/from-http/hello+world', {}, memory);
+  assert.equal(r.text, '{"PUBLISH":1}');
+  assert.deepEqual(await s.json(), { SUBSCRIBE: ['message', 'from-http', 'hello world'] });
+  const post = await http(memory.webdisPort, 'POST', '/', { body: 'PUBLISH/from-http/posted' });
+  assert.equal(post.text, '{"PUBLISH":1}');
+  assert.deepEqual(await s.json(), { SUBSCRIBE: ['message', 'from-http', 'posted'] });
+  assert.equal((await get('/UNSUBSCRIBE/from-http', {}, memory)).text, '{"UNSUBSCRIBE":["unsubscribe","from-http",0]}');
+});
+
+test('database prefix: /<n>/COMMAND runs on database n; a bad one never runs the command elsewhere', async () => {
+  await get('/DEL/dbkey');
+  assert.equal((await get('/3/SET/dbkey/three')).text, '{"SET":[true,"OK"]}');
+  assert.equal((await get('/GET/dbkey')).text, '{"GET":null}');
+  assert.equal((await get('/3/GET/dbkey')).text, '{"GET":"three"}');
+  assert.equal((await get('/0/GET/dbkey')).text, '{"GET":null}');
+  const bad = JSON.parse((await get('/99999/SET/dbkey/wrong')).text);
+  assert.equal(bad.SET[0], false);
+  assert.match(bad.SET[1], /DB index is out of range/);
+  assert.equal((await get('/GET/dbkey')).text, '{"GET":null}');
+  assert.equal((await get('/3/GET/dbkey')).text, '{"GET":"three"}');
+});
+
+test('webdis.path_prefix serves the same HTTP and WebSocket routes on the main port', async () => {
+  const r = await http(node.port, 'GET', '/webdis/PING');
+  assert.equal(r.text, '{"PING":[true,"PONG"]}');
+  assert.equal((await http(node.port, 'GET', '/webdis/GET/hello.txt')).text, 'world');
+  assert.equal((await http(node.port, 'GET', '/webdis')).status, 403);
+  assert.equal((await http(node.port, 'GET', '/webdisx/PING')).status, 404);
+  const c = await WdClient.open(`ws://127.0.0.1:${node.port}/webdis/.json`);
+  clients.push(c);
+  assert.deepEqual(await c.call('GET', 'hello'), { GET: 'world' });
+  const raw = await WdClient.open(`ws://127.0.0.1:${node.port}/webdis/.raw`);
+  clients.push(raw);
+  raw.sendRaw('*1\r\n$4\r\nPING\r\n');
+  assert.equal(await raw.next(), '+PONG\r\n');
+});
