@@ -216,3 +216,26 @@ test('a client that closes leaves nothing subscribed behind', async () => {
     await new Promise((res) => setTimeout(res, 20));
   }
 });
+
+test('a subscriber that stops reading is cut off at webdis.queue_max_size; the publisher is unaffected', async () => {
+  const small = await startWebdis({ webdis: { queue_max_size: 256 * 1024 } });
+  try {
+    const slow = await WdClient.open(small.wsBase + '/.json');
+    const p = await WdClient.open(small.wsBase + '/.json');
+    clients.push(slow, p);
+    await slow.call('SUBSCRIBE', 'firehose');
+    // The client reads nothing more from its TCP socket.
+    (slow.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    const chunk = 'z'.repeat(64 * 1024);
+    let receivers = 1;
+    for (let round = 0; round < 20 && receivers > 0; round++) {
+      for (let i = 0; i < 20; i++) p.send('PUBLISH', 'firehose', chunk);
+      const replies = (await p.take(20, 10_000)).map((f) => JSON.parse(f).PUBLISH);
+      receivers = replies[replies.length - 1];
+    }
+    assert.equal(receivers, 0, 'the slow subscriber was dropped');
+    assert.deepEqual(await p.call('PING'), { PING: [true, 'PONG'] });
+  } finally {
+    await small.close();
+  }
+});

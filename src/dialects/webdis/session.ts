@@ -65,8 +65,10 @@ export class WebdisSession {
     try {
       commands = this.mode === 'json' ? [parseJsonCommand(frame.toString('utf8'))] : parseCommands(frame);
     } catch (err) {
-      if (!(err instanceof CommandSyntaxError || err instanceof RespSyntaxError)) throw err;
-      const message = err instanceof RespSyntaxError ? `bad request: ${err.message}` : err.message;
+      // Whatever a client sends, it gets an answer and the node keeps running.
+      const known = err instanceof CommandSyntaxError || err instanceof RespSyntaxError;
+      if (!known) this.ctx.log.warn({ err }, 'webdis frame not understood');
+      const message = err instanceof RespSyntaxError ? `bad request: ${err.message}` : known ? (err as Error).message : 'bad request';
       // In line with the replies, so it answers the frame it is about.
       this.enqueue(async () => this.write(this.mode === 'json' ? errorJson(message, 400) : encodeResp({ type: 'error', text: `ERR ${message}` })));
       return;
