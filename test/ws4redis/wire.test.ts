@@ -186,3 +186,19 @@ test('a client that stops reading is closed (1008) instead of growing the server
   assert.ok(raw.frames.filter((f) => f.opcode === 0x1).length < 400);
   raw.destroy();
 });
+
+test('a configured path prefix (WEBSOCKET_URL) takes the place of /ws/', async () => {
+  const other = await startWs4Redis({ path_prefix: '/realtime/socket/', allowed_channels: ['subscribe-broadcast', 'publish-broadcast'] });
+  try {
+    const sub = await W4RClient.open(wsUrl(other, 'room/1', 'subscribe-broadcast', '/realtime/socket/'));
+    const pub = await W4RClient.open(wsUrl(other, 'room%2F1', 'publish-broadcast', '/realtime/socket/'));
+    await pub.send('same facility, decoded');
+    await sub.waitCount(1);
+    await assert.rejects(W4RClient.open(wsUrl(other, 'room/1', 'subscribe-broadcast')), (err: { status?: number }) => err.status === 404);
+    const plain = await fetch(`${other.url}/realtime/socket/room`, { signal: AbortSignal.timeout(WAIT) });
+    assert.equal(plain.status, 400);
+    await Promise.all([sub.close(), pub.close()]);
+  } finally {
+    await other.close();
+  }
+});
