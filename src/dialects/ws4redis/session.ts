@@ -49,6 +49,7 @@ export class Ws4RedisSession implements Subscriber {
   /** Live messages held back until the persisted ones are out; null once they are. */
   private held: Array<{ channel: string; bytes: Buffer }> | null = [];
   private readonly joined = new Set<string>();
+  private readonly rejoining = new Set<string>();
   /** Engine channel -> Redis channel name, for the subscribed ones. */
   private readonly names = new Map<string, string>();
   /** The last message seen per engine channel, so a resubscription resends only what changed. */
@@ -102,8 +103,11 @@ export class Ws4RedisSession implements Subscriber {
 
   /** The engine may have lost messages of a channel (the hub already dropped us): join it again. */
   resync(channel: string): void {
-    if (this.state !== 'open' || !this.joined.delete(channel)) return;
-    void this.rejoin(channel, Date.now());
+    // Also for a channel whose first join is still in flight: the hub forgot it all the same.
+    if (this.state !== 'open' || !this.names.has(channel) || this.rejoining.has(channel)) return;
+    this.joined.delete(channel);
+    this.rejoining.add(channel);
+    void this.rejoin(channel, Date.now()).finally(() => this.rejoining.delete(channel));
   }
 
   /** Server-side close: flushes what is queued, sends the close frame, cuts off a silent client. */
