@@ -109,13 +109,13 @@ test('an offered subprotocol is echoed (the first one); none is sent when none i
   assert.equal((await headers([]))['sec-websocket-protocol'], undefined);
 });
 
-test('plain HTTP on a /ws/ path: 400 saying the client does not wish to upgrade; other methods 400', async () => {
+test('plain HTTP on a /ws/ path (GET, POST): 400 saying the client does not wish to upgrade; an upgrade by POST: 400', async () => {
   const get = await fetch(`${node.url}/ws/foobar?subscribe-broadcast`, { signal: AbortSignal.timeout(WAIT) });
   assert.equal(get.status, 400);
   assert.equal(await get.text(), 'Client does not wish to upgrade to a websocket');
   const post = await fetch(`${node.url}/ws/foobar`, { method: 'POST', body: 'x', signal: AbortSignal.timeout(WAIT) });
   assert.equal(post.status, 400);
-  assert.equal(await post.text(), 'HTTP method must be a GET');
+  assert.equal(await post.text(), 'Client does not wish to upgrade to a websocket');
   const h2c = await rawHttp(node.port, 'GET /ws/foobar HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
   assert.equal(h2c.status, 400);
   assert.equal(h2c.body, 'Client does not wish to upgrade to a websocket');

@@ -13,7 +13,7 @@ import { facilityOf, parseRequest, type Ws4RedisRequest } from './url.js';
 
 /** ws4redis' answer to a request on a WebSocket path that is not an upgrade. */
 export const NOT_AN_UPGRADE = 'Client does not wish to upgrade to a websocket';
-/** ws4redis' answer to a method other than GET on a WebSocket path. */
+/** ws4redis' answer to an upgrade request with a method other than GET. */
 export const NOT_A_GET = 'HTTP method must be a GET';
 
 /** How long shutdown waits for pending publishes, then for clients to answer the close. */
@@ -54,10 +54,10 @@ export class Ws4RedisEndpoint {
     return true;
   }
 
-  /** Answers plain HTTP on a WebSocket path: 400, as ws4redis does. */
-  async handleRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+  /** Answers plain HTTP (any method) on a WebSocket path: 400, saying the client does not wish to upgrade. */
+  async handleRequest(_req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
     if (facilityOf(url.pathname, this.ctx.config.path_prefix) === undefined) return false;
-    const body = req.method === 'GET' || req.method === 'HEAD' ? NOT_AN_UPGRADE : NOT_A_GET;
+    const body = NOT_AN_UPGRADE;
     res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }).end(body);
     return true;
   }
