@@ -134,7 +134,12 @@ export class RedisEngine implements Engine {
     // publishes and subscribes fail with a clear temporary error and the node keeps serving.
     this.cmd.connect().catch((err: Error) => this.options.log.error({ err: err.message }, `redis unreachable (${where}); retrying`));
     this.sub.connect().catch(() => undefined);
-    await Promise.race([Promise.all([this.whenReady(this.cmd), this.whenReady(this.sub)]), new Promise((r) => setTimeout(r, 3_000))]);
+    let startTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([this.whenReady(this.cmd), this.whenReady(this.sub)]),
+      new Promise((r) => (startTimer = setTimeout(r, 3_000))),
+    ]);
+    clearTimeout(startTimer);
     if (this.cmd.status === 'ready') await this.ensureFunctions().catch(() => undefined);
     if (this.cmd.status !== 'ready' || this.sub.status !== 'ready') {
       this.options.log.error(`redis not ready after 3 s (${where}); serving anyway and retrying in the background`);
@@ -297,7 +302,9 @@ export class RedisEngine implements Engine {
     for (const p of this.pendingSubscribe.values()) for (const w of p.waiters) w.reject(new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed'));
     this.pendingSubscribe.clear();
     // QUIT politely, but never wait long: a dead cluster node would keep it pending forever.
-    await Promise.race([Promise.allSettled([this.cmd.quit(), this.sub.quit()]), new Promise((r) => setTimeout(r, 1_000))]);
+    let quitTimer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([this.cmd.quit(), this.sub.quit()]), new Promise((r) => (quitTimer = setTimeout(r, 1_000)))]);
+    clearTimeout(quitTimer);
     this.cmd.disconnect();
     this.sub.disconnect();
   }
@@ -357,8 +364,11 @@ export class RedisEngine implements Engine {
     const fail = (items: Pending[], err: unknown) =>
       settle(items, new HeraldError('HERALD_ERR_ENGINE', `redis subscribe failed: ${(err as Error).message}`));
     if (this.sub.status !== 'ready') return fail(batch, new Error('redis pub/sub connection is not ready'));
-    const withTimeout = <T>(p: Promise<T>) =>
-      Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timed out')), SUBSCRIBE_TIMEOUT_MS))]);
+    const withTimeout = <T>(p: Promise<T>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), SUBSCRIBE_TIMEOUT_MS)));
+      return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+    };
     const run = (items: Pending[], op: () => Promise<unknown>) => {
       if (items.length) withTimeout(op()).then(() => settle(items), (err) => fail(items, err));
     };

@@ -55,10 +55,15 @@ export class Hub {
       this.channels.set(channel, subs);
     }
     subs.add(sub);
-    if (first) {
-      await this.enqueue(channel, () => this.engine.subscribe(channel));
-    } else {
-      await this.pending.get(channel);
+    try {
+      if (first) await this.enqueue(channel, () => this.engine.subscribe(channel));
+      else await this.pending.get(channel);
+    } catch (err) {
+      // The engine did not subscribe: the channel is not on this node, for this subscriber nor for
+      // the ones that joined while it was being tried (they get the same error), so the next
+      // subscriber tries again.
+      if (this.channels.get(channel) === subs) this.channels.delete(channel);
+      throw err;
     }
   }
 

@@ -69,3 +69,27 @@ test('resync: every subscriber of every channel is told, and the hub forgets the
   assert.equal(hub.channelCounts().size, 0);
   await engine.close();
 });
+
+test('an engine subscribe that fails leaves nothing behind, fails every waiting subscriber, and is tried again by the next', async () => {
+  const engine = new MemoryEngine({ historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
+  let attempts = 0;
+  engine.subscribe = async () => {
+    attempts++;
+    await new Promise((r) => setTimeout(r, 10));
+    if (attempts === 1) throw new Error('redis down');
+  };
+  const hub = new Hub(engine, { a: (_c, p) => p.data });
+  await engine.start(hub);
+  const x = new Recorder('a');
+  const y = new Recorder('a');
+  const results = await Promise.allSettled([hub.subscribe('ch', x), hub.subscribe('ch', y)]);
+  assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+  assert.equal(hub.channelCounts().size, 0);
+  const z = new Recorder('a');
+  await hub.subscribe('ch', z);
+  assert.equal(attempts, 2);
+  await engine.publish('ch', { data: Buffer.from('after') });
+  assert.equal(z.got.length, 1);
+  assert.equal(x.got.length + y.got.length, 0);
+  await engine.close();
+});
