@@ -239,3 +239,14 @@ test('a subscriber that stops reading is cut off at webdis.queue_max_size; the p
     await small.close();
   }
 });
+
+test('one socket holds at most 10,000 subscriptions; past that SUBSCRIBE answers an error', async () => {
+  const c = await open();
+  const names = Array.from({ length: 10_001 }, (_, i) => `many:${i}`);
+  c.send('SUBSCRIBE', ...names);
+  const frames = await c.take(10_001, 15_000);
+  assert.deepEqual(JSON.parse(frames[9_999]!), { SUBSCRIBE: ['subscribe', 'many:9999', 10_000] });
+  assert.deepEqual(JSON.parse(frames[10_000]!), { SUBSCRIBE: [false, 'ERR too many subscriptions on one connection (10000)'] });
+  assert.deepEqual(await c.call('UNSUBSCRIBE', 'many:0'), { UNSUBSCRIBE: ['unsubscribe', 'many:0', 9_999] });
+  c.close();
+});

@@ -59,7 +59,8 @@ export function readOptions(query: string): HttpOptions | undefined {
   const type = q.get('type') ?? undefined;
   if ((callback !== undefined && !CALLBACK.test(callback)) || (type !== undefined && !MEDIA_TYPE.test(type))) return undefined;
   const filename = q.get('filename') ?? undefined;
-  return { jsonp: callback, type, sep: q.get('sep') ?? '', filename: filename?.replace(/["\\\r\n]/g, '_') };
+  // A header value holds printable ASCII; quotes and backslashes would end the quoted filename.
+  return { jsonp: callback, type, sep: q.get('sep') ?? '', filename: filename?.replace(/[^\x20-\x7e]|["\\]/g, '_') };
 }
 
 /**

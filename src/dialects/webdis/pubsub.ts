@@ -6,7 +6,7 @@
 import { channelKind, patternChannel, rawChannel, type Publication } from '../../engine/engine.js';
 import type { Hub, Subscriber } from '../../hub/hub.js';
 import { replyJson } from './json-codec.js';
-import { array, bulk, encodeResp, type RespValue } from './resp.js';
+import { array, bulk, encodeResp, error, type RespValue } from './resp.js';
 
 /** The wire format of `/.json` subscribers (pushes labelled SUBSCRIBE / PSUBSCRIBE). */
 export const JSON_FORMAT = 'webdis-json';
@@ -91,7 +91,11 @@ export class PubSub implements Subscriber {
       if (this.closed) return;
       const channel = pattern ? patternChannel(name) : rawChannel(name);
       if (!this.subs.has(channel)) {
-        if (this.subs.size >= MAX_SUBSCRIPTIONS) throw new SubscribeFailedError(`too many subscriptions on one connection (${MAX_SUBSCRIPTIONS})`);
+        if (this.subs.size >= MAX_SUBSCRIPTIONS) {
+          const refused = error(`ERR too many subscriptions on one connection (${MAX_SUBSCRIPTIONS})`);
+          this.sink.write(this.mode === 'json' ? Buffer.from(replyJson(verb, refused)) : encodeResp(refused));
+          return;
+        }
         const sub: Sub = { channel, label: verb, buffer: [], bufferedBytes: 0 };
         this.subs.set(channel, sub);
         try {

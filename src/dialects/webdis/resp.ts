@@ -78,11 +78,14 @@ interface Parsed {
   readonly end: number;
 }
 
+/** One element's header: a whole scalar, or the start of an array of `count` elements. */
+type Head = Parsed | { readonly count: number; readonly end: number };
+
 /** Deepest nesting accepted: Redis replies nest a few levels; anything deeper is hostile input. */
 const MAX_DEPTH = 32;
 
-/** Parses one value starting at `pos`; undefined when incomplete, throws RespSyntaxError when invalid. */
-export function parseValue(buf: Buffer, pos: number, depth = 0): Parsed | undefined {
+/** Parses the element starting at `pos` (an array only up to its count); undefined when incomplete. */
+function parseHead(buf: Buffer, pos: number): Head | undefined {
   if (pos >= buf.length) return undefined;
   const eol = buf.indexOf(CRLF, pos + 1);
   if (eol < 0) {
@@ -108,24 +111,28 @@ export function parseValue(buf: Buffer, pos: number, depth = 0): Parsed | undefi
       if (buf[next + len] !== 0x0d || buf[next + len + 1] !== 0x0a) throw new RespSyntaxError('bulk string not followed by CRLF');
       return { value: bulk(buf.subarray(next, next + len)), end: next + len + 2 };
     }
-    case 0x2a: {
-      // *
-      const count = lengthOf(line);
-      if (count < 0) return { value: array(null), end: next };
-      if (depth >= MAX_DEPTH) throw new RespSyntaxError('RESP arrays nested too deep');
-      const items: RespValue[] = [];
-      let at = next;
-      for (let i = 0; i < count; i++) {
-        const item = parseValue(buf, at, depth + 1);
-        if (!item) return undefined;
-        items.push(item.value);
-        at = item.end;
-      }
-      return { value: array(items), end: at };
-    }
+    case 0x2a: // *
+      return { count: lengthOf(line), end: next };
     default:
       throw new RespSyntaxError(`unexpected RESP type byte 0x${(kind ?? 0).toString(16).padStart(2, '0')}`);
   }
+}
+
+/** Parses one whole value starting at `pos`; undefined when incomplete, throws RespSyntaxError when invalid. */
+export function parseValue(buf: Buffer, pos: number, depth = 0): Parsed | undefined {
+  const head = parseHead(buf, pos);
+  if (!head || 'value' in head) return head;
+  if (head.count < 0) return { value: array(null), end: head.end };
+  if (depth >= MAX_DEPTH) throw new RespSyntaxError('RESP arrays nested too deep');
+  const items: RespValue[] = [];
+  let at = head.end;
+  for (let i = 0; i < head.count; i++) {
+    const item = parseValue(buf, at, depth + 1);
+    if (!item) return undefined;
+    items.push(item.value);
+    at = item.end;
+  }
+  return { value: array(items), end: at };
 }
 
 function lengthOf(line: string): number {
@@ -137,39 +144,70 @@ function lengthOf(line: string): number {
 
 /**
  * Reads replies from a byte stream (a Redis connection): feed chunks, take whole replies with their
- * bytes. A large bulk string is not re-parsed for every chunk: its length is known from its header.
+ * bytes. Parsing resumes where it stopped, so a large reply arriving in many chunks is read once,
+ * and bytes are appended to a buffer that grows by doubling. Values handed out keep pointing at the
+ * bytes they were read from: those are never overwritten.
  */
 export class RespReader {
   private buf: Buffer = Buffer.alloc(0);
-  /** Bytes needed before a parse can succeed (0: unknown). */
-  private needed = 0;
+  private len = 0;
+  /** The first byte not parsed yet. */
+  private pos = 0;
+  /** The first byte of the reply being parsed. */
+  private start = 0;
+  /** Arrays being filled, innermost last. */
+  private readonly stack: Array<{ items: RespValue[]; remaining: number }> = [];
 
   /** Adds received bytes. */
   feed(chunk: Buffer): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (this.start > 0) {
+      // Drop what earlier replies used, into a fresh buffer (handed-out values still use the old one).
+      const keep = this.len - this.start;
+      const next = Buffer.allocUnsafe(Math.max(4096, keep + chunk.length));
+      this.buf.copy(next, 0, this.start, this.len);
+      this.buf = next;
+      this.len = keep;
+      this.pos -= this.start;
+      this.start = 0;
+    } else if (this.len + chunk.length > this.buf.length) {
+      const next = Buffer.allocUnsafe(Math.max(4096, this.buf.length * 2, this.len + chunk.length));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    chunk.copy(this.buf, this.len);
+    this.len += chunk.length;
   }
 
   /** The next whole reply and its exact bytes, or undefined until more bytes arrive. */
   next(): { value: RespValue; raw: Buffer } | undefined {
-    if (this.buf.length === 0 || this.buf.length < this.needed) return undefined;
-    const parsed = parseValue(this.buf, 0);
-    if (!parsed) {
-      this.needed = this.bulkNeeded();
-      return undefined;
+    const view = this.buf.subarray(0, this.len);
+    for (;;) {
+      const head = parseHead(view, this.pos);
+      if (!head) return undefined;
+      this.pos = head.end;
+      let value: RespValue;
+      if ('value' in head) {
+        value = head.value;
+      } else if (head.count > 0) {
+        if (this.stack.length >= MAX_DEPTH) throw new RespSyntaxError('RESP arrays nested too deep');
+        this.stack.push({ items: [], remaining: head.count });
+        continue;
+      } else {
+        value = array(head.count < 0 ? null : []);
+      }
+      for (;;) {
+        const top = this.stack[this.stack.length - 1];
+        if (!top) {
+          const raw = view.subarray(this.start, this.pos);
+          this.start = this.pos;
+          return { value, raw };
+        }
+        top.items.push(value);
+        if (--top.remaining > 0) break;
+        this.stack.pop();
+        value = array(top.items);
+      }
     }
-    this.needed = 0;
-    const raw = this.buf.subarray(0, parsed.end);
-    this.buf = this.buf.subarray(parsed.end);
-    return { value: parsed.value, raw };
-  }
-
-  /** For a top-level bulk string whose header is in, the total bytes it needs. */
-  private bulkNeeded(): number {
-    if (this.buf[0] !== 0x24) return 0;
-    const eol = this.buf.indexOf(CRLF);
-    if (eol < 0) return 0;
-    const len = Number(this.buf.toString('latin1', 1, eol));
-    return Number.isFinite(len) && len > 0 ? eol + 2 + len + 2 : 0;
   }
 }
 
