@@ -250,3 +250,30 @@ test('one socket holds at most 10,000 subscriptions; past that SUBSCRIBE answers
   assert.deepEqual(await c.call('UNSUBSCRIBE', 'many:0'), { UNSUBSCRIBE: ['unsubscribe', 'many:0', 9_999] });
   c.close();
 });
+
+test('/.raw with the memory engine: RESP requests, replies and pub/sub pushes in text frames', async () => {
+  const s = await open('/.raw');
+  const p = await open('/.raw');
+  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+  s.sendRaw(resp('PING'));
+  assert.equal(await s.next(), '+PONG\r\n');
+  s.sendRaw(resp('PING', 'echo'));
+  assert.equal(await s.next(), '$4\r\necho\r\n');
+  s.sendRaw(resp('GET', 'k'));
+  assert.equal(await s.next(), '-ERR Forbidden\r\n');
+  s.sendRaw(resp('SUBSCRIBE', 'rc'));
+  assert.equal(await s.next(), '*3\r\n$9\r\nsubscribe\r\n$2\r\nrc\r\n$1\r\n1\r\n');
+  p.sendRaw(resp('PUBLISH', 'rc', 'hi there'));
+  assert.equal(await p.next(), ':1\r\n');
+  assert.equal(await s.next(), '*3\r\n$7\r\nmessage\r\n$2\r\nrc\r\n$8\r\nhi there\r\n');
+  s.sendRaw(resp('PSUBSCRIBE', 'r?'));
+  assert.equal(await s.next(), '*3\r\n$10\r\npsubscribe\r\n$2\r\nr?\r\n$1\r\n2\r\n');
+  p.sendRaw(resp('PUBLISH', 'rc', 'both'));
+  assert.equal(await p.next(), ':2\r\n');
+  assert.deepEqual(await s.take(2), ['*3\r\n$7\r\nmessage\r\n$2\r\nrc\r\n$4\r\nboth\r\n', '*4\r\n$8\r\npmessage\r\n$2\r\nr?\r\n$2\r\nrc\r\n$4\r\nboth\r\n']);
+  s.sendRaw(resp('PING'));
+  assert.equal(await s.next(), 'Command not allowed after subscribe');
+  s.sendRaw(resp('UNSUBSCRIBE', 'rc'));
+  assert.equal(await s.next(), '*3\r\n$11\r\nunsubscribe\r\n$2\r\nrc\r\n$1\r\n1\r\n');
+  assert.equal([...s.binary, ...p.binary].some(Boolean), false, 'text frames only');
+});
