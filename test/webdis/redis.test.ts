@@ -145,6 +145,24 @@ test('JSON pub/sub rows through Redis, and a redis-py PUBLISH reaching the seed-
   assert.deepEqual(await seed.json(), { SUBSCRIBE: ['message', '666', 'from redis-py'] });
 });
 
+test('SUBSCRIBE and UNSUBSCRIBE of 2,000 channels in one command: running counts, one engine round trip each way', async () => {
+  const c = await open();
+  const names = Array.from({ length: 2000 }, (_, i) => `bulk:${i}`);
+  const started = Date.now();
+  c.send('SUBSCRIBE', ...names);
+  const confirmations = (await c.take(2000, 10_000)).map((f) => JSON.parse(f).SUBSCRIBE);
+  assert.deepEqual(confirmations[1999], ['subscribe', 'bulk:1999', 2000]);
+  assert.ok(confirmations.every((r, i) => r[1] === `bulk:${i}` && r[2] === i + 1));
+  const p = await open();
+  assert.deepEqual(await p.call('PUBLISH', 'bulk:1234', 'x'), { PUBLISH: 1 });
+  assert.deepEqual(await c.json(), { SUBSCRIBE: ['message', 'bulk:1234', 'x'] });
+  c.send('UNSUBSCRIBE', ...names);
+  const left = (await c.take(2000, 10_000)).map((f) => JSON.parse(f).UNSUBSCRIBE);
+  assert.deepEqual(left[1999], ['unsubscribe', 'bulk:1999', 0]);
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  assert.deepEqual(await p.call('PUBLISH', 'bulk:1234', 'x'), { PUBLISH: 0 });
+});
+
 test('two Herald nodes on one Redis: a Webdis client on one reaches subscribers on the other', async () => {
   const other = await startWebdis({ engine: { type: 'redis', redis: { url: redis.url } } });
   try {

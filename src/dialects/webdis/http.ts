@@ -10,7 +10,7 @@ import { arityError, PUBSUB_VERBS, runCommand, verbOf, type CommandContext } fro
 import { parseCommandPath, readOptions, renderReply, type HttpCommand, type HttpOptions } from './http-command.js';
 import { jsonp } from './json-codec.js';
 import { PubSub, SubscribeFailedError } from './pubsub.js';
-import { array, bulk, integer } from './resp.js';
+import { array, bulk, integer, type RespValue } from './resp.js';
 
 /** What the HTTP side needs. */
 export interface HttpContext extends CommandContext {
@@ -99,7 +99,7 @@ export class WebdisHttp {
     req: IncomingMessage,
     res: ServerResponse,
     verb: string,
-    value: Parameters<typeof renderReply>[1],
+    value: RespValue,
     raw: Buffer | undefined,
     command: HttpCommand,
     options: HttpOptions,

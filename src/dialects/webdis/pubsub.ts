@@ -82,38 +82,56 @@ export class PubSub implements Subscriber {
   }
 
   /**
-   * SUBSCRIBE (`pattern` false) or PSUBSCRIBE: one reply per name with the running count, each written
-   * once the engine delivers the channel. Throws SubscribeFailedError when the engine cannot subscribe.
+   * SUBSCRIBE (`pattern` false) or PSUBSCRIBE: one reply per name with the running count, written once
+   * the engine delivers the channel. The engine subscribes the names together (one Redis round trip
+   * for many); throws SubscribeFailedError, after the replies of those that worked, when some failed.
    */
   async subscribe(verb: string, pattern: boolean, names: readonly string[]): Promise<void> {
     const word = pattern ? 'psubscribe' : 'subscribe';
+    let count = this.subs.size;
+    const steps: Array<{ name: string; sub?: Sub; done?: Promise<void>; refused?: boolean }> = [];
     for (const name of names) {
-      if (this.closed) return;
       const channel = pattern ? patternChannel(name) : rawChannel(name);
-      if (!this.subs.has(channel)) {
-        if (this.subs.size >= MAX_SUBSCRIPTIONS) {
-          const refused = error(`ERR too many subscriptions on one connection (${MAX_SUBSCRIPTIONS})`);
-          this.sink.write(this.mode === 'json' ? Buffer.from(replyJson(verb, refused)) : encodeResp(refused));
-          return;
-        }
+      if (this.subs.has(channel)) {
+        steps.push({ name });
+      } else if (this.subs.size >= MAX_SUBSCRIPTIONS) {
+        steps.push({ name, refused: true });
+        break;
+      } else {
         const sub: Sub = { channel, label: verb, buffer: [], bufferedBytes: 0 };
         this.subs.set(channel, sub);
-        try {
-          await this.hub.subscribe(channel, this);
-        } catch (err) {
-          if (this.subs.get(channel) === sub) this.subs.delete(channel);
-          await this.hub.unsubscribe(channel, this).catch(() => undefined);
-          throw new SubscribeFailedError((err as Error).message, { cause: err });
-        }
-        if (this.closed || this.subs.get(channel) !== sub) return;
-        this.sink.write(this.confirmation(verb, word, name, this.subs.size));
+        steps.push({ name, sub, done: this.hub.subscribe(channel, this) });
+      }
+    }
+    const results = await Promise.allSettled(steps.map((step) => step.done));
+    let failure: unknown;
+    for (let i = 0; i < steps.length; i++) {
+      const { name, sub, refused } = steps[i]!;
+      const result = results[i]!;
+      if (refused) {
+        const tooMany = error(`ERR too many subscriptions on one connection (${MAX_SUBSCRIPTIONS})`);
+        this.sink.write(this.mode === 'json' ? Buffer.from(replyJson(verb, tooMany)) : encodeResp(tooMany));
+        continue;
+      }
+      if (result.status === 'rejected') {
+        failure ??= result.reason;
+        if (this.subs.get(sub!.channel) === sub) this.subs.delete(sub!.channel);
+        await this.hub.unsubscribe(sub!.channel, this).catch(() => undefined);
+        continue;
+      }
+      if (this.closed) return;
+      if (sub) {
+        if (this.subs.get(sub.channel) !== sub) continue;
+        count++;
+      }
+      this.sink.write(this.confirmation(verb, word, name, count));
+      if (sub) {
         const held = sub.buffer!;
         sub.buffer = null;
         for (const bytes of held) this.sink.write(bytes);
-        continue;
       }
-      this.sink.write(this.confirmation(verb, word, name, this.subs.size));
     }
+    if (failure !== undefined) throw new SubscribeFailedError((failure as Error).message, { cause: failure });
   }
 
   /** UNSUBSCRIBE / PUNSUBSCRIBE the names, or every channel (pattern) of that kind when none is given. */
@@ -125,17 +143,22 @@ export class PubSub implements Subscriber {
       this.sink.write(this.confirmation(verb, word, null, this.subs.size));
       return;
     }
+    const replies: Buffer[] = [];
+    const leaving: Array<Promise<void>> = [];
     for (const name of targets) {
       const channel = pattern ? patternChannel(name) : rawChannel(name);
       const sub = this.subs.get(channel);
       if (sub) {
         this.subs.delete(channel);
         if (sub.retry) clearTimeout(sub.retry);
-        await this.hub.unsubscribe(channel, this).catch(() => undefined);
+        leaving.push(this.hub.unsubscribe(channel, this).catch(() => undefined));
       }
-      if (this.closed) return;
-      this.sink.write(this.confirmation(verb, word, name, this.subs.size));
+      replies.push(this.confirmation(verb, word, name, this.subs.size));
     }
+    // The engine leaves the channels together (one Redis UNSUBSCRIBE for many).
+    await Promise.all(leaving);
+    if (this.closed) return;
+    for (const reply of replies) this.sink.write(reply);
   }
 
   deliver(channel: string, _pub: Publication, _position: unknown, bytes: Buffer): void {
