@@ -304,3 +304,14 @@ test('webdis.path_prefix serves the same HTTP and WebSocket routes on the main p
   raw.sendRaw('*1\r\n$4\r\nPING\r\n');
   assert.equal(await raw.next(), '+PONG\r\n');
 });
+
+test('webdis.listen false: no port of its own, served under the prefix only; webdis.websockets false: HTTP only', async () => {
+  const n = await startWebdis({ webdis: { listen: false, path_prefix: '/wd', websockets: false } });
+  try {
+    assert.equal(n.herald.webdisPort, 0);
+    assert.equal((await http(n.port, 'GET', '/wd/PING')).text, '{"PING":[true,"PONG"]}');
+    await assert.rejects(WdClient.open(`ws://127.0.0.1:${n.port}/wd/.json`), /HTTP 404/);
+  } finally {
+    await n.close();
+  }
+});
