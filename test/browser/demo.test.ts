@@ -6,8 +6,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createHerald, loadConfig, type Herald } from '../../src/index.js';
+import { launchChromium } from '../helpers/browser.js';
 
 // This file runs from dist/test/browser/.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -25,16 +26,6 @@ const JOB_TEXTS = [
   'done',
 ];
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let browser: Browser;
 const heralds: Herald[] = [];
@@ -63,7 +54,7 @@ let base: string;
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   ({ url: base } = await startDemoHerald({ job_step_delay: '200ms', dashboard_max_interval: '300ms' }));
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {

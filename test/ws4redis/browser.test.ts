@@ -8,26 +8,17 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Ws4RedisPublisher } from '../../src/index.js';
 import type { TestNode } from '../helpers/herald.js';
 import { freePort, RedisProcess } from '../helpers/redis.js';
 import { startWs4Redis } from './helpers.js';
+import { launchChromium } from '../helpers/browser.js';
 
 // This file runs from dist/test/ws4redis/.
 const ARTIFACTS = join(fileURLToPath(new URL('../../../', import.meta.url)), 'test-artifacts');
 const HEARTBEAT = '--heartbeat--';
 const WAIT = 20_000;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** The page: plain DOM, and a client written the way ws4redis.js is (without jQuery). */
 function page(uri: string): string {
@@ -123,7 +114,7 @@ let app: Server;
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   redis = await RedisProcess.start();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {
