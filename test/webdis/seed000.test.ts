@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { freePort, RedisProcess } from '../helpers/redis.js';
 import { http, sleep, startWebdis, type WebdisNode } from './helpers.js';
 
@@ -19,16 +20,6 @@ import { http, sleep, startWebdis, type WebdisNode } from './helpers.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const WAIT = 10_000;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const MESSAGES = ['You have started a server side function', 'Function running, please wait......', 'Function still running, almost done.......'];
 
@@ -173,7 +164,7 @@ before(async () => {
     await sleep(100);
   }
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
+  browser = await launchChromium();
 });
 
 after(async () => {
