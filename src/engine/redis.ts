@@ -104,11 +104,17 @@ export class RedisEngine implements Engine {
         slotsRefreshInterval: 2_000,
       };
       this.cmd = new Cluster(seeds, clusterOpts);
-      this.sub = new Cluster(seeds, { ...clusterOpts, shardedSubscribers: this.sharded });
+      this.sub = new Cluster(seeds, {
+        ...clusterOpts,
+        redisOptions: { ...clusterOpts.redisOptions, autoResubscribe: false },
+        shardedSubscribers: this.sharded,
+      });
     } else {
       if (!options.url) throw new HeraldError('HERALD_ERR_CONFIG', 'the redis engine needs engine.redis.url or engine.redis.cluster');
       this.cmd = new Redis(options.url, common);
-      this.sub = new Redis(options.url, { ...common, autoResubscribe: true });
+      // No automatic resubscription: when the pub/sub connection drops, every subscriber resyncs and
+      // subscribes again itself (see onSubscriberLost), so channels left meanwhile stay left.
+      this.sub = new Redis(options.url, { ...common, autoResubscribe: false });
     }
   }
 
