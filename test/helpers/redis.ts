@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 
 /** A free TCP port on 127.0.0.1 (bound and released). */
@@ -154,4 +155,19 @@ export class RedisCluster {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
   }
+}
+
+/** Starts one redis-server (and a client to it) for a test file's tests, and stops it after them. */
+export function useRedis(set: (redis: RedisProcess, client: Redis) => void): void {
+  let redis: RedisProcess | undefined;
+  let client: Redis | undefined;
+  before(async () => {
+    redis = await RedisProcess.start();
+    client = redis.client();
+    set(redis, client);
+  });
+  after(async () => {
+    client?.disconnect();
+    await redis?.stop();
+  });
 }

@@ -2,25 +2,20 @@
 // identities out, refusals, timeouts, errors, malformed answers) and signed tokens. A refused or
 // failed identity is an HTTP refusal of the upgrade with a log line, never an open socket.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createHerald, loadConfig, type Herald, type HeraldConfigInput } from '../../src/index.js';
 import { sign, testConfig } from '../helpers/herald.js';
-import { freePort, RedisProcess } from '../helpers/redis.js';
+import { freePort, RedisProcess, useRedis } from '../helpers/redis.js';
 import { IdentityHook, json, sleep, W4RClient, WAIT, waitSubscribed, wsUrl, type HookCall } from './helpers.js';
 
 let redis: RedisProcess;
 let client: Redis;
 
-before(async () => {
-  redis = await RedisProcess.start();
-  client = redis.client();
-});
-
-after(async () => {
-  client.disconnect();
-  await redis.stop();
+useRedis((r, c) => {
+  redis = r;
+  client = c;
 });
 
 /** A node on the test Redis whose log lines are kept. */

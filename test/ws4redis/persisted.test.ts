@@ -3,9 +3,9 @@
 // answered, as ws4redis' own test (send, close, fetch_message) expects.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Redis } from 'ioredis';
-import { RedisProcess } from '../helpers/redis.js';
+import { RedisProcess, useRedis } from '../helpers/redis.js';
 import { RawSocket, sleep, startWs4Redis, W4RClient, waitSubscribed, wsUrl } from './helpers.js';
 
 const PUBSUB = ['subscribe-broadcast', 'publish-broadcast'] as const;
@@ -13,14 +13,9 @@ const PUBSUB = ['subscribe-broadcast', 'publish-broadcast'] as const;
 let redis: RedisProcess;
 let client: Redis;
 
-before(async () => {
-  redis = await RedisProcess.start();
-  client = redis.client();
-});
-
-after(async () => {
-  client.disconnect();
-  await redis.stop();
+useRedis((r, c) => {
+  redis = r;
+  client = c;
 });
 
 for (const engine of ['memory', 'redis'] as const) {

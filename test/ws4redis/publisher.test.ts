@@ -2,23 +2,18 @@
 // same Redis state (values and expiries) as the Python port run with redis-py, the same fetch_message
 // answers, and its messages reach Herald's ws4redis sockets.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { Ws4RedisPublisher, WS4REDIS_SELF, type Ws4RedisPublisherOptions } from '../../src/index.js';
-import { RedisProcess } from '../helpers/redis.js';
+import { RedisProcess, useRedis } from '../helpers/redis.js';
 import { pythonPublisher, sleep, startWs4Redis, W4RClient, waitSubscribed, wsUrl, type PyOp } from './helpers.js';
 
 let redis: RedisProcess;
 let client: Redis;
 
-before(async () => {
-  redis = await RedisProcess.start();
-  client = redis.client();
-});
-
-after(async () => {
-  client.disconnect();
-  await redis.stop();
+useRedis((r, c) => {
+  redis = r;
+  client = c;
 });
 
 const BINARY = Buffer.from([0x00, 0xff, 0x10, 0x80, 0xfe]);

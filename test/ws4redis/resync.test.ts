@@ -2,23 +2,18 @@
 // joined again and the persisted message is sent if it changed meanwhile, so a socket misses no
 // state and gets no duplicate.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { Ws4RedisPublisher } from '../../src/index.js';
-import { RedisProcess } from '../helpers/redis.js';
+import { RedisProcess, useRedis } from '../helpers/redis.js';
 import { sleep, startWs4Redis, W4RClient, waitSubscribed, wsUrl } from './helpers.js';
 
 let redis: RedisProcess;
 let client: Redis;
 
-before(async () => {
-  redis = await RedisProcess.start();
-  client = redis.client();
-});
-
-after(async () => {
-  client.disconnect();
-  await redis.stop();
+useRedis((r, c) => {
+  redis = r;
+  client = c;
 });
 
 async function killPubSub(): Promise<void> {
