@@ -2,6 +2,7 @@
 // disconnect, refresh) travel through the engine to every node, and each node applies them to its
 // own connections. With the memory engine the only node is this one.
 import type { Logger } from 'pino';
+import { rawJsonClaim } from '../auth/tokens.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, num, str, type NativeSession } from '../dialects/native/session.js';
 import { Disconnects } from '../dialects/native/codes.js';
@@ -34,19 +35,10 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
   switch (message.method) {
     case 'subscribe': {
       const since = req.recover_since === undefined ? undefined : asObject(req.recover_since);
-      const data =
-        typeof req.b64data === 'string' && req.b64data
-          ? Buffer.from(req.b64data, 'base64').toString('utf8')
-          : req.data !== undefined
-            ? JSON.stringify(req.data)
-            : undefined;
+      // `data`/`info` or their base64 forms, read as the same claims are in tokens.
+      const data = rawJsonClaim(req, 'data');
       const recoverSince = since ? { offset: num(since.offset), epoch: str(since.epoch) } : undefined;
-      const info =
-        typeof req.b64info === 'string' && req.b64info
-          ? Buffer.from(req.b64info, 'base64').toString('utf8')
-          : req.info !== undefined
-            ? JSON.stringify(req.info)
-            : undefined;
+      const info = rawJsonClaim(req, 'info');
       for (const s of sessions) s.serverSubscribe(channel, { data, info, recoverSince }).catch(failed);
       return;
     }
