@@ -276,6 +276,9 @@ async function startLoadgen(server, conns, mode) {
 // A 100-byte JSON payload carrying its send time in microseconds since the epoch.
 const payload = () => JSON.stringify({ m: `T=${Math.round((performance.timeOrigin + performance.now()) * 1000)} ${PAD}`.slice(0, 90) });
 
+/** Publishes that failed (a server or Redis refusing); reported with each measurement. */
+let publishErrors = 0;
+
 /** Publishes `rate` messages a second for `seconds` (spread evenly, in small bursts every 10 ms). */
 async function publishAtRate(server, rate, seconds, channelOf) {
   const total = Math.round(rate * seconds);
@@ -285,7 +288,9 @@ async function publishAtRate(server, rate, seconds, channelOf) {
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
     while (sent < due) {
-      const p = Promise.resolve(server.publish(payload(), channelOf(sent))).catch(() => undefined);
+      const p = Promise.resolve(server.publish(payload(), channelOf(sent))).catch(() => {
+        publishErrors++;
+      });
       inflight.add(p);
       p.finally(() => inflight.delete(p));
       sent++;
@@ -296,17 +301,34 @@ async function publishAtRate(server, rate, seconds, channelOf) {
   return sent;
 }
 
+/**
+ * Checks that publications reach the subscribers before measuring: a setup that delivers nothing is
+ * reported as an error, not as a row of zeros.
+ */
+async function probe(server, lg, channelOf) {
+  const end = Date.now() + 10_000;
+  while (Date.now() < end) {
+    await lg.mark();
+    await server.publish(payload(), channelOf(0)).catch(() => undefined);
+    await sleep(500);
+    if ((await lg.mark()).recv > 0) return;
+  }
+  throw new Error('no publication reached the subscribers within 10 s of subscribing');
+}
+
 async function s1(kind) {
   const out = [];
   const server = await SERVER_KINDS[kind]();
   const lg = await startLoadgen(server, CFG.s1Conns, 'same');
   try {
     await sleep(1000);
+    await probe(server, lg, () => 'bench');
     let failures = 0;
     for (const rate of CFG.s1Rates) {
       await lg.mark();
       const before = procStats(server.pid);
       const t0 = performance.now();
+      publishErrors = 0;
       const sent = await publishAtRate(server, rate, CFG.stepSec, () => 'bench');
       const expected = sent * CFG.s1Conns;
       const drainEnd = Date.now() + 3000;
@@ -323,6 +345,7 @@ async function s1(kind) {
       const after = procStats(server.pid);
       const lat = parts.reduce((a, b) => (b.recv > a.recv ? b : a));
       const row = {
+        publish_errors: publishErrors,
         scenario: 's1',
         server: kind,
         subscribers: CFG.s1Conns,
