@@ -127,7 +127,7 @@ class HeraldNode implements Herald {
     };
     this.native = new NativeWebSocketEndpoint(nativeCtx);
     if (config.metrics.enabled) {
-      this.metrics = new NodeMetrics({ hub: this.hub, connections: () => registry.size, users: () => registry.users });
+      this.metrics = new NodeMetrics({ hub: this.hub, connections: () => this.connectionCount(), users: () => registry.users });
     }
     this.apiCtx = {
       config,
@@ -136,6 +136,7 @@ class HeraldNode implements Herald {
       rules,
       registry,
       log: this.log.child({ component: 'api' }),
+      connections: () => this.connectionCount(),
       countCall: this.metrics ? (method, result) => this.metrics!.apiCalls.inc({ method, result }) : undefined,
       node: { uid: randomUUID(), name: process.env.HOSTNAME || 'herald', version: VERSION, startedAt: Date.now() },
     };
@@ -149,6 +150,13 @@ class HeraldNode implements Herald {
       for (const [format, encoder] of Object.entries(dialect.formats ?? {})) this.hub.registerFormat(format, encoder);
       this.dialects.push(dialect);
     }
+  }
+
+  /** Client connections of every dialect on this node. */
+  private connectionCount(): number {
+    let n = this.apiCtx.registry.size;
+    for (const d of this.dialects) n += d.connections?.() ?? 0;
+    return n;
   }
 
   get port(): number {

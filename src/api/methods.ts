@@ -3,7 +3,8 @@
 import type { Logger } from 'pino';
 import type { ChannelRules } from '../auth/channels.js';
 import type { HeraldConfig } from '../config/schema.js';
-import type { Engine, NodeInfo } from '../engine/engine.js';
+import { channelKind, type Engine, type NodeInfo } from '../engine/engine.js';
+import { globToRegExp } from '../engine/glob.js';
 import { encodeControl } from './control.js';
 import { HeraldError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
@@ -20,6 +21,8 @@ export interface ApiContext {
   readonly rules: ChannelRules;
   readonly registry: SessionRegistry<NativeSession>;
   readonly log: Logger;
+  /** Client connections of every dialect on this node (defaults to the native ones). */
+  readonly connections?: () => number;
   /** Counts API calls by method and result (`ok` or the error code), when metrics are on. */
   readonly countCall?: (method: string, result: string) => void;
   readonly node: { readonly uid: string; readonly name: string; readonly version: string; readonly startedAt: number };
@@ -163,6 +166,8 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     const match = pattern ? globToRegExp(pattern) : null;
     const channels: Record<string, { num_clients: number }> = {};
     for (const [name, count] of ctx.hub.channelCounts()) {
+      // Native channels only: the Webdis and ws4redis dialects' raw channels are not Herald channels.
+      if (channelKind(name).kind !== 'native') continue;
       if (!match || match.test(name)) channels[name] = { num_clients: count };
     }
     return { channels };
@@ -206,7 +211,7 @@ export function nodeInfo(ctx: ApiContext): NodeInfo {
     uid: node.uid,
     name: node.name,
     version: node.version,
-    num_clients: registry.size,
+    num_clients: ctx.connections?.() ?? registry.size,
     num_users: registry.users,
     num_channels: hub.channelCounts().size,
     num_subs: hub.subscriptionCount(),
@@ -221,9 +226,4 @@ export function toApiError(err: unknown): ProtocolError {
     return { code: Errors.internal.code, message: `engine unavailable, retry later: ${err.message}` };
   }
   return { code: Errors.internal.code, message: Errors.internal.message };
-}
-
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
 }

@@ -29,6 +29,8 @@ export interface Dialect {
   handleUpgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean;
   /** Answers an HTTP request on the main server when it is this dialect's; resolves false otherwise. */
   handleRequest?(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /** How many client connections the dialect holds now (metrics, the API's `info`). */
+  connections?(): number;
   /** Starts what the dialect runs of its own (after the engine started). */
   start?(): Promise<void>;
   /** Closes the dialect's connections and listeners (before the engine closes). */

@@ -96,6 +96,11 @@ export class WebdisDialect implements Dialect {
     this.services.log.info({ port: this.port, address }, 'webdis listening');
   }
 
+  /** Open WebSocket connections (comet streams are not counted). */
+  connections(): number {
+    return this.websocket.size;
+  }
+
   async close(): Promise<void> {
     this.websocket.shutdown();
     this.http.shutdown();

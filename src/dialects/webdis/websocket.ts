@@ -37,6 +37,11 @@ export class WebdisWebSocketEndpoint {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<WebdisSession>();
 
+  /** Open WebSocket sessions. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
   constructor(private readonly ctx: WebSocketContext) {
     this.wss = new WebSocketServer({
       noServer: true,

@@ -19,6 +19,7 @@ export const createWs4RedisDialect: DialectFactory = ({ config, engine, hub, log
     formats: { [WS4REDIS_FORMAT]: encodePayload },
     handleUpgrade: (req, socket, head, url) => endpoint.handleUpgrade(req, socket, head, url),
     handleRequest: (req, res, url) => endpoint.handleRequest(req, res, url),
+    connections: () => endpoint.size,
     close: () => endpoint.shutdown(),
   };
 };

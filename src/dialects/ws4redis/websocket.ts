@@ -23,6 +23,11 @@ const SHUTDOWN_WAIT_MS = 2_000;
 export class Ws4RedisEndpoint {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Ws4RedisSession>();
+
+  /** Open sessions. */
+  get size(): number {
+    return this.sessions.size;
+  }
   private closing = false;
 
   constructor(
