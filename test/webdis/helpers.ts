@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { HeraldConfigInput } from '../../src/index.js';
 import { startNode, type TestNode } from '../helpers/herald.js';
+import { Signal } from '../helpers/signal.js';
 
 /** A node with the Webdis dialect listening on a free port of 127.0.0.1. */
 export interface WebdisNode extends TestNode {
@@ -35,17 +36,17 @@ export class WdClient {
   readonly binary: boolean[] = [];
   closeInfo: { code: number; reason: string } | undefined;
   private read = 0;
-  private waiters: Array<() => void> = [];
+  private readonly signal = new Signal();
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.frames.push(data.toString('utf8'));
       this.binary.push(isBinary);
-      this.wake();
+      this.signal.wake();
     });
     ws.on('close', (code: number, reason: Buffer) => {
       this.closeInfo = { code, reason: reason.toString() };
-      this.wake();
+      this.signal.wake();
     });
     ws.on('error', () => undefined);
   }
@@ -128,27 +129,14 @@ export class WdClient {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
   }
 
-  private async until(check: () => boolean, ms: number, what: string): Promise<void> {
-    const end = Date.now() + ms;
-    while (!check()) {
-      if (this.closeInfo && !check()) throw new Error(`socket closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${what}`);
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; frames so far: ${JSON.stringify(this.frames.slice(-5)).slice(0, 400)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  private until(check: () => boolean, ms: number, what: string): Promise<void> {
+    return this.signal.until(check, ms, (timedOut) => {
+      if (this.closeInfo) return `socket closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${what}`;
+      if (timedOut) return `timed out waiting for ${what}; frames so far: ${JSON.stringify(this.frames.slice(-5)).slice(0, 400)}`;
+      return undefined;
+    });
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
 }
 
 /** One WebSocket frame as read from the wire. */
@@ -164,17 +152,17 @@ export interface WireFrame {
 /** A TCP connection speaking WebSocket by hand: handshakes as written, frames as bytes. */
 export class TcpWs {
   private buf = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
+  private readonly signal = new Signal();
   ended = false;
 
   private constructor(readonly socket: Socket) {
     socket.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
-      this.wake();
+      this.signal.wake();
     });
     socket.on('close', () => {
       this.ended = true;
-      this.wake();
+      this.signal.wake();
     });
     socket.on('error', () => undefined);
   }
@@ -229,26 +217,14 @@ export class TcpWs {
     this.socket.destroy();
   }
 
-  private async until(check: () => boolean, ms: number, what: string): Promise<void> {
-    const end = Date.now() + ms;
-    while (!check()) {
-      const left = end - Date.now();
-      if (left <= 0 || (this.ended && !check())) throw new Error(`${this.ended ? 'connection closed' : 'timed out'} waiting for ${what}; have ${JSON.stringify(this.buf.toString('latin1').slice(0, 200))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  private until(check: () => boolean, ms: number, what: string): Promise<void> {
+    return this.signal.until(check, ms, (timedOut) =>
+      timedOut || this.ended
+        ? `${this.ended ? 'connection closed' : 'timed out'} waiting for ${what}; have ${JSON.stringify(this.buf.toString('latin1').slice(0, 200))}`
+        : undefined,
+    );
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
 }
 
 /** Parses one frame at the start of `buf`; undefined when incomplete. */

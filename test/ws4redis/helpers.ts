@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import type { HeraldConfigInput } from '../../src/index.js';
 import { startNode, type TestNode } from '../helpers/herald.js';
+import { Signal } from '../helpers/signal.js';
 
 /** Bound of every wait in these tests. */
 export const WAIT = 5000;
@@ -32,16 +33,16 @@ export interface Frame {
 export class W4RClient {
   readonly frames: Frame[] = [];
   closeInfo: { code: number; reason: string } | undefined;
-  private waiters: Array<() => void> = [];
+  private readonly signal = new Signal();
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer, binary: boolean) => {
       this.frames.push({ data, binary });
-      this.wake();
+      this.signal.wake();
     });
     ws.on('close', (code: number, reason: Buffer) => {
       this.closeInfo = { code, reason: reason.toString() };
-      this.wake();
+      this.signal.wake();
     });
     ws.on('error', () => undefined);
   }
@@ -90,26 +91,10 @@ export class W4RClient {
     await this.waitClose();
   }
 
-  private async until(check: () => boolean, ms: number, what: string): Promise<void> {
-    const end = Date.now() + ms;
-    while (!check()) {
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  private until(check: () => boolean, ms: number, what: string): Promise<void> {
+    return this.signal.until(check, ms, (timedOut) => (timedOut ? `timed out waiting for ${what}` : undefined));
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
 }
 
 /** Resolves after `ms`. */
@@ -126,17 +111,17 @@ export class RawSocket {
   readonly frames: RawFrame[] = [];
   ended = false;
   private buf = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
+  private readonly signal = new Signal();
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
       this.buf = Buffer.concat([this.buf, chunk]);
       this.parse();
-      this.wake();
+      this.signal.wake();
     });
     socket.on('close', () => {
       this.ended = true;
-      this.wake();
+      this.signal.wake();
     });
     socket.on('error', () => undefined);
   }
@@ -202,21 +187,15 @@ export class RawSocket {
 
   /** Waits for a frame with `opcode` (8: close); resolves with it. */
   async waitFrame(opcode: number, ms = WAIT): Promise<RawFrame> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const f = this.frames.find((x) => x.opcode === opcode);
-      if (f) return f;
-      if (this.ended) throw new Error(`socket ended without a frame of opcode ${opcode}`);
-      const left = end - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for a frame of opcode ${opcode}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+    const find = () => this.frames.find((x) => x.opcode === opcode);
+    await this.signal.until(() => find() !== undefined, ms, (timedOut) =>
+      this.ended
+        ? `socket ended without a frame of opcode ${opcode}`
+        : timedOut
+          ? `timed out waiting for a frame of opcode ${opcode}`
+          : undefined,
+    );
+    return find()!;
   }
 
   /** Waits for the server to close the TCP connection. */
@@ -262,11 +241,6 @@ export class RawSocket {
     }
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
 }
 
 /** Sends raw HTTP and resolves with the status code and body of the answer. */
