@@ -31,6 +31,7 @@ typedef struct {
   int fd;
   enum state st;
   int ready;
+  int retries;
   char *buf;
   size_t len, cap;
   char channel[64];
@@ -160,7 +161,15 @@ static void on_message(conn_t *c, const char *p, size_t n) {
         size_t len = i - start;
         const char *line = p + start;
         if (len == 2 && line[0] == '{' && line[1] == '}') send_text(c, "{}");
-        else if (!c->ready && memmem(line, len, "\"id\":2", 6)) mark_ready(c);
+        else if (!c->ready && memmem(line, len, "\"id\":2", 6)) {
+          if (!memmem(line, len, "\"error\"", 7)) mark_ready(c);
+          else if (c->retries++ < 50) {
+            // A temporary error (the server's engine busy or away): subscribe again, as the SDK would.
+            char msg[160];
+            snprintf(msg, sizeof msg, "{\"subscribe\":{\"channel\":\"%s\"},\"id\":2}", c->channel);
+            send_text(c, msg);
+          }
+        }
         start = i + 1;
       }
     }
