@@ -489,8 +489,9 @@ async function main() {
       }
     }
   }
-  writeReport(rows, file);
-  log(`results: ${file}`);
+  // Only a full run replaces the headline table; quick runs are for development.
+  if (!QUICK && SERVERS.length > 1) writeReport(rows, file);
+  log(`results: ${file}${QUICK ? ' (quick: docs/performance.md left as it is)' : ''}`);
 }
 
 main().catch((err) => {
