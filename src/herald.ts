@@ -114,13 +114,15 @@ class HeraldNode implements Herald {
     const rules = new ChannelRules(config.channel);
     const registry = new SessionRegistry<NativeSession>();
     const subToken = config.client.subscription_token;
+    // One verifier per key set: a JWKS endpoint is fetched and cached once, whoever checks tokens.
+    const connectionTokens = new TokenVerifier(config.client.token);
     const nativeCtx: NativeContext = {
       config,
       engine: this.engine,
       hub: this.hub,
       rules,
-      connectionTokens: new TokenVerifier(config.client.token),
-      subscriptionTokens: new TokenVerifier(subToken.enabled ? subToken : config.client.token),
+      connectionTokens,
+      subscriptionTokens: subToken.enabled ? new TokenVerifier(subToken) : connectionTokens,
       registry,
       log: this.log.child({ dialect: 'native' }),
       version: VERSION,
@@ -143,7 +145,7 @@ class HeraldNode implements Herald {
     this.ownServer = !options.server;
     this.server = options.server ?? createServer((req, res) => void this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    const services = { config, engine: this.engine, hub: this.hub, log: this.log, server: this.server };
+    const services = { config, engine: this.engine, hub: this.hub, log: this.log, server: this.server, tokens: connectionTokens };
     for (const factory of DIALECTS) {
       const dialect = factory(services);
       if (!dialect) continue;

@@ -3,6 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify } from '../dialects/native/codec.js';
+import { readBody } from '../server/body.js';
 import { Errors } from '../dialects/native/codes.js';
 import { apiMethods, toApiError, type ApiContext } from './methods.js';
 
@@ -20,10 +21,14 @@ export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, re
     return send(res, 405, 'method not allowed\n', 'text/plain');
   }
   let name = url.pathname.slice(API_PATH.length + 1);
-  let body: Buffer;
+  let body: Buffer | undefined;
   try {
     body = await readBody(req, http_api.max_body_size);
   } catch {
+    return send(res, 400, 'unreadable request body\n', 'text/plain');
+  }
+  if (!body) {
+    res.setHeader('Connection', 'close');
     return send(res, 413, 'request body too large\n', 'text/plain');
   }
   let params: unknown;
@@ -72,24 +77,6 @@ function authorized(key: string, req: IncomingMessage, url: URL): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(key);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new Error('too large'));
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function send(res: ServerResponse, status: number, body: string, type: string): void {

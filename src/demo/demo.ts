@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { HeraldApi } from '../api/client.js';
+import { readBody } from '../server/body.js';
 
 /** Channel of the dashboard value. */
 export const DASHBOARD_CHANNEL = 'dashboard:variable';
@@ -47,14 +48,14 @@ export class Demo {
       res.writeHead(405, { Allow: 'POST', 'Content-Type': 'text/plain' }).end('POST only\n');
       return;
     }
-    let body = '';
-    for await (const chunk of req) {
-      body += chunk;
-      if (body.length > 1024) break;
+    const body = await readBody(req, 1024);
+    if (!body) {
+      res.writeHead(413, { 'Content-Type': 'text/plain', Connection: 'close' }).end('request body too large\n');
+      return;
     }
     let job: unknown;
     try {
-      job = (JSON.parse(body) as { job?: unknown }).job;
+      job = (JSON.parse(body.toString('utf8')) as { job?: unknown }).job;
     } catch {
       job = undefined;
     }

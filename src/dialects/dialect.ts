@@ -5,6 +5,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { TokenVerifier } from '../auth/tokens.js';
 import type { HeraldConfig } from '../config/schema.js';
 import type { Engine } from '../engine/engine.js';
 import type { Hub, PublicationEncoder } from '../hub/hub.js';
@@ -17,6 +18,8 @@ export interface DialectServices {
   readonly log: Logger;
   /** The node's main HTTP server. */
   readonly server: Server;
+  /** Verifies tokens signed with the `client.token` keys (shared with the native dialect). */
+  readonly tokens: TokenVerifier;
 }
 
 /** A dialect on one node. */

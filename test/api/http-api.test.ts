@@ -1,5 +1,6 @@
 // The server HTTP API over real HTTP: auth, status codes, error modes and every method's answer.
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { HeraldApiError } from '../../src/index.js';
 import { API_KEY, startNode, type TestNode } from '../helpers/herald.js';
@@ -189,6 +190,24 @@ describe('server API methods', () => {
     assert.equal(r.offset, 1);
     const h = await node.api.history('hist:inproc', { limit: -1 });
     assert.deepEqual(h.publications[0]!.data, { z: 1 });
+  });
+
+  test('oversized chunked body (no Content-Length): 413, not a dropped connection', async () => {
+    const small = await startNode({ http_api: { max_body_size: 1024 } });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: small.port, path: '/api/publish', method: 'POST', headers: { 'X-API-Key': API_KEY } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        for (let i = 0; i < 10; i++) req.write('x'.repeat(500));
+        req.end();
+      });
+      assert.equal(status, 413);
+    } finally {
+      await small.close();
+    }
   });
 
   test('oversized body: 413', async () => {

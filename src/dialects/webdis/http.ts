@@ -11,6 +11,7 @@ import { parseCommandPath, readOptions, renderReply, type HttpCommand, type Http
 import { jsonp } from './json-codec.js';
 import { PubSub, SubscribeFailedError } from './pubsub.js';
 import { array, bulk, integer, type RespValue } from './resp.js';
+import { readBody } from '../../server/body.js';
 
 /** What the HTTP side needs. */
 export interface HttpContext extends CommandContext {
@@ -173,18 +174,4 @@ function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders 
   const withBody = body !== undefined && status !== 304;
   res.writeHead(status, { ...CORS, ...headers, 'Content-Length': withBody ? body.length : 0 });
   res.end(withBody ? body : undefined);
-}
-
-/** The request body, or undefined when it is larger than `max` bytes. */
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > max) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }

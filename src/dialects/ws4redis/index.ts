@@ -1,6 +1,5 @@
 // The ws4redis dialect (django-websocket-redis): pages open `/ws/<facility>?subscribe-broadcast&…`
 // and receive what Python's RedisPublisher (or Ws4RedisPublisher) publishes on the same Redis.
-import { TokenVerifier } from '../../auth/tokens.js';
 import type { Dialect, DialectFactory } from '../dialect.js';
 import { encodePayload, WS4REDIS_FORMAT } from './frames.js';
 import { IdentityResolver } from './identity.js';
@@ -8,11 +7,11 @@ import { SafetyRules } from './safety.js';
 import { Ws4RedisEndpoint } from './websocket.js';
 
 /** Creates the ws4redis dialect when `ws4redis.enabled` is set. */
-export const createWs4RedisDialect: DialectFactory = ({ config, engine, hub, log }): Dialect | undefined => {
+export const createWs4RedisDialect: DialectFactory = ({ config, engine, hub, log, tokens }): Dialect | undefined => {
   const settings = config.ws4redis;
   if (!settings.enabled) return undefined;
   const ctx = { config: settings, engine, hub, log: log.child({ dialect: 'ws4redis' }) };
-  const identity = new IdentityResolver(settings, new TokenVerifier(config.client.token), config.client.token.user_id_claim);
+  const identity = new IdentityResolver(settings, tokens, config.client.token.user_id_claim);
   const endpoint = new Ws4RedisEndpoint(ctx, identity, new SafetyRules(settings), config.client.allowed_origins);
   return {
     name: 'ws4redis',
