@@ -9,6 +9,8 @@ import type { HeraldConfigInput } from '../../src/index.js';
 import { testConfig } from './herald.js';
 
 const BIN = new URL('../../../bin/herald.js', import.meta.url).pathname;
+/** The `herald` command users run (a shell launcher that starts Node on bin/herald.js). */
+export const LAUNCHER = new URL('../../../bin/herald', import.meta.url).pathname;
 
 /** A Herald node running as a child process. */
 export interface HeraldProcess {
@@ -22,12 +24,15 @@ export interface HeraldProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `bin/herald.js` with the test config plus `extra`, on a free port. */
-export async function spawnHerald(extra: HeraldConfigInput = {}): Promise<HeraldProcess> {
+/**
+ * Starts `bin/herald.js` with the test config plus `extra`, on a free port; `command` runs it another
+ * way (e.g. `['taskset', '-c', '0', LAUNCHER]`), the config flags appended.
+ */
+export async function spawnHerald(extra: HeraldConfigInput = {}, command: string[] = [process.execPath, BIN]): Promise<HeraldProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-node-'));
   const file = join(dir, 'herald.json');
   writeFileSync(file, JSON.stringify(testConfig({ log_level: 'warn', ...extra })));
-  const proc = spawn(process.execPath, [BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
+  const proc = spawn(command[0]!, [...command.slice(1), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
