@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 // Herald's benchmark: Herald and its peers, side by side in one run on this machine.
-//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis]
+//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis] [--rates 2,10]
 // The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
 // Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { httpPublisher } from './http-publisher.mjs';
 import { recoveryScenario } from './recovery.mjs';
 import { writeReport } from './report.mjs';
 
@@ -28,8 +28,10 @@ const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,sock
 const BASELINE = argValue('--baseline');
 if (BASELINE) SERVERS.unshift('herald-baseline');
 const CFG = QUICK
-  ? { s1Conns: 1000, s1Rates: [10, 50, 100, 200], stepSec: 2, s2Conns: 1000, s2Rate: 1000, s2Sec: 3, s3Conns: 2000, s4Clients: 200 }
-  : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
+  ? { s1Conns: 1000, s1Rates: [10, 50, 100, 200], stepSec: 2, warmSec: 1, s2Conns: 1000, s2Rate: 1000, s2Sec: 3, s3Conns: 2000, s4Clients: 200 }
+  : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, warmSec: 2, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
+// --rates 2,10: only these s1 publication rates (for profiling one step).
+if (argValue('--rates')) CFG.s1Rates = argValue('--rates').split(',').map(Number);
 const PAD = 'x'.repeat(100);
 const API_KEY = 'bench-key';
 const SERVER_CPU = '0';
@@ -66,9 +68,14 @@ async function startPinned(cpu, cmd, argv, { env = {}, ready, cwd } = {}) {
   return { proc, output: () => out };
 }
 
-async function stop(p) {
+async function stop(p, graceful = false) {
   if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
   const done = new Promise((r) => p.proc.once('exit', r));
+  if (graceful) {
+    // taskset execs the server, so the signal reaches it; SIGKILL if it does not stop in time.
+    p.proc.kill('SIGTERM');
+    if (await Promise.race([done.then(() => true), sleep(10_000).then(() => false)])) return;
+  }
   p.proc.kill('SIGKILL');
   await done;
 }
@@ -85,9 +92,10 @@ async function startRedis() {
 function procStats(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const cpuUs = ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS;
+  const userUs = (Number(fields[11]) * 1e6) / TICKS;
+  const sysUs = (Number(fields[12]) * 1e6) / TICKS;
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
-  return { cpuUs, rss };
+  return { cpuUs: userUs + sysUs, userUs, sysUs, rss };
 }
 
 /** The server-side processes: each returns { pid, proto, port, publish(payload, channel), close() }. */
@@ -208,7 +216,15 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
       ...extra,
     }),
   );
-  const p = await startPinned(SERVER_CPU, process.execPath, [bin, '--config', file], { ready: /listening on/ });
+  // Herald starts as users start it: the `herald` command (bin/herald), which on one CPU runs Node
+  // with --single-threaded. BENCH_NODE_ARGS="--single-threaded --cpu-prof --cpu-prof-dir=/tmp/prof"
+  // runs Node with exactly these flags instead, e.g. to profile (the server is then stopped with
+  // SIGTERM, so the profile gets written).
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const launcher = bin.replace(/\.js$/, '');
+  const p = nodeArgs.length || !existsSync(launcher)
+    ? await startPinned(SERVER_CPU, process.execPath, [...nodeArgs, bin, '--config', file], { ready: /listening on/ })
+    : await startPinned(SERVER_CPU, launcher, ['--config', file], { ready: /listening on/ });
   let publish;
   let client;
   if (redis) {
@@ -216,17 +232,9 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
     client = await redisClient(redis.port);
     publish = (payload, channel) => client.publish(`herald{${channel}}.p`, payload);
   } else {
-    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-    publish = (payload, channel) =>
-      new Promise((resolve, reject) => {
-        const body = `{"channel":${JSON.stringify(channel)},"data":${payload}}`;
-        const req = request({ host: '127.0.0.1', port, path: '/api/publish', method: 'POST', agent, headers: { 'X-API-Key': API_KEY, 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-          res.resume();
-          res.on('end', resolve);
-        });
-        req.on('error', reject);
-        req.end(body);
-      });
+    const api = await httpPublisher(port, { 'X-API-Key': API_KEY });
+    publish = (payload, channel) => api.post('/api/publish', `{"channel":${JSON.stringify(channel)},"data":${payload}}`);
+    client = { disconnect: () => api.close() };
   }
   return {
     pid: p.proc.pid,
@@ -235,7 +243,8 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
     publish,
     close: async () => {
       client?.disconnect();
-      await stop(p);
+      await stop(p, nodeArgs.length > 0);
+      if (nodeArgs.length > 0) writeFileSync(join(dir, 'server.log'), p.output()), log(`server output: ${join(dir, 'server.log')}`);
       if (redis) await stop(redis);
     },
   };
@@ -323,6 +332,10 @@ async function s1(kind) {
   try {
     await sleep(1000);
     await probe(server, lg, () => 'bench');
+    // Warm-up, not measured (every server alike): the first second of traffic after a start runs
+    // before the JIT has compiled the hot paths, in the server and in the publisher.
+    await publishAtRate(server, CFG.s1Rates[Math.min(1, CFG.s1Rates.length - 1)], CFG.warmSec, () => 'bench');
+    await sleep(500);
     let failures = 0;
     for (const rate of CFG.s1Rates) {
       await lg.mark();
@@ -357,6 +370,8 @@ async function s1(kind) {
         p99_ms: Math.max(...parts.map((p) => p.p99)) / 1000,
         p999_ms: Math.max(...parts.map((p) => p.p999)) / 1000,
         server_cpu_us_per_delivery: received ? (after.cpuUs - before.cpuUs) / received : null,
+        // The part spent in the kernel (socket writes), which no user-space change removes.
+        server_sys_us_per_delivery: received ? (after.sysUs - before.sysUs) / received : null,
         server_rss_mb: after.rss / 2 ** 20,
         loadgen_cpu_pct: (parts.reduce((a, b) => a + b.cpu_us, 0) / 1e6 / seconds) * 100,
       };
@@ -376,12 +391,16 @@ async function s1(kind) {
 async function s2(kind) {
   const server = await SERVER_KINDS[kind]();
   const lg = await startLoadgen(server, CFG.s2Conns, 'each');
+  const channelOf = () => `bench${Math.floor(Math.random() * CFG.s2Conns)}`;
   try {
     await sleep(1000);
+    await probe(server, lg, () => 'bench0');
+    await publishAtRate(server, CFG.s2Rate, CFG.warmSec, channelOf); // warm-up, as in s1
+    await sleep(500);
     await lg.mark();
     const before = procStats(server.pid);
     const t0 = performance.now();
-    const sent = await publishAtRate(server, CFG.s2Rate, CFG.s2Sec, () => `bench${Math.floor(Math.random() * CFG.s2Conns)}`);
+    const sent = await publishAtRate(server, CFG.s2Rate, CFG.s2Sec, channelOf);
     const seconds = (performance.now() - t0) / 1000;
     await sleep(1000);
     const stats = await lg.mark();
@@ -397,6 +416,7 @@ async function s2(kind) {
       p99_ms: stats.p99 / 1000,
       p999_ms: stats.p999 / 1000,
       server_cpu_us_per_delivery: stats.recv ? (after.cpuUs - before.cpuUs) / stats.recv : null,
+      server_sys_us_per_delivery: stats.recv ? (after.sysUs - before.sysUs) / stats.recv : null,
       server_rss_mb: after.rss / 2 ** 20,
       loadgen_cpu_pct: (stats.cpu_us / 1e6 / seconds) * 100,
     };
@@ -489,9 +509,11 @@ async function main() {
       }
     }
   }
-  // Only a full run replaces the headline table; quick runs are for development.
-  if (!QUICK && SERVERS.length > 1) writeReport(rows, file);
-  log(`results: ${file}${QUICK ? ' (quick: docs/performance.md left as it is)' : ''}`);
+  // Only a full run (every scenario and server, all rates) replaces the headline table; quick and
+  // partial runs are for development.
+  const full = !QUICK && !argValue('--only') && !argValue('--servers') && !argValue('--rates');
+  if (full) writeReport(rows, file);
+  log(`results: ${file}${full ? '' : ' (a quick or partial run: docs/performance.md left as it is)'}`);
 }
 
 main().catch((err) => {
