@@ -1,5 +1,5 @@
-// A connection's bounded outgoing buffer. Messages queued during one turn of the event loop go out
-// in one write: joined into one WebSocket frame where the dialect allows several messages per frame
+// A connection's bounded outgoing buffer. Messages queued before the connection's turn to flush go
+// out in one write: joined into one WebSocket frame where the dialect allows several messages per frame
 // (the native protocol, by "\n"), or as consecutive frames in one syscall otherwise. Frames are built
 // once and shared: a publication fanned out to many sockets is framed once, and a batch that many
 // sockets receive identically (the common case in fan-out) is joined and framed once. A client
@@ -65,14 +65,37 @@ function batchFrame(items: Buffer[], sep: Buffer): Buffer {
   return f;
 }
 
-// One setImmediate flushes every outbox written to in this turn, instead of one callback each.
+// Dirty outboxes are flushed in FIFO order by one setImmediate for all of them, in slices: after
+// FLUSH_SLICE sockets the loop turns, so publications that arrive meanwhile (read from Redis, the API
+// or clients) join the queues of sockets this pass has not reached yet and go out in the same pass.
+// Under sustained fan-out a message then waits at most about one pass over the sockets, not the rest
+// of the current pass plus a whole next one; and other I/O is not held up by a long pass.
+const FLUSH_SLICE = 256;
+let draining: Outbox[] = [];
+let drainPos = 0;
 let dirty: Outbox[] = [];
 let scheduled = false;
-function flushAll(): void {
+
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(flushSlice);
+}
+
+function flushSlice(): void {
   scheduled = false;
-  const list = dirty;
-  dirty = [];
-  for (const o of list) o.flush();
+  for (let n = 0; n < FLUSH_SLICE; n++) {
+    if (drainPos >= draining.length) {
+      if (dirty.length === 0) break;
+      draining = dirty;
+      dirty = [];
+      drainPos = 0;
+    }
+    draining[drainPos++]!.flush();
+  }
+  if (drainPos < draining.length || dirty.length > 0) return schedule();
+  draining = [];
+  drainPos = 0;
   lastBatch = undefined;
 }
 
@@ -82,6 +105,13 @@ export class Outbox {
   /** Per queued message: binary (true) or text; only kept when a binary message was queued. */
   private binary: boolean[] | undefined;
   private queuedBytes = 0;
+  /**
+   * The socket's unsent bytes as last read (after the last flush, or when the limit looked passed).
+   * Between flushes the socket only drains (ws's few-byte control frames aside), so this does not
+   * understate them; the limit check reads the socket itself only when this value says the limit is
+   * passed, which keeps that read off the fan-out path.
+   */
+  private unsent = 0;
   private pending = false;
   private dead = false;
 
@@ -93,7 +123,8 @@ export class Outbox {
   /** Queues a message for the next flush; false when the connection is over its limit or closed. */
   push(bytes: Buffer, binary = false): boolean {
     if (this.dead) return false;
-    if (this.queuedBytes + bytes.length + this.ws.bufferedAmount > this.options.maxBytes) {
+    const limit = this.options.maxBytes - this.queuedBytes - bytes.length;
+    if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit) {
       this.kill();
       this.options.onOverflow();
       return false;
@@ -104,10 +135,7 @@ export class Outbox {
     if (!this.pending) {
       this.pending = true;
       dirty.push(this);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flushAll);
-      }
+      schedule();
     }
     return true;
   }
@@ -135,6 +163,7 @@ export class Outbox {
       for (let i = 0; i < queue.length; i++) socket.write(binary?.[i] ? frame(queue[i]!, OPCODE_BINARY) : textFrame(queue[i]!));
       socket.uncork();
     }
+    this.unsent = socket.writableLength;
   }
 
   /** Drops what is queued and refuses further writes. */
