@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Herald's benchmark: Herald and its peers, side by side in one run on this machine.
-//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis] [--rates 2,10]
+//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor] [--rates 2,10]
 // The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
 // Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
@@ -22,7 +22,9 @@ const argValue = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
-const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis').split(',');
+const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis,floor').split(',');
+/** Servers measured in s3 only (references, not gateways). */
+const S3_ONLY = ['floor'];
 // --baseline DIR: also measure the Herald checked out and built in DIR (memory engine), to compare an
 // optimisation before and after in the same run.
 const BASELINE = argValue('--baseline');
@@ -141,6 +143,12 @@ const SERVER_KINDS = {
         await stop(redis);
       },
     };
+  },
+  // s3 only: a bare net.Socket per WebSocket (bench/peers/floor.mjs), the floor under any Node server.
+  async floor() {
+    const port = await freePort();
+    const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'floor.mjs')], { env: { PORT: String(port) }, ready: /LISTENING/ });
+    return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
   },
   async webdis() {
     if (!existsSync('/usr/bin/webdis')) throw new Error('webdis is not installed (apt-get install webdis)');
@@ -463,7 +471,7 @@ function prepare() {
   mkdirSync(peers, { recursive: true });
   execFileSync('gcc', ['-O2', '-o', join(peers, 'loadgen'), join(ROOT, 'bench', 'loadgen.c')], { stdio: 'inherit' });
   writeFileSync(join(peers, 'package.json'), readFileSync(join(ROOT, 'bench', 'peers', 'package.json')));
-  for (const f of ['naive.mjs', 'socketio.mjs']) writeFileSync(join(peers, f), readFileSync(join(ROOT, 'bench', 'peers', f)));
+  for (const f of ['naive.mjs', 'socketio.mjs', 'floor.mjs']) writeFileSync(join(peers, f), readFileSync(join(ROOT, 'bench', 'peers', f)));
   if (!existsSync(join(peers, 'node_modules', 'socket.io'))) {
     log('installing the peers (npm)');
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: peers, stdio: 'inherit' });
@@ -495,6 +503,7 @@ async function main() {
   const scenarios = { s1, s2, s3, s4 };
   for (const name of ONLY) {
     for (const kind of SERVERS) {
+      if (S3_ONLY.includes(kind) && name !== 's3') continue;
       try {
         log(`${name} ${kind}`);
         for (const row of await scenarios[name](kind)) {
