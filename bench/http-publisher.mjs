@@ -7,7 +7,8 @@ import { connect } from 'node:net';
 
 /** Opens `conns` connections to 127.0.0.1:port; `post(path, body)` resolves with the status code. */
 export async function httpPublisher(port, headers, conns = 4) {
-  const head = (path, len) => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Content-Type: application/json\r\nContent-Length: ${len}\r\n\r\n`;
+  const fixed = `HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Content-Type: application/json\r\n`;
+  const head = (path, len) => `POST ${path} ${fixed}Content-Length: ${len}\r\n\r\n`;
   const sockets = await Promise.all(Array.from({ length: conns }, () => open(port)));
   let next = 0;
   return {
