@@ -177,7 +177,7 @@ class HeraldNode implements Herald {
     const controlLog = this.log.child({ component: 'control' });
     await this.engine.start({
       onPublication: (channel, pub, position) => this.hub.onPublication(channel, pub, position),
-      onResync: () => this.hub.onResync(),
+      onResync: (channels) => this.hub.onResync(channels),
       onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog),
     });
     this.announce();

@@ -97,10 +97,11 @@ export interface EngineHandler {
   /** A publication on a channel this node subscribed to, in offset order per channel; returns how many local subscribers got it. */
   onPublication(channel: string, pub: Publication, position: StreamPosition): number | void;
   /**
-   * The engine may have missed publications of every subscribed channel (its pub/sub connection
-   * was lost). Subscribers must resynchronise: positioned ones recover, the others resubscribe.
+   * The engine may have missed publications of the given channels, or of every subscribed channel
+   * when none are given (a pub/sub connection was lost). The engine no longer holds a subscription
+   * for them. Subscribers must resynchronise: positioned ones recover, the others resubscribe.
    */
-  onResync?(): void;
+  onResync?(channels?: readonly string[]): void;
   /** A control message from some node (API calls that act on connections of every node). */
   onControl?(message: Buffer): void;
 }

@@ -2,6 +2,7 @@
 // node (commands, pub/sub), one Redis subscription per channel per node (the hub counts local
 // subscribers), publish-with-history in one server-side function so offsets are gap-free across nodes,
 // and sharded pub/sub (SSUBSCRIBE/SPUBLISH) in cluster mode so the load spreads over the shards.
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { HeraldError } from '../errors.js';
@@ -72,6 +73,8 @@ export class RedisEngine implements Engine {
   private readonly sharded: boolean;
   /** The Redis subscriptions this node wants, by mode and name (see `target`). */
   private readonly wanted = new Map<string, Target>();
+  /** The wanted subscriptions Redis confirmed (so a lost shard knows whose publications it took). */
+  private readonly held = new Set<string>();
   private pendingSubscribe = new Map<string, Pending>();
   private readonly controlId: string;
   private flushScheduled = false;
@@ -135,7 +138,9 @@ export class RedisEngine implements Engine {
       this.ensureFunctions().catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis function library not installed yet'));
     });
     this.sub.on('close', () => this.onSubscriberLost());
-    this.sub.on('-node', () => this.onSubscriberLost());
+    // A cluster node gone: with its key, a shard's pub/sub connection ended (sharded mode: one per
+    // master); without, a node left the topology and may have carried the one plain pub/sub connection.
+    this.sub.on('-node', (_node: unknown, key?: string) => (key ? this.onShardLost(key) : this.onNodeLeft()));
     // Not awaited: a Redis that is down at start is retried in the background; until it answers,
     // publishes and subscribes fail with a clear temporary error and the node keeps serving.
     this.cmd.connect().catch((err: Error) => this.options.log.error({ err: err.message }, `redis unreachable (${where}); retrying`));
@@ -170,6 +175,7 @@ export class RedisEngine implements Engine {
   async unsubscribe(channel: string): Promise<void> {
     const target = this.target(channel);
     if (!this.wanted.delete(target.id)) return;
+    this.held.delete(target.id);
     if (this.closed || this.sub.status !== 'ready') return; // resubscription after a reconnect skips it
     // Batched like subscribes: channels left in one event-loop turn go in one UNSUBSCRIBE.
     this.pendingUnsubscribe.set(target.id, target);
@@ -364,6 +370,7 @@ export class RedisEngine implements Engine {
     const settle = (items: Pending[], err?: Error) => {
       for (const item of items) {
         if (err) this.wanted.delete(item.target.id);
+        else if (this.wanted.has(item.target.id)) this.held.add(item.target.id);
         for (const w of item.waiters) (err ? w.reject(err) : w.resolve());
       }
     };
@@ -400,7 +407,44 @@ export class RedisEngine implements Engine {
     // Publications may be lost until the connection is back: every subscriber resubscribes, and
     // positioned ones recover from history (or learn recovered:false), so nothing is lost silently.
     this.wanted.clear();
+    this.held.clear();
     this.handler?.onResync?.();
+  }
+
+  /**
+   * A shard's pub/sub connection ended (its master failed or left): the channels it carried lost
+   * their subscription, and they alone resynchronise. When their subscribers subscribe again the
+   * cluster routes them to the slot's new master (until the failover is done they get a temporary
+   * error and retry). The slot table is still the one the lost connection served.
+   */
+  private onShardLost(nodeKey: string): void {
+    const slots = (this.sub as Cluster).slots;
+    this.resyncHeld((t) => t.mode === 'shard' && slots[calculateSlot(t.name)]?.[0] === nodeKey, `redis shard ${nodeKey} pub/sub connection lost`);
+  }
+
+  /**
+   * A node left the cluster. The plain pub/sub connection moves to another node by itself if it was
+   * on that one, but which node it was on is not known here: plain and pattern subscriptions
+   * resynchronise (they are few: raw Redis channels, patterns, and every channel without sharding).
+   */
+  private onNodeLeft(): void {
+    this.resyncHeld((t) => t.mode !== 'shard', 'a redis cluster node left (plain pub/sub)');
+  }
+
+  /** Drops the held subscriptions that `lost` picks and tells their subscribers to resynchronise. */
+  private resyncHeld(lost: (t: Target) => boolean, why: string): void {
+    if (this.closed) return;
+    const channels: string[] = [];
+    for (const id of this.held) {
+      const target = this.wanted.get(id);
+      if (!target || !lost(target)) continue;
+      this.held.delete(id);
+      this.wanted.delete(id);
+      channels.push(target.channel);
+    }
+    if (channels.length === 0) return;
+    this.options.log.warn({ channels: channels.length }, `${why}: its channels resynchronise (recover or resubscribe)`);
+    this.handler?.onResync?.(channels);
   }
 
   private async fcall(fn: string, keys: string[], args: Array<string | Buffer>): Promise<unknown> {

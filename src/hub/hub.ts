@@ -99,11 +99,16 @@ export class Hub {
     return subs.size;
   }
 
-  /** The engine lost its delivery path: every subscriber of every channel resynchronises. */
-  onResync(): void {
-    const all = [...this.channels];
-    this.channels.clear();
-    for (const [channel, subs] of all) for (const sub of subs) sub.resync(channel);
+  /** The engine lost its delivery path for these channels (all when none are given): their subscribers resynchronise. */
+  onResync(channels?: readonly string[]): void {
+    const lost: Array<[string, Set<Subscriber>]> = [];
+    for (const channel of channels ?? [...this.channels.keys()]) {
+      const subs = this.channels.get(channel);
+      if (!subs) continue;
+      this.channels.delete(channel);
+      lost.push([channel, subs]);
+    }
+    for (const [channel, subs] of lost) for (const sub of subs) sub.resync(channel);
   }
 
   /** Active channels with their local subscriber counts. */

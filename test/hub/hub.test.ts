@@ -70,6 +70,24 @@ test('resync: every subscriber of every channel is told, and the hub forgets the
   await engine.close();
 });
 
+test('resync of some channels: only their subscribers are told, the other channels keep delivering', async () => {
+  const engine = new MemoryEngine({ historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
+  const hub = new Hub(engine, { a: (_c, p) => p.data });
+  await engine.start(hub);
+  const x = new Recorder('a');
+  const y = new Recorder('a');
+  await hub.subscribe('c1', x);
+  await hub.subscribe('c2', x);
+  await hub.subscribe('c2', y);
+  hub.onResync(['c2', 'not-here']);
+  assert.deepEqual(x.resynced, ['c2']);
+  assert.deepEqual(y.resynced, ['c2']);
+  assert.deepEqual([...hub.channelCounts()], [['c1', 1]]);
+  await engine.publish('c1', { data: Buffer.from('still') });
+  assert.deepEqual(x.got.map(String), ['still']);
+  await engine.close();
+});
+
 test('an engine subscribe that fails leaves nothing behind, fails every waiting subscriber, and is tried again by the next', async () => {
   const engine = new MemoryEngine({ historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
   let attempts = 0;

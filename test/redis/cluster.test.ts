@@ -67,18 +67,9 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
     await cluster?.stop();
   });
 
-  test('a master is killed: after failover publications flow again and the subscriber keeps receiving', async () => {
-    const c = client(node, { token: await sign({ sub: 'u' }) });
-    const sub = c.newSubscription('feed:failover');
-    const got: number[] = [];
-    sub.on('publication', (ctx) => got.push((ctx.data as { n: number }).n));
-    sub.subscribe();
-    c.connect();
-    await sub.ready(5000);
-    await node.api.publish('feed:failover', { n: 0 });
-    await until(() => got.length === 1, 5000);
-    // Kill the master that owns this channel's slot.
-    const slot = Number(spawnSync('redis-cli', ['-p', String(cluster.nodes[0]!.port), 'CLUSTER', 'KEYSLOT', 'herald{feed:failover}.p'], { encoding: 'utf8' }).stdout.trim());
+  /** The port of the master that owns a Herald channel's slot now. */
+  function ownerOf(channel: string): number {
+    const slot = Number(spawnSync('redis-cli', ['-p', String(masterPorts(cluster)[0]), 'CLUSTER', 'KEYSLOT', `herald{${channel}}.p`], { encoding: 'utf8' }).stdout.trim());
     const owner = masterPorts(cluster).find((p) => {
       const nodes = spawnSync('redis-cli', ['-p', String(p), 'CLUSTER', 'NODES'], { encoding: 'utf8' }).stdout;
       const me = nodes.split('\n').find((l) => l.includes('myself'))!;
@@ -89,25 +80,83 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
           const [lo, hi] = r.split('-').map(Number);
           return slot >= lo! && slot <= (hi ?? lo)!;
         });
-    })!;
-    assert.ok(owner, 'found the owner of the slot');
+    });
+    assert.ok(owner, `found the owner of ${channel}'s slot`);
+    return owner;
+  }
+
+  /** Kills the master of `channel`'s slot, then publishes n = from..from+4 as soon as the cluster takes them again. */
+  async function failOver(channel: string, from: number): Promise<void> {
+    const owner = ownerOf(channel);
     await cluster.nodes.find((n) => n.port === owner)!.kill();
-    let n = 1;
+    let n = from;
     const end = Date.now() + 30_000;
-    while (Date.now() < end) {
+    while (Date.now() < end && n < from + 5) {
       try {
-        await node.api.publish('feed:failover', { n });
+        await node.api.publish(channel, { n });
         n++;
-        if (n > 5) break;
       } catch (err) {
         assert.ok(err instanceof HeraldApiError && err.apiCode === 100, `a temporary error while failing over: ${String(err)}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    assert.ok(n > 5, 'publishing resumed after failover');
-    await until(() => got.includes(5), 20_000, 'the subscriber to receive after failover');
-    const after = got.filter((x) => x >= 1);
-    assert.deepEqual(after, [...new Set(after)].sort((x, y) => x - y), 'in order, no duplicates');
+    assert.equal(n, from + 5, `publishing on ${channel} resumed after failover`);
+  }
+
+  test('a master is killed: its channels resubscribe and recover, the others are untouched; again for a second master', async () => {
+    // Two channels whose slots live on different masters.
+    const names = Array.from({ length: 40 }, (_, i) => `feed:f${i}`);
+    const a = names[0]!;
+    const b = names.find((ch) => ownerOf(ch) !== ownerOf(a))!;
+    const c = client(node, { token: await sign({ sub: 'u' }) });
+    const got = new Map<string, number[]>([[a, []], [b, []]]);
+    const resubscribes = new Map<string, number>([[a, 0], [b, 0]]);
+    // What the client saw, to tell on failure why a channel stayed silent.
+    const t0 = Date.now();
+    const events: string[] = [];
+    const seen = (what: string, ctx: unknown) => events.push(`${Date.now() - t0} ms ${what} ${JSON.stringify(ctx)}`);
+    const waitFor = (check: () => boolean, ms: number, what: string) =>
+      until(check, ms, what).catch((err: Error) => {
+        throw new Error(`${err.message}; the client saw:\n${events.join('\n')}`);
+      });
+    for (const ch of [a, b]) {
+      const sub = c.newSubscription(ch);
+      sub.on('publication', (ctx) => got.get(ch)!.push((ctx.data as { n: number }).n));
+      sub.on('subscribing', (ctx) => {
+        resubscribes.set(ch, resubscribes.get(ch)! + 1);
+        seen('subscribing', ctx);
+      });
+      sub.on('subscribed', (ctx) => seen('subscribed', ctx));
+      sub.on('error', (ctx) => seen('error', ctx));
+      sub.on('publication', (ctx) => seen('publication', { channel: ctx.channel, data: ctx.data, offset: ctx.offset }));
+      sub.subscribe();
+    }
+    c.connect();
+    await until(() => Object.values(c.subscriptions()).every((s) => s.state === 'subscribed'), 10_000, 'subscribed');
+    const initial = { a: resubscribes.get(a)!, b: resubscribes.get(b)! };
+    for (const ch of [a, b]) await node.api.publish(ch, { n: 0 });
+    await until(() => got.get(a)!.length === 1 && got.get(b)!.length === 1, 5000, 'the first publications');
+    // After a failover the client resubscribes with its own backoff (centrifuge-js waits up to 20 s
+    // between tries), so the wait allows one full backoff step after publishing resumed.
+    seen('killing the master of', a);
+    await failOver(a, 1);
+    seen('published after failover on', a);
+    await waitFor(() => got.get(a)!.includes(5), 30_000, `${a} to receive after failover`);
+    assert.ok(resubscribes.get(a)! > initial.a, `${a} was told to resubscribe`);
+    assert.equal(resubscribes.get(b), initial.b, `${b}, on a master that stayed up, was not disturbed`);
+    await node.api.publish(b, { n: 1 });
+    await until(() => got.get(b)!.includes(1), 5000, `${b} to keep receiving`);
+    // A second master fails later: its channel notices too.
+    seen('killing the master of', b);
+    await failOver(b, 2);
+    seen('published after failover on', b);
+    await waitFor(() => got.get(b)!.includes(6), 30_000, `${b} to receive after the second failover`);
+    assert.ok(resubscribes.get(b)! > initial.b, `${b} was told to resubscribe`);
+    for (const ch of [a, b]) {
+      const seen = got.get(ch)!;
+      assert.deepEqual(seen, [...new Set(seen)].sort((x, y) => x - y), `${ch}: in order, no duplicates`);
+      assert.deepEqual(seen, Array.from({ length: seen.length }, (_, i) => i), `${ch}: nothing missing (recovered from history)`);
+    }
     c.disconnect();
   });
 });
