@@ -2,7 +2,6 @@
 // node (commands, pub/sub), one Redis subscription per channel per node (the hub counts local
 // subscribers), publish-with-history in one server-side function so offsets are gap-free across nodes,
 // and sharded pub/sub (SSUBSCRIBE/SPUBLISH) in cluster mode so the load spreads over the shards.
-import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { HeraldError } from '../errors.js';
@@ -20,6 +19,7 @@ import {
   type PublishResult,
 } from './engine.js';
 import { decodeEnvelope, encodeEnvelope, headerExtra } from './envelope.js';
+import { connectionsVisible, servingConnection, slotOf } from './redis-cluster-conns.js';
 import { FUNCTION_LIBRARY, FUNCTION_LIBRARY_VERSION } from './redis-functions.js';
 import { channelNames, controlChannel, idempotencyKey, nodeKeys } from './redis-names.js';
 
@@ -52,6 +52,8 @@ interface Target {
   readonly mode: Mode;
   /** The Redis channel or pattern. */
   readonly name: string;
+  /** The cluster hash slot of a sharded channel. */
+  readonly slot?: number;
 }
 
 interface Pending {
@@ -73,8 +75,12 @@ export class RedisEngine implements Engine {
   private readonly sharded: boolean;
   /** The Redis subscriptions this node wants, by mode and name (see `target`). */
   private readonly wanted = new Map<string, Target>();
-  /** The wanted subscriptions Redis confirmed (so a lost shard knows whose publications it took). */
-  private readonly held = new Set<string>();
+  /**
+   * The wanted subscriptions Redis confirmed, with the cluster connection each went to (undefined
+   * outside a cluster), so a replaced or lost connection tells which channels it took with it.
+   */
+  private readonly held = new Map<string, Redis | undefined>();
+  private heldCheckScheduled = false;
   private pendingSubscribe = new Map<string, Pending>();
   private readonly controlId: string;
   private flushScheduled = false;
@@ -138,9 +144,16 @@ export class RedisEngine implements Engine {
       this.ensureFunctions().catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis function library not installed yet'));
     });
     this.sub.on('close', () => this.onSubscriberLost());
-    // A cluster node gone: with its key, a shard's pub/sub connection ended (sharded mode: one per
-    // master); without, a node left the topology and may have carried the one plain pub/sub connection.
-    this.sub.on('-node', (_node: unknown, key?: string) => (key ? this.onShardLost(key) : this.onNodeLeft()));
+    if (this.sub instanceof Cluster) {
+      // ioredis replaces pub/sub connections on failovers and topology changes and resubscribes on
+      // the new ones itself; publications in between are lost. After each such event the channels
+      // whose connection is not the one serving them any more resynchronise.
+      const precise = connectionsVisible(this.sub, this.sharded);
+      if (!precise) this.options.log.warn('cannot tell which redis cluster connection serves a channel: every channel resyncs when a node is lost');
+      for (const event of ['-node', '+node', '-subscriber', '+subscriber', 'subscribersReady', 'refresh']) {
+        this.sub.on(event, () => (precise ? this.scheduleHeldCheck() : event === '-node' && this.resyncHeld(() => true, 'a redis cluster node was lost')));
+      }
+    }
     // Not awaited: a Redis that is down at start is retried in the background; until it answers,
     // publishes and subscribes fail with a clear temporary error and the node keeps serving.
     this.cmd.connect().catch((err: Error) => this.options.log.error({ err: err.message }, `redis unreachable (${where}); retrying`));
@@ -340,7 +353,7 @@ export class RedisEngine implements Engine {
     if (kind === 'pattern') return { id: `p:${name}`, channel, kind, mode: 'pattern', name };
     const pubsub = channelNames(this.options.prefix, channel).pubsub;
     return this.sharded
-      ? { id: `s:${pubsub}`, channel, kind, mode: 'shard', name: pubsub }
+      ? { id: `s:${pubsub}`, channel, kind, mode: 'shard', name: pubsub, slot: slotOf(pubsub) }
       : { id: `c:${pubsub}`, channel, kind, mode: 'plain', name: pubsub };
   }
 
@@ -367,10 +380,16 @@ export class RedisEngine implements Engine {
     const batch = [...this.pendingSubscribe.values()];
     this.pendingSubscribe = new Map();
     if (batch.length === 0) return;
+    // The cluster connection each subscribe went to (ioredis picks it when the command is sent).
+    const sentOn = new Map<string, Redis | undefined>();
+    const noteConnection = (items: Pending[]) => {
+      if (!(this.sub instanceof Cluster)) return;
+      for (const item of items) sentOn.set(item.target.id, servingConnection(this.sub, item.target.slot));
+    };
     const settle = (items: Pending[], err?: Error) => {
       for (const item of items) {
         if (err) this.wanted.delete(item.target.id);
-        else if (this.wanted.has(item.target.id)) this.held.add(item.target.id);
+        else if (this.wanted.has(item.target.id)) this.held.set(item.target.id, sentOn.get(item.target.id));
         for (const w of item.waiters) (err ? w.reject(err) : w.resolve());
       }
     };
@@ -383,7 +402,10 @@ export class RedisEngine implements Engine {
       return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
     };
     const run = (items: Pending[], op: () => Promise<unknown>) => {
-      if (items.length) withTimeout(op()).then(() => settle(items), (err) => fail(items, err));
+      if (!items.length) return;
+      const sent = withTimeout(op());
+      noteConnection(items);
+      sent.then(() => settle(items), (err) => fail(items, err));
     };
     const of = (mode: Mode) => batch.filter((p) => p.target.mode === mode);
     // SSUBSCRIBE takes channels of one slot at a time: one call per channel, sent together.
@@ -411,33 +433,27 @@ export class RedisEngine implements Engine {
     this.handler?.onResync?.();
   }
 
-  /**
-   * A shard's pub/sub connection ended (its master failed or left): the channels it carried lost
-   * their subscription, and they alone resynchronise. When their subscribers subscribe again the
-   * cluster routes them to the slot's new master (until the failover is done they get a temporary
-   * error and retry). The slot table is still the one the lost connection served.
-   */
-  private onShardLost(nodeKey: string): void {
-    const slots = (this.sub as Cluster).slots;
-    this.resyncHeld((t) => t.mode === 'shard' && slots[calculateSlot(t.name)]?.[0] === nodeKey, `redis shard ${nodeKey} pub/sub connection lost`);
-  }
-
-  /**
-   * A node left the cluster. The plain pub/sub connection moves to another node by itself if it was
-   * on that one, but which node it was on is not known here: plain and pattern subscriptions
-   * resynchronise (they are few: raw Redis channels, patterns, and every channel without sharding).
-   */
-  private onNodeLeft(): void {
-    this.resyncHeld((t) => t.mode !== 'shard', 'a redis cluster node left (plain pub/sub)');
+  /** Checks the held subscriptions once the current burst of cluster topology events is over. */
+  private scheduleHeldCheck(): void {
+    if (this.heldCheckScheduled) return;
+    this.heldCheckScheduled = true;
+    setImmediate(() => {
+      this.heldCheckScheduled = false;
+      const cluster = this.sub as Cluster;
+      this.resyncHeld((t, on) => {
+        const now = servingConnection(cluster, t.slot);
+        return !on || on !== now || on.status !== 'ready';
+      }, 'a redis cluster pub/sub connection was lost or replaced');
+    });
   }
 
   /** Drops the held subscriptions that `lost` picks and tells their subscribers to resynchronise. */
-  private resyncHeld(lost: (t: Target) => boolean, why: string): void {
+  private resyncHeld(lost: (t: Target, on: Redis | undefined) => boolean, why: string): void {
     if (this.closed) return;
     const channels: string[] = [];
-    for (const id of this.held) {
+    for (const [id, on] of this.held) {
       const target = this.wanted.get(id);
-      if (!target || !lost(target)) continue;
+      if (!target || !lost(target, on)) continue;
       this.held.delete(id);
       this.wanted.delete(id);
       channels.push(target.channel);

@@ -216,3 +216,36 @@ test('the SDK unsubscribes, stops receiving, and can subscribe again', async () 
   assert.equal(c.state, 'connected');
   c.disconnect();
 });
+
+test('the engine losing a channel while a subscribe is set up: a temporary error, the client retries, and then receives', async () => {
+  // Reach into the node: hold the history read of the subscribe, and have the engine report the
+  // channel lost meanwhile (as the Redis engine does when a cluster connection is replaced).
+  const inner = node.herald as unknown as { engine: { history: (...a: unknown[]) => Promise<unknown> }; hub: { onResync(ch: string[]): void } };
+  const history = inner.engine.history;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let reads = 0;
+  inner.engine.history = async function (this: unknown, ...args: unknown[]) {
+    if (reads++ === 0) await held;
+    return history.apply(this, args);
+  };
+  try {
+    const c = await connected();
+    const sub = c.newSubscription('stream:resynced');
+    const errors: unknown[] = [];
+    sub.on('error', (ctx) => errors.push(ctx.error));
+    const got = collect(sub);
+    sub.subscribe();
+    await until(() => reads === 1, 3000, 'the subscribe to read history');
+    inner.hub.onResync(['stream:resynced']);
+    release();
+    await sub.ready(5000);
+    assert.deepEqual(errors, [{ code: 100, message: 'internal server error', temporary: true }]);
+    await node.api.publish('stream:resynced', { after: 'retry' });
+    await until(() => got.length === 1, 3000, 'the publication after the retry');
+    assert.deepEqual(got, [{ after: 'retry' }]);
+    c.disconnect();
+  } finally {
+    inner.engine.history = history;
+  }
+});

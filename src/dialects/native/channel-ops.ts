@@ -324,6 +324,9 @@ async function setup(
     } else {
       sub.positioned = false;
     }
+    // The engine lost the channel's subscription while this one was set up (see NativeSession.resync):
+    // a temporary error, and the client subscribes again.
+    if (s.subs.get(channel) !== sub) throw new ReplyError(Errors.internal);
   } catch (err) {
     return fail(err);
   }

@@ -126,6 +126,9 @@ export class NativeSession implements Subscriber {
     if (sub.serverSide) return this.close(Disconnects.insufficientState);
     this.subs.delete(channel);
     if (sub.expireTimer) clearTimeout(sub.expireTimer);
+    // Still being set up: the client has no reply yet, and its subscribe fails with a temporary
+    // error instead (setup sees the subscription gone), so the client tries again.
+    if (sub.buffer) return;
     this.write(encodePush('unsubscribe', Unsubscribes.insufficientState, channel));
   }
 
