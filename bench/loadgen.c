@@ -224,10 +224,13 @@ static void send_handshake(conn_t *c) {
   case SOCKETIO: snprintf(path, sizeof path, "/socket.io/?EIO=4&transport=websocket"); break;
   case WEBDIS: snprintf(path, sizeof path, "/.json"); break;
   }
+  // Webdis (0.1.9) answers the handshake only when it carries an Origin, as browsers' always do.
+  char origin[128] = "";
+  if (PROTO == WEBDIS) snprintf(origin, sizeof origin, "Origin: http://%s:%d\r\n", HOST, PORT);
   int n = snprintf(req, sizeof req,
-                   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n%s"
                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                   path, HOST, PORT);
+                   path, HOST, PORT, origin);
   write_all(c, req, (size_t)n);
   c->st = HANDSHAKE;
 }

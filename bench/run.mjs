@@ -277,8 +277,30 @@ async function startLoadgen(server, conns, mode) {
       const t = setTimeout(() => reject(new Error(`loadgen timed out: ${err.slice(-500)}`)), ms);
       waiting = (l) => (clearTimeout(t), resolve(l));
     });
-  const ready = await next(120_000);
-  if (!ready.startsWith('READY')) throw new Error(`loadgen: ${ready} ${err}`);
+  // Wait for every socket to subscribe while the count keeps rising (asked with MARK, which answers
+  // ready=<n> before READY too); a server that stops taking subscribers is reported at once with how
+  // far it got, not after a long timeout.
+  const stallMs = 20_000;
+  let subscribed = -1;
+  let progressAt = Date.now();
+  let asked = 1;
+  p.stdin.write('MARK\n');
+  for (;;) {
+    const line = await next(stallMs);
+    if (line.startsWith('READY')) break;
+    if (!line.startsWith('STATS')) throw new Error(`loadgen: ${line} ${err}`);
+    asked--;
+    const now = Number(/ready=(\d+)/.exec(line)?.[1] ?? 0);
+    if (now > subscribed) (subscribed = now), (progressAt = Date.now());
+    if (Date.now() - progressAt > stallMs) {
+      p.kill('SIGKILL');
+      throw new Error(`only ${subscribed} of ${conns} sockets subscribed, none more in ${stallMs / 1000} s ${err.slice(-300)}`);
+    }
+    await sleep(1000);
+    asked++;
+    p.stdin.write('MARK\n');
+  }
+  for (; asked > 0; asked--) await next(10_000); // the answers to MARKs sent before READY
   const mark = async () => {
     p.stdin.write('MARK\n');
     const line = await next(10_000);
