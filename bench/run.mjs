@@ -70,6 +70,12 @@ async function startPinned(cpu, cmd, argv, { env = {}, ready, cwd } = {}) {
   return { proc, output: () => out };
 }
 
+/** How a server process ended, with the end of its output; undefined while it runs. */
+function exitedWith(p) {
+  if (p.proc.exitCode === null && p.proc.signalCode === null) return undefined;
+  return `the server exited (${p.proc.exitCode ?? p.proc.signalCode}): ${p.output().slice(-300)}`;
+}
+
 async function stop(p, graceful = false) {
   if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
   const done = new Promise((r) => p.proc.once('exit', r));
@@ -136,6 +142,7 @@ const SERVER_KINDS = {
       pid: p.proc.pid,
       proto: 'socketio',
       port,
+      gone: () => exitedWith(p),
       publish: async (payload, channel) => emitter.to(channel).emit('m', payload),
       close: async () => {
         client.disconnect();
@@ -196,6 +203,7 @@ async function redisPublisherServer(p, port, proto, redis, channelName) {
     pid: p.proc.pid,
     proto,
     port,
+    gone: () => exitedWith(p),
     publish: (payload, channel) => client.publish(channelName(channel), payload),
     close: async () => {
       client.disconnect();
@@ -248,6 +256,7 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
     pid: p.proc.pid,
     proto: 'herald',
     port,
+    gone: () => exitedWith(p),
     publish,
     close: async () => {
       client?.disconnect();
@@ -294,7 +303,7 @@ async function startLoadgen(server, conns, mode) {
     if (now > subscribed) (subscribed = now), (progressAt = Date.now());
     if (Date.now() - progressAt > stallMs) {
       p.kill('SIGKILL');
-      throw new Error(`only ${subscribed} of ${conns} sockets subscribed, none more in ${stallMs / 1000} s ${err.slice(-300)}`);
+      throw new Error(`only ${subscribed} of ${conns} sockets subscribed, none more in ${stallMs / 1000} s; ${server.gone?.() ?? err.slice(-300)}`);
     }
     await sleep(1000);
     asked++;
@@ -355,7 +364,7 @@ async function probe(server, lg, channelOf) {
     await sleep(500);
     if ((await lg.mark()).recv > 0) return;
   }
-  throw new Error('no publication reached the subscribers within 10 s of subscribing');
+  throw new Error(`no publication reached the subscribers within 10 s of subscribing${server.gone?.() ? `; ${server.gone()}` : ''}`);
 }
 
 async function s1(kind) {
