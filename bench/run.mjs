@@ -204,6 +204,7 @@ async function redisPublisherServer(p, port, proto, redis, channelName) {
     proto,
     port,
     gone: () => exitedWith(p),
+    output: () => p.output(),
     publish: (payload, channel) => client.publish(channelName(channel), payload),
     close: async () => {
       client.disconnect();
@@ -364,7 +365,8 @@ async function probe(server, lg, channelOf) {
     await sleep(500);
     if ((await lg.mark()).recv > 0) return;
   }
-  throw new Error(`no publication reached the subscribers within 10 s of subscribing${server.gone?.() ? `; ${server.gone()}` : ''}`);
+  const state = server.gone?.() ?? (server.output ? `the server runs; its output: ${server.output().slice(-300)}` : '');
+  throw new Error(`no publication reached the subscribers within 10 s of subscribing${state ? `; ${state}` : ''}`);
 }
 
 async function s1(kind) {
