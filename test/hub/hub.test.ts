@@ -54,7 +54,8 @@ test('one encoding per format per publication, shared by all subscribers; engine
   await engine.close();
 });
 
-test('resync: every subscriber of every channel is told, and the hub forgets them', async () => {
+/** A started hub on a memory engine with two subscribers: x on c1 and c2, y on `yOn`. */
+async function twoSubscribers(yOn: string) {
   const engine = new MemoryEngine({ historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
   const hub = new Hub(engine, { a: (_c, p) => p.data });
   await engine.start(hub);
@@ -62,7 +63,12 @@ test('resync: every subscriber of every channel is told, and the hub forgets the
   const y = new Recorder('a');
   await hub.subscribe('c1', x);
   await hub.subscribe('c2', x);
-  await hub.subscribe('c1', y);
+  await hub.subscribe(yOn, y);
+  return { engine, hub, x, y };
+}
+
+test('resync: every subscriber of every channel is told, and the hub forgets them', async () => {
+  const { engine, hub, x, y } = await twoSubscribers('c1');
   hub.onResync();
   assert.deepEqual(x.resynced.sort(), ['c1', 'c2']);
   assert.deepEqual(y.resynced, ['c1']);
@@ -71,14 +77,7 @@ test('resync: every subscriber of every channel is told, and the hub forgets the
 });
 
 test('resync of some channels: only their subscribers are told, the other channels keep delivering', async () => {
-  const engine = new MemoryEngine({ historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
-  const hub = new Hub(engine, { a: (_c, p) => p.data });
-  await engine.start(hub);
-  const x = new Recorder('a');
-  const y = new Recorder('a');
-  await hub.subscribe('c1', x);
-  await hub.subscribe('c2', x);
-  await hub.subscribe('c2', y);
+  const { engine, hub, x, y } = await twoSubscribers('c2');
   hub.onResync(['c2', 'not-here']);
   assert.deepEqual(x.resynced, ['c2']);
   assert.deepEqual(y.resynced, ['c2']);
