@@ -51,3 +51,29 @@ export function connectionsVisible(cluster: Cluster, sharded: boolean): boolean 
   }
   return typeof internals.subscriber?.getInstance === 'function';
 }
+
+/**
+ * What subscriptions depend on, as a list to compare with an earlier one: the slot table the
+ * sharded subscribers route by, and every pub/sub connection with its status. An equal list means
+ * no subscription can have moved or lost its connection since (the periodic slot refreshes of a
+ * steady cluster then cost one short comparison, not a pass over every channel).
+ */
+export function topologyStamp(cluster: Cluster): unknown[] {
+  const internals = cluster as unknown as ClusterInternals;
+  const plain = servingConnection(cluster, undefined);
+  const stamp: unknown[] = [plain, plain?.status];
+  const group = internals.shardedSubscribers;
+  if (group) {
+    stamp.push(group.clusterSlots);
+    for (const [key, sub] of group.shardedSubscribers ?? []) {
+      const conn = sub.getInstance();
+      stamp.push(key, conn, conn?.status);
+    }
+  }
+  return stamp;
+}
+
+/** True when two stamps from `topologyStamp` are the same. */
+export function sameStamp(a: readonly unknown[] | undefined, b: readonly unknown[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -19,7 +19,7 @@ import {
   type PublishResult,
 } from './engine.js';
 import { decodeEnvelope, encodeEnvelope, headerExtra } from './envelope.js';
-import { connectionsVisible, servingConnection, slotOf } from './redis-cluster-conns.js';
+import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp } from './redis-cluster-conns.js';
 import { FUNCTION_LIBRARY, FUNCTION_LIBRARY_VERSION } from './redis-functions.js';
 import { channelNames, controlChannel, idempotencyKey, nodeKeys } from './redis-names.js';
 
@@ -81,6 +81,8 @@ export class RedisEngine implements Engine {
    */
   private readonly held = new Map<string, Redis | undefined>();
   private heldCheckScheduled = false;
+  /** The cluster topology the held subscriptions were last checked against (see topologyStamp). */
+  private checkedStamp: unknown[] | undefined;
   private pendingSubscribe = new Map<string, Pending>();
   private readonly controlId: string;
   private flushScheduled = false;
@@ -389,7 +391,7 @@ export class RedisEngine implements Engine {
     const settle = (items: Pending[], err?: Error) => {
       for (const item of items) {
         if (err) this.wanted.delete(item.target.id);
-        else if (this.wanted.has(item.target.id)) this.held.set(item.target.id, sentOn.get(item.target.id));
+        else if (this.wanted.has(item.target.id)) this.hold(item.target, sentOn.get(item.target.id));
         for (const w of item.waiters) (err ? w.reject(err) : w.resolve());
       }
     };
@@ -433,6 +435,17 @@ export class RedisEngine implements Engine {
     this.handler?.onResync?.();
   }
 
+  /**
+   * Notes a confirmed subscription. In a cluster, one whose connection changed between sending and
+   * confirming (a topology event already checked without it) gets the next check's full pass.
+   */
+  private hold(target: Target, on: Redis | undefined): void {
+    this.held.set(target.id, on);
+    if (!(this.sub instanceof Cluster) || (on && on === servingConnection(this.sub, target.slot) && on.status === 'ready')) return;
+    this.checkedStamp = undefined;
+    this.scheduleHeldCheck();
+  }
+
   /** Checks the held subscriptions once the current burst of cluster topology events is over. */
   private scheduleHeldCheck(): void {
     if (this.heldCheckScheduled) return;
@@ -440,6 +453,9 @@ export class RedisEngine implements Engine {
     setImmediate(() => {
       this.heldCheckScheduled = false;
       const cluster = this.sub as Cluster;
+      const stamp = topologyStamp(cluster);
+      if (sameStamp(this.checkedStamp, stamp)) return;
+      this.checkedStamp = stamp;
       this.resyncHeld((t, on) => {
         const now = servingConnection(cluster, t.slot);
         return !on || on !== now || on.status !== 'ready';
