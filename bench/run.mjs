@@ -295,22 +295,27 @@ async function startLoadgen(server, conns, mode) {
   let progressAt = Date.now();
   let asked = 1;
   p.stdin.write('MARK\n');
-  for (;;) {
-    const line = await next(stallMs);
-    if (line.startsWith('READY')) break;
-    if (!line.startsWith('STATS')) throw new Error(`loadgen: ${line} ${err}`);
-    asked--;
-    const now = Number(/ready=(\d+)/.exec(line)?.[1] ?? 0);
-    if (now > subscribed) (subscribed = now), (progressAt = Date.now());
-    if (Date.now() - progressAt > stallMs) {
-      p.kill('SIGKILL');
-      throw new Error(`only ${subscribed} of ${conns} sockets subscribed, none more in ${stallMs / 1000} s; ${server.gone?.() ?? err.slice(-300)}`);
+  try {
+    for (;;) {
+      const line = await next(stallMs);
+      if (line.startsWith('READY')) break;
+      if (!line.startsWith('STATS')) throw new Error(`loadgen: ${line} ${err}`);
+      asked--;
+      const now = Number(/ready=(\d+)/.exec(line)?.[1] ?? 0);
+      if (now > subscribed) (subscribed = now), (progressAt = Date.now());
+      if (Date.now() - progressAt > stallMs) {
+        throw new Error(`only ${subscribed} of ${conns} sockets subscribed, none more in ${stallMs / 1000} s; ${server.gone?.() ?? err.slice(-300)}`);
+      }
+      await sleep(1000);
+      asked++;
+      p.stdin.write('MARK\n');
     }
-    await sleep(1000);
-    asked++;
-    p.stdin.write('MARK\n');
+    for (; asked > 0; asked--) await next(10_000); // the answers to MARKs sent before READY
+  } catch (e) {
+    // Nothing may outlive a failed start: a live child keeps the bench from exiting.
+    p.kill('SIGKILL');
+    throw e;
   }
-  for (; asked > 0; asked--) await next(10_000); // the answers to MARKs sent before READY
   const mark = async () => {
     p.stdin.write('MARK\n');
     const line = await next(10_000);
@@ -372,7 +377,10 @@ async function probe(server, lg, channelOf) {
 async function s1(kind) {
   const out = [];
   const server = await SERVER_KINDS[kind]();
-  const lg = await startLoadgen(server, CFG.s1Conns, 'same');
+  const lg = await startLoadgen(server, CFG.s1Conns, 'same').catch(async (err) => {
+    await server.close();
+    throw err;
+  });
   try {
     await sleep(1000);
     await probe(server, lg, () => 'bench');
@@ -434,7 +442,10 @@ async function s1(kind) {
 
 async function s2(kind) {
   const server = await SERVER_KINDS[kind]();
-  const lg = await startLoadgen(server, CFG.s2Conns, 'each');
+  const lg = await startLoadgen(server, CFG.s2Conns, 'each').catch(async (err) => {
+    await server.close();
+    throw err;
+  });
   const channelOf = () => `bench${Math.floor(Math.random() * CFG.s2Conns)}`;
   try {
     await sleep(1000);

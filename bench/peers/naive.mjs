@@ -10,6 +10,9 @@ sub.on('message', (channel, message) => {
   const sockets = rooms.get(channel);
   if (sockets) for (const ws of sockets) ws.send(message);
 });
+// Serve once Redis is ready: a SUBSCRIBE sent while ioredis still runs its ready check (INFO) can
+// fail that check and end the process.
+await new Promise((resolve) => sub.once('ready', resolve));
 const wss = new WebSocketServer({ port, host: '127.0.0.1', perMessageDeflate: false });
 wss.on('connection', (ws, req) => {
   const channel = decodeURIComponent((req.url ?? '/').slice(1));
