@@ -41,8 +41,11 @@ export function frame(payload: Buffer, opcode = OPCODE_TEXT): Buffer {
   return Buffer.concat([header, payload], header.length + len);
 }
 
-// Text frames of shared message buffers (publications), built once whoever sends them.
-const textFrames = new WeakMap<Buffer, Buffer>();
+// Text frames of shared message buffers (publications), built once per pass whoever sends them. The
+// cache is emptied when a pass ends, so a frame lives no longer than its pass. (A WeakMap would keep
+// every frame built since the last scavenge alive through it, since V8's scavenger treats a WeakMap's
+// values as strong: megabytes copied per scavenge, and longer pauses.)
+const textFrames = new Map<Buffer, Buffer>();
 function textFrame(bytes: Buffer): Buffer {
   let f = textFrames.get(bytes);
   if (!f) textFrames.set(bytes, (f = frame(bytes)));
@@ -61,7 +64,7 @@ function batchFrame(items: Buffer[], sep: Buffer): Buffer {
     parts.push(items[i]!);
   }
   const f = frame(Buffer.concat(parts));
-  lastBatch = { items, sep, frame: f };
+  lastBatch = { items: items.slice(), sep, frame: f };
   return f;
 }
 
@@ -87,16 +90,21 @@ function flushSlice(): void {
   for (let n = 0; n < FLUSH_SLICE; n++) {
     if (drainPos >= draining.length) {
       if (dirty.length === 0) break;
+      // A new pass: swap the lists (the drained one is reused, so no array is made per pass).
+      const done = draining;
       draining = dirty;
-      dirty = [];
+      dirty = done;
+      dirty.length = 0;
       drainPos = 0;
+      textFrames.clear();
     }
     draining[drainPos++]!.flush();
   }
   if (drainPos < draining.length || dirty.length > 0) return schedule();
-  draining = [];
+  draining.length = 0;
   drainPos = 0;
   lastBatch = undefined;
+  textFrames.clear();
 }
 
 /** The per-connection outgoing queue. */
@@ -143,27 +151,30 @@ export class Outbox {
   /** Writes everything queued now. */
   flush(): void {
     this.pending = false;
-    if (this.dead || this.queue.length === 0) return;
     const queue = this.queue;
+    if (this.dead || queue.length === 0) return;
     const binary = this.binary;
-    this.queue = [];
     this.binary = undefined;
     this.queuedBytes = 0;
     // The socket under `ws`: whole frames are written to it directly, so one frame built for many
     // sockets costs one write each (ws itself would build a header and write twice per message).
     const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (this.ws.readyState !== 1 || !socket || socket.destroyed) return;
-    const sep = this.options.separator;
-    if (queue.length === 1) {
-      socket.write(binary?.[0] ? frame(queue[0]!, OPCODE_BINARY) : textFrame(queue[0]!));
-    } else if (sep && !binary) {
-      socket.write(batchFrame(queue, sep));
-    } else {
-      socket.cork();
-      for (let i = 0; i < queue.length; i++) socket.write(binary?.[i] ? frame(queue[i]!, OPCODE_BINARY) : textFrame(queue[i]!));
-      socket.uncork();
+    if (this.ws.readyState === 1 && socket && !socket.destroyed) {
+      const sep = this.options.separator;
+      if (queue.length === 1) {
+        socket.write(binary?.[0] ? frame(queue[0]!, OPCODE_BINARY) : textFrame(queue[0]!));
+      } else if (sep && !binary) {
+        socket.write(batchFrame(queue, sep));
+      } else {
+        socket.cork();
+        for (let i = 0; i < queue.length; i++) socket.write(binary?.[i] ? frame(queue[i]!, OPCODE_BINARY) : textFrame(queue[i]!));
+        socket.uncork();
+      }
+      this.unsent = socket.writableLength;
     }
-    this.unsent = socket.writableLength;
+    // The queue array is kept (emptied, not replaced): a fresh array per flush, referenced from this
+    // long-lived outbox, would survive a scavenge or two and be promoted, for every message.
+    queue.length = 0;
   }
 
   /** Drops what is queued and refuses further writes. */
