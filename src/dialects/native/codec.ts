@@ -33,18 +33,26 @@ export function clientInfoJson(info: ClientInfo): Record<string, unknown> {
 
 /** True when a payload is JSON text, the only kind a JSON client can be sent (else: close 3506). */
 export function isJsonPayload(data: Buffer): boolean {
+  return isJsonText(data.toString('utf8'));
+}
+
+function isJsonText(text: string): boolean {
   try {
-    JSON.parse(data.toString('utf8'));
+    JSON.parse(text);
     return true;
   } catch {
     return false;
   }
 }
 
-/** A payload as raw JSON text without raw `\n` (only whitespace in valid JSON; it would split the line). */
-function payloadText(data: Buffer): string {
-  const text = data.toString('utf8');
+/** JSON text without raw `\n` (only whitespace in valid JSON; it would split the line). */
+function oneLine(text: string): string {
   return text.includes('\n') ? text.replace(/\n/g, '') : text;
+}
+
+/** A payload as raw JSON text on one line. */
+function payloadText(data: Buffer): string {
+  return oneLine(data.toString('utf8'));
 }
 
 /** The wire form of a Publication (zero fields omitted). */
@@ -65,8 +73,14 @@ export const NON_JSON_PUSH = Buffer.alloc(0);
 
 /** The publication push for one channel, as bytes: built once per publication, written to every subscriber. */
 export function encodePublicationPush(channel: string, pub: Publication): Buffer {
-  if (!isJsonPayload(pub.data)) return NON_JSON_PUSH;
-  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${stringify(publicationJson(pub))}}}`);
+  // Hot path (once per publication): the same text as stringify(publicationJson(pub)), written directly.
+  const text = pub.data.toString('utf8');
+  if (!isJsonText(text)) return NON_JSON_PUSH;
+  let out = `{"push":{"channel":${JSON.stringify(channel)},"pub":{"data":${oneLine(text)}`;
+  if (pub.info) out += `,"info":${stringify(clientInfoJson(pub.info))}`;
+  if (pub.offset > 0) out += `,"offset":${pub.offset}`;
+  if (pub.tags && Object.keys(pub.tags).length) out += `,"tags":${stringify(pub.tags)}`;
+  return Buffer.from(`${out}}}}`);
 }
 
 /** A push to one channel (`unsubscribe`, `subscribe`, `join`, `leave`) or to the connection (`message`). */
