@@ -23,7 +23,7 @@ export class NodeMetrics {
       new Gauge({ name, help, registers: [r], collect() { this.set(read()); } });
     gauge('herald_connections', 'Client connections on this node.', sources.connections);
     gauge('herald_users', 'Distinct users connected to this node.', sources.users);
-    gauge('herald_channels', 'Channels with at least one subscriber on this node.', () => sources.hub.channelCounts().size);
+    gauge('herald_channels', 'Channels with at least one subscriber on this node.', () => sources.hub.channelCount());
     gauge('herald_subscriptions', 'Channel subscriptions on this node.', () => sources.hub.subscriptionCount());
     gauge('herald_hub_publications', 'Publications fanned out to local subscribers since start.', () => sources.hub.publications);
     gauge('herald_hub_deliveries', 'Publications handed to local subscribers since start (one per subscriber).', () => sources.hub.deliveries);

@@ -213,7 +213,7 @@ export function nodeInfo(ctx: ApiContext): NodeInfo {
     version: node.version,
     num_clients: ctx.connections?.() ?? registry.size,
     num_users: registry.users,
-    num_channels: hub.channelCounts().size,
+    num_channels: hub.channelCount(),
     num_subs: hub.subscriptionCount(),
     uptime: Math.floor((Date.now() - node.startedAt) / 1000),
   };

@@ -111,6 +111,11 @@ export class Hub {
     for (const [channel, subs] of lost) for (const sub of subs) sub.resync(channel);
   }
 
+  /** How many channels have a local subscriber (without building channelCounts()). */
+  channelCount(): number {
+    return this.channels.size;
+  }
+
   /** Active channels with their local subscriber counts. */
   channelCounts(): Map<string, number> {
     const out = new Map<string, number>();
