@@ -240,8 +240,8 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const launcher = bin.replace(/\.js$/, '');
   const p = nodeArgs.length || !existsSync(launcher)
-    ? await startPinned(SERVER_CPU, process.execPath, [...nodeArgs, bin, '--config', file], { ready: /listening on/ })
-    : await startPinned(SERVER_CPU, launcher, ['--config', file], { ready: /listening on/ });
+    ? await startPinned(SERVER_CPU, process.execPath, [...nodeArgs, bin, '--config', file], { ready: /^herald \S+ listening on/m })
+    : await startPinned(SERVER_CPU, launcher, ['--config', file], { ready: /^herald \S+ listening on/m });
   let publish;
   let client;
   if (redis) {
