@@ -72,6 +72,33 @@ test('600 sockets (more than one flush slice) get every publication of interleav
   for (const c of clients) c.close();
 });
 
+test('publications to 20 channels in one turn each reach their own subscribers, whole and once', async () => {
+  // One flush pass then holds 20 sockets with a different single publication each (more than the
+  // outbox's small cache of shared frames) and one socket with all 20 in one frame.
+  const n = 20;
+  const open = async (channels: string[]) => {
+    const c = await RawClient.open(node.wsUrl, { protocols: ['centrifuge-json'] });
+    await c.connect({ token: await userToken('many') });
+    for (const channel of channels) assert.equal((await c.call('subscribe', { channel })).error, undefined);
+    return c;
+  };
+  const names = Array.from({ length: n }, (_, i) => `news:many${i}`);
+  const singles = await Promise.all(names.map((name) => open([name])));
+  const all = await open(names);
+  await Promise.all(names.map((name, i) => node.herald.publish(name, { i, pad: 'x'.repeat(i * 10) })));
+  await until(() => singles.every((c, i) => c.pushes(names[i]!).length === 1) && all.frames.length > 0, 5000, 'every socket got its publication');
+  await sleep(100);
+  singles.forEach((c, i) => {
+    assert.deepEqual(c.pushes(names[i]!).map((p) => p.data), [{ i, pad: 'x'.repeat(i * 10) }]);
+    assert.equal(names.filter((name) => c.pushes(name).length > 0).length, 1, 'nothing of other channels');
+  });
+  assert.deepEqual(
+    names.map((name) => all.pushes(name).map((p) => (p.data as { i: number }).i)),
+    names.map((_, i) => [i]),
+  );
+  for (const c of [...singles, all]) c.close();
+});
+
 test('every way a subscription or connection ends leaves nothing behind', async () => {
   await sleep(50);
   // SDK: unsubscribe one, disconnect the client.
