@@ -7,7 +7,7 @@ const DOC = new URL('../docs/performance.md', import.meta.url).pathname;
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
 const PEERS = ['naive', 'socketio', 'webdis'];
-const HERALD = ['herald-memory', 'herald-redis', 'herald-baseline'];
+const HERALD = ['herald-memory', 'herald-redis', 'herald-baseline', 'herald-redis-baseline'];
 /** References that are not gateways (s3 only): shown, never a "best peer". */
 const FLOORS = ['floor'];
 

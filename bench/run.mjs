@@ -25,10 +25,12 @@ const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
 const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis,floor').split(',');
 /** Servers measured in s3 only (references, not gateways). */
 const S3_ONLY = ['floor'];
-// --baseline DIR: also measure the Herald checked out and built in DIR (memory engine), to compare an
-// optimisation before and after in the same run.
+// --baseline DIR: also measure the Herald checked out and built in DIR, to compare an optimisation
+// before and after in the same run: on the memory engine (herald-baseline) and, when herald-redis is
+// measured, on the Redis engine too (herald-redis-baseline).
 const BASELINE = argValue('--baseline');
-if (BASELINE) SERVERS.unshift('herald-baseline');
+if (BASELINE && SERVERS.includes('herald-redis')) SERVERS.unshift('herald-redis-baseline');
+if (BASELINE && (SERVERS.includes('herald-memory') || !SERVERS.includes('herald-redis'))) SERVERS.unshift('herald-baseline');
 const CFG = QUICK
   ? { s1Conns: 1000, s1Rates: [10, 50, 100, 200], stepSec: 2, warmSec: 1, warmRate: 50, s2Conns: 1000, s2Rate: 1000, s2Sec: 3, s3Conns: 2000, s4Clients: 200 }
   : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, warmSec: 2, warmRate: 10, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
@@ -117,6 +119,10 @@ const SERVER_KINDS = {
   async 'herald-redis'() {
     const redis = await startRedis();
     return startHerald({ engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis);
+  },
+  async 'herald-redis-baseline'() {
+    const redis = await startRedis();
+    return startHerald({ engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis, join(BASELINE, 'bin', 'herald.js'));
   },
   async naive() {
     const redis = await startRedis();
