@@ -217,11 +217,16 @@ class HeraldNode implements Herald {
   }
 
   async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === API_PATH || url.pathname.startsWith(API_PATH + '/')) {
-      await handleApiRequest(this.apiCtx, req, res, url);
+    // API calls are routed on the raw path (no URL object per call: they come by the thousand).
+    const target = req.url ?? '/';
+    const end = target.search(/[?#]/);
+    const path = end < 0 ? target : target.slice(0, end);
+    if (path === API_PATH || path.startsWith(API_PATH + '/')) {
+      const query = end >= 0 && target[end] === '?' ? target.slice(end + 1).split('#')[0]! : '';
+      await handleApiRequest(this.apiCtx, req, res, path, query);
       return true;
     }
+    const url = new URL(target, 'http://localhost');
     if (this.metrics && url.pathname === this.config.metrics.path && req.method === 'GET') {
       const body = await this.metrics.registry.metrics();
       res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType }).end(body);

@@ -12,15 +12,15 @@ export const API_PATH = '/api';
 
 const TRANSPORT_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409 };
 
-/** Handles one API request (the path is already known to start with /api). */
-export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+/** Handles one API request: `path` (without its query) is /api or starts with /api/; `query` is the raw query string. */
+export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path: string, query = ''): Promise<void> {
   const { http_api } = ctx.config;
-  if (!http_api.insecure && !authorized(http_api.key, req, url)) return send(res, 401, '', 'text/plain');
+  if (!http_api.insecure && !authorized(http_api.key, req, query)) return send(res, 401, '', 'text/plain');
   if (req.method !== 'POST') {
     res.setHeader('Allow', 'POST');
     return send(res, 405, 'method not allowed\n', 'text/plain');
   }
-  let name = url.pathname.slice(API_PATH.length + 1);
+  let name = path.slice(API_PATH.length + 1);
   let body: Buffer | undefined;
   try {
     body = await readBody(req, http_api.max_body_size);
@@ -65,13 +65,13 @@ export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, re
   }
 }
 
-function authorized(key: string, req: IncomingMessage, url: URL): boolean {
+function authorized(key: string, req: IncomingMessage, query: string): boolean {
   if (!key) return false;
   let given = req.headers['x-api-key'];
   if (typeof given !== 'string') {
     const auth = req.headers.authorization;
     const m = typeof auth === 'string' ? /^apikey\s+(.+)$/i.exec(auth.trim()) : null;
-    given = m ? m[1] : url.searchParams.get('api_key') ?? undefined;
+    given = m ? m[1] : (query && new URLSearchParams(query).get('api_key')) || undefined;
   }
   if (typeof given !== 'string') return false;
   const a = Buffer.from(given);

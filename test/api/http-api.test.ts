@@ -53,6 +53,9 @@ describe('server API auth', () => {
     assert.equal((await post(node, '/api/info', {}, { Authorization: `apikey ${API_KEY}` })).status, 200);
     assert.equal((await post(node, '/api/info', {}, { Authorization: `APIKEY ${API_KEY}` })).status, 200);
     assert.equal((await post(node, `/api/info?api_key=${API_KEY}`, {}, {})).status, 200);
+    assert.equal((await post(node, `/api/info?x=1&api_key=${encodeURIComponent(API_KEY)}&y`, {}, {})).status, 200);
+    assert.equal((await post(node, `/api/info?api_key=wrong`, {}, {})).status, 401);
+    assert.equal((await post(node, `/api/info?api_key=`, {}, {})).status, 401);
   });
 
   test('no key configured: every call is refused (nothing open by default)', async () => {
