@@ -6,8 +6,8 @@ import type { WebSocket } from 'ws';
 import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import type { Subscriber } from '../../hub/hub.js';
-import { Outbox } from '../../hub/outbox.js';
-import { timers } from '../../hub/timer-wheel.js';
+import { Outbox, type OutboxOptions } from '../../hub/outbox.js';
+import { timers, type Deadline } from '../../hub/timer-wheel.js';
 import {
   commandMethod,
   decodeFrame,
@@ -42,7 +42,7 @@ export interface TransportOptions {
 type Command = Record<string, unknown> & { id?: unknown };
 
 /** A native protocol session over one WebSocket. */
-export class NativeSession implements Subscriber {
+export class NativeSession implements Subscriber, OutboxOptions, Deadline {
   readonly format = NATIVE_FORMAT;
   readonly id = randomUUID();
   user = '';
@@ -63,40 +63,52 @@ export class NativeSession implements Subscriber {
   }
   readonly outbox: Outbox;
 
-  private chain: Promise<void> = Promise.resolve();
+  private chain: Promise<void> = SETTLED;
   private expireTimer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
+  /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
+  private readonly framePingPong: boolean;
+
+  // The session is its outbox's options and its own ping deadline, and one small object is its other
+  // deadline: at tens of thousands of connections, every object per connection counts (memory, and
+  // the garbage collector's marking time).
+  /** Outbox options: the most bytes queued plus unsent before the client is cut off. */
+  readonly maxBytes: number;
+  /** Outbox options: messages queued together go out in one frame, joined by newlines. */
+  readonly separator = SEPARATOR;
+  /** The stale-handshake deadline before connect, the pong deadline after (never both at once). */
+  private readonly checkDeadline: Deadline = new CheckDeadline(this);
 
   constructor(
     readonly ctx: NativeContext,
     private readonly ws: WebSocket,
-    private readonly transport: TransportOptions,
+    transport: TransportOptions,
   ) {
-    this.outbox = new Outbox(ws, {
-      maxBytes: ctx.config.client.queue_max_size,
-      separator: SEPARATOR,
-      onOverflow: () => this.close(Disconnects.slow),
-    });
+    this.framePingPong = transport.framePingPong;
+    this.maxBytes = ctx.config.client.queue_max_size;
+    this.outbox = new Outbox(ws, this);
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', () => this.cleanup());
     ws.on('error', (err) => ctx.log.debug({ err, client: this.id }, 'websocket error'));
-    if (transport.framePingPong) ws.on('pong', () => this.onPong());
-    timers.schedule(this.staleDeadline, ctx.config.client.stale_close_delay);
+    if (this.framePingPong) ws.on('pong', () => this.onPong());
+    timers.schedule(this.checkDeadline, ctx.config.client.stale_close_delay);
   }
 
-  // Deadlines on the shared timer wheel (cheaper than a Timeout per connection).
-  private readonly staleDeadline = {
-    fire: () => {
-      // Never connected, or left unusable by a failed connect: nothing will come of it.
-      if (this.state === 'new' || this.state === 'unusable') this.close(Disconnects.stale);
-    },
-  };
-  private readonly pingDeadline = { fire: () => this.sendPing() };
-  private readonly pongDeadline = {
-    fire: () => {
-      if (this.awaitingPong) this.close(Disconnects.noPong);
-    },
-  };
+  /** Outbox options: the client let too many bytes pile up unsent. */
+  onOverflow(): void {
+    this.close(Disconnects.slow);
+  }
+
+  /** The ping deadline (the session itself is it, on the shared timer wheel). */
+  fire(): void {
+    this.sendPing();
+  }
+
+  /** The check deadline: a connection never connected (or left unusable), or a ping not answered in time. */
+  onCheckDeadline(): void {
+    if (this.state === 'new' || this.state === 'unusable') this.close(Disconnects.stale);
+    else if (this.awaitingPong) this.close(Disconnects.noPong);
+  }
 
   /** The hub hands a publication of a subscribed channel (bytes already encoded for this format). */
   deliver(channel: string, pub: Publication, position: StreamPosition, bytes: Buffer): void {
@@ -327,7 +339,7 @@ export class NativeSession implements Subscriber {
     }
     if (channels.length > config.client.channel_limit) return this.failConnect(id, Errors.limitExceeded);
 
-    timers.cancel(this.staleDeadline);
+    timers.cancel(this.checkDeadline);
     this.state = 'connected';
     this.ctx.registry.add(this);
 
@@ -356,7 +368,7 @@ export class NativeSession implements Subscriber {
       result.expires = true;
       result.ttl = Math.max(1, Math.ceil((this.expireAt - Date.now()) / 1000));
     }
-    if (!this.transport.framePingPong && config.client.ping_interval > 0) {
+    if (!this.framePingPong && config.client.ping_interval > 0) {
       result.ping = Math.max(1, Math.round(config.client.ping_interval / 1000));
       result.pong = true;
     }
@@ -406,30 +418,43 @@ export class NativeSession implements Subscriber {
     const interval = this.ctx.config.client.ping_interval;
     if (interval <= 0 || this.state !== 'connected') return;
     const delay = first ? interval / 2 + Math.random() * (interval / 2) : interval;
-    timers.schedule(this.pingDeadline, delay);
+    timers.schedule(this, delay);
   }
 
   private sendPing(): void {
     if (this.state !== 'connected') return;
-    if (this.transport.framePingPong) this.ws.ping();
+    if (this.framePingPong) this.ws.ping();
     else this.write(PING);
     this.awaitingPong = true;
-    timers.schedule(this.pongDeadline, this.ctx.config.client.pong_timeout);
+    timers.schedule(this.checkDeadline, this.ctx.config.client.pong_timeout);
     this.schedulePing(false);
   }
 
   private onPong(): void {
     if (this.state !== 'connected' || !this.awaitingPong) return this.close(Disconnects.badRequest);
     this.awaitingPong = false;
-    timers.cancel(this.pongDeadline);
+    timers.cancel(this.checkDeadline);
   }
 
   private cleanup(): void {
     this.state = 'closed';
-    for (const d of [this.staleDeadline, this.pingDeadline, this.pongDeadline]) timers.cancel(d);
+    timers.cancel(this);
+    timers.cancel(this.checkDeadline);
     if (this.expireTimer) clearTimeout(this.expireTimer);
     for (const sub of [...this.subs.values()]) this.dropSub(sub);
     this.ctx.registry.remove(this);
+  }
+}
+
+/** Where a session's chain of commands starts. */
+const SETTLED: Promise<void> = Promise.resolve();
+
+/** A session's second deadline on the timer wheel (a class: no closure per connection). */
+class CheckDeadline implements Deadline {
+  constructor(private readonly session: NativeSession) {}
+
+  fire(): void {
+    this.session.onCheckDeadline();
   }
 }
 
