@@ -46,7 +46,7 @@ export function writeReport(rows, file) {
     }
     const cpu = r50 ? `${fmt(r50.server_cpu_us_per_delivery, 2)}${r50.server_sys_us_per_delivery != null ? ` (${fmt(r50.server_sys_us_per_delivery, 2)})` : ''}` : '–';
     lines.push(
-      `| ${s}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 60)})` : ''} | ${sustained(rows, s).toLocaleString('en')} | ${fmt(r50?.p99_ms)} | ${cpu} | ${fmt(s2?.p99_ms)} | ${s2 ? s2.loss : '–'} | ${s3 ? s3.bytes_per_connection.toLocaleString('en') : '–'} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
+      `| ${s}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 120).replace(/[:;,\s]+$/, '')})` : ''} | ${sustained(rows, s).toLocaleString('en')} | ${fmt(r50?.p99_ms)} | ${cpu} | ${fmt(s2?.p99_ms)} | ${s2 ? s2.loss : '–'} | ${s3 ? s3.bytes_per_connection.toLocaleString('en') : '–'} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
     );
   }
   const peers = servers.filter((s) => PEERS.includes(s));
