@@ -74,9 +74,15 @@ function forgetFrames(): void {
 // The last joined batch: sockets that flush the same messages in the same turn share its frame.
 let lastBatch: { items: Buffer[]; sep: Buffer; frame: Buffer } | undefined;
 
+function sameItems(a: Buffer[], b: Buffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function batchFrame(items: Buffer[], sep: Buffer): Buffer {
   const last = lastBatch;
-  if (last && last.sep === sep && last.items.length === items.length && last.items.every((b, i) => b === items[i])) return last.frame;
+  if (last && last.sep === sep && sameItems(last.items, items)) return last.frame;
   const parts: Buffer[] = [];
   for (let i = 0; i < items.length; i++) {
     if (i > 0) parts.push(sep);
@@ -142,15 +148,22 @@ export class Outbox {
   private pending = false;
   private dead = false;
 
+  // Read on every message: copied out of the options, whose shape differs from dialect to dialect.
+  private readonly maxBytes: number;
+  private readonly separator: Buffer | null;
+
   constructor(
     private readonly ws: WebSocket,
     private readonly options: OutboxOptions,
-  ) {}
+  ) {
+    this.maxBytes = options.maxBytes;
+    this.separator = options.separator;
+  }
 
   /** Queues a message for the next flush; false when the connection is over its limit or closed. */
   push(bytes: Buffer, binary = false): boolean {
     if (this.dead) return false;
-    const limit = this.options.maxBytes - this.queuedBytes - bytes.length;
+    const limit = this.maxBytes - this.queuedBytes - bytes.length;
     if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit) {
       this.kill();
       this.options.onOverflow();
@@ -179,7 +192,7 @@ export class Outbox {
     // sockets costs one write each (ws itself would build a header and write twice per message).
     const socket = (this.ws as unknown as { _socket?: Socket })._socket;
     if (this.ws.readyState === 1 && socket && !socket.destroyed) {
-      const sep = this.options.separator;
+      const sep = this.separator;
       if (queue.length === 1) {
         socket.write(binary?.[0] ? frame(queue[0]!, OPCODE_BINARY) : textFrame(queue[0]!));
       } else if (sep && !binary) {
