@@ -49,9 +49,11 @@ static int PORT;
 static uint64_t hist[FINE + COARSE + 1];
 static uint64_t received, max_lat;
 
+// CLOCK_MONOTONIC, the clock of the publisher's timestamps too (Node's process.hrtime): the wall clock
+// can be slewed while a run lasts, which shifted every latency by the drift since the publisher started.
 static uint64_t now_us(void) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000ull;
 }
 

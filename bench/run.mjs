@@ -337,7 +337,8 @@ async function startLoadgen(server, conns, mode) {
 }
 
 // A 100-byte JSON payload carrying its send time in microseconds since the epoch.
-const payload = () => JSON.stringify({ m: `T=${Math.round((performance.timeOrigin + performance.now()) * 1000)} ${PAD}`.slice(0, 90) });
+// The send time in µs of CLOCK_MONOTONIC (process.hrtime), the load generator's clock.
+const payload = () => JSON.stringify({ m: `T=${process.hrtime.bigint() / 1000n} ${PAD}`.slice(0, 90) });
 
 /** Publishes that failed (a server or Redis refusing); reported with each measurement. */
 let publishErrors = 0;
