@@ -150,10 +150,11 @@ export class RedisEngine implements Engine {
       // ioredis replaces pub/sub connections on failovers and topology changes and resubscribes on
       // the new ones itself; publications in between are lost. After each such event the channels
       // whose connection is not the one serving them any more resynchronise.
-      const precise = connectionsVisible(this.sub, this.sharded);
-      if (!precise) this.options.log.warn('cannot tell which redis cluster connection serves a channel: every channel resyncs when a node is lost');
-      for (const event of ['-node', '+node', '-subscriber', '+subscriber', 'subscribersReady', 'refresh']) {
-        this.sub.on(event, () => (precise ? this.scheduleHeldCheck() : event === '-node' && this.resyncHeld(() => true, 'a redis cluster node was lost')));
+      if (connectionsVisible(this.sub, this.sharded)) {
+        for (const event of ['-node', '+node', '-subscriber', '+subscriber', 'subscribersReady', 'refresh']) this.sub.on(event, () => this.scheduleHeldCheck());
+      } else {
+        this.options.log.warn('cannot tell which redis cluster connection serves a channel: every channel resyncs when a node is lost');
+        this.sub.on('-node', () => this.resyncHeld(() => true, 'a redis cluster node was lost'));
       }
     }
     // Not awaited: a Redis that is down at start is retried in the background; until it answers,

@@ -50,19 +50,21 @@ function oneLine(text: string): string {
   return text.includes('\n') ? text.replace(/\n/g, '') : text;
 }
 
-/** A payload as raw JSON text on one line. */
-function payloadText(data: Buffer): string {
-  return oneLine(data.toString('utf8'));
+/**
+ * The one definition of a Publication on the wire (zero fields omitted), as JSON text; `data` is
+ * the payload's text. Written directly: it is on the hot path, once per publication.
+ */
+function publicationText(pub: Publication, data: string): string {
+  let out = `{"data":${oneLine(data)}`;
+  if (pub.info) out += `,"info":${stringify(clientInfoJson(pub.info))}`;
+  if (pub.offset > 0) out += `,"offset":${pub.offset}`;
+  if (pub.tags && Object.keys(pub.tags).length) out += `,"tags":${stringify(pub.tags)}`;
+  return `${out}}`;
 }
 
-/** The wire form of a Publication (zero fields omitted). */
-export function publicationJson(pub: Publication): Record<string, unknown> {
-  return {
-    data: new RawJson(payloadText(pub.data)),
-    info: pub.info ? clientInfoJson(pub.info) : undefined,
-    offset: pub.offset > 0 ? pub.offset : undefined,
-    tags: pub.tags && Object.keys(pub.tags).length ? pub.tags : undefined,
-  };
+/** The wire form of a Publication, for replies (history, recovery). */
+export function publicationJson(pub: Publication): RawJson {
+  return new RawJson(publicationText(pub, pub.data.toString('utf8')));
 }
 
 /**
@@ -73,14 +75,9 @@ export const NON_JSON_PUSH = Buffer.alloc(0);
 
 /** The publication push for one channel, as bytes: built once per publication, written to every subscriber. */
 export function encodePublicationPush(channel: string, pub: Publication): Buffer {
-  // Hot path (once per publication): the same text as stringify(publicationJson(pub)), written directly.
   const text = pub.data.toString('utf8');
   if (!isJsonText(text)) return NON_JSON_PUSH;
-  let out = `{"push":{"channel":${JSON.stringify(channel)},"pub":{"data":${oneLine(text)}`;
-  if (pub.info) out += `,"info":${stringify(clientInfoJson(pub.info))}`;
-  if (pub.offset > 0) out += `,"offset":${pub.offset}`;
-  if (pub.tags && Object.keys(pub.tags).length) out += `,"tags":${stringify(pub.tags)}`;
-  return Buffer.from(`${out}}}}`);
+  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${publicationText(pub, text)}}}`);
 }
 
 /** A push to one channel (`unsubscribe`, `subscribe`, `join`, `leave`) or to the connection (`message`). */
