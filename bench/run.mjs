@@ -384,11 +384,9 @@ async function probe(server, lg, channelOf) {
 async function s1(kind) {
   const out = [];
   const server = await SERVER_KINDS[kind]();
-  const lg = await startLoadgen(server, CFG.s1Conns, 'same').catch(async (err) => {
-    await server.close();
-    throw err;
-  });
+  let lg;
   try {
+    lg = await startLoadgen(server, CFG.s1Conns, 'same');
     await sleep(1000);
     await probe(server, lg, () => 'bench');
     // Warm-up at 50k deliveries/s, not measured (every server alike): the first second of traffic
@@ -441,7 +439,7 @@ async function s1(kind) {
       if (failures >= 2) break;
     }
   } finally {
-    await lg.close();
+    await lg?.close();
     await server.close();
   }
   return out;
@@ -449,12 +447,10 @@ async function s1(kind) {
 
 async function s2(kind) {
   const server = await SERVER_KINDS[kind]();
-  const lg = await startLoadgen(server, CFG.s2Conns, 'each').catch(async (err) => {
-    await server.close();
-    throw err;
-  });
+  let lg;
   const channelOf = () => `bench${Math.floor(Math.random() * CFG.s2Conns)}`;
   try {
+    lg = await startLoadgen(server, CFG.s2Conns, 'each');
     await sleep(1000);
     await probe(server, lg, () => 'bench0');
     await publishAtRate(server, CFG.s2Rate, CFG.warmSec, channelOf); // warm-up, as in s1
@@ -485,7 +481,7 @@ async function s2(kind) {
     log(JSON.stringify(row));
     return [row];
   } finally {
-    await lg.close();
+    await lg?.close();
     await server.close();
   }
 }
