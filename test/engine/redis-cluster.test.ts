@@ -12,29 +12,17 @@ before(async () => {
 });
 after(() => cluster.stop());
 
+/** An engine on the test cluster with sharded pub/sub. */
+const clusterEngine = (prefix: string, opts: { historyMetaTtlMs: number; idempotentResultTtlMs: number }) =>
+  new RedisEngine({ ...opts, cluster: cluster.seeds, prefix, commandTimeoutMs: 5000, shardedPubsub: true, log: pino({ level: 'silent' }) });
+
 engineContract({
   name: 'redis cluster (sharded pub/sub)',
-  create: async (opts) =>
-    new RedisEngine({
-      ...opts,
-      cluster: cluster.seeds,
-      prefix: 'contract',
-      commandTimeoutMs: 5000,
-      shardedPubsub: true,
-      log: pino({ level: 'silent' }),
-    }),
+  create: async (opts) => clusterEngine('contract', opts),
 });
 
 test('a healthy cluster keeps every subscription across its periodic slot refreshes: no resync', async () => {
-  const engine = new RedisEngine({
-    cluster: cluster.seeds,
-    prefix: 'steady',
-    commandTimeoutMs: 5000,
-    shardedPubsub: true,
-    historyMetaTtlMs: 60_000,
-    idempotentResultTtlMs: 60_000,
-    log: pino({ level: 'silent' }),
-  });
+  const engine = clusterEngine('steady', { historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
   const resyncs: unknown[] = [];
   const got: string[] = [];
   await engine.start({ onPublication: (channel) => void got.push(channel), onResync: (channels) => void resyncs.push(channels ?? 'all') });
