@@ -4,6 +4,8 @@
 // The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
 // Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
+// BENCH_PING=<duration> sets Herald's ping interval (default 25s, Herald's and Centrifugo's default;
+// 0 turns pings off, to see what the heartbeat costs).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -11,6 +13,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { httpPublisher } from './http-publisher.mjs';
+import { redisPublisher } from './redis-publisher.mjs';
 import { recoveryScenario } from './recovery.mjs';
 import { writeReport } from './report.mjs';
 
@@ -41,6 +44,10 @@ const API_KEY = 'bench-key';
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+// This process is the publisher (and runs s4's clients): it goes on the load CPU with all its threads
+// (V8's helpers too), so that it never takes the server's CPU.
+const pinned = spawnSync('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)], { encoding: 'utf8' });
+if (pinned.status !== 0) throw new Error(`cannot pin the benchmark to CPU ${LOAD_CPU}: ${pinned.stderr || pinned.error?.message}`);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[bench]', ...a);
@@ -198,13 +205,8 @@ async function waitPort(port) {
   }
 }
 
-async function redisClient(port) {
-  const { Redis } = await import('ioredis');
-  return new Redis(port, '127.0.0.1', { enableAutoPipelining: true });
-}
-
 async function redisPublisherServer(p, port, proto, redis, channelName) {
-  const client = await redisClient(redis.port);
+  const client = await redisPublisher(redis.port);
   return {
     pid: p.proc.pid,
     proto,
@@ -213,7 +215,7 @@ async function redisPublisherServer(p, port, proto, redis, channelName) {
     output: () => p.output(),
     publish: (payload, channel) => client.publish(channelName(channel), payload),
     close: async () => {
-      client.disconnect();
+      client.close();
       await stop(p);
       await stop(redis);
     },
@@ -230,7 +232,7 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
       address: '127.0.0.1',
       port,
       log_level: 'warn',
-      client: { allow_anonymous_connect_without_token: true, ping_interval: '25s', queue_max_size: 4_194_304 },
+      client: { allow_anonymous_connect_without_token: true, ping_interval: process.env.BENCH_PING ?? '25s', queue_max_size: 4_194_304 },
       channel: {
         without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true },
         namespaces: [{ name: 'recov', allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true, history_size: 1000, history_ttl: '5m', force_recovery: true }],
@@ -252,8 +254,9 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
   let client;
   if (redis) {
     // Like the peers: a plain PUBLISH through Redis (a channel without history takes the payload as is).
-    client = await redisClient(redis.port);
-    publish = (payload, channel) => client.publish(`herald{${channel}}.p`, payload);
+    const pub = await redisPublisher(redis.port);
+    publish = (payload, channel) => pub.publish(`herald{${channel}}.p`, payload);
+    client = { disconnect: () => pub.close() };
   } else {
     const api = await httpPublisher(port, { 'X-API-Key': API_KEY });
     publish = (payload, channel) => api.post('/api/publish', `{"channel":${JSON.stringify(channel)},"data":${payload}}`);
