@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Herald's benchmark: Herald and its peers, side by side in one run on this machine.
-//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor] [--rates 2,10]
+//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor] [--rates 2,10] [--s2-rounds 2]
 // The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
 // Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
@@ -39,6 +39,9 @@ const CFG = QUICK
   : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, warmSec: 2, warmRate: 10, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
 // --rates 2,10: only these s1 publication rates (for profiling one step).
 if (argValue('--rates')) CFG.s1Rates = argValue('--rates').split(',').map(Number);
+// --s2-rounds N: how many times s2 measures every server (default 2; 1 in quick mode).
+const S2_ROUNDS = Number(argValue('--s2-rounds') ?? (QUICK ? 1 : 2));
+if (!(Number.isInteger(S2_ROUNDS) && S2_ROUNDS >= 1)) throw new Error('--s2-rounds takes a whole number of rounds, at least 1');
 const PAD = 'x'.repeat(100);
 const API_KEY = 'bench-key';
 const SERVER_CPU = '0';
@@ -554,20 +557,25 @@ async function main() {
   appendFileSync(file, JSON.stringify(machine) + '\n');
   const rows = [machine];
   const scenarios = { s1, s2, s3, s4 };
+  const record = (row) => {
+    rows.push(row);
+    appendFileSync(file, JSON.stringify(row) + '\n');
+  };
   for (const name of ONLY) {
-    for (const kind of SERVERS) {
-      if (S3_ONLY.includes(kind) && name !== 's3') continue;
-      try {
-        log(`${name} ${kind}`);
-        for (const row of await scenarios[name](kind)) {
-          rows.push(row);
-          appendFileSync(file, JSON.stringify(row) + '\n');
+    const servers = SERVERS.filter((kind) => !S3_ONLY.includes(kind) || name === 's3');
+    // s2's tail moves with the machine from minute to minute: it runs in rounds, every other round
+    // in the opposite order, so each server is measured early and late (the report takes the mean).
+    const rounds = name === 's2' ? S2_ROUNDS : 1;
+    for (let round = 1; round <= rounds; round++) {
+      for (const kind of round % 2 ? servers : [...servers].reverse()) {
+        const tag = rounds > 1 ? { round } : {};
+        try {
+          log(`${name} ${kind}${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}`);
+          for (const row of await scenarios[name](kind)) record({ ...row, ...tag });
+        } catch (err) {
+          record({ scenario: name, server: kind, ...tag, error: String(err.message ?? err).slice(0, 300) });
+          log(JSON.stringify(rows.at(-1)));
         }
-      } catch (err) {
-        const row = { scenario: name, server: kind, error: String(err.message ?? err).slice(0, 300) };
-        log(JSON.stringify(row));
-        rows.push(row);
-        appendFileSync(file, JSON.stringify(row) + '\n');
       }
     }
   }
