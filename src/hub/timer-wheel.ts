@@ -34,6 +34,19 @@ class TimerWheel {
     }
   }
 
+  /**
+   * The wheel's current tick: a coarse clock (it moves while deadlines are scheduled), cheap enough
+   * to read on every delivery.
+   */
+  get now(): number {
+    return this.tick;
+  }
+
+  /** The tick `delayMs` from now, to compare with `now` later. */
+  tickIn(delayMs: number): number {
+    return Math.ceil((Date.now() + delayMs) / TICK_MS);
+  }
+
   /** Cancels `d` if it is scheduled. */
   cancel(d: Deadline): void {
     const at = this.due.get(d);

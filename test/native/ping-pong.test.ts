@@ -64,6 +64,31 @@ test('pings, pongs and the 3012 close, all at once (one ping interval costs a se
   sdk.disconnect();
 });
 
+test('a ping nearly due goes in the same frame as a publication, never later than the interval', async () => {
+  const { r } = await raw();
+  r.ws.on('message', (data: Buffer) => {
+    if (data.toString().split('\n').includes('{}')) r.send({});
+  });
+  await r.call('subscribe', { channel: 'news:busy' });
+  const connectedAt = Date.now();
+  // A publication every 25 ms for 3.2 s (more often than the 100 ms a ping may go early): two or
+  // three pings fall in that time.
+  for (let i = 0; i < 128; i++) {
+    await node.api.publish('news:busy', i);
+    await sleep(25);
+  }
+  const pingFrames = r.frames.filter((f) => f.split('\n').includes('{}'));
+  assert.ok(pingFrames.length >= 2, `${pingFrames.length} pings in 3.2 s at a 1 s interval`);
+  // A slow turn of this test may leave a window without a publication, and that ping goes alone;
+  // without early pings every ping would.
+  const alone = pingFrames.filter((f) => !f.includes('"push":{"channel":"news:busy"'));
+  assert.ok(alone.length <= 1 && pingFrames.length - alone.length >= 2, `pings sent alone instead of with a publication: ${alone.length} of ${pingFrames.length}`);
+  // Early, not late: at most one interval apart, so the client's watchdog never misses one.
+  assert.ok(pingFrames.length <= Math.ceil((Date.now() - connectedAt) / 900) + 1, 'no more pings than an early one per interval');
+  assert.equal(r.closeInfo, undefined, 'the pongs to early pings are accepted');
+  r.close();
+});
+
 test('cf_ws_frame_ping_pong=true: no ping/pong in the connect result, WebSocket ping frames instead', async () => {
   const framed = await raw('?cf_ws_frame_ping_pong=true');
   assert.equal('ping' in framed.result, false);
