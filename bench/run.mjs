@@ -108,14 +108,15 @@ async function startRedis() {
   return { ...r, port };
 }
 
-/** CPU time (µs) and RSS (bytes) of a process and its children threads. */
+/** CPU time (µs), RSS (bytes) and write syscalls (write, writev) of a process and its threads. */
 function procStats(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const userUs = (Number(fields[11]) * 1e6) / TICKS;
   const sysUs = (Number(fields[12]) * 1e6) / TICKS;
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
-  return { cpuUs: userUs + sysUs, userUs, sysUs, rss };
+  const writes = Number(/syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
+  return { cpuUs: userUs + sysUs, userUs, sysUs, rss, writes };
 }
 
 /** The server-side processes: each returns { pid, proto, port, publish(payload, channel), close() }. */
@@ -435,6 +436,8 @@ async function s1(kind) {
         server_cpu_us_per_delivery: received ? (after.cpuUs - before.cpuUs) / received : null,
         // The part spent in the kernel (socket writes), which no user-space change removes.
         server_sys_us_per_delivery: received ? (after.sysUs - before.sysUs) / received : null,
+        // Below 1 when several publications to a socket go out in one write.
+        server_writes_per_delivery: received ? (after.writes - before.writes) / received : null,
         server_rss_mb: after.rss / 2 ** 20,
         loadgen_cpu_pct: (parts.reduce((a, b) => a + b.cpu_us, 0) / 1e6 / seconds) * 100,
       };
@@ -481,6 +484,7 @@ async function s2(kind) {
       p999_ms: stats.p999 / 1000,
       server_cpu_us_per_delivery: stats.recv ? (after.cpuUs - before.cpuUs) / stats.recv : null,
       server_sys_us_per_delivery: stats.recv ? (after.sysUs - before.sysUs) / stats.recv : null,
+      server_writes_per_delivery: stats.recv ? (after.writes - before.writes) / stats.recv : null,
       server_rss_mb: after.rss / 2 ** 20,
       loadgen_cpu_pct: (stats.cpu_us / 1e6 / seconds) * 100,
     };
