@@ -274,6 +274,8 @@ static void parse(conn_t *c) {
     if (opcode == 1 || opcode == 2 || opcode == 0) on_message(c, payload, (size_t)plen);
     else if (opcode == 9) send_pong(c, (const unsigned char *)payload, (size_t)plen);
     else if (opcode == 8) {
+      // A server that closes a socket before it subscribed says why (the bench reports it).
+      if (!c->ready) fprintf(stderr, "closed by the server before subscribing: %d %.*s\n", plen >= 2 ? ((unsigned char)payload[0] << 8) | (unsigned char)payload[1] : 0, plen > 2 ? (int)plen - 2 : 0, payload + 2);
       c->st = CLOSED;
       break;
     }
@@ -296,7 +298,10 @@ static void on_readable(conn_t *c) {
       c->len += (size_t)r;
       continue;
     }
-    if (r == 0) c->st = CLOSED;
+    if (r == 0) {
+      if (!c->ready) fprintf(stderr, "connection ended by the server before subscribing\n");
+      c->st = CLOSED;
+    }
     else if (errno != EAGAIN && errno != EINTR) c->st = CLOSED;
     break;
   }

@@ -315,9 +315,10 @@ async function startLoadgen(server, conns, mode) {
       if (!line.startsWith('STATS')) throw new Error(`loadgen: ${line} ${err}`);
       asked--;
       const now = Number(/ready=(\d+)/.exec(line)?.[1] ?? 0);
+      const open = Number(/open=(\d+)/.exec(line)?.[1] ?? 0);
       if (now > subscribed) (subscribed = now), (progressAt = Date.now());
       if (Date.now() - progressAt > stallMs) {
-        throw new Error(`only ${subscribed} of ${conns} sockets subscribed, none more in ${stallMs / 1000} s; ${server.gone?.() ?? err.slice(-300)}`);
+        throw new Error(`only ${subscribed} of ${conns} sockets subscribed (${open} open), none more in ${stallMs / 1000} s; ${server.gone?.() ?? err.slice(-300)}`);
       }
       await sleep(1000);
       asked++;
