@@ -40,6 +40,8 @@ typedef struct {
 static enum proto PROTO;
 static conn_t *conns;
 static int nconns, nready, nopen;
+/** How many unexpected closes were reported on stderr (the first few are enough). */
+static int closes_told;
 static const char *HOST;
 static int PORT;
 
@@ -275,7 +277,7 @@ static void parse(conn_t *c) {
     else if (opcode == 9) send_pong(c, (const unsigned char *)payload, (size_t)plen);
     else if (opcode == 8) {
       // A server that closes a socket before it subscribed says why (the bench reports it).
-      if (!c->ready) fprintf(stderr, "closed by the server before subscribing: %d %.*s\n", plen >= 2 ? ((unsigned char)payload[0] << 8) | (unsigned char)payload[1] : 0, plen > 2 ? (int)plen - 2 : 0, payload + 2);
+      if (closes_told++ < 20) fprintf(stderr, "closed by the server%s: %d %.*s\n", c->ready ? "" : " before subscribing", plen >= 2 ? ((unsigned char)payload[0] << 8) | (unsigned char)payload[1] : 0, plen > 2 ? (int)plen - 2 : 0, payload + 2);
       c->st = CLOSED;
       break;
     }
@@ -299,10 +301,12 @@ static void on_readable(conn_t *c) {
       continue;
     }
     if (r == 0) {
-      if (!c->ready) fprintf(stderr, "connection ended by the server before subscribing\n");
+      if (closes_told++ < 20) fprintf(stderr, "connection ended by the server%s (state %d)\n", c->ready ? "" : " before subscribing", c->st);
+      c->st = CLOSED;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      if (closes_told++ < 20) fprintf(stderr, "read failed%s (state %d): %s\n", c->ready ? "" : " before subscribing", c->st, strerror(errno));
       c->st = CLOSED;
     }
-    else if (errno != EAGAIN && errno != EINTR) c->st = CLOSED;
     break;
   }
   if (c->st != CLOSED) parse(c);
