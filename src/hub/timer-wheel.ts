@@ -22,7 +22,7 @@ class TimerWheel {
   /** Schedules (or reschedules) `d` to fire after `delayMs` (rounded up to the tick). */
   schedule(d: Deadline, delayMs: number): void {
     this.cancel(d);
-    const at = Math.max(this.tick + 1, Math.ceil((Date.now() + delayMs) / TICK_MS));
+    const at = Math.max(this.tick + 1, this.tickIn(delayMs));
     let slot = this.slots.get(at);
     if (!slot) this.slots.set(at, (slot = new Set()));
     slot.add(d);

@@ -432,10 +432,9 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
 
   /** A publication is going out while the next ping is nearly due: the ping goes with it. */
   private pingWithOutput(): void {
-    this.earlyPingTick = Infinity;
-    if (this.awaitingPong) return;
-    timers.cancel(this);
-    this.sendPing();
+    // Sending reschedules the ping deadline; while a pong is awaited, the scheduled ping stays.
+    if (this.awaitingPong) this.earlyPingTick = Infinity;
+    else this.sendPing();
   }
 
   private sendPing(): void {
