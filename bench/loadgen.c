@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,6 +240,17 @@ static void send_handshake(conn_t *c) {
   c->st = HANDSHAKE;
 }
 
+// Reports an unexpected close of a socket on stderr (the bench shows it when a setup stalls).
+static void tell_close(const conn_t *c, const char *fmt, ...) {
+  if (closes_told++ >= 20) return;
+  fprintf(stderr, "socket %s (state %d): ", c->ready ? "subscribed" : "not subscribed yet", c->st);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
 // Consumes whole frames from the connection's buffer.
 static void parse(conn_t *c) {
   size_t off = 0;
@@ -276,8 +288,7 @@ static void parse(conn_t *c) {
     if (opcode == 1 || opcode == 2 || opcode == 0) on_message(c, payload, (size_t)plen);
     else if (opcode == 9) send_pong(c, (const unsigned char *)payload, (size_t)plen);
     else if (opcode == 8) {
-      // A server that closes a socket before it subscribed says why (the bench reports it).
-      if (closes_told++ < 20) fprintf(stderr, "closed by the server%s: %d %.*s\n", c->ready ? "" : " before subscribing", plen >= 2 ? ((unsigned char)payload[0] << 8) | (unsigned char)payload[1] : 0, plen > 2 ? (int)plen - 2 : 0, payload + 2);
+      tell_close(c, "closed by the server: %d %.*s", plen >= 2 ? ((unsigned char)payload[0] << 8) | (unsigned char)payload[1] : 0, plen > 2 ? (int)plen - 2 : 0, payload + 2);
       c->st = CLOSED;
       break;
     }
@@ -301,10 +312,10 @@ static void on_readable(conn_t *c) {
       continue;
     }
     if (r == 0) {
-      if (closes_told++ < 20) fprintf(stderr, "connection ended by the server%s (state %d)\n", c->ready ? "" : " before subscribing", c->st);
+      tell_close(c, "connection ended by the server");
       c->st = CLOSED;
     } else if (errno != EAGAIN && errno != EINTR) {
-      if (closes_told++ < 20) fprintf(stderr, "read failed%s (state %d): %s\n", c->ready ? "" : " before subscribing", c->st, strerror(errno));
+      tell_close(c, "read failed: %s", strerror(errno));
       c->st = CLOSED;
     }
     break;

@@ -254,18 +254,12 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
   const p = nodeArgs.length || !existsSync(launcher)
     ? await startPinned(SERVER_CPU, process.execPath, [...nodeArgs, bin, '--config', file], { ready: /^herald \S+ listening on/m })
     : await startPinned(SERVER_CPU, launcher, ['--config', file], { ready: /^herald \S+ listening on/m });
-  let publish;
-  let client;
-  if (redis) {
-    // Like the peers: a plain PUBLISH through Redis (a channel without history takes the payload as is).
-    const pub = await redisPublisher(redis.port);
-    publish = (payload, channel) => pub.publish(`herald{${channel}}.p`, payload);
-    client = { disconnect: () => pub.close() };
-  } else {
-    const api = await httpPublisher(port, { 'X-API-Key': API_KEY });
-    publish = (payload, channel) => api.post('/api/publish', `{"channel":${JSON.stringify(channel)},"data":${payload}}`);
-    client = { disconnect: () => api.close() };
-  }
+  // Like the peers: a plain PUBLISH through Redis (a channel without history takes the payload as is);
+  // on the memory engine, API calls.
+  const publisher = redis ? await redisPublisher(redis.port) : await httpPublisher(port, { 'X-API-Key': API_KEY });
+  const publish = redis
+    ? (payload, channel) => publisher.publish(`herald{${channel}}.p`, payload)
+    : (payload, channel) => publisher.post('/api/publish', `{"channel":${JSON.stringify(channel)},"data":${payload}}`);
   return {
     pid: p.proc.pid,
     proto: 'herald',
@@ -273,7 +267,7 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
     gone: () => exitedWith(p),
     publish,
     close: async () => {
-      client?.disconnect();
+      publisher.close();
       await stop(p, nodeArgs.length > 0);
       if (nodeArgs.length > 0) {
         writeFileSync(join(dir, 'server.log'), p.output());
