@@ -55,7 +55,10 @@ export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, re
     // batch answers {replies: [...]} at the top level; everything else is wrapped in `result`.
     const out = name === 'batch' ? result : { result };
     ctx.countCall?.(name, 'ok');
-    return send(res, 200, stringify(out), 'application/json');
+    // The answer goes out after the deliveries the call queued (the hub flushes them in a
+    // setImmediate queued before this one): subscribers first, the publisher's reply right after.
+    setImmediate(send, res, 200, stringify(out), 'application/json');
+    return;
   } catch (err) {
     const error = toApiError(err);
     ctx.countCall?.(name, String(error.code));

@@ -3,11 +3,13 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { HeraldApiError } from '../../src/index.js';
-import { API_KEY, startNode, type TestNode } from '../helpers/herald.js';
+import { API_KEY, sign, startNode, type TestNode } from '../helpers/herald.js';
+import { RawClient } from '../helpers/raw.js';
 
 const NAMESPACES = [
   { name: 'hist', history_size: 5, history_ttl: '60s' },
   { name: 'plain' },
+  { name: 'open', allow_subscribe_for_client: true },
 ];
 
 async function post(node: TestNode, path: string, body: unknown, headers: Record<string, string> = { 'X-API-Key': API_KEY }) {
@@ -92,6 +94,33 @@ describe('server API methods', () => {
     assert.equal(typeof r.json.result.epoch, 'string');
     const p = await post(node, '/api/publish', { channel: 'plain:a', data: 'text' });
     assert.deepEqual(p.json, { result: {} });
+  });
+
+  test("publish answers after the publication went out to the node's subscribers", async () => {
+    // Subscribers come first: the reply is written after the deliveries the call queued, so on one
+    // machine the subscriber's socket has the publication before the publisher has its answer.
+    const raw = await RawClient.open(node.wsUrl);
+    await raw.connect({ token: await sign({ sub: 'u1' }) });
+    await raw.call('subscribe', { channel: 'open:order' });
+    const order: string[] = [];
+    raw.ws.on('message', () => order.push('delivery'));
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve, reject) => {
+        const headers = { 'Content-Type': 'application/json', 'X-API-Key': API_KEY };
+        const req = request(`${node.url}/api/publish`, { method: 'POST', headers }, (res) => {
+          order.push(`reply ${res.statusCode}`);
+          res.resume().on('end', resolve);
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ channel: 'open:order', data: { i } }));
+      });
+    }
+    assert.deepEqual(order, Array.from({ length: 5 }, () => ['delivery', 'reply 200']).flat());
+    assert.deepEqual(
+      raw.messages.filter((m) => m.push?.pub).map((m) => m.push.pub.data.i),
+      [0, 1, 2, 3, 4],
+    );
+    raw.ws.close();
   });
 
   test('publish errors: 200 with error body by default', async () => {
