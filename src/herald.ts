@@ -28,6 +28,7 @@ import { HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
 import { originAllowed } from './server/origin.js';
+import { LISTEN_BACKLOG } from './server/backlog.js';
 import { serveStatic } from './server/static.js';
 import { VERSION } from './version.js';
 
@@ -187,7 +188,7 @@ class HeraldNode implements Herald {
         const onError = (err: Error) =>
           reject(new HeraldError('HERALD_ERR_LISTEN', `cannot listen on ${this.config.address}:${this.config.port}: ${err.message}`, { cause: err }));
         this.server.once('error', onError);
-        this.server.listen(this.config.port, this.config.address, () => {
+        this.server.listen({ port: this.config.port, host: this.config.address, backlog: LISTEN_BACKLOG }, () => {
           this.server.off('error', onError);
           resolve();
         });

@@ -6,6 +6,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { LISTEN_BACKLOG } from '../../server/backlog.js';
 
 const FIRST_BYTES_TIMEOUT_MS = 60_000;
 
@@ -36,7 +37,7 @@ export class WebdisListener {
   listen(port: number, address: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.tcp.once('error', reject);
-      this.tcp.listen(port, address, () => {
+      this.tcp.listen({ port, host: address, backlog: LISTEN_BACKLOG }, () => {
         this.tcp.off('error', reject);
         resolve();
       });
