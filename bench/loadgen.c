@@ -33,6 +33,7 @@ typedef struct {
   enum state st;
   int ready;
   int retries;
+  int opening; // counted in `opening` below until the WebSocket handshake is answered or fails
   char *buf;
   size_t len, cap;
   char channel[64];
@@ -41,6 +42,19 @@ typedef struct {
 static enum proto PROTO;
 static conn_t *conns;
 static int nconns, nready, nopen;
+// Sockets connecting or handshaking. New ones open only while fewer than OPENING_MAX are: a socket
+// counts until the server has answered its handshake (not merely until TCP connects, which the kernel
+// completes before the server accepts), so the server's accept queue never holds more than that. A
+// flooded accept queue makes the kernel drop handshakes, which delays some sockets by seconds and
+// resets a few: a setup that says more about the queue than about the server.
+#define OPENING_MAX 200
+static int opening;
+
+static void opened(conn_t *c) {
+  if (!c->opening) return;
+  c->opening = 0;
+  opening--;
+}
 /** How many unexpected closes were reported on stderr (the first few are enough). */
 static int closes_told;
 static const char *HOST;
@@ -263,6 +277,7 @@ static void parse(conn_t *c) {
       return;
     }
     off = (size_t)(end - c->buf) + 4;
+    opened(c);
     c->st = OPEN;
     after_open(c);
   }
@@ -322,6 +337,7 @@ static void on_readable(conn_t *c) {
   }
   if (c->st != CLOSED) parse(c);
   if (c->st == CLOSED && c->fd >= 0) {
+    opened(c);
     close(c->fd);
     c->fd = -1;
     if (nopen > 0) nopen--;
@@ -352,14 +368,14 @@ int main(int argc, char **argv) {
   ev.data.u64 = UINT64_MAX;
   epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev);
 
-  int next = 0, inflight = 0;
+  int next = 0;
   uint64_t cpu_mark = cpu_us();
   int announced = 0;
   char cmd[256];
   size_t cmdlen = 0;
   for (;;) {
-    // Connect in waves so the server's accept queue is not flooded.
-    while (next < nconns && inflight < 200) {
+    // Connect in waves so the server's accept queue is not flooded (see OPENING_MAX).
+    while (next < nconns && opening < OPENING_MAX) {
       conn_t *c = &conns[next];
       if (each) snprintf(c->channel, sizeof c->channel, "%s%d", prefix, next);
       else snprintf(c->channel, sizeof c->channel, "%s", prefix);
@@ -373,7 +389,8 @@ int main(int argc, char **argv) {
       ev.data.u64 = (uint64_t)next;
       epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
       next++;
-      inflight++;
+      c->opening = 1;
+      opening++;
     }
     if (!announced && nready == nconns) {
       printf("READY %d\n", nready);
@@ -415,8 +432,8 @@ int main(int argc, char **argv) {
         int err = 0;
         socklen_t len = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        inflight--;
         if (err) {
+          opened(c);
           fprintf(stderr, "connect failed: %s\n", strerror(err));
           close(c->fd);
           c->fd = -1;
