@@ -28,7 +28,7 @@ import { HeraldError } from './errors.js';
 import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
 import { originAllowed } from './server/origin.js';
-import { LISTEN_BACKLOG } from './server/backlog.js';
+import { listen } from './server/listen.js';
 import { serveStatic } from './server/static.js';
 import { VERSION } from './version.js';
 
@@ -183,17 +183,7 @@ class HeraldNode implements Herald {
     });
     this.announce();
     for (const dialect of this.dialects) await dialect.start?.();
-    if (this.ownServer) {
-      await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error) =>
-          reject(new HeraldError('HERALD_ERR_LISTEN', `cannot listen on ${this.config.address}:${this.config.port}: ${err.message}`, { cause: err }));
-        this.server.once('error', onError);
-        this.server.listen({ port: this.config.port, host: this.config.address, backlog: LISTEN_BACKLOG }, () => {
-          this.server.off('error', onError);
-          resolve();
-        });
-      });
-    }
+    if (this.ownServer) await listen(this.server, this.config.port, this.config.address);
     if (this.config.demo.enabled) this.startDemo();
     this.log.info({ port: this.port, engine: this.engine.name, demo: this.config.demo.enabled }, 'herald started');
   }

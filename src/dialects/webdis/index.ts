@@ -4,7 +4,6 @@
 // listener of its own (port 7379 by default) and/or under `webdis.path_prefix` on the main port.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { HeraldError } from '../../errors.js';
 import type { Dialect, DialectFactory, DialectServices } from '../dialect.js';
 import { Acl } from './acl.js';
 import { MEMORY_ENGINE_ERROR } from './commands.js';
@@ -87,12 +86,8 @@ export class WebdisDialect implements Dialect {
     if (!this.listener) return;
     const w = this.services.config.webdis;
     const address = w.address || this.services.config.address;
-    try {
-      await this.listener.listen(w.port, address);
-    } catch (err) {
-      // Same code as the main server's listen failure, so the CLI reports it the same way.
-      throw new HeraldError('HERALD_ERR_LISTEN', `webdis: cannot listen on ${address}:${w.port}: ${(err as Error).message}`, { cause: err });
-    }
+    // A failure is HERALD_ERR_LISTEN like the main server's, so the CLI reports it the same way.
+    await this.listener.listen(w.port, address);
     this.services.log.info({ port: this.port, address }, 'webdis listening');
   }
 

@@ -6,7 +6,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { LISTEN_BACKLOG } from '../../server/backlog.js';
+import { listen } from '../../server/listen.js';
 
 const FIRST_BYTES_TIMEOUT_MS = 60_000;
 
@@ -33,15 +33,9 @@ export class WebdisListener {
     this.tcp = createTcpServer((socket) => this.onConnection(socket));
   }
 
-  /** Listens on `address:port` (port 0: a free one). */
+  /** Listens on `address:port` (port 0: a free one); a failure is HERALD_ERR_LISTEN. */
   listen(port: number, address: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.tcp.once('error', reject);
-      this.tcp.listen({ port, host: address, backlog: LISTEN_BACKLOG }, () => {
-        this.tcp.off('error', reject);
-        resolve();
-      });
-    });
+    return listen(this.tcp, port, address, 'webdis');
   }
 
   /** The bound port (0 before listen). */
