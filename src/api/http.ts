@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify } from '../dialects/native/codec.js';
 import { readBody } from '../server/body.js';
 import { Errors } from '../dialects/native/codes.js';
+import { afterFlush } from '../hub/outbox.js';
 import { apiMethods, toApiError, type ApiContext } from './methods.js';
 
 /** The path prefix of the server API. */
@@ -55,10 +56,9 @@ export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, re
     // batch answers {replies: [...]} at the top level; everything else is wrapped in `result`.
     const out = name === 'batch' ? result : { result };
     ctx.countCall?.(name, 'ok');
-    // The answer goes out after the deliveries the call queued (the hub flushes them in a
-    // setImmediate queued before this one): subscribers first, the publisher's reply right after.
-    setImmediate(send, res, 200, stringify(out), 'application/json');
-    return;
+    // Subscribers first: the reply goes out after the deliveries the call queued.
+    const body = stringify(out);
+    return afterFlush(() => send(res, 200, body, 'application/json'));
   } catch (err) {
     const error = toApiError(err);
     ctx.countCall?.(name, String(error.code));

@@ -110,6 +110,15 @@ function schedule(): void {
   setImmediate(flushSlice);
 }
 
+/**
+ * Runs `fn` once the messages queued so far have been written (their flush is a setImmediate, and
+ * setImmediate callbacks run in order; in a pass longer than one slice, after its first slice). For
+ * a publisher's reply, so that subscribers get the publication first.
+ */
+export function afterFlush(fn: () => void): void {
+  setImmediate(fn);
+}
+
 function flushSlice(): void {
   scheduled = false;
   for (let n = 0; n < FLUSH_SLICE; n++) {
