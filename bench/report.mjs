@@ -13,6 +13,11 @@ const FLOORS = ['floor'];
 
 const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '–' : typeof v === 'number' ? v.toFixed(d) : String(v));
 
+/** A server's measured rows (not errors) of one scenario. */
+function measured(rows, scenario, server) {
+  return rows.filter((r) => r.scenario === scenario && r.server === server && !r.error);
+}
+
 /** The highest s1 delivery rate a server sustained with p99 <= 100 ms and no loss. */
 function sustained(rows, server) {
   const ok = rows.filter((r) => r.scenario === 's1' && r.server === server && r.loss === 0 && r.p99_ms <= 100);
@@ -21,7 +26,7 @@ function sustained(rows, server) {
 
 /** The s1 row nearest to 50,000 deliveries a second. */
 function at50k(rows, server) {
-  const s1 = rows.filter((r) => r.scenario === 's1' && r.server === server && !r.error);
+  const s1 = measured(rows, 's1', server);
   return s1.find((r) => r.target_deliveries_per_s === 50_000 && r.deliveries_per_s > 0) ?? null;
 }
 
@@ -30,7 +35,7 @@ function at50k(rows, server) {
  * show the spread) and the loss summed over them.
  */
 function s2Of(rows, server) {
-  const got = rows.filter((r) => r.scenario === 's2' && r.server === server && !r.error);
+  const got = measured(rows, 's2', server);
   if (!got.length) return null;
   const p99s = got.map((r) => r.p99_ms);
   return { p99_ms: p99s.reduce((a, b) => a + b, 0) / p99s.length, p99s, loss: got.reduce((a, r) => a + r.loss, 0) };
@@ -54,8 +59,8 @@ export function writeReport(rows, file) {
     const err = rows.find((r) => r.server === s && r.error);
     const r50 = at50k(rows, s);
     const s2 = s2Of(rows, s);
-    const s3 = rows.find((r) => r.scenario === 's3' && r.server === s && !r.error);
-    const s4 = rows.find((r) => r.scenario === 's4' && r.server === s && !r.error);
+    const s3 = measured(rows, 's3', s)[0];
+    const s4 = measured(rows, 's4', s)[0];
     if (FLOORS.includes(s)) {
       lines.push(`| ${s} (bare \`net.Socket\`, s3 only) | – | – | – | – | – | ${s3 ? s3.bytes_per_connection.toLocaleString('en') : '–'} | n/a |`);
       continue;
@@ -72,7 +77,7 @@ export function writeReport(rows, file) {
     const bestP99 = best((s) => at50k(rows, s)?.p99_ms, (a, b) => a < b);
     const bestCpu = best((s) => at50k(rows, s)?.server_cpu_us_per_delivery, (a, b) => a < b);
     const bestS2 = best((s) => s2Of(rows, s)?.p99_ms, (a, b) => a < b);
-    const bestS3 = best((s) => rows.find((r) => r.scenario === 's3' && r.server === s && !r.error)?.bytes_per_connection, (a, b) => a < b);
+    const bestS3 = best((s) => measured(rows, 's3', s)[0]?.bytes_per_connection, (a, b) => a < b);
     lines.push('');
     lines.push('Ratios against the best peer in this run (target in brackets):');
     lines.push('');
@@ -81,7 +86,7 @@ export function writeReport(rows, file) {
     for (const s of servers.filter((x) => HERALD.includes(x))) {
       const r50 = at50k(rows, s);
       const s2 = s2Of(rows, s);
-      const s3 = rows.find((r) => r.scenario === 's3' && r.server === s && !r.error);
+      const s3 = measured(rows, 's3', s)[0];
       const ratio = (a, b) => (a === undefined || a === null || !b ? '–' : `${(a / b).toFixed(2)}×`);
       lines.push(`| ${s} | ${ratio(sustained(rows, s), bestSustained)} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3?.bytes_per_connection, bestS3)} |`);
     }
