@@ -1,13 +1,15 @@
 // The benchmark's load generator: many WebSocket subscribers in one epoll loop, cheap enough that the
 // server under test, not this program, is what gets measured. It speaks just enough of each peer's
 // protocol to subscribe, answers pings, and measures the latency of every delivery from the send
-// timestamp carried in the payload ("T=<microseconds since the epoch>").
+// timestamp carried in the payload ("T=<microseconds of CLOCK_MONOTONIC>").
 //
 // Usage: loadgen HOST PORT PROTO CONNS CHANNEL_MODE [CHANNEL_PREFIX]
 //   PROTO: herald | naive | socketio | webdis       CHANNEL_MODE: same | each
 // Prints "READY <n>" once every connection is subscribed, then answers each line on stdin:
 //   MARK -> "STATS recv=<n> p50=<us> p99=<us> p999=<us> max=<us> cpu_us=<us> open=<n>" (since the last MARK)
 //   QUIT -> exits.
+// With LOADGEN_TRACE=PATH set, every delivery's arrival time and latency (µs) are also written, one
+// line each, to PATH.<PROTO>.<pid>, to see when in a run the slow deliveries came.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,6 +67,8 @@ static int PORT;
 #define COARSE 60000
 static uint64_t hist[FINE + COARSE + 1];
 static uint64_t received, max_lat;
+/** Where every delivery is written down (LOADGEN_TRACE), or NULL. */
+static FILE *TRACE;
 
 // CLOCK_MONOTONIC, the clock of the publisher's timestamps too (Node's process.hrtime): the wall clock
 // can be slewed while a run lasts, which shifted every latency by the drift since the publisher started.
@@ -165,7 +169,9 @@ static void count_deliveries(const char *p, size_t n) {
     while (j < n && p[j] >= '0' && p[j] <= '9') t = t * 10 + (uint64_t)(p[j++] - '0');
     if (j == i + 2) continue;
     if (!t_now) t_now = now_us();
-    record(t_now > t ? t_now - t : 0);
+    uint64_t lat = t_now > t ? t_now - t : 0;
+    record(lat);
+    if (TRACE) fprintf(TRACE, "%llu %llu\n", (unsigned long long)t_now, (unsigned long long)lat);
     i = j;
   }
 }
@@ -348,6 +354,15 @@ int main(int argc, char **argv) {
   if (argc < 6) {
     fprintf(stderr, "usage: loadgen HOST PORT PROTO CONNS same|each [CHANNEL_PREFIX]\n");
     return 2;
+  }
+  if (getenv("LOADGEN_TRACE")) {
+    char path[512];
+    snprintf(path, sizeof path, "%s.%s.%d", getenv("LOADGEN_TRACE"), argv[3], (int)getpid());
+    TRACE = fopen(path, "w");
+    if (!TRACE) {
+      fprintf(stderr, "loadgen: cannot write %s: %s\n", path, strerror(errno));
+      return 2;
+    }
   }
   HOST = argv[1];
   PORT = atoi(argv[2]);
