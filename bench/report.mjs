@@ -91,6 +91,21 @@ export function writeReport(rows, file) {
       lines.push(`| ${s} | ${ratio(sustained(rows, s), bestSustained)} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3?.bytes_per_connection, bestS3)} |`);
     }
   }
+  const gcRows = servers.map((s) => measured(rows, 's3', s)[0]).filter((r) => r?.bytes_per_connection_after_gc !== undefined);
+  if (gcRows.length) {
+    lines.push('');
+    lines.push('s3 again after a full garbage collection (Node servers, the same sockets, read just after):');
+    lines.push('');
+    lines.push('| server | bytes/idle connection (above) | after a full collection (against the best peer) | of it live JS heap |');
+    lines.push('|---|---|---|---|');
+    const n = (v) => v.toLocaleString('en');
+    const peerRows = gcRows.filter((r) => PEERS.includes(r.server));
+    const best = peerRows.length ? Math.min(...peerRows.map((r) => r.bytes_per_connection_after_gc)) : undefined;
+    for (const r of gcRows) {
+      const vs = best && !PEERS.includes(r.server) ? ` (${(r.bytes_per_connection_after_gc / best).toFixed(2)}×)` : '';
+      lines.push(`| ${r.server} | ${n(r.bytes_per_connection)} | ${n(r.bytes_per_connection_after_gc)}${vs} | ${n(r.heap_bytes_per_connection_after_gc)} |`);
+    }
+  }
   const doc = readFileSync(DOC, 'utf8');
   const a = doc.indexOf(START);
   const b = doc.indexOf(END);

@@ -491,16 +491,54 @@ async function s2(kind) {
   }
 }
 
+/**
+ * Asks a Node server started with bench/gc-on-signal.cjs for a full garbage collection; resolves with
+ * its RSS and live heap after it, or null when the server is not a Node process with the preload.
+ */
+async function collectGarbage(server, file) {
+  const lines = () => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : []);
+  const before = lines();
+  if (!before.length) return null;
+  process.kill(server.pid, 'SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    await sleep(50);
+    const now = lines();
+    if (now.length > before.length) return JSON.parse(now[now.length - 1]);
+  }
+  throw new Error(`${server.proto}: no answer to a garbage collection request in 5 s`);
+}
+
 async function s3(kind) {
-  const server = await SERVER_KINDS[kind]();
+  // Every Node server loads bench/gc-on-signal.cjs here (through NODE_OPTIONS, which Herald's launcher
+  // passes on too), so its memory is also read after a full collection.
+  const gcFile = join(mkdtempSync(join(tmpdir(), 'bench-gc-')), 'gc.jsonl');
+  const env = { NODE_OPTIONS: process.env.NODE_OPTIONS, BENCH_GC_FILE: process.env.BENCH_GC_FILE };
+  process.env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --require=${JSON.stringify(join(ROOT, 'bench', 'gc-on-signal.cjs'))}`.trim();
+  process.env.BENCH_GC_FILE = gcFile;
+  let server;
+  try {
+    server = await SERVER_KINDS[kind]();
+  } finally {
+    for (const [k, v] of Object.entries(env)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  }
   try {
     await sleep(500);
+    // The base is read after a collection (when the server can be asked), so the startup's garbage is
+    // not in it, for any server.
+    const gcBase = await collectGarbage(server, gcFile);
     const base = procStats(server.pid).rss;
     const lg = await startLoadgen(server, CFG.s3Conns, 'each');
     await sleep(2000);
     const rss = procStats(server.pid).rss;
+    const gcAfter = gcBase && (await collectGarbage(server, gcFile));
     await lg.close();
-    const row = { scenario: 's3', server: kind, connections: CFG.s3Conns, rss_base_mb: base / 2 ** 20, rss_mb: rss / 2 ** 20, bytes_per_connection: Math.round((rss - base) / CFG.s3Conns) };
+    const per = (bytes) => Math.round(bytes / CFG.s3Conns);
+    const row = { scenario: 's3', server: kind, connections: CFG.s3Conns, rss_base_mb: base / 2 ** 20, rss_mb: rss / 2 ** 20, bytes_per_connection: per(rss - base) };
+    if (gcAfter) {
+      // After a full collection: what stays resident, and of it the live JS heap.
+      row.bytes_per_connection_after_gc = per(gcAfter.rss - base);
+      row.heap_bytes_per_connection_after_gc = per(gcAfter.heapUsed - gcBase.heapUsed);
+    }
     log(JSON.stringify(row));
     return [row];
   } finally {
