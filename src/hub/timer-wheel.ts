@@ -17,7 +17,10 @@ class TimerWheel {
   private readonly slots = new Map<number, Set<Deadline>>();
   private readonly due = new Map<Deadline, number>();
   private timer: NodeJS.Timeout | undefined;
-  private tick = Math.floor(Date.now() / TICK_MS);
+  // Ticks count from the wheel's creation, not from 1970: small integers (for 248 days), which V8
+  // keeps in place, where ticks since 1970 were a boxed number in every deadline's entry.
+  private readonly origin = Date.now();
+  private tick = 0;
 
   /** Schedules (or reschedules) `d` to fire after `delayMs` (rounded up to the tick). */
   schedule(d: Deadline, delayMs: number): void {
@@ -28,7 +31,7 @@ class TimerWheel {
     slot.add(d);
     this.due.set(d, at);
     if (!this.timer) {
-      this.tick = Math.floor(Date.now() / TICK_MS);
+      this.tick = this.ticksNow();
       this.timer = setInterval(() => this.advance(), TICK_MS);
       this.timer.unref();
     }
@@ -44,7 +47,11 @@ class TimerWheel {
 
   /** The tick `delayMs` from now, to compare with `now` later. */
   tickIn(delayMs: number): number {
-    return Math.ceil((Date.now() + delayMs) / TICK_MS);
+    return Math.ceil((Date.now() - this.origin + delayMs) / TICK_MS);
+  }
+
+  private ticksNow(): number {
+    return Math.floor((Date.now() - this.origin) / TICK_MS);
   }
 
   /** Cancels `d` if it is scheduled. */
@@ -58,7 +65,7 @@ class TimerWheel {
   }
 
   private advance(): void {
-    const now = Math.floor(Date.now() / TICK_MS);
+    const now = this.ticksNow();
     while (this.tick < now) {
       this.tick++;
       const slot = this.slots.get(this.tick);

@@ -2,7 +2,7 @@
 // commands of a frame handled strictly in order, pings, connection expiry, and delivery of
 // publications from the hub through a bounded outbox.
 import { randomUUID } from 'node:crypto';
-import type { WebSocket } from 'ws';
+import { WebSocket } from 'ws';
 import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import type { Subscriber } from '../../hub/hub.js';
@@ -41,6 +41,15 @@ export interface TransportOptions {
 
 type Command = Record<string, unknown> & { id?: unknown };
 
+/**
+ * The WebSocket of a native session (the endpoint's server makes these): it points at its session, so
+ * the socket's event listeners are four functions shared by every connection, not closures made for
+ * each one.
+ */
+export class SessionSocket extends WebSocket {
+  session: NativeSession | undefined = undefined;
+}
+
 /** A native protocol session over one WebSocket. */
 export class NativeSession implements Subscriber, OutboxOptions, Deadline {
   readonly format = NATIVE_FORMAT;
@@ -68,9 +77,9 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
   private awaitingPong = false;
   /**
    * The wheel tick from which the next ping may go early, together with other output (see
-   * pingWithOutput); Infinity while none is scheduled.
+   * pingWithOutput); NO_EARLY_PING while none is scheduled (a small integer either way, kept in place).
    */
-  private earlyPingTick = Infinity;
+  private earlyPingTick = NO_EARLY_PING;
   /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
   private readonly framePingPong: boolean;
 
@@ -86,17 +95,36 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
 
   constructor(
     readonly ctx: NativeContext,
-    private readonly ws: WebSocket,
+    private readonly ws: SessionSocket,
     transport: TransportOptions,
   ) {
     this.framePingPong = transport.framePingPong;
     this.maxBytes = ctx.config.client.queue_max_size;
     this.outbox = new Outbox(ws, this);
-    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
-    ws.on('close', () => this.cleanup());
-    ws.on('error', (err) => ctx.log.debug({ err, client: this.id }, 'websocket error'));
-    if (this.framePingPong) ws.on('pong', () => this.onPong());
+    ws.session = this;
+    ws.on('message', NativeSession.onSocketMessage);
+    ws.on('close', NativeSession.onSocketClose);
+    ws.on('error', NativeSession.onSocketError);
+    if (this.framePingPong) ws.on('pong', NativeSession.onSocketPong);
     timers.schedule(this.checkDeadline, ctx.config.client.stale_close_delay);
+  }
+
+  // The socket's listeners (`this` is the socket that emitted, a SessionSocket).
+  private static onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+    (this as SessionSocket).session?.onFrame(data, isBinary);
+  }
+
+  private static onSocketClose(this: WebSocket): void {
+    (this as SessionSocket).session?.cleanup();
+  }
+
+  private static onSocketError(this: WebSocket, err: Error): void {
+    const session = (this as SessionSocket).session;
+    session?.ctx.log.debug({ err, client: session.id }, 'websocket error');
+  }
+
+  private static onSocketPong(this: WebSocket): void {
+    (this as SessionSocket).session?.onPong();
   }
 
   /** Outbox options: the client let too many bytes pile up unsent. */
@@ -133,7 +161,7 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
       if (pub.offset <= sub.offset) return; // already sent (history and live overlapped)
       sub.offset = pub.offset;
     }
-    if (this.earlyPingTick <= timers.now) this.pingWithOutput();
+    if (this.earlyPingTick !== NO_EARLY_PING && this.earlyPingTick <= timers.now) this.pingWithOutput();
     this.outbox.push(bytes);
   }
 
@@ -433,12 +461,12 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
   /** A publication is going out while the next ping is nearly due: the ping goes with it. */
   private pingWithOutput(): void {
     // Sending reschedules the ping deadline; while a pong is awaited, the scheduled ping stays.
-    if (this.awaitingPong) this.earlyPingTick = Infinity;
+    if (this.awaitingPong) this.earlyPingTick = NO_EARLY_PING;
     else this.sendPing();
   }
 
   private sendPing(): void {
-    this.earlyPingTick = Infinity;
+    this.earlyPingTick = NO_EARLY_PING;
     if (this.state !== 'connected') return;
     if (this.framePingPong) this.ws.ping();
     else this.write(PING);
@@ -468,6 +496,9 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
  * Small, since pinging earlier means pinging more often.
  */
 const PING_EARLY_PART = 10;
+
+/** `earlyPingTick` when no early ping is scheduled. */
+const NO_EARLY_PING = -1;
 
 /** Where a session's chain of commands starts. */
 const SETTLED: Promise<void> = Promise.resolve();

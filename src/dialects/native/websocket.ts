@@ -2,20 +2,21 @@
 // incoming size limit, and one NativeSession per accepted socket.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type Server } from 'ws';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
-import { NativeSession } from './session.js';
+import { NativeSession, SessionSocket } from './session.js';
 
 const JSON_PROTOCOL = 'centrifuge-json';
 
 /** Accepts native WebSocket upgrades. */
 export class NativeWebSocketEndpoint {
-  private readonly wss: WebSocketServer;
+  private readonly wss: Server<typeof SessionSocket>;
 
   constructor(private readonly ctx: NativeContext) {
     this.wss = new WebSocketServer({
       noServer: true,
+      WebSocket: SessionSocket,
       maxPayload: ctx.config.client.max_message_size,
       perMessageDeflate: false,
       clientTracking: true,
