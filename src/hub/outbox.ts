@@ -20,25 +20,24 @@ export interface OutboxOptions {
 const OPCODE_TEXT = 0x1;
 const OPCODE_BINARY = 0x2;
 
-/** A whole unmasked server frame (FIN set) holding `payload`. */
+/** A whole unmasked server frame (FIN set) holding `payload`: one buffer, header then payload. */
 export function frame(payload: Buffer, opcode = OPCODE_TEXT): Buffer {
   const len = payload.length;
-  let header: Buffer;
+  const headerLength = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(headerLength + len);
+  out[0] = 0x80 | opcode;
   if (len < 126) {
-    header = Buffer.allocUnsafe(2);
-    header[1] = len;
+    out[1] = len;
   } else if (len < 65536) {
-    header = Buffer.allocUnsafe(4);
-    header[1] = 126;
-    header.writeUInt16BE(len, 2);
+    out[1] = 126;
+    out.writeUInt16BE(len, 2);
   } else {
-    header = Buffer.allocUnsafe(10);
-    header[1] = 127;
-    header.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-    header.writeUInt32BE(len >>> 0, 6);
+    out[1] = 127;
+    out.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+    out.writeUInt32BE(len >>> 0, 6);
   }
-  header[0] = 0x80 | opcode;
-  return Buffer.concat([header, payload], header.length + len);
+  payload.copy(out, headerLength);
+  return out;
 }
 
 // Text frames of shared message buffers (publications), built once per pass whoever sends them: a
