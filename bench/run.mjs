@@ -590,6 +590,10 @@ async function main() {
     redis: spawnSync('redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim(),
     quick: QUICK,
     date: new Date().toISOString(),
+    // How Herald was started: Node's flags when BENCH_NODE_ARGS replaced the `herald` command's, and
+    // its ping interval.
+    herald_node_args: process.env.BENCH_NODE_ARGS || null,
+    herald_ping_interval: process.env.BENCH_PING ?? '25s',
   };
   appendFileSync(file, JSON.stringify(machine) + '\n');
   const rows = [machine];
