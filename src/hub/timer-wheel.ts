@@ -12,15 +12,20 @@ export interface Deadline {
 // one burst that held up deliveries behind it (s2 p99 in docs/performance.md). An idle wheel stops.
 const TICK_MS = 10;
 
+/** The current tick. */
+function ticksNow(): number {
+  return Math.floor(performance.now() / TICK_MS);
+}
+
 /** Deadlines by due tick. */
 class TimerWheel {
   private readonly slots = new Map<number, Set<Deadline>>();
   private readonly due = new Map<Deadline, number>();
   private timer: NodeJS.Timeout | undefined;
-  // Ticks count from the wheel's creation, not from 1970: small integers (for 248 days), which V8
+  // Ticks count on the monotonic clock from the process's start (performance.now), not from 1970: a
+  // step of the wall clock moves no deadline, and ticks are small integers (for 248 days), which V8
   // keeps in place, where ticks since 1970 were a boxed number in every deadline's entry.
-  private readonly origin = Date.now();
-  private tick = 0;
+  private tick = ticksNow();
 
   /** Schedules (or reschedules) `d` to fire after `delayMs` (rounded up to the tick). */
   schedule(d: Deadline, delayMs: number): void {
@@ -31,7 +36,7 @@ class TimerWheel {
     slot.add(d);
     this.due.set(d, at);
     if (!this.timer) {
-      this.tick = this.ticksNow();
+      this.tick = ticksNow();
       this.timer = setInterval(() => this.advance(), TICK_MS);
       this.timer.unref();
     }
@@ -47,11 +52,7 @@ class TimerWheel {
 
   /** The tick `delayMs` from now, to compare with `now` later. */
   tickIn(delayMs: number): number {
-    return Math.ceil((Date.now() - this.origin + delayMs) / TICK_MS);
-  }
-
-  private ticksNow(): number {
-    return Math.floor((Date.now() - this.origin) / TICK_MS);
+    return Math.ceil((performance.now() + delayMs) / TICK_MS);
   }
 
   /** Cancels `d` if it is scheduled. */
@@ -65,7 +66,7 @@ class TimerWheel {
   }
 
   private advance(): void {
-    const now = this.ticksNow();
+    const now = ticksNow();
     while (this.tick < now) {
       this.tick++;
       const slot = this.slots.get(this.tick);
