@@ -22,3 +22,24 @@ test('deadlines fire once after their delay, in order; cancelled ones never fire
   assert.deepEqual(fired, ['a', 'b', 'e']);
   assert.ok(at.a! >= 100 && at.b! >= 200 && at.e! >= 300, JSON.stringify(at));
 });
+
+test('a step of the wall clock moves no deadline (an NTP step forward or back fires nothing early or late)', async () => {
+  const realNow = Date.now;
+  try {
+    const fired: Record<string, number> = {};
+    const t0 = performance.now();
+    const d = (name: string) => ({ fire: () => void (fired[name] = performance.now() - t0) });
+    timers.schedule(d('forward'), 150);
+    timers.schedule(d('back'), 150);
+    // The wall clock jumps an hour ahead, then an hour behind, while the deadlines wait.
+    Date.now = () => realNow() + 3_600_000;
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(fired, {}, 'nothing fired on the jump ahead');
+    Date.now = () => realNow() - 3_600_000;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.ok(fired.forward! >= 150 && fired.forward! < 400, JSON.stringify(fired));
+    assert.ok(fired.back! >= 150 && fired.back! < 400, JSON.stringify(fired));
+  } finally {
+    Date.now = realNow;
+  }
+});
