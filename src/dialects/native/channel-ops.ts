@@ -256,7 +256,7 @@ async function setup(
     expireAt: o.expireAt,
     chanInfo: o.chanInfo,
   };
-  s.subs.set(channel, sub);
+  s.subs.set(sub);
   const { engine, hub, config } = s.ctx;
   const fail = (err: unknown): never => {
     s.dropSub(sub);

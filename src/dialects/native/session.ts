@@ -32,6 +32,7 @@ import {
   connectSubscription,
   type ChannelSub,
 } from './channel-ops.js';
+import { Subscriptions } from './subscriptions.js';
 
 /** Transport options read from the upgrade request. */
 export interface TransportOptions {
@@ -59,7 +60,7 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
   /** When the connection expires (ms since epoch); 0 = never. */
   expireAt = 0;
   state: 'new' | 'connected' | 'unusable' | 'closed' = 'new';
-  readonly subs = new Map<string, ChannelSub>();
+  readonly subs = new Subscriptions();
 
   /** True once the connection is closed (a getter, so checks after an await are not narrowed away). */
   get closed(): boolean {
@@ -486,7 +487,7 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
     timers.cancel(this);
     timers.cancel(this.checkDeadline);
     if (this.expireTimer) clearTimeout(this.expireTimer);
-    for (const sub of [...this.subs.values()]) this.dropSub(sub);
+    for (const sub of this.subs.list()) this.dropSub(sub);
     this.ctx.registry.remove(this);
   }
 }
