@@ -11,8 +11,8 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, write
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { httpPublisher } from './http-publisher.mjs';
+import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
 import { redisPublisher } from './redis-publisher.mjs';
 import { recoveryScenario } from './recovery.mjs';
 import { writeReport } from './report.mjs';
@@ -278,65 +278,8 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
   };
 }
 
-/** Starts the C load generator with `conns` subscribers and waits until all are subscribed. */
-async function startLoadgen(server, conns, mode) {
-  const bin = join(ROOT, 'bench', '.peers', 'loadgen');
-  const p = spawn('taskset', ['-c', LOAD_CPU, bin, '127.0.0.1', String(server.port), server.proto, String(conns), mode], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines = createInterface({ input: p.stdout });
-  const queue = [];
-  let waiting;
-  lines.on('line', (line) => (waiting ? (waiting(line), (waiting = undefined)) : queue.push(line)));
-  let err = '';
-  p.stderr.on('data', (d) => (err += d));
-  const next = (ms) =>
-    new Promise((resolve, reject) => {
-      if (queue.length) return resolve(queue.shift());
-      const t = setTimeout(() => reject(new Error(`loadgen timed out: ${err.slice(-500)}`)), ms);
-      waiting = (l) => (clearTimeout(t), resolve(l));
-    });
-  // Wait for every socket to subscribe while the count keeps rising (asked with MARK, which answers
-  // ready=<n> before READY too); a server that stops taking subscribers is reported at once with how
-  // far it got, not after a long timeout.
-  const stallMs = 20_000;
-  let subscribed = -1;
-  let progressAt = Date.now();
-  let asked = 1;
-  p.stdin.write('MARK\n');
-  try {
-    for (;;) {
-      const line = await next(stallMs);
-      if (line.startsWith('READY')) break;
-      if (!line.startsWith('STATS')) throw new Error(`loadgen: ${line} ${err}`);
-      asked--;
-      const now = Number(/ready=(\d+)/.exec(line)?.[1] ?? 0);
-      const open = Number(/open=(\d+)/.exec(line)?.[1] ?? 0);
-      if (now > subscribed) (subscribed = now), (progressAt = Date.now());
-      if (Date.now() - progressAt > stallMs) {
-        throw new Error(`only ${subscribed} of ${conns} sockets subscribed (${open} open), none more in ${stallMs / 1000} s; ${server.gone?.() ?? err.slice(-300)}`);
-      }
-      await sleep(1000);
-      asked++;
-      p.stdin.write('MARK\n');
-    }
-    for (; asked > 0; asked--) await next(10_000); // the answers to MARKs sent before READY
-  } catch (e) {
-    // Nothing may outlive a failed start: a live child keeps the bench from exiting.
-    p.kill('SIGKILL');
-    throw e;
-  }
-  const mark = async () => {
-    p.stdin.write('MARK\n');
-    const line = await next(10_000);
-    return Object.fromEntries(line.replace(/^STATS /, '').split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
-  };
-  return {
-    mark,
-    close: async () => {
-      p.stdin.write('QUIT\n');
-      await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
-    },
-  };
-}
+/** Starts the C load generator (bench/loadgen.c, built by prepare()) on the load CPU. */
+const startLoadgen = (server, conns, mode) => startLoadgenOn(LOAD_CPU, join(peersDir(), 'loadgen'), server, conns, mode);
 
 // A 100-byte JSON payload carrying its send time in microseconds since the epoch.
 // The send time in µs of CLOCK_MONOTONIC (process.hrtime), the load generator's clock.
