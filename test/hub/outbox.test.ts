@@ -11,87 +11,67 @@ interface Frame {
   binary: boolean;
 }
 
-/** A server socket with an outbox and the client that reads it; `frames` fills as frames arrive. */
-async function pair(separator: Buffer | null): Promise<{ outbox: Outbox; frames: Frame[]; close: () => Promise<void> }> {
+/**
+ * A server socket with an outbox and the client that reads it. `turn(messages)` queues the messages
+ * in one turn (text or binary as given) and resolves with the frames the client then received.
+ */
+async function pair(separator: Buffer | null): Promise<{ turn: (messages: Frame[]) => Promise<Frame[]>; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-  const frames: Frame[] = [];
+  let frames: Frame[] = [];
   client.on('message', (data: Buffer, binary: boolean) => frames.push({ data: data.toString('latin1'), binary }));
   await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
   const ws = await serverSide;
   const outbox = new Outbox(ws, { maxBytes: 1 << 20, separator, onOverflow: () => assert.fail('no overflow expected') });
+  const turn = async (messages: Frame[]) => {
+    frames = [];
+    for (const m of messages) outbox.push(Buffer.from(m.data, 'latin1'), m.binary);
+    for (let i = 0; i < 200 && frames.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50)); // and nothing more
+    return frames;
+  };
   const close = async () => {
     client.close();
     await new Promise<void>((r) => wss.close(() => r()));
   };
-  return { outbox, frames, close };
+  return { turn, close };
 }
 
-async function received(frames: Frame[], n: number): Promise<Frame[]> {
-  for (let i = 0; i < 200 && frames.length < n; i++) await new Promise((r) => setTimeout(r, 10));
-  await new Promise((r) => setTimeout(r, 50)); // and nothing more
-  return frames;
-}
-
-const text = (s: string) => Buffer.from(s);
-const bin = (s: string) => Buffer.from(s, 'latin1');
+const text = (data: string): Frame => ({ data, binary: false });
+const bin = (data: string): Frame => ({ data, binary: true });
 
 test('one message, then several in one turn: in order, text and binary as queued (frame per message)', async () => {
-  const { outbox, frames, close } = await pair(null);
+  const { turn, close } = await pair(null);
   try {
-    outbox.push(text('alone'));
-    assert.deepEqual(await received(frames, 1), [{ data: 'alone', binary: false }]);
-
-    frames.length = 0;
+    assert.deepEqual(await turn([text('alone')]), [{ data: 'alone', binary: false }]);
     // A binary message first, then text, alternating: each keeps its kind, in order.
-    outbox.push(bin('\xff1'), true);
-    outbox.push(text('t2'));
-    outbox.push(bin('\xfe3'), true);
-    outbox.push(text('t4'));
-    assert.deepEqual(await received(frames, 4), [
+    assert.deepEqual(await turn([bin('\xff1'), text('t2'), bin('\xfe3'), text('t4')]), [
       { data: '\xff1', binary: true },
       { data: 't2', binary: false },
       { data: '\xfe3', binary: true },
       { data: 't4', binary: false },
     ]);
-
-    frames.length = 0;
-    outbox.push(text('t5'));
-    outbox.push(bin('\xfd6'), true);
-    assert.deepEqual(await received(frames, 2), [
+    assert.deepEqual(await turn([text('t5'), bin('\xfd6')]), [
       { data: 't5', binary: false },
       { data: '\xfd6', binary: true },
     ]);
-
-    frames.length = 0;
-    outbox.push(bin('\xfc7'), true);
-    assert.deepEqual(await received(frames, 1), [{ data: '\xfc7', binary: true }]);
+    assert.deepEqual(await turn([bin('\xfc7')]), [{ data: '\xfc7', binary: true }]);
   } finally {
     await close();
   }
 });
 
 test('with a separator, text messages of one turn join into one frame; a binary one keeps frames apart', async () => {
-  const { outbox, frames, close } = await pair(Buffer.from('\n'));
+  const { turn, close } = await pair(Buffer.from('\n'));
   try {
-    outbox.push(text('a'));
-    outbox.push(text('b'));
-    outbox.push(text('c'));
-    assert.deepEqual(await received(frames, 1), [{ data: 'a\nb\nc', binary: false }]);
-
-    frames.length = 0;
-    outbox.push(text('d'));
-    outbox.push(bin('\xff'), true);
-    assert.deepEqual(await received(frames, 2), [
+    assert.deepEqual(await turn([text('a'), text('b'), text('c')]), [{ data: 'a\nb\nc', binary: false }]);
+    assert.deepEqual(await turn([text('d'), bin('\xff')]), [
       { data: 'd', binary: false },
       { data: '\xff', binary: true },
     ]);
-
-    frames.length = 0;
-    outbox.push(text('e'));
-    assert.deepEqual(await received(frames, 1), [{ data: 'e', binary: false }]);
+    assert.deepEqual(await turn([text('e')]), [{ data: 'e', binary: false }]);
   } finally {
     await close();
   }
