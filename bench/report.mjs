@@ -71,8 +71,10 @@ export function writeReport(rows, file) {
     );
   }
   const peers = servers.filter((s) => PEERS.includes(s));
+  /** The best peer's value of `f` (undefined when no peer has one). */
+  const best = (f, better) => peers.map(f).filter((v) => v !== null && v !== undefined && !Number.isNaN(v)).reduce((acc, v) => (acc === undefined || better(v, acc) ? v : acc), undefined);
+  const ratio = (a, b) => (a === undefined || a === null || !b ? '–' : `${(a / b).toFixed(2)}×`);
   if (peers.length) {
-    const best = (f, better) => peers.map(f).filter((v) => v !== null && v !== undefined && !Number.isNaN(v)).reduce((acc, v) => (acc === undefined || better(v, acc) ? v : acc), undefined);
     const bestSustained = best((s) => sustained(rows, s), (a, b) => a > b);
     const bestP99 = best((s) => at50k(rows, s)?.p99_ms, (a, b) => a < b);
     const bestCpu = best((s) => at50k(rows, s)?.server_cpu_us_per_delivery, (a, b) => a < b);
@@ -87,7 +89,6 @@ export function writeReport(rows, file) {
       const r50 = at50k(rows, s);
       const s2 = s2Of(rows, s);
       const s3 = measured(rows, 's3', s)[0];
-      const ratio = (a, b) => (a === undefined || a === null || !b ? '–' : `${(a / b).toFixed(2)}×`);
       lines.push(`| ${s} | ${ratio(sustained(rows, s), bestSustained)} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3?.bytes_per_connection, bestS3)} |`);
     }
   }
@@ -99,10 +100,9 @@ export function writeReport(rows, file) {
     lines.push('| server | bytes/idle connection (above) | after a full collection (against the best peer) | of it live JS heap |');
     lines.push('|---|---|---|---|');
     const n = (v) => v.toLocaleString('en');
-    const peerRows = gcRows.filter((r) => PEERS.includes(r.server));
-    const best = peerRows.length ? Math.min(...peerRows.map((r) => r.bytes_per_connection_after_gc)) : undefined;
+    const bestAfterGc = best((s) => measured(rows, 's3', s)[0]?.bytes_per_connection_after_gc, (a, b) => a < b);
     for (const r of gcRows) {
-      const vs = best && !PEERS.includes(r.server) ? ` (${(r.bytes_per_connection_after_gc / best).toFixed(2)}×)` : '';
+      const vs = bestAfterGc && !PEERS.includes(r.server) ? ` (${ratio(r.bytes_per_connection_after_gc, bestAfterGc)})` : '';
       lines.push(`| ${r.server} | ${n(r.bytes_per_connection)} | ${n(r.bytes_per_connection_after_gc)}${vs} | ${n(r.heap_bytes_per_connection_after_gc)} |`);
     }
   }
