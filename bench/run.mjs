@@ -26,8 +26,6 @@ const argValue = (name) => {
 };
 const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
 const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis,floor').split(',');
-/** Servers measured in s3 only (references, not gateways). */
-const S3_ONLY = ['floor'];
 // --baseline DIR: also measure the Herald checked out and built in DIR, to compare an optimisation
 // before and after in the same run: on the memory engine (herald-baseline) and, when herald-redis is
 // measured, on the Redis engine too (herald-redis-baseline).
@@ -168,11 +166,20 @@ const SERVER_KINDS = {
       },
     };
   },
-  // s3 only: a bare net.Socket per WebSocket (bench/peers/floor.mjs), the floor under any Node server.
-  async floor() {
+  // A reference, never a peer: bare net.Sockets and one socket.write per delivery
+  // (bench/peers/floor.mjs). In s3 it runs without Redis, holding only the sockets.
+  async floor({ idle = false } = {}) {
     const port = await freePort();
-    const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'floor.mjs')], { env: { PORT: String(port) }, ready: /LISTENING/ });
-    return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
+    if (idle) {
+      const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'floor.mjs')], { env: { PORT: String(port) }, ready: /LISTENING/ });
+      return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
+    }
+    const redis = await startRedis();
+    const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'floor.mjs')], {
+      env: { PORT: String(port), REDIS_PORT: String(redis.port) },
+      ready: /LISTENING/,
+    });
+    return redisPublisherServer(p, port, 'naive', redis, (ch) => ch);
   },
   async webdis() {
     if (!existsSync('/usr/bin/webdis')) throw new Error('webdis is not installed (apt-get install webdis)');
@@ -460,7 +467,7 @@ async function s3(kind) {
   process.env.BENCH_GC_FILE = gcFile;
   let server;
   try {
-    server = await SERVER_KINDS[kind]();
+    server = await SERVER_KINDS[kind]({ idle: true });
   } finally {
     for (const [k, v] of Object.entries(env)) v === undefined ? delete process.env[k] : (process.env[k] = v);
   }
@@ -546,7 +553,7 @@ async function main() {
     appendFileSync(file, JSON.stringify(row) + '\n');
   };
   for (const name of ONLY) {
-    const servers = SERVERS.filter((kind) => !S3_ONLY.includes(kind) || name === 's3');
+    const servers = SERVERS;
     // s2's tail moves with the machine from minute to minute: it runs in rounds, every other round
     // in the opposite order, so each server is measured early and late (the report takes the mean).
     const rounds = name === 's2' ? S2_ROUNDS : 1;
