@@ -43,9 +43,8 @@ type Client = Redis | Cluster;
 /** How a channel is subscribed to: sharded (native channels in cluster mode), plain, or by pattern. */
 type Mode = 'shard' | 'plain' | 'pattern';
 
-/** A Redis subscription: `id` is mode + name, as messages arrive. */
+/** A Redis subscription this node wants (kept in `wanted[mode]` by name, as messages arrive). */
 interface Target {
-  readonly id: string;
   /** The engine channel (what the hub knows). */
   readonly channel: string;
   readonly kind: 'native' | 'raw' | 'pattern';
@@ -54,6 +53,12 @@ interface Target {
   readonly name: string;
   /** The cluster hash slot of a sharded channel. */
   readonly slot?: number;
+  /**
+   * Redis confirmed it, on this cluster connection (undefined outside a cluster), so a replaced or
+   * lost connection tells which channels it took with it.
+   */
+  held: boolean;
+  heldOn: Redis | undefined;
 }
 
 interface Pending {
@@ -73,20 +78,16 @@ export class RedisEngine implements Engine {
   private readonly sub: Client;
   private readonly clusterMode: boolean;
   private readonly sharded: boolean;
-  /** The Redis subscriptions this node wants, by mode and name (see `target`). */
-  private readonly wanted = new Map<string, Target>();
-  /**
-   * The wanted subscriptions Redis confirmed, with the cluster connection each went to (undefined
-   * outside a cluster), so a replaced or lost connection tells which channels it took with it.
-   */
-  private readonly held = new Map<string, Redis | undefined>();
+  /** The Redis subscriptions this node wants, by mode and by Redis channel or pattern (see `target`). */
+  private readonly wanted: Readonly<Record<Mode, Map<string, Target>>> = { shard: new Map(), plain: new Map(), pattern: new Map() };
   private heldCheckScheduled = false;
   /** The cluster topology the held subscriptions were last checked against (see topologyStamp). */
   private checkedStamp: unknown[] | undefined;
-  private pendingSubscribe = new Map<string, Pending>();
-  private readonly controlId: string;
+  private pendingSubscribe = new Map<Target, Pending>();
+  /** The plain Redis channel nodes send control messages on. */
+  private readonly controlName: string;
   private flushScheduled = false;
-  private readonly pendingUnsubscribe = new Map<string, Target>();
+  private readonly pendingUnsubscribe = new Set<Target>();
   private unsubscribeScheduled = false;
   private unsubscribeFlushed: Promise<void> = Promise.resolve();
   private functionsLoaded: Promise<void> | undefined;
@@ -96,7 +97,7 @@ export class RedisEngine implements Engine {
   constructor(private readonly options: RedisEngineOptions) {
     this.clusterMode = !!options.cluster && options.cluster.length > 0;
     this.sharded = this.clusterMode && options.shardedPubsub;
-    this.controlId = `c:${controlChannel(options.prefix)}`;
+    this.controlName = controlChannel(options.prefix);
     const common: RedisOptions = {
       commandTimeout: options.commandTimeoutMs,
       // Fail fast while Redis is away: callers get a clear temporary error instead of a hang.
@@ -135,9 +136,9 @@ export class RedisEngine implements Engine {
     for (const [role, client] of [['commands', this.cmd], ['pub/sub', this.sub]] as const) {
       client.on('error', (err: Error) => this.options.log.warn({ err: err.message, role }, `redis ${role} connection error (${where})`));
     }
-    this.sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(`c:${ch}`, msg));
-    this.sub.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage(`s:${ch}`, msg));
-    this.sub.on('pmessageBuffer', (pattern: Buffer, ch: Buffer, msg: Buffer) => this.onMessage(`p:${pattern}`, msg, ch.toString()));
+    this.sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage('plain', ch.toString(), msg));
+    this.sub.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage('shard', ch.toString(), msg));
+    this.sub.on('pmessageBuffer', (pattern: Buffer, ch: Buffer, msg: Buffer) => this.onMessage('pattern', pattern.toString(), msg, ch.toString()));
     this.sub.on('ready', () => this.onSubscriberReady());
     // Install the function library whenever the command connection (re)connects, so programs that
     // publish with FCALL herald_publish find it as soon as Herald runs, and again after a restart.
@@ -175,11 +176,13 @@ export class RedisEngine implements Engine {
 
   async subscribe(channel: string): Promise<void> {
     this.assertOpen();
-    const target = this.target(channel);
-    this.wanted.set(target.id, target);
+    const fresh = this.target(channel);
+    const wanted = this.wanted[fresh.mode];
+    let target = wanted.get(fresh.name);
+    if (!target) wanted.set(fresh.name, (target = fresh));
     return new Promise<void>((resolve, reject) => {
-      let pending = this.pendingSubscribe.get(target.id);
-      if (!pending) this.pendingSubscribe.set(target.id, (pending = { target, waiters: [] }));
+      let pending = this.pendingSubscribe.get(target);
+      if (!pending) this.pendingSubscribe.set(target, (pending = { target, waiters: [] }));
       pending.waiters.push({ resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
@@ -189,12 +192,14 @@ export class RedisEngine implements Engine {
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    const target = this.target(channel);
-    if (!this.wanted.delete(target.id)) return;
-    this.held.delete(target.id);
+    const { mode, name } = this.target(channel);
+    const target = this.wanted[mode].get(name);
+    if (!target) return;
+    this.wanted[mode].delete(name);
+    target.held = false;
     if (this.closed || this.sub.status !== 'ready') return; // resubscription after a reconnect skips it
     // Batched like subscribes: channels left in one event-loop turn go in one UNSUBSCRIBE.
-    this.pendingUnsubscribe.set(target.id, target);
+    this.pendingUnsubscribe.add(target);
     if (!this.unsubscribeScheduled) {
       this.unsubscribeScheduled = true;
       this.unsubscribeFlushed = new Promise((resolve) => setImmediate(() => this.flushUnsubscribes().finally(resolve)));
@@ -205,7 +210,7 @@ export class RedisEngine implements Engine {
   private async flushUnsubscribes(): Promise<void> {
     this.unsubscribeScheduled = false;
     // A channel wanted again meanwhile stays subscribed.
-    const targets = [...this.pendingUnsubscribe.values()].filter((t) => !this.wanted.has(t.id));
+    const targets = [...this.pendingUnsubscribe].filter((t) => !this.wanted[t.mode].has(t.name));
     this.pendingUnsubscribe.clear();
     if (targets.length === 0 || this.sub.status !== 'ready') return;
     const names = (mode: Mode) => targets.filter((t) => t.mode === mode).map((t) => t.name);
@@ -352,20 +357,23 @@ export class RedisEngine implements Engine {
   /** Where a Herald engine channel lives in Redis, and how it is subscribed to. */
   private target(channel: string): Target {
     const { kind, name } = channelKind(channel);
-    if (kind === 'raw') return { id: `c:${name}`, channel, kind, mode: 'plain', name };
-    if (kind === 'pattern') return { id: `p:${name}`, channel, kind, mode: 'pattern', name };
+    const held = false;
+    const heldOn = undefined;
+    if (kind === 'raw') return { channel, kind, mode: 'plain', name, held, heldOn };
+    if (kind === 'pattern') return { channel, kind, mode: 'pattern', name, held, heldOn };
     const pubsub = channelNames(this.options.prefix, channel).pubsub;
     return this.sharded
-      ? { id: `s:${pubsub}`, channel, kind, mode: 'shard', name: pubsub, slot: slotOf(pubsub) }
-      : { id: `c:${pubsub}`, channel, kind, mode: 'plain', name: pubsub };
+      ? { channel, kind, mode: 'shard', name: pubsub, slot: slotOf(pubsub), held, heldOn }
+      : { channel, kind, mode: 'plain', name: pubsub, held, heldOn };
   }
 
-  private onMessage(id: string, message: Buffer, from?: string): void {
-    if (id === this.controlId) {
+  /** A message from Redis: `name` is the channel (or, for `pattern`, the pattern) it came on. */
+  private onMessage(mode: Mode, name: string, message: Buffer, from?: string): void {
+    if (mode === 'plain' && name === this.controlName) {
       this.handler?.onControl?.(message);
       return;
     }
-    const target = this.wanted.get(id);
+    const target = this.wanted[mode].get(name);
     if (!target) return;
     if (target.kind !== 'native') {
       const pub = from === undefined ? { offset: 0, data: message } : { offset: 0, data: message, channel: from };
@@ -384,16 +392,18 @@ export class RedisEngine implements Engine {
     this.pendingSubscribe = new Map();
     if (batch.length === 0) return;
     // The cluster connection each subscribe went to (ioredis picks it when the command is sent).
-    const sentOn = new Map<string, Redis | undefined>();
+    const sentOn = new Map<Target, Redis | undefined>();
     const noteConnection = (items: Pending[]) => {
       if (!(this.sub instanceof Cluster)) return;
-      for (const item of items) sentOn.set(item.target.id, servingConnection(this.sub, item.target.slot));
+      for (const item of items) sentOn.set(item.target, servingConnection(this.sub, item.target.slot));
     };
     const settle = (items: Pending[], err?: Error) => {
-      for (const item of items) {
-        if (err) this.wanted.delete(item.target.id);
-        else if (this.wanted.has(item.target.id)) this.hold(item.target, sentOn.get(item.target.id));
-        for (const w of item.waiters) (err ? w.reject(err) : w.resolve());
+      for (const { target, waiters } of items) {
+        // Only while still wanted: a channel left meanwhile (and maybe wanted again, as a new target) is not this one.
+        const current = this.wanted[target.mode].get(target.name) === target;
+        if (err && current) this.wanted[target.mode].delete(target.name);
+        else if (!err && current) this.hold(target, sentOn.get(target));
+        for (const w of waiters) (err ? w.reject(err) : w.resolve());
       }
     };
     const fail = (items: Pending[], err: unknown) =>
@@ -431,8 +441,7 @@ export class RedisEngine implements Engine {
     this.options.log.warn('redis pub/sub connection lost: subscribers resynchronise (recover or resubscribe)');
     // Publications may be lost until the connection is back: every subscriber resubscribes, and
     // positioned ones recover from history (or learn recovered:false), so nothing is lost silently.
-    this.wanted.clear();
-    this.held.clear();
+    for (const wanted of Object.values(this.wanted)) wanted.clear();
     this.handler?.onResync?.();
   }
 
@@ -441,7 +450,8 @@ export class RedisEngine implements Engine {
    * confirming (a topology event already checked without it) gets the next check's full pass.
    */
   private hold(target: Target, on: Redis | undefined): void {
-    this.held.set(target.id, on);
+    target.held = true;
+    target.heldOn = on;
     if (!(this.sub instanceof Cluster) || (on && on === servingConnection(this.sub, target.slot) && on.status === 'ready')) return;
     this.checkedStamp = undefined;
     this.scheduleHeldCheck();
@@ -468,12 +478,13 @@ export class RedisEngine implements Engine {
   private resyncHeld(lost: (t: Target, on: Redis | undefined) => boolean, why: string): void {
     if (this.closed) return;
     const channels: string[] = [];
-    for (const [id, on] of this.held) {
-      const target = this.wanted.get(id);
-      if (!target || !lost(target, on)) continue;
-      this.held.delete(id);
-      this.wanted.delete(id);
-      channels.push(target.channel);
+    for (const wanted of Object.values(this.wanted)) {
+      for (const [name, target] of wanted) {
+        if (!target.held || !lost(target, target.heldOn)) continue;
+        target.held = false;
+        wanted.delete(name);
+        channels.push(target.channel);
+      }
     }
     if (channels.length === 0) return;
     this.options.log.warn({ channels: channels.length }, `${why}: its channels resynchronise (recover or resubscribe)`);
