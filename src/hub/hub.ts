@@ -21,13 +21,50 @@ export interface Subscriber {
   resync(channel: string): void;
 }
 
+/**
+ * One channel's local subscribers. Most channels of a personal kind have one, so the first is kept in
+ * a field and a Set is made only from the second on: a Set with its table costs about 200 bytes per
+ * channel, and delivering to a lone subscriber then needs no iterator.
+ */
+class Subscribers {
+  /** The only subscriber, while there is at most one and no Set. */
+  one: Subscriber | undefined = undefined;
+  many: Set<Subscriber> | undefined = undefined;
+
+  get size(): number {
+    return this.many ? this.many.size : this.one ? 1 : 0;
+  }
+
+  add(sub: Subscriber): void {
+    if (this.many) this.many.add(sub);
+    else if (this.one === undefined || this.one === sub) this.one = sub;
+    else {
+      this.many = new Set([this.one, sub]);
+      this.one = undefined;
+    }
+  }
+
+  delete(sub: Subscriber): boolean {
+    if (this.many) return this.many.delete(sub);
+    if (this.one !== sub) return false;
+    this.one = undefined;
+    return true;
+  }
+
+  /** A snapshot, safe to iterate while subscribers come and go. */
+  list(): Subscriber[] {
+    if (this.many) return [...this.many];
+    return this.one ? [this.one] : [];
+  }
+}
+
 /** Channel -> local subscribers, reference-counting the engine subscription. */
 export class Hub {
   /** Publications that reached at least one local subscriber (read by metrics). */
   publications = 0;
   /** Publications handed to subscribers, one per subscriber (read by metrics). */
   deliveries = 0;
-  private readonly channels = new Map<string, Set<Subscriber>>();
+  private readonly channels = new Map<string, Subscribers>();
   /** Per channel, the engine subscribe/unsubscribe in flight, so they apply in order. */
   private readonly pending = new Map<string, Promise<void>>();
 
@@ -51,7 +88,7 @@ export class Hub {
     let subs = this.channels.get(channel);
     const first = !subs;
     if (!subs) {
-      subs = new Set();
+      subs = new Subscribers();
       this.channels.set(channel, subs);
     }
     subs.add(sub);
@@ -82,12 +119,21 @@ export class Hub {
   onPublication(channel: string, pub: Publication, position: StreamPosition): number {
     const subs = this.channels.get(channel);
     if (!subs) return 0;
+    const one = subs.one;
+    if (one !== undefined) {
+      this.publications++;
+      this.deliveries++;
+      one.deliver(channel, pub, position, this.encoders[one.format]!(channel, pub));
+      return 1;
+    }
+    const many = subs.many;
+    if (!many || many.size === 0) return 0;
     this.publications++;
-    this.deliveries += subs.size;
+    this.deliveries += many.size;
     let format: WireFormat | undefined;
     let bytes: Buffer | undefined;
     let cache: Map<WireFormat, Buffer> | undefined;
-    for (const sub of subs) {
+    for (const sub of many) {
       // Nearly every channel has one format: keep the common case free of map lookups.
       if (sub.format !== format) {
         if (format !== undefined) (cache ??= new Map()).set(format, bytes!);
@@ -96,19 +142,19 @@ export class Hub {
       }
       sub.deliver(channel, pub, position, bytes!);
     }
-    return subs.size;
+    return many.size;
   }
 
   /** The engine lost its delivery path for these channels (all when none are given): their subscribers resynchronise. */
   onResync(channels?: readonly string[]): void {
-    const lost: Array<[string, Set<Subscriber>]> = [];
+    const lost: Array<[string, Subscribers]> = [];
     for (const channel of channels ?? [...this.channels.keys()]) {
       const subs = this.channels.get(channel);
       if (!subs) continue;
       this.channels.delete(channel);
       lost.push([channel, subs]);
     }
-    for (const [channel, subs] of lost) for (const sub of subs) sub.resync(channel);
+    for (const [channel, subs] of lost) for (const sub of subs.list()) sub.resync(channel);
   }
 
   /** How many channels have a local subscriber (without building channelCounts()). */

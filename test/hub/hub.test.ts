@@ -111,3 +111,43 @@ test('an engine subscribe that fails leaves nothing behind, fails every waiting 
   assert.equal(x.got.length + y.got.length, 0);
   await engine.close();
 });
+
+test('a channel whose subscribers come and go (one, several, one, none, one again): each publication reaches exactly the subscribers of the moment, once', async () => {
+  const engine = new MemoryEngine({ historyMetaTtlMs: 60_000, idempotentResultTtlMs: 60_000 });
+  const hub = new Hub(engine, { a: (_c, p) => p.data });
+  await engine.start(hub);
+  const [r1, r2, r3] = [new Recorder('a'), new Recorder('a'), new Recorder('a')];
+  const got = () => [r1, r2, r3].map((r) => r.got.map((b) => b.toString()).join(''));
+  const publish = (data: string) => engine.publish('ch', { data: Buffer.from(data) });
+  await hub.subscribe('ch', r1);
+  await hub.subscribe('ch', r1); // the same subscriber again: still once
+  await publish('a');
+  assert.deepEqual(got(), ['a', '', '']);
+  await hub.subscribe('ch', r2);
+  await hub.subscribe('ch', r3);
+  await publish('b');
+  assert.deepEqual(got(), ['ab', 'b', 'b']);
+  assert.equal(hub.subscriptionCount(), 3);
+  await hub.unsubscribe('ch', r1);
+  await hub.unsubscribe('ch', r3);
+  await hub.unsubscribe('ch', r3); // not subscribed any more: nothing happens
+  await publish('c');
+  assert.deepEqual(got(), ['ab', 'bc', 'b']);
+  assert.deepEqual([...hub.channelCounts()], [['ch', 1]]);
+  await hub.unsubscribe('ch', r2);
+  assert.equal(hub.channelCount(), 0);
+  await publish('d');
+  assert.deepEqual(got(), ['ab', 'bc', 'b']);
+  await hub.subscribe('ch', r3);
+  await publish('e');
+  assert.deepEqual(got(), ['ab', 'bc', 'be']);
+  await hub.unsubscribe('ch', r3);
+  assert.equal(hub.channelCount(), 0);
+  await publish('f');
+  assert.deepEqual(got(), ['ab', 'bc', 'be']);
+  await hub.subscribe('ch', r1);
+  hub.onResync(['ch']);
+  assert.deepEqual(r1.resynced, ['ch']);
+  assert.equal(hub.channelCount(), 0);
+  await engine.close();
+});
