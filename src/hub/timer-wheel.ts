@@ -1,10 +1,24 @@
 // One shared timer for many connection deadlines (pings, pong checks, stale handshakes). A Node
 // Timeout per connection per deadline costs memory and timer-list work at 10,000s of sockets; the
-// wheel keeps an entry in a map and fires due entries on a coarse tick.
+// wheel keeps each tick's deadlines in a list linked through the deadlines themselves and fires due
+// ones on a coarse tick.
 
-/** A deadline that calls `fire` once, unless cancelled first. */
-export interface Deadline {
-  fire(): void;
+/** `wheelAt` of a deadline that is not scheduled. */
+const NOT_SCHEDULED = -1;
+
+/**
+ * A deadline that calls `fire` once, unless cancelled first. Its place on the wheel is kept in the
+ * object itself, so a scheduled deadline costs no map or set entry (those were about 100 bytes a
+ * deadline, with a set per tick besides).
+ */
+export abstract class Deadline {
+  /** The tick it is due at, or NOT_SCHEDULED: the wheel's, not to be set by anyone else. */
+  wheelAt = NOT_SCHEDULED;
+  /** Its neighbours among the deadlines due at the same tick: the wheel's. */
+  wheelPrev: Deadline | undefined = undefined;
+  wheelNext: Deadline | undefined = undefined;
+
+  abstract fire(): void;
 }
 
 // Fine enough that the deadlines due in one tick stay few: pings are spread at random over the
@@ -19,8 +33,10 @@ function ticksNow(): number {
 
 /** Deadlines by due tick. */
 class TimerWheel {
-  private readonly slots = new Map<number, Set<Deadline>>();
-  private readonly due = new Map<Deadline, number>();
+  /** Due tick -> the first of that tick's deadlines (the rest follow through `wheelNext`). */
+  private readonly slots = new Map<number, Deadline>();
+  /** How many deadlines are scheduled. */
+  private scheduled = 0;
   private timer: NodeJS.Timeout | undefined;
   // Ticks count on the monotonic clock from the process's start (performance.now), not from 1970: a
   // step of the wall clock moves no deadline, and ticks are small integers (for 248 days), which V8
@@ -30,11 +46,14 @@ class TimerWheel {
   /** Schedules (or reschedules) `d` to fire after `delayMs` (rounded up to the tick). */
   schedule(d: Deadline, delayMs: number): void {
     this.cancel(d);
+    // Never the current tick: a deadline scheduled while a tick fires goes to a later one.
     const at = Math.max(this.tick + 1, this.tickIn(delayMs));
-    let slot = this.slots.get(at);
-    if (!slot) this.slots.set(at, (slot = new Set()));
-    slot.add(d);
-    this.due.set(d, at);
+    const first = this.slots.get(at);
+    if (first) first.wheelPrev = d;
+    d.wheelNext = first;
+    d.wheelAt = at;
+    this.slots.set(at, d);
+    this.scheduled++;
     if (!this.timer) {
       this.tick = ticksNow();
       this.timer = setInterval(() => this.advance(), TICK_MS);
@@ -57,27 +76,32 @@ class TimerWheel {
 
   /** Cancels `d` if it is scheduled. */
   cancel(d: Deadline): void {
-    const at = this.due.get(d);
-    if (at === undefined) return;
-    this.due.delete(d);
-    const slot = this.slots.get(at);
-    slot?.delete(d);
-    if (slot && slot.size === 0) this.slots.delete(at);
+    const at = d.wheelAt;
+    if (at === NOT_SCHEDULED) return;
+    const prev = d.wheelPrev;
+    const next = d.wheelNext;
+    if (next) next.wheelPrev = prev;
+    if (prev) prev.wheelNext = next;
+    else if (next) this.slots.set(at, next);
+    else this.slots.delete(at);
+    d.wheelAt = NOT_SCHEDULED;
+    d.wheelPrev = undefined;
+    d.wheelNext = undefined;
+    this.scheduled--;
   }
 
   private advance(): void {
     const now = ticksNow();
     while (this.tick < now) {
       this.tick++;
-      const slot = this.slots.get(this.tick);
-      if (!slot) continue;
-      this.slots.delete(this.tick);
-      for (const d of slot) {
-        this.due.delete(d);
+      // One at a time from the head of the tick's list, so a deadline that an earlier one's fire()
+      // cancels (or reschedules) is out of the list before its turn and does not fire.
+      for (let d = this.slots.get(this.tick); d !== undefined; d = this.slots.get(this.tick)) {
+        this.cancel(d);
         d.fire();
       }
     }
-    if (this.due.size === 0 && this.timer) {
+    if (this.scheduled === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
     }

@@ -1,13 +1,23 @@
 // The shared timer wheel: deadlines fire once, after (not before) their delay; cancel and reschedule work.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { timers } from '../../src/hub/timer-wheel.js';
+import { Deadline, timers } from '../../src/hub/timer-wheel.js';
+
+/** A deadline that runs `f`. */
+class Call extends Deadline {
+  constructor(private readonly f: () => void) {
+    super();
+  }
+  fire(): void {
+    this.f();
+  }
+}
 
 test('deadlines fire once after their delay, in order; cancelled ones never fire; rescheduling moves them', async () => {
   const fired: string[] = [];
   const t0 = Date.now();
   const at: Record<string, number> = {};
-  const d = (name: string) => ({ fire: () => (fired.push(name), (at[name] = Date.now() - t0)) });
+  const d = (name: string) => new Call(() => (fired.push(name), (at[name] = Date.now() - t0)));
   const a = d('a');
   const b = d('b');
   const c = d('c');
@@ -28,7 +38,7 @@ test('a step of the wall clock moves no deadline (an NTP step forward or back fi
   try {
     const fired: Record<string, number> = {};
     const t0 = performance.now();
-    const d = (name: string) => ({ fire: () => void (fired[name] = performance.now() - t0) });
+    const d = (name: string) => new Call(() => void (fired[name] = performance.now() - t0));
     timers.schedule(d('forward'), 150);
     timers.schedule(d('back'), 150);
     // The wall clock jumps an hour ahead, then an hour behind, while the deadlines wait.
@@ -42,4 +52,33 @@ test('a step of the wall clock moves no deadline (an NTP step forward or back fi
   } finally {
     Date.now = realNow;
   }
+});
+
+test('many deadlines of one tick: each fires once; those cancelled before their turn, first, middle or last, even by another one firing, never do', async () => {
+  const fired: number[] = [];
+  const ds: Call[] = [];
+  // Whichever fires first cancels 7 and 19 (due at the same tick, not fired yet) and moves 11 later.
+  for (let i = 0; i < 20; i++)
+    ds.push(
+      new Call(() => {
+        if (fired.length === 0) {
+          assert.ok(![7, 11, 19].includes(i));
+          timers.cancel(ds[7]!);
+          timers.cancel(ds[19]!);
+          timers.schedule(ds[11]!, 100);
+        }
+        fired.push(i);
+      }),
+    );
+  for (const d of ds) timers.schedule(d, 50);
+  // Cancelled before the tick: the first and the last scheduled, and one in the middle.
+  timers.cancel(ds[0]!);
+  timers.cancel(ds[19]!);
+  timers.cancel(ds[10]!);
+  timers.cancel(ds[10]!); // twice: nothing more happens
+  timers.schedule(ds[0]!, 50); // scheduled again: fires
+  await new Promise((r) => setTimeout(r, 300));
+  const want = [...Array(20).keys()].filter((i) => i !== 7 && i !== 10 && i !== 19);
+  assert.deepEqual([...fired].sort((a, b) => a - b), want);
+  assert.equal(fired.at(-1), 11, 'the rescheduled one fires last, at its later tick');
 });

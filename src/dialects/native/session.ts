@@ -7,7 +7,7 @@ import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import type { Subscriber } from '../../hub/hub.js';
 import { Outbox, type OutboxOptions } from '../../hub/outbox.js';
-import { timers, type Deadline } from '../../hub/timer-wheel.js';
+import { Deadline, timers } from '../../hub/timer-wheel.js';
 import {
   commandMethod,
   decodeFrame,
@@ -52,7 +52,7 @@ export class SessionSocket extends WebSocket {
 }
 
 /** A native protocol session over one WebSocket. */
-export class NativeSession implements Subscriber, OutboxOptions, Deadline {
+export class NativeSession extends Deadline implements Subscriber, OutboxOptions {
   readonly format = NATIVE_FORMAT;
   readonly id = randomUUID();
   user = '';
@@ -99,6 +99,7 @@ export class NativeSession implements Subscriber, OutboxOptions, Deadline {
     private readonly ws: SessionSocket,
     transport: TransportOptions,
   ) {
+    super();
     this.framePingPong = transport.framePingPong;
     this.maxBytes = ctx.config.client.queue_max_size;
     this.outbox = new Outbox(ws, this);
@@ -505,8 +506,10 @@ const NO_EARLY_PING = -1;
 const SETTLED: Promise<void> = Promise.resolve();
 
 /** A session's second deadline on the timer wheel (a class: no closure per connection). */
-class CheckDeadline implements Deadline {
-  constructor(private readonly session: NativeSession) {}
+class CheckDeadline extends Deadline {
+  constructor(private readonly session: NativeSession) {
+    super();
+  }
 
   fire(): void {
     this.session.onCheckDeadline();
