@@ -7,19 +7,30 @@ export interface RegisteredSession {
   readonly user: string;
 }
 
-/** Sessions by client id and by user id. */
+/** Sessions by client id and by user id; and the ones still opening, so a shutdown reaches every one. */
 export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
   private readonly byClient = new Map<string, S>();
   private readonly byUser = new Map<string, Set<S>>();
+  /** Sessions whose socket is open but whose client has not connected yet. */
+  private readonly opening = new Set<S>();
 
+  /** A session whose socket just opened (before its connect command). */
+  open(session: S): void {
+    this.opening.add(session);
+  }
+
+  /** A connected session (no longer opening). */
   add(session: S): void {
+    this.opening.delete(session);
     this.byClient.set(session.id, session);
     let set = this.byUser.get(session.user);
     if (!set) this.byUser.set(session.user, (set = new Set()));
     set.add(session);
   }
 
+  /** A session that ended, opening or connected. */
   remove(session: S): void {
+    this.opening.delete(session);
     if (this.byClient.get(session.id) !== session) return;
     this.byClient.delete(session.id);
     const set = this.byUser.get(session.user);
@@ -45,7 +56,13 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
     return this.byUser.size;
   }
 
+  /** The connected sessions. */
   all(): IterableIterator<S> {
     return this.byClient.values();
+  }
+
+  /** Every session, connected or still opening, as a list safe to use while they close. */
+  everySession(): S[] {
+    return [...this.byClient.values(), ...this.opening];
   }
 }

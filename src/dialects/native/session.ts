@@ -104,6 +104,7 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
     this.maxBytes = ctx.config.client.queue_max_size;
     this.outbox = new Outbox(ws, this);
     ws.session = this;
+    ctx.registry.open(this);
     ws.on('message', NativeSession.onSocketMessage);
     ws.on('close', NativeSession.onSocketClose);
     ws.on('error', NativeSession.onSocketError);

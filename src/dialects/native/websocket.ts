@@ -19,7 +19,9 @@ export class NativeWebSocketEndpoint {
       WebSocket: SessionSocket,
       maxPayload: ctx.config.client.max_message_size,
       perMessageDeflate: false,
-      clientTracking: true,
+      // The registry knows every session, opening ones too: ws's own set would cost each connection
+      // a close listener (a closure) and a set entry besides.
+      clientTracking: false,
       // JSON only: never select centrifuge-protobuf (that client then fails its handshake and backs off).
       handleProtocols: (protocols) => (protocols.has(JSON_PROTOCOL) ? JSON_PROTOCOL : false),
     });
@@ -39,8 +41,7 @@ export class NativeWebSocketEndpoint {
 
   /** Closes every socket with a reconnect code (3001 shutdown): clients come back to another node. */
   shutdown(): void {
-    for (const session of [...this.ctx.registry.all()]) session.close(Disconnects.shutdown);
-    for (const ws of this.wss.clients) ws.close(Disconnects.shutdown.code, Disconnects.shutdown.reason);
+    for (const session of this.ctx.registry.everySession()) session.close(Disconnects.shutdown);
     this.wss.close();
   }
 }
