@@ -20,7 +20,7 @@ test('shutdown closes connected and still-opening sockets with 3001; sockets clo
   assert.equal(b.code, 3001);
 });
 
-test('the registry: an opening session is in everySession() until it connects or ends, and only once', () => {
+test('the registry: an opening session is in everySession() until it connects or ends, and only once; sizes and lookups by user', () => {
   const r = new SessionRegistry();
   const s1 = { id: 'c1', user: 'u' };
   const s2 = { id: 'c2', user: 'u' };
@@ -31,13 +31,23 @@ test('the registry: an opening session is in everySession() until it connects or
   assert.deepEqual(r.everySession(), [s1, s2, s3]);
   assert.equal(r.size, 0, 'opening sessions are not connected clients');
   r.add(s2);
+  r.add(s2); // twice: counted once
   assert.deepEqual(r.everySession(), [s2, s1, s3]);
   assert.equal(r.size, 1);
   assert.deepEqual(r.find('u'), [s2]);
-  r.remove(s1); // ended before connecting
+  r.add(s1);
+  assert.equal(r.size, 2);
+  assert.equal(r.users, 1);
+  assert.deepEqual(r.find('u', 'c1'), [s1]);
+  assert.deepEqual(r.find('nobody'), []);
   r.remove(s2);
+  r.remove(s2); // twice: nothing more
+  assert.equal(r.size, 1);
+  assert.deepEqual(r.find('u'), [s1]);
+  r.remove(s1);
   assert.deepEqual(r.everySession(), [s3]);
-  r.remove(s3);
-  assert.deepEqual(r.everySession(), []);
   assert.equal(r.users, 0);
+  r.remove(s3); // ended before connecting
+  assert.deepEqual(r.everySession(), []);
+  assert.equal(r.size, 0);
 });

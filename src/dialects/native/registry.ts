@@ -1,5 +1,5 @@
-// This node's native sessions, by client id and by user, for the server API calls that act on
-// connections (disconnect, subscribe, unsubscribe, refresh).
+// This node's native sessions, by user, for the server API calls that act on connections (disconnect,
+// subscribe, unsubscribe, refresh: by user, optionally narrowed to one client id).
 
 /** What the registry needs of a session. */
 export interface RegisteredSession {
@@ -7,10 +7,13 @@ export interface RegisteredSession {
   readonly user: string;
 }
 
-/** Sessions by client id and by user id; and the ones still opening, so a shutdown reaches every one. */
+/**
+ * Connected sessions by user id (the server API finds them by user, then client id), and the ones
+ * still opening, so a shutdown reaches every one.
+ */
 export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
-  private readonly byClient = new Map<string, S>();
   private readonly byUser = new Map<string, Set<S>>();
+  private connected = 0;
   /** Sessions whose socket is open but whose client has not connected yet. */
   private readonly opening = new Set<S>();
 
@@ -22,20 +25,20 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
   /** A connected session (no longer opening). */
   add(session: S): void {
     this.opening.delete(session);
-    this.byClient.set(session.id, session);
     let set = this.byUser.get(session.user);
     if (!set) this.byUser.set(session.user, (set = new Set()));
+    if (set.has(session)) return;
     set.add(session);
+    this.connected++;
   }
 
   /** A session that ended, opening or connected. */
   remove(session: S): void {
     this.opening.delete(session);
-    if (this.byClient.get(session.id) !== session) return;
-    this.byClient.delete(session.id);
     const set = this.byUser.get(session.user);
-    set?.delete(session);
-    if (set && set.size === 0) this.byUser.delete(session.user);
+    if (!set?.delete(session)) return;
+    this.connected--;
+    if (set.size === 0) this.byUser.delete(session.user);
   }
 
   /** Sessions of a user, optionally narrowed to one client id or session id. */
@@ -48,7 +51,7 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
 
   /** Number of connected sessions. */
   get size(): number {
-    return this.byClient.size;
+    return this.connected;
   }
 
   /** Number of distinct users (anonymous counts as one). */
@@ -56,13 +59,11 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
     return this.byUser.size;
   }
 
-  /** The connected sessions. */
-  all(): IterableIterator<S> {
-    return this.byClient.values();
-  }
-
   /** Every session, connected or still opening, as a list safe to use while they close. */
   everySession(): S[] {
-    return [...this.byClient.values(), ...this.opening];
+    const out: S[] = [];
+    for (const set of this.byUser.values()) for (const s of set) out.push(s);
+    for (const s of this.opening) out.push(s);
+    return out;
   }
 }
