@@ -84,15 +84,18 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
   /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
   private readonly framePingPong: boolean;
 
-  // The session is its outbox's options and its own ping deadline, and one small object is its other
-  // deadline: at tens of thousands of connections, every object per connection counts (memory, and
-  // the garbage collector's marking time).
+  // The session is its outbox's options and its own ping deadline, and one small object, made only
+  // while it is scheduled, is its other deadline: at tens of thousands of connections, every object
+  // per connection counts (memory, and the garbage collector's marking time).
   /** Outbox options: the most bytes queued plus unsent before the client is cut off. */
   readonly maxBytes: number;
   /** Outbox options: messages queued together go out in one frame, joined by newlines. */
   readonly separator = SEPARATOR;
-  /** The stale-handshake deadline before connect, the pong deadline after (never both at once). */
-  private readonly checkDeadline: Deadline = new CheckDeadline(this);
+  /**
+   * The stale-handshake deadline before connect, the pong deadline after (never both at once), while
+   * scheduled; an idle connected session has none.
+   */
+  private checkDeadline: CheckDeadline | undefined;
 
   constructor(
     readonly ctx: NativeContext,
@@ -109,7 +112,7 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
     ws.on('close', NativeSession.onSocketClose);
     ws.on('error', NativeSession.onSocketError);
     if (this.framePingPong) ws.on('pong', NativeSession.onSocketPong);
-    timers.schedule(this.checkDeadline, ctx.config.client.stale_close_delay);
+    this.scheduleCheck(ctx.config.client.stale_close_delay);
   }
 
   // The socket's listeners (`this` is the socket that emitted, a SessionSocket).
@@ -142,6 +145,7 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
 
   /** The check deadline: a connection never connected (or left unusable), or a ping not answered in time. */
   onCheckDeadline(): void {
+    this.checkDeadline = undefined;
     if (this.state === 'new' || this.state === 'unusable') this.close(Disconnects.stale);
     else if (this.awaitingPong) this.close(Disconnects.noPong);
   }
@@ -249,8 +253,19 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
   /** Runs work after every command already received, so API actions and commands keep their order. */
   private serialize(work: () => Promise<void>): Promise<void> {
     const next = this.chain.then(work);
-    this.chain = next.catch(() => undefined);
+    this.extendChain(next.catch(() => undefined));
     return next;
+  }
+
+  /**
+   * Makes `tail` the end of the command chain. Once it settles with nothing chained after it, the
+   * chain is the shared settled promise again, so an idle session holds no promise of its own.
+   */
+  private extendChain(tail: Promise<void>): void {
+    const chain: Promise<void> = tail.then(() => {
+      if (this.chain === chain) this.chain = SETTLED;
+    });
+    this.chain = chain;
   }
 
   private onFrame(data: Buffer, _isBinary: boolean): void {
@@ -266,10 +281,12 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
       this.close(Disconnects.badRequest);
       return;
     }
-    this.chain = this.chain.then(() => this.processFrame(commands)).catch((err) => {
-      this.ctx.log.error({ err, client: this.id }, 'command processing failed');
-      this.close(Disconnects.serverError);
-    });
+    this.extendChain(
+      this.chain.then(() => this.processFrame(commands)).catch((err) => {
+        this.ctx.log.error({ err, client: this.id }, 'command processing failed');
+        this.close(Disconnects.serverError);
+      }),
+    );
   }
 
   private async processFrame(commands: Command[]): Promise<void> {
@@ -376,7 +393,7 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
     }
     if (channels.length > config.client.channel_limit) return this.failConnect(id, Errors.limitExceeded);
 
-    timers.cancel(this.checkDeadline);
+    this.cancelCheck();
     this.state = 'connected';
     this.ctx.registry.add(this);
 
@@ -474,20 +491,30 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
     if (this.framePingPong) this.ws.ping();
     else this.write(PING);
     this.awaitingPong = true;
-    timers.schedule(this.checkDeadline, this.ctx.config.client.pong_timeout);
+    this.scheduleCheck(this.ctx.config.client.pong_timeout);
     this.schedulePing(false);
   }
 
   private onPong(): void {
     if (this.state !== 'connected' || !this.awaitingPong) return this.close(Disconnects.badRequest);
     this.awaitingPong = false;
+    this.cancelCheck();
+  }
+
+  private scheduleCheck(delayMs: number): void {
+    timers.schedule((this.checkDeadline ??= new CheckDeadline(this)), delayMs);
+  }
+
+  private cancelCheck(): void {
+    if (!this.checkDeadline) return;
     timers.cancel(this.checkDeadline);
+    this.checkDeadline = undefined;
   }
 
   private cleanup(): void {
     this.state = 'closed';
     timers.cancel(this);
-    timers.cancel(this.checkDeadline);
+    this.cancelCheck();
     if (this.expireTimer) clearTimeout(this.expireTimer);
     for (const sub of this.subs.list()) this.dropSub(sub);
     this.ctx.registry.remove(this);
