@@ -14,7 +14,10 @@ const NOT_SCHEDULED = -1;
 export abstract class Deadline {
   /** The tick it is due at, or NOT_SCHEDULED: the wheel's, not to be set by anyone else. */
   wheelAt = NOT_SCHEDULED;
-  /** Its neighbours among the deadlines due at the same tick: the wheel's. */
+  /**
+   * Its neighbours among the deadlines due at the same tick, in the order they were scheduled: the
+   * wheel's. The first one's `wheelPrev` is the last one, so a deadline joins the end at once.
+   */
   wheelPrev: Deadline | undefined = undefined;
   wheelNext: Deadline | undefined = undefined;
 
@@ -33,7 +36,11 @@ function ticksNow(): number {
 
 /** Deadlines by due tick. */
 class TimerWheel {
-  /** Due tick -> the first of that tick's deadlines (the rest follow through `wheelNext`). */
+  /**
+   * Due tick -> the first of that tick's deadlines; the rest follow through `wheelNext`, and fire in
+   * the order they were scheduled (a session's pong check, scheduled before its next ping, fires
+   * before that ping when both fall due in one tick).
+   */
   private readonly slots = new Map<number, Deadline>();
   /** How many deadlines are scheduled. */
   private scheduled = 0;
@@ -46,19 +53,28 @@ class TimerWheel {
   /** Schedules (or reschedules) `d` to fire after `delayMs` (rounded up to the tick). */
   schedule(d: Deadline, delayMs: number): void {
     this.cancel(d);
-    // Never the current tick: a deadline scheduled while a tick fires goes to a later one.
-    const at = Math.max(this.tick + 1, this.tickIn(delayMs));
-    const first = this.slots.get(at);
-    if (first) first.wheelPrev = d;
-    d.wheelNext = first;
-    d.wheelAt = at;
-    this.slots.set(at, d);
-    this.scheduled++;
     if (!this.timer) {
+      // An idle wheel's tick is stale: bring it to now first, or a deadline due within a tick could
+      // land on a tick the wheel never visits.
       this.tick = ticksNow();
       this.timer = setInterval(() => this.advance(), TICK_MS);
       this.timer.unref();
     }
+    // Never the current tick: a deadline scheduled while a tick fires goes to a later one.
+    const at = Math.max(this.tick + 1, this.tickIn(delayMs));
+    const first = this.slots.get(at);
+    if (first) {
+      const last = first.wheelPrev!;
+      last.wheelNext = d;
+      d.wheelPrev = last;
+      first.wheelPrev = d;
+    } else {
+      d.wheelPrev = d;
+      this.slots.set(at, d);
+    }
+    d.wheelNext = undefined;
+    d.wheelAt = at;
+    this.scheduled++;
   }
 
   /**
@@ -78,12 +94,21 @@ class TimerWheel {
   cancel(d: Deadline): void {
     const at = d.wheelAt;
     if (at === NOT_SCHEDULED) return;
-    const prev = d.wheelPrev;
+    const first = this.slots.get(at)!;
     const next = d.wheelNext;
-    if (next) next.wheelPrev = prev;
-    if (prev) prev.wheelNext = next;
-    else if (next) this.slots.set(at, next);
-    else this.slots.delete(at);
+    if (d === first) {
+      if (next) {
+        next.wheelPrev = d.wheelPrev; // the last one
+        this.slots.set(at, next);
+      } else {
+        this.slots.delete(at);
+      }
+    } else {
+      const prev = d.wheelPrev!;
+      prev.wheelNext = next;
+      if (next) next.wheelPrev = prev;
+      else first.wheelPrev = prev; // it was the last one
+    }
     d.wheelAt = NOT_SCHEDULED;
     d.wheelPrev = undefined;
     d.wheelNext = undefined;
