@@ -123,3 +123,17 @@ test('cf_ws_frame_ping_pong=true: no ping/pong in the connect result, WebSocket 
   assert.equal(framed.r.closeInfo, undefined, 'ws answers ping frames: the connection stays');
   framed.r.close();
 });
+
+test('a pong timeout as long as the ping interval or longer: an unanswered ping still closes with 3012 (the next ping does not push its deadline back)', async () => {
+  const slow = await startNode({ client: { ping_interval: '1s', pong_timeout: '1500ms' } });
+  try {
+    const r = await RawClient.open(slow.wsUrl);
+    await r.connect({ token: await userToken('carol') });
+    // First ping 0.5–1 s after connect, its deadline 1.5 s after it; pings keep coming every second.
+    const closed = await r.waitClose(4000);
+    assert.equal(closed.code, 3012);
+    assert.ok(r.messages.filter((m) => Object.keys(m).length === 0).length >= 1, 'it was pinged');
+  } finally {
+    await slow.close();
+  }
+});

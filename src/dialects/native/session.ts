@@ -490,8 +490,10 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
     if (this.state !== 'connected') return;
     if (this.framePingPong) this.ws.ping();
     else this.write(PING);
+    // A ping still unanswered keeps its pong deadline: a new ping does not push it back (it would,
+    // forever, with a pong timeout as long as the ping interval).
+    if (!this.awaitingPong) this.scheduleCheck(this.ctx.config.client.pong_timeout);
     this.awaitingPong = true;
-    this.scheduleCheck(this.ctx.config.client.pong_timeout);
     this.schedulePing(false);
   }
 
