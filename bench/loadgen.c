@@ -7,6 +7,7 @@
 //   PROTO: herald | naive | socketio | webdis       CHANNEL_MODE: same | each
 // Prints "READY <n>" once every connection is subscribed, then answers each line on stdin:
 //   MARK -> "STATS recv=<n> p50=<us> p99=<us> p999=<us> max=<us> cpu_us=<us> open=<n>" (since the last MARK)
+//   PEEK -> the same line, without starting a new period (to wait for deliveries still on their way)
 //   QUIT -> exits.
 // With LOADGEN_TRACE=PATH set, every delivery's arrival time and latency (µs) are also written, one
 // line each, to PATH.<PROTO>.<pid>, to see when in a run the slow deliveries came.
@@ -424,15 +425,18 @@ int main(int argc, char **argv) {
         while ((nl = strchr(cmd, '\n'))) {
           *nl = 0;
           if (!strcmp(cmd, "QUIT")) return 0;
-          if (!strcmp(cmd, "MARK")) {
+          int mark = !strcmp(cmd, "MARK");
+          if (mark || !strcmp(cmd, "PEEK")) {
             uint64_t cpu = cpu_us();
             printf("STATS recv=%llu p50=%llu p99=%llu p999=%llu max=%llu cpu_us=%llu open=%d ready=%d\n", (unsigned long long)received,
                    (unsigned long long)percentile(0.5), (unsigned long long)percentile(0.99), (unsigned long long)percentile(0.999),
                    (unsigned long long)max_lat, (unsigned long long)(cpu - cpu_mark), nopen, nready);
             fflush(stdout);
-            memset(hist, 0, sizeof hist);
-            received = max_lat = 0;
-            cpu_mark = cpu;
+            if (mark) {
+              memset(hist, 0, sizeof hist);
+              received = max_lat = 0;
+              cpu_mark = cpu;
+            }
           }
           size_t rest = cmdlen - (size_t)(nl + 1 - cmd);
           memmove(cmd, nl + 1, rest);

@@ -8,7 +8,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /**
  * Starts the load generator `bin` pinned to `cpu`, with `conns` subscribers of `server` (its `port`,
  * `proto` and, when it has one, `gone()`), and waits until all are subscribed. Resolves with
- * `mark()` (the stats since the last mark) and `close()`.
+ * `mark()` (the stats since the last mark, starting a new period), `peek()` (the same, the period going
+ * on) and `close()`.
  */
 export async function startLoadgen(cpu, bin, server, conns, mode) {
   const p = spawn('taskset', ['-c', cpu, bin, '127.0.0.1', String(server.port), server.proto, String(conns), mode], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -54,13 +55,16 @@ export async function startLoadgen(cpu, bin, server, conns, mode) {
     p.kill('SIGKILL');
     throw e;
   }
-  const mark = async () => {
-    p.stdin.write('MARK\n');
+  const ask = async (cmd) => {
+    p.stdin.write(`${cmd}\n`);
     const line = await next(10_000);
     return Object.fromEntries(line.replace(/^STATS /, '').split(' ').map((kv) => kv.split('=')).map(([k, v]) => [k, Number(v)]));
   };
   return {
-    mark,
+    /** The stats since the last mark; a new period starts. */
+    mark: () => ask('MARK'),
+    /** The stats since the last mark, the period going on. */
+    peek: () => ask('PEEK'),
     close: async () => {
       p.stdin.write('QUIT\n');
       await new Promise((r) => (p.exitCode !== null ? r() : p.once('exit', r)));
