@@ -2,6 +2,7 @@
 // local subscribers want it, and encodes each publication once per wire format, handing the same
 // bytes to every subscriber of that format.
 import type { Engine, Publication, StreamPosition } from '../engine/engine.js';
+import { FirstInline } from './first-inline.js';
 
 /** A wire format name, e.g. `native`. */
 export type WireFormat = string;
@@ -23,38 +24,12 @@ export interface Subscriber {
 
 /**
  * One channel's local subscribers. Most channels of a personal kind have one, so the first is kept in
- * a field and a Set is made only from the second on: a Set with its table costs about 200 bytes per
- * channel, and delivering to a lone subscriber then needs no iterator.
+ * a field and a Map is made only from the second on (see FirstInline): delivering to a lone
+ * subscriber then needs no iterator.
  */
-class Subscribers {
-  /** The only subscriber, while there is at most one and no Set. */
-  one: Subscriber | undefined = undefined;
-  many: Set<Subscriber> | undefined = undefined;
-
-  get size(): number {
-    return this.many ? this.many.size : this.one ? 1 : 0;
-  }
-
-  add(sub: Subscriber): void {
-    if (this.many) this.many.add(sub);
-    else if (this.one === undefined || this.one === sub) this.one = sub;
-    else {
-      this.many = new Set([this.one, sub]);
-      this.one = undefined;
-    }
-  }
-
-  delete(sub: Subscriber): boolean {
-    if (this.many) return this.many.delete(sub);
-    if (this.one !== sub) return false;
-    this.one = undefined;
-    return true;
-  }
-
-  /** A snapshot, safe to iterate while subscribers come and go. */
-  list(): Subscriber[] {
-    if (this.many) return [...this.many];
-    return this.one ? [this.one] : [];
+class Subscribers extends FirstInline<Subscriber, Subscriber> {
+  protected keyOf(sub: Subscriber): Subscriber {
+    return sub;
   }
 }
 
@@ -91,7 +66,7 @@ export class Hub {
       subs = new Subscribers();
       this.channels.set(channel, subs);
     }
-    subs.add(sub);
+    subs.set(sub);
     try {
       if (first) await this.enqueue(channel, () => this.engine.subscribe(channel));
       else await this.pending.get(channel);
@@ -119,21 +94,21 @@ export class Hub {
   onPublication(channel: string, pub: Publication, position: StreamPosition): number {
     const subs = this.channels.get(channel);
     if (!subs) return 0;
-    const one = subs.one;
+    const one = subs.inline;
     if (one !== undefined) {
       this.publications++;
       this.deliveries++;
       one.deliver(channel, pub, position, this.encoders[one.format]!(channel, pub));
       return 1;
     }
-    const many = subs.many;
+    const many = subs.map;
     if (!many || many.size === 0) return 0;
     this.publications++;
     this.deliveries += many.size;
     let format: WireFormat | undefined;
     let bytes: Buffer | undefined;
     let cache: Map<WireFormat, Buffer> | undefined;
-    for (const sub of many) {
+    for (const sub of many.values()) {
       // Nearly every channel has one format: keep the common case free of map lookups.
       if (sub.format !== format) {
         if (format !== undefined) (cache ??= new Map()).set(format, bytes!);
