@@ -467,20 +467,20 @@ export class RedisEngine implements Engine {
       const stamp = topologyStamp(cluster);
       if (sameStamp(this.checkedStamp, stamp)) return;
       this.checkedStamp = stamp;
-      this.resyncHeld((t, on) => {
-        const now = servingConnection(cluster, t.slot);
-        return !on || on !== now || on.status !== 'ready';
+      this.resyncHeld((t) => {
+        const on = t.heldOn;
+        return !on || on !== servingConnection(cluster, t.slot) || on.status !== 'ready';
       }, 'a redis cluster pub/sub connection was lost or replaced');
     });
   }
 
   /** Drops the held subscriptions that `lost` picks and tells their subscribers to resynchronise. */
-  private resyncHeld(lost: (t: Target, on: Redis | undefined) => boolean, why: string): void {
+  private resyncHeld(lost: (t: Target) => boolean, why: string): void {
     if (this.closed) return;
     const channels: string[] = [];
     for (const wanted of Object.values(this.wanted)) {
       for (const [name, target] of wanted) {
-        if (!target.held || !lost(target, target.heldOn)) continue;
+        if (!target.held || !lost(target)) continue;
         target.held = false;
         wanted.delete(name);
         channels.push(target.channel);
