@@ -26,6 +26,8 @@ const argValue = (name) => {
 };
 const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
 const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis,floor').split(',');
+/** Herald's ping interval in every setup (BENCH_PING, above). */
+const HERALD_PING = process.env.BENCH_PING ?? '25s';
 // --baseline DIR: also measure the Herald checked out and built in DIR, to compare an optimisation
 // before and after in the same run: on the memory engine (herald-baseline) and, when herald-redis is
 // measured, on the Redis engine too (herald-redis-baseline).
@@ -134,13 +136,7 @@ const SERVER_KINDS = {
     return startHerald({ engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis, join(BASELINE, 'bin', 'herald.js'));
   },
   async naive() {
-    const redis = await startRedis();
-    const port = await freePort();
-    const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'naive.mjs')], {
-      env: { PORT: String(port), REDIS_PORT: String(redis.port) },
-      ready: /LISTENING/,
-    });
-    return redisPublisherServer(p, port, 'naive', redis, (ch) => ch);
+    return nodePeerOnRedis('naive.mjs');
   },
   async socketio() {
     const redis = await startRedis();
@@ -169,17 +165,12 @@ const SERVER_KINDS = {
   // A reference, never a peer: bare net.Sockets and one socket.write per delivery
   // (bench/peers/floor.mjs). In s3 it runs without Redis, holding only the sockets.
   async floor({ idle = false } = {}) {
-    const port = await freePort();
     if (idle) {
+      const port = await freePort();
       const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'floor.mjs')], { env: { PORT: String(port) }, ready: /LISTENING/ });
       return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
     }
-    const redis = await startRedis();
-    const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'floor.mjs')], {
-      env: { PORT: String(port), REDIS_PORT: String(redis.port) },
-      ready: /LISTENING/,
-    });
-    return redisPublisherServer(p, port, 'naive', redis, (ch) => ch);
+    return nodePeerOnRedis('floor.mjs');
   },
   async webdis() {
     if (!existsSync('/usr/bin/webdis')) throw new Error('webdis is not installed (apt-get install webdis)');
@@ -196,6 +187,20 @@ const SERVER_KINDS = {
     return redisPublisherServer(p, port, 'webdis', redis, (ch) => ch);
   },
 };
+
+/**
+ * A Node peer (bench/peers/FILE) with a Redis of its own: it subscribes there, a client picks its
+ * channel by URL path (the load generator's `naive` protocol), and publications are plain PUBLISHes.
+ */
+async function nodePeerOnRedis(file) {
+  const redis = await startRedis();
+  const port = await freePort();
+  const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), file)], {
+    env: { PORT: String(port), REDIS_PORT: String(redis.port) },
+    ready: /LISTENING/,
+  });
+  return redisPublisherServer(p, port, 'naive', redis, (ch) => ch);
+}
 
 function peersDir() {
   return join(ROOT, 'bench', '.peers');
@@ -243,7 +248,7 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
       address: '127.0.0.1',
       port,
       log_level: 'warn',
-      client: { allow_anonymous_connect_without_token: true, ping_interval: process.env.BENCH_PING ?? '25s', queue_max_size: 4_194_304 },
+      client: { allow_anonymous_connect_without_token: true, ping_interval: HERALD_PING, queue_max_size: 4_194_304 },
       channel: {
         without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true },
         namespaces: [{ name: 'recov', allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true, history_size: 1000, history_ttl: '5m', force_recovery: true }],
@@ -538,7 +543,7 @@ async function main() {
     // How Herald was started: Node's flags when BENCH_NODE_ARGS replaced the `herald` command's, and
     // its ping interval.
     herald_node_args: process.env.BENCH_NODE_ARGS || null,
-    herald_ping_interval: process.env.BENCH_PING ?? '25s',
+    herald_ping_interval: HERALD_PING,
   };
   appendFileSync(file, JSON.stringify(machine) + '\n');
   const rows = [machine];
@@ -548,12 +553,11 @@ async function main() {
     appendFileSync(file, JSON.stringify(row) + '\n');
   };
   for (const name of ONLY) {
-    const servers = SERVERS;
     // s2's tail moves with the machine from minute to minute: it runs in rounds, every other round
     // in the opposite order, so each server is measured early and late (the report takes the mean).
     const rounds = name === 's2' ? S2_ROUNDS : 1;
     for (let round = 1; round <= rounds; round++) {
-      for (const kind of round % 2 ? servers : [...servers].reverse()) {
+      for (const kind of round % 2 ? SERVERS : [...SERVERS].reverse()) {
         const tag = rounds > 1 ? { round } : {};
         try {
           log(`${name} ${kind}${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}`);

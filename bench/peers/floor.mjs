@@ -3,8 +3,9 @@
 // set of sockets. The benchmark measures it as a reference, never as a peer:
 // - without REDIS_PORT (s3): the memory every Node server holds per idle WebSocket;
 // - with REDIS_PORT (s1, s2): the CPU and latency of fan-out itself. A client picks its channel by
-//   URL path (as with the naive peer); each Redis message is framed once and written to every socket
-//   of its channel with one socket.write, with no queue, no limit and no coalescing.
+//   URL path (as with the naive peer); each Redis message is framed once (by ws's framing function,
+//   the one thing taken from it) and written to every socket of its channel with one socket.write,
+//   with no queue, no limit and no coalescing.
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 
@@ -14,21 +15,11 @@ const redisPort = process.env.REDIS_PORT ? Number(process.env.REDIS_PORT) : unde
 const rooms = new Map();
 let sub;
 
-/** A whole unmasked text frame holding `payload`, in one buffer. */
-function frame(payload) {
-  const len = payload.length;
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = Buffer.allocUnsafe(head + len);
-  out[0] = 0x81;
-  if (len < 126) out[1] = len;
-  else if (len < 65536) (out[1] = 126), out.writeUInt16BE(len, 2);
-  else (out[1] = 127), out.writeBigUInt64BE(BigInt(len), 2);
-  payload.copy(out, head);
-  return out;
-}
-
 if (redisPort !== undefined) {
   const { Redis } = await import('ioredis');
+  // ws's framing only (none of its sockets): a whole unmasked text frame, in one buffer.
+  const { Sender } = await import('ws');
+  const frame = (payload) => Buffer.concat(Sender.frame(payload, { fin: true, rsv1: false, opcode: 0x1, mask: false, readOnly: true }));
   sub = new Redis(redisPort, '127.0.0.1');
   sub.on('messageBuffer', (channel, message) => {
     const sockets = rooms.get(channel.toString());
