@@ -45,19 +45,16 @@ const bin = (data: string): Frame => ({ data, binary: true });
 test('one message, then several in one turn: in order, text and binary as queued (frame per message)', async () => {
   const { turn, close } = await pair(null);
   try {
-    assert.deepEqual(await turn([text('alone')]), [{ data: 'alone', binary: false }]);
-    // A binary message first, then text, alternating: each keeps its kind, in order.
-    assert.deepEqual(await turn([bin('\xff1'), text('t2'), bin('\xfe3'), text('t4')]), [
-      { data: '\xff1', binary: true },
-      { data: 't2', binary: false },
-      { data: '\xfe3', binary: true },
-      { data: 't4', binary: false },
-    ]);
-    assert.deepEqual(await turn([text('t5'), bin('\xfd6')]), [
-      { data: 't5', binary: false },
-      { data: '\xfd6', binary: true },
-    ]);
-    assert.deepEqual(await turn([bin('\xfc7')]), [{ data: '\xfc7', binary: true }]);
+    // Each message is its own frame, as queued: alone; binary first, then text, alternating; text
+    // then binary; a lone binary one.
+    for (const messages of [
+      [text('alone')],
+      [bin('\xff1'), text('t2'), bin('\xfe3'), text('t4')],
+      [text('t5'), bin('\xfd6')],
+      [bin('\xfc7')],
+    ]) {
+      assert.deepEqual(await turn(messages), messages);
+    }
   } finally {
     await close();
   }
@@ -66,12 +63,9 @@ test('one message, then several in one turn: in order, text and binary as queued
 test('with a separator, text messages of one turn join into one frame; a binary one keeps frames apart', async () => {
   const { turn, close } = await pair(Buffer.from('\n'));
   try {
-    assert.deepEqual(await turn([text('a'), text('b'), text('c')]), [{ data: 'a\nb\nc', binary: false }]);
-    assert.deepEqual(await turn([text('d'), bin('\xff')]), [
-      { data: 'd', binary: false },
-      { data: '\xff', binary: true },
-    ]);
-    assert.deepEqual(await turn([text('e')]), [{ data: 'e', binary: false }]);
+    assert.deepEqual(await turn([text('a'), text('b'), text('c')]), [text('a\nb\nc')]);
+    assert.deepEqual(await turn([text('d'), bin('\xff')]), [text('d'), bin('\xff')]);
+    assert.deepEqual(await turn([text('e')]), [text('e')]);
   } finally {
     await close();
   }
