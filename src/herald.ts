@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { HeraldApi, HeraldApiError } from './api/client.js';
-import { API_PATH, handleApiRequest } from './api/http.js';
+import { handleApiRequest, isApiTarget } from './api/http.js';
 import { applyControl } from './api/control.js';
 import { apiMethods, nodeInfo, toApiError, type ApiContext } from './api/methods.js';
 import { ChannelRules } from './auth/channels.js';
@@ -144,7 +144,7 @@ class HeraldNode implements Herald {
       node: { uid: randomUUID(), name: process.env.HOSTNAME || 'herald', version: VERSION, startedAt: Date.now() },
     };
     this.ownServer = !options.server;
-    this.server = options.server ?? createServer((req, res) => void this.onRequest(req, res));
+    this.server = options.server ?? createServer((req, res) => this.onRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     const services = { config, engine: this.engine, hub: this.hub, log: this.log, server: this.server, tokens: connectionTokens };
     for (const factory of DIALECTS) {
@@ -208,13 +208,9 @@ class HeraldNode implements Herald {
   }
 
   async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    // API calls are routed on the raw path (no URL object per call: they come by the thousand).
     const target = req.url ?? '/';
-    const end = target.search(/[?#]/);
-    const path = end < 0 ? target : target.slice(0, end);
-    if (path === API_PATH || path.startsWith(API_PATH + '/')) {
-      const query = end >= 0 && target[end] === '?' ? target.slice(end + 1).split('#')[0]! : '';
-      await handleApiRequest(this.apiCtx, req, res, path, query);
+    if (isApiTarget(target)) {
+      handleApiRequest(this.apiCtx, req, res);
       return true;
     }
     const url = new URL(target, 'http://localhost');
@@ -255,7 +251,14 @@ class HeraldNode implements Herald {
     await this.engine.close();
   }
 
-  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // API calls are routed on the raw target, with no URL object nor async layer per call: they come
+    // by the thousand a second (handleApiRequest answers every one itself).
+    if (isApiTarget(req.url ?? '/')) return handleApiRequest(this.apiCtx, req, res);
+    void this.onOtherRequest(req, res);
+  }
+
+  private async onOtherRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       if (await this.handleRequest(req, res)) return;
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');

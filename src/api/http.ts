@@ -1,9 +1,13 @@
 // The server HTTP API: `POST /api/<method>` (and legacy `POST /api` with {method, params}), API key
 // auth, and Centrifugo's two error modes. Without a configured key every call is refused (401).
+//
+// A call is handled with callbacks, not async functions: publishers call by the thousand a second,
+// and each async layer and await costs promises and a suspended frame per call, garbage that the
+// young-generation collector then stops the process to clear (see docs/performance.md).
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify } from '../dialects/native/codec.js';
-import { readBody } from '../server/body.js';
+import { readBodyThen } from '../server/body.js';
 import { Errors } from '../dialects/native/codes.js';
 import { afterFlush } from '../hub/outbox.js';
 import { apiMethods, toApiError, type ApiContext } from './methods.js';
@@ -13,21 +17,41 @@ export const API_PATH = '/api';
 
 const TRANSPORT_STATUS: Record<number, number> = { 100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409 };
 
-/** Handles one API request: `path` (without its query) is /api or starts with /api/; `query` is the raw query string. */
-export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path: string, query = ''): Promise<void> {
-  const { http_api } = ctx.config;
-  if (!http_api.insecure && !authorized(http_api.key, req, query)) return send(res, 401, '', 'text/plain');
-  if (req.method !== 'POST') {
-    res.setHeader('Allow', 'POST');
-    return send(res, 405, 'method not allowed\n', 'text/plain');
-  }
-  let name = path.slice(API_PATH.length + 1);
-  let body: Buffer | undefined;
+/** True when a request target (path and query, as `req.url` has it) is the server API's. */
+export function isApiTarget(target: string): boolean {
+  return target.startsWith(API_PATH) && (target.length === API_PATH.length || '/?#'.includes(target[API_PATH.length]!));
+}
+
+/**
+ * Handles one API request whose target `isApiTarget`. Answers every request, itself: an unexpected
+ * failure is logged and answered 500.
+ */
+export function handleApiRequest(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): void {
   try {
-    body = await readBody(req, http_api.max_body_size);
-  } catch {
-    return send(res, 400, 'unreadable request body\n', 'text/plain');
+    const target = req.url ?? '';
+    const end = target.search(/[?#]/);
+    const path = end < 0 ? target : target.slice(0, end);
+    const query = end >= 0 && target[end] === '?' ? target.slice(end + 1).split('#')[0]! : '';
+    const { http_api } = ctx.config;
+    if (!http_api.insecure && !authorized(http_api.key, req, query)) return send(res, 401, '', 'text/plain');
+    if (req.method !== 'POST') {
+      res.setHeader('Allow', 'POST');
+      return send(res, 405, 'method not allowed\n', 'text/plain');
+    }
+    readBodyThen(req, http_api.max_body_size, (body, err) => {
+      try {
+        onBody(ctx, req, res, path, body, err);
+      } catch (e) {
+        failed(ctx, res, e);
+      }
+    });
+  } catch (e) {
+    failed(ctx, res, e);
   }
+}
+
+function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path: string, body: Buffer | undefined, err: Error | undefined): void {
+  if (err) return send(res, 400, 'unreadable request body\n', 'text/plain');
   if (!body) {
     res.setHeader('Connection', 'close');
     return send(res, 413, 'request body too large\n', 'text/plain');
@@ -41,6 +65,7 @@ export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, re
   if (typeof params !== 'object' || params === null || Array.isArray(params)) {
     return send(res, 400, 'the body must be a JSON object\n', 'text/plain');
   }
+  let name = path.slice(API_PATH.length + 1);
   if (name === '') {
     // Legacy form: POST /api {"method": "...", "params": {...}}.
     const legacy = params as Record<string, unknown>;
@@ -49,24 +74,42 @@ export async function handleApiRequest(ctx: ApiContext, req: IncomingMessage, re
   }
   const method = Object.hasOwn(apiMethods, name) ? apiMethods[name] : undefined;
   if (!method) return send(res, 404, 'unknown API method\n', 'text/plain');
-  const transportErrors =
-    http_api.error_mode === 'transport' || String(req.headers['x-centrifugo-error-mode'] ?? '').toLowerCase() === 'transport';
-  try {
-    const result = await method(ctx, params as Record<string, unknown>);
-    // batch answers {replies: [...]} at the top level; everything else is wrapped in `result`.
-    const out = name === 'batch' ? result : { result };
-    ctx.countCall?.(name, 'ok');
-    // Subscribers first: the reply goes out after the deliveries the call queued.
-    const body = stringify(out);
-    return afterFlush(() => send(res, 200, body, 'application/json'));
-  } catch (err) {
-    const error = toApiError(err);
-    ctx.countCall?.(name, String(error.code));
-    if (error.code === Errors.internal.code) ctx.log.error({ err, method: name }, 'API method failed');
-    if (transportErrors) return send(res, TRANSPORT_STATUS[error.code] ?? 500, stringify(error), 'application/json');
-    return send(res, 200, stringify({ error }), 'application/json');
-  }
+  method(ctx, params as Record<string, unknown>).then(
+    (result) => {
+      try {
+        // batch answers {replies: [...]} at the top level; everything else is wrapped in `result`.
+        const out = stringify(name === 'batch' ? result : { result });
+        ctx.countCall?.(name, 'ok');
+        // Subscribers first: the reply goes out after the deliveries the call queued.
+        afterFlush(() => send(res, 200, out, 'application/json'));
+      } catch (e) {
+        failed(ctx, res, e);
+      }
+    },
+    (e: unknown) => {
+      try {
+        const error = toApiError(e);
+        ctx.countCall?.(name, String(error.code));
+        if (error.code === Errors.internal.code) ctx.log.error({ err: e, method: name }, 'API method failed');
+        const transportErrors =
+          ctx.config.http_api.error_mode === 'transport' || String(req.headers['x-centrifugo-error-mode'] ?? '').toLowerCase() === 'transport';
+        if (transportErrors) return send(res, TRANSPORT_STATUS[error.code] ?? 500, stringify(error), 'application/json');
+        send(res, 200, stringify({ error }), 'application/json');
+      } catch (e2) {
+        failed(ctx, res, e2);
+      }
+    },
+  );
 }
+
+function failed(ctx: ApiContext, res: ServerResponse, err: unknown): void {
+  ctx.log.error({ err }, 'API request failed');
+  if (!res.headersSent) send(res, 500, 'internal server error\n', 'text/plain');
+  else res.destroy();
+}
+
+/** The configured key as bytes, made once per key (compared on every call). */
+let keyBytes: { key: string; bytes: Buffer } | undefined;
 
 function authorized(key: string, req: IncomingMessage, query: string): boolean {
   if (!key) return false;
@@ -77,9 +120,9 @@ function authorized(key: string, req: IncomingMessage, query: string): boolean {
     given = m ? m[1] : (query && new URLSearchParams(query).get('api_key')) || undefined;
   }
   if (typeof given !== 'string') return false;
+  if (keyBytes?.key !== key) keyBytes = { key, bytes: Buffer.from(key) };
   const a = Buffer.from(given);
-  const b = Buffer.from(key);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return a.length === keyBytes.bytes.length && timingSafeEqual(a, keyBytes.bytes);
 }
 
 function send(res: ServerResponse, status: number, body: string, type: string): void {

@@ -34,18 +34,21 @@ type Method = (ctx: ApiContext, req: Record<string, unknown>) => Promise<Record<
 /** A raw JSON value in a result (publication data), written verbatim by the HTTP layer. */
 export { RawJson } from '../dialects/native/codec.js';
 
-const requireChannel = (req: Record<string, unknown>): string => {
-  const channel = req.channel;
+const channelOf = (channel: unknown): string => {
   if (typeof channel !== 'string' || channel === '') throw new ReplyError({ ...Errors.badRequest, message: 'channel required' });
   return channel;
 };
+
+const requireChannel = (req: Record<string, unknown>): string => channelOf(req.channel);
 
 const requireUser = (req: Record<string, unknown>): string => {
   if (typeof req.user !== 'string') throw new ReplyError({ ...Errors.badRequest, message: 'user required' });
   return req.user;
 };
 
-const publishTo = async (ctx: ApiContext, channel: string, req: Record<string, unknown>): Promise<Record<string, unknown>> => {
+/** Publishes `req` to `channel` (checked here: the publish method passes its request's field as is). */
+const publishTo = async (ctx: ApiContext, channelField: unknown, req: Record<string, unknown>): Promise<Record<string, unknown>> => {
+  const channel = channelOf(channelField);
   const opts = ctx.rules.options(channel);
   if (!opts) throw new ReplyError(Errors.unknownChannel);
   let data: Buffer;
@@ -79,8 +82,9 @@ const sendControl = (ctx: ApiContext, method: string, params: Record<string, unk
 
 /** Every method of the server API, by name. */
 export const apiMethods: Readonly<Record<string, Method>> = {
-  async publish(ctx, req) {
-    return publishTo(ctx, requireChannel(req), req);
+  // Not async itself (publishTo is): one promise per call fewer, for the most frequent call.
+  publish(ctx, req) {
+    return publishTo(ctx, req.channel, req);
   },
 
   async broadcast(ctx, req) {

@@ -1,6 +1,7 @@
 // The server HTTP API over real HTTP: auth, status codes, error modes and every method's answer.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { HeraldApiError } from '../../src/index.js';
 import { API_KEY, sign, startNode, type TestNode } from '../helpers/herald.js';
@@ -239,6 +240,84 @@ describe('server API methods', () => {
       assert.equal(status, 413);
     } finally {
       await small.close();
+    }
+  });
+
+  test('a body sent in several chunks is read whole; an empty body is an empty request', async () => {
+    const raw = await RawClient.open(node.wsUrl);
+    await raw.connect({ token: await sign({ sub: 'u1' }) });
+    await raw.call('subscribe', { channel: 'open:chunks' });
+    const body = JSON.stringify({ channel: 'open:chunks', data: { text: 'é'.repeat(300), n: 7 } });
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(`${node.url}/api/publish`, { method: 'POST', headers: { 'X-API-Key': API_KEY } }, (res) => {
+        let t = '';
+        res.setEncoding('utf8').on('data', (d: string) => (t += d)).on('end', () => resolve({ status: res.statusCode ?? 0, text: t }));
+      });
+      req.on('error', reject);
+      // Chunked, split inside a two-byte character, with pauses so each piece is its own read.
+      const bytes = Buffer.from(body);
+      const cuts = [0, 11, 301, 302, 640, bytes.length];
+      let i = 0;
+      const next = () => {
+        if (i + 1 >= cuts.length) return req.end();
+        req.write(bytes.subarray(cuts[i], cuts[i + 1]));
+        i++;
+        setTimeout(next, 20);
+      };
+      next();
+    });
+    assert.equal(status, 200, text);
+    assert.deepEqual(JSON.parse(text), { result: {} });
+    await raw.waitFor((m) => m.push?.pub !== undefined);
+    assert.deepEqual(raw.messages.find((m) => m.push?.pub)!.push.pub.data, { text: 'é'.repeat(300), n: 7 });
+    raw.ws.close();
+    const empty = await post(node, '/api/publish', '');
+    assert.deepEqual(empty.json, { error: { code: 107, message: 'channel required' } });
+  });
+
+  test('pipelined calls on one connection are answered in order', async () => {
+    // What a publisher with keep-alive connections may do: several requests written at once.
+    const sock = connect(node.port, '127.0.0.1');
+    await new Promise((resolve) => sock.once('connect', resolve));
+    const call = (body: string) =>
+      `POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    sock.write(
+      call(JSON.stringify({ channel: 'hist:pipe', data: 1 })) +
+        call(JSON.stringify({ channel: 'nope:pipe', data: 2 })) +
+        call(JSON.stringify({ channel: 'hist:pipe', data: 3 })),
+    );
+    let got = '';
+    sock.setEncoding('utf8').on('data', (d: string) => (got += d));
+    const deadline = Date.now() + 5000;
+    while ((got.match(/HTTP\/1\.1 /g) ?? []).length < 3 || !got.endsWith('}')) {
+      assert.ok(Date.now() < deadline, `three answers expected, got: ${got}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    sock.destroy();
+    const bodies = got.split(/HTTP\/1\.1 /).slice(1).map((r) => JSON.parse(r.slice(r.indexOf('\r\n\r\n') + 4)));
+    assert.equal(bodies[0].result.offset, 1);
+    assert.equal(bodies[1].error.code, 102);
+    assert.equal(bodies[2].result.offset, 2);
+  });
+
+  test('a client that goes away mid-body leaves the server serving', async () => {
+    const sock = connect(node.port, '127.0.0.1');
+    await new Promise((resolve) => sock.once('connect', resolve));
+    sock.write(`POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: ${API_KEY}\r\nContent-Length: 100\r\n\r\n{"channel":`);
+    await new Promise((r) => setTimeout(r, 50));
+    sock.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    const r = await post(node, '/api/publish', { channel: 'plain:after', data: 1 });
+    assert.deepEqual(r.json, { result: {} });
+  });
+
+  test('only /api and paths under it are the API', async () => {
+    assert.equal((await post(node, '/api?x=1', { method: 'publish', params: { channel: 'plain:q', data: 1 } })).status, 200);
+    assert.deepEqual((await post(node, '/api/publish?x=1#f', { channel: 'plain:q', data: 1 })).json, { result: {} });
+    for (const path of ['/apix', '/api-publish', '/apipublish']) {
+      const r = await post(node, path, { channel: 'plain:q', data: 1 });
+      assert.equal(r.status, 404, path);
+      assert.equal(r.text, 'not found\n', path);
     }
   });
 

@@ -13,8 +13,11 @@ export function stringify(value: unknown): string {
   if (value instanceof RawJson) return value.text;
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : stringify(v))).join(',')}]`;
+  // for-in over own keys: no [key, value] array per field, on replies written thousands of times a second.
   let out = '';
-  for (const [k, v] of Object.entries(value)) {
+  for (const k in value) {
+    if (!Object.hasOwn(value, k)) continue;
+    const v = (value as Record<string, unknown>)[k];
     if (v === undefined) continue;
     out += `${out ? ',' : ''}${JSON.stringify(k)}:${stringify(v)}`;
   }
