@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+// What one server API call costs Herald, beside a bare Node http server that reads the body, parses
+// it and answers a fixed reply (the least a Node HTTP endpoint does per call).
+//   node bench/api-cost.mjs [--calls 20000] [--rate 5000] [--rounds 3] [--baseline DIR]
+// Each server runs in its own process on CPU 0 (Herald on the memory engine, with 100 WebSocket
+// subscribers, one per channel, that receive every publication); this process publishes on CPU 1
+// with the benchmark's HTTP publisher (4 keep-alive connections, pipelined). The server measures
+// itself between the first and last call: CPU per call (from process.cpuUsage) and bytes allocated on
+// the JS heap per call (from V8's GC statistics: what each collection found, plus the growth since),
+// the garbage that young-generation collections then pause the process to clear. Rounds alternate
+// the servers; the table gives each one's median. Development numbers: not in bench/results.
+import { fork, spawnSync } from 'node:child_process';
+import v8 from 'node:v8';
+import { join } from 'node:path';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const argValue = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const KEY = 'bench-key';
+
+if (args[0] === '--serve') await serve(args[1], args[2]);
+else await main();
+
+async function main() {
+  const calls = Number(argValue('--calls', 20000));
+  const rate = Number(argValue('--rate', 5000));
+  const rounds = Number(argValue('--rounds', 3));
+  const baseline = argValue('--baseline');
+  const pinned = spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { encoding: 'utf8' });
+  if (pinned.status !== 0) throw new Error(`cannot pin to CPU 1: ${pinned.stderr || pinned.error?.message}`);
+  const { httpPublisher } = await import('./http-publisher.mjs');
+  const { default: WebSocket } = await import('ws');
+  const servers = [['node-http', ROOT], ['herald', ROOT], ...(baseline ? [['herald-baseline', baseline]] : [])];
+  const rows = new Map(servers.map(([name]) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, root] of servers) {
+      const child = fork(new URL(import.meta.url).pathname, ['--serve', name === 'node-http' ? 'bare' : 'herald', root], {
+        execArgv: [],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      spawnSync('taskset', ['-a', '-p', '-c', '0', String(child.pid)]);
+      const ask = (msg) =>
+        new Promise((resolve, reject) => {
+          child.once('message', resolve);
+          child.once('exit', (code) => reject(new Error(`${name} exited (${code})`)));
+          child.send(msg);
+        });
+      const { port, wsPort } = await new Promise((resolve) => child.once('message', resolve)); // it says when it listens
+      const subscribers = wsPort ? await subscribe(WebSocket, wsPort, 100) : [];
+      const pub = await httpPublisher(port, { 'X-API-Key': KEY });
+      const body = (i) => JSON.stringify({ channel: `bench${i % 100}`, data: { m: `T=${Date.now()} ${'x'.repeat(90)}`.slice(0, 90) } });
+      await publish(pub, body, 2000, rate); // warm-up: JIT and pools
+      await ask({ op: 'start' });
+      await publish(pub, body, calls, rate);
+      const m = await ask({ op: 'stop', calls });
+      pub.close();
+      for (const ws of subscribers) ws.terminate();
+      child.kill();
+      rows.get(name).push(m);
+      console.error(`[api-cost] round ${round + 1} ${name}: ${JSON.stringify(m)}`);
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(`\n${calls} publish calls at ${rate}/s per round, median of ${rounds} rounds (server on CPU 0):\n`);
+  console.log('| server | CPU µs per call | of it user | JS heap bytes allocated per call | young-generation collections per 10k calls |');
+  console.log('|---|---|---|---|---|');
+  for (const [name, ms] of rows) {
+    console.log(`| ${name} | ${median(ms.map((m) => m.cpu_us)).toFixed(1)} | ${median(ms.map((m) => m.user_us)).toFixed(1)} | ${median(ms.map((m) => m.alloc_bytes)).toLocaleString('en-US')} | ${median(ms.map((m) => m.scavenges_per_10k)).toFixed(1)} |`);
+  }
+}
+
+/** Publishes `n` calls at `rate` a second, in bursts on a 1 ms timer like the benchmark's publisher. */
+async function publish(pub, body, n, rate) {
+  const start = performance.now();
+  const pending = [];
+  let sent = 0;
+  while (sent < n) {
+    const due = Math.min(n, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+    for (; sent < due; sent++) pending.push(pub.post('/api/publish', body(sent)));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(pending);
+}
+
+/** Opens `n` native WebSocket clients, each subscribed to its own channel `bench<i>`. */
+function subscribe(WebSocket, port, n) {
+  return Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/connection/websocket`);
+        ws.on('error', reject);
+        ws.on('open', () => ws.send(`${JSON.stringify({ id: 1, connect: {} })}\n${JSON.stringify({ id: 2, subscribe: { channel: `bench${i}` } })}`));
+        let replies = 0;
+        ws.on('message', (d) => {
+          replies += String(d).split('\n').filter((l) => l.includes('"id":')).length;
+          if (replies === 2) resolve(ws);
+        });
+      }),
+    ),
+  );
+}
+
+/** The server side: a bare Node http server or Herald, measuring itself between `start` and `stop`. */
+async function serve(kind, root) {
+  let port;
+  let wsPort = 0;
+  if (kind === 'bare') {
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': 13 }).end('{"result":{}}');
+      });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = server.address().port;
+  } else {
+    const { createHerald, loadConfig } = await import(join(root, 'dist', 'src', 'index.js'));
+    const herald = createHerald({
+      config: loadConfig({
+        values: {
+          address: '127.0.0.1',
+          port: 0,
+          log_level: 'error',
+          http_api: { key: KEY },
+          client: { allow_anonymous_connect_without_token: true },
+          channel: { without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true } },
+        },
+      }),
+    });
+    await herald.start();
+    port = wsPort = herald.port;
+  }
+  let profiler;
+  let cpu;
+  let heap;
+  process.on('message', (msg) => {
+    if (msg.op === 'start') {
+      profiler = new v8.GCProfiler();
+      profiler.start();
+      heap = v8.getHeapStatistics().used_heap_size;
+      cpu = process.cpuUsage();
+      return process.send({ ok: true });
+    }
+    if (msg.op === 'stop') {
+      const used = process.cpuUsage(cpu);
+      const after = v8.getHeapStatistics().used_heap_size;
+      let allocated = 0;
+      let last = heap;
+      let scavenges = 0;
+      for (const s of profiler.stop().statistics) {
+        allocated += s.beforeGC.heapStatistics.usedHeapSize - last;
+        last = s.afterGC.heapStatistics.usedHeapSize;
+        if (s.gcType === 'Scavenge') scavenges++;
+      }
+      allocated += after - last;
+      return process.send({
+        cpu_us: (used.user + used.system) / msg.calls,
+        user_us: used.user / msg.calls,
+        alloc_bytes: Math.round(allocated / msg.calls),
+        scavenges_per_10k: (scavenges * 10000) / msg.calls,
+      });
+    }
+  });
+  process.send({ port, wsPort });
+}
