@@ -74,7 +74,13 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
   }
   const method = Object.hasOwn(apiMethods, name) ? apiMethods[name] : undefined;
   if (!method) return send(res, 404, 'unknown API method\n', 'text/plain');
-  method(ctx, params as Record<string, unknown>).then(
+  let answer: Promise<Record<string, unknown>>;
+  try {
+    answer = method(ctx, params as Record<string, unknown>);
+  } catch (e) {
+    answer = Promise.reject(e); // a method that throws at once answers like one that rejects
+  }
+  answer.then(
     (result) => {
       try {
         // batch answers {replies: [...]} at the top level; everything else is wrapped in `result`.
