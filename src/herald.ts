@@ -210,8 +210,11 @@ class HeraldNode implements Herald {
   async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const target = req.url ?? '/';
     if (isApiTarget(target)) {
-      handleApiRequest(this.apiCtx, req, res);
-      return true;
+      // Resolves once the answer is out (or the client gone), as the other routes' promises do.
+      return new Promise((resolve) => {
+        res.once('close', () => resolve(true));
+        handleApiRequest(this.apiCtx, req, res);
+      });
     }
     const url = new URL(target, 'http://localhost');
     if (this.metrics && url.pathname === this.config.metrics.path && req.method === 'GET') {

@@ -10,9 +10,11 @@ import { createHerald, loadConfig } from '../../src/index.js';
 import { testConfig, until } from '../helpers/herald.js';
 
 test('embedded in an application server: its routes stay its own, Herald serves the WebSocket and, when asked, the API', async () => {
+  // What the application sees once handleRequest resolves: the API's answer already sent.
+  const answered: Array<[string, boolean]> = [];
   const server = createServer(async (req, res) => {
     if (req.url === '/app') return void res.writeHead(200).end('app');
-    if (await herald.handleRequest(req, res)) return;
+    if (await herald.handleRequest(req, res)) return void answered.push([req.url ?? '', res.writableFinished]);
     res.writeHead(404).end('app 404');
   });
   const herald = createHerald({
@@ -43,6 +45,13 @@ test('embedded in an application server: its routes stay its own, Herald serves 
     c.disconnect();
     const api = await fetch(`http://127.0.0.1:${port}/api/info`, { method: 'POST', headers: { 'X-API-Key': 'test-api-key' }, body: '{}' });
     assert.equal(api.status, 200);
+    const refused = await fetch(`http://127.0.0.1:${port}/api/publish`, { method: 'POST', body: '{}' });
+    assert.equal(refused.status, 401);
+    await until(() => answered.length === 2);
+    assert.deepEqual(answered, [
+      ['/api/info', true],
+      ['/api/publish', true],
+    ]);
   } finally {
     await herald.close();
     await new Promise((r) => server.close(r));
