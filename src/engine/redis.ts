@@ -197,14 +197,19 @@ export class RedisEngine implements Engine {
     if (!target) return;
     this.wanted[mode].delete(name);
     target.held = false;
-    if (this.closed || this.sub.status !== 'ready') return; // resubscription after a reconnect skips it
+    await this.unsubscribeLater(target);
+  }
+
+  /** Queues an UNSUBSCRIBE for a target no longer wanted; resolves once it is sent and answered. */
+  private unsubscribeLater(target: Target): Promise<void> {
+    if (this.closed || this.sub.status !== 'ready') return Promise.resolve(); // resubscription after a reconnect skips it
     // Batched like subscribes: channels left in one event-loop turn go in one UNSUBSCRIBE.
     this.pendingUnsubscribe.add(target);
     if (!this.unsubscribeScheduled) {
       this.unsubscribeScheduled = true;
       this.unsubscribeFlushed = new Promise((resolve) => setImmediate(() => this.flushUnsubscribes().finally(resolve)));
     }
-    await this.unsubscribeFlushed;
+    return this.unsubscribeFlushed;
   }
 
   private async flushUnsubscribes(): Promise<void> {
@@ -401,8 +406,13 @@ export class RedisEngine implements Engine {
       for (const { target, waiters } of items) {
         // Only while still wanted: a channel left meanwhile (and maybe wanted again, as a new target) is not this one.
         const current = this.wanted[target.mode].get(target.name) === target;
-        if (err && current) this.wanted[target.mode].delete(target.name);
-        else if (!err && current) this.hold(target, sentOn.get(target));
+        if (err && current) {
+          this.wanted[target.mode].delete(target.name);
+          // Redis may hold the channel anyway: a timed-out SUBSCRIBE that it runs later, or a repeated
+          // one for a channel it already held. Unsubscribing (sent after it, so run after it) leaves
+          // no subscription without a record here, whose messages Redis would send for nothing.
+          void this.unsubscribeLater(target);
+        } else if (!err && current) this.hold(target, sentOn.get(target));
         for (const w of waiters) (err ? w.reject(err) : w.resolve());
       }
     };

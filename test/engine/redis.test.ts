@@ -1,6 +1,8 @@
-import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { RedisEngine } from '../../src/engine/redis.js';
+import { until } from '../helpers/herald.js';
 import { RedisProcess } from '../helpers/redis.js';
 import { engineContract } from './contract.js';
 
@@ -21,4 +23,41 @@ engineContract({
       shardedPubsub: true,
       log: pino({ level: 'silent' }),
     }),
+});
+
+test('a SUBSCRIBE that times out while Redis is paused leaves Redis without the subscription once it runs', async () => {
+  // Redis answers nobody for 6.5 s: the engine gives up on the SUBSCRIBE after 5 s and tells the
+  // subscriber so. Redis runs the SUBSCRIBE when the pause ends; the engine's UNSUBSCRIBE, sent after
+  // it, must run after it, or Redis would go on sending the channel's messages for nothing.
+  const engine = new RedisEngine({
+    historyMetaTtlMs: 3_600_000,
+    idempotentResultTtlMs: 60_000,
+    url: redis.url,
+    prefix: 'paused',
+    commandTimeoutMs: 10_000,
+    shardedPubsub: false,
+    log: pino({ level: 'silent' }),
+  });
+  const got: string[] = [];
+  await engine.start({ onPublication: (channel) => void got.push(channel) });
+  const admin = redis.client();
+  const ours = async () => ((await admin.call('PUBSUB', 'CHANNELS', 'paused*')) as string[]).filter((c) => c.includes('late'));
+  try {
+    const start = Date.now();
+    await admin.call('CLIENT', 'PAUSE', '6500', 'ALL');
+    await assert.rejects(engine.subscribe('late'), /redis subscribe failed: timed out/);
+    // Once the pause is over, Redis runs what was queued; asked only then (the admin waits too).
+    while (Date.now() < start + 6500 || (await ours()).length > 0) {
+      assert.ok(Date.now() < start + 10_000, `still subscribed: ${await ours()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The channel works when wanted again.
+    await engine.subscribe('late');
+    assert.equal((await ours()).length, 1);
+    await engine.publish('late', { data: Buffer.from('1') });
+    await until(() => got.includes('late'));
+  } finally {
+    admin.disconnect();
+    await engine.close();
+  }
 });
