@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What one server API call costs Herald, beside a bare Node http server that reads the body, parses
 // it and answers a fixed reply (the least a Node HTTP endpoint does per call).
-//   node bench/api-cost.mjs [--calls 20000] [--rate 5000] [--rounds 3] [--baseline DIR]
+//   node bench/api-cost.mjs [--calls 20000] [--rate 5000] [--rounds 3] [--batch N] [--baseline DIR]
 // Each server runs in its own process on CPU 0 (Herald on the memory engine, with 100 WebSocket
 // subscribers, one per channel, that receive every publication); this process publishes on CPU 1
 // with the benchmark's HTTP publisher (4 keep-alive connections, pipelined). The server measures
@@ -9,6 +9,8 @@
 // the JS heap per call (from V8's GC statistics: what each collection found, plus the growth since),
 // the garbage that young-generation collections then pause the process to clear (Buffers' bytes
 // outside the JS heap are not in it). Rounds alternate the servers; the table gives each one's median.
+// With --batch N, Herald gets the same publications N to a `batch` call (the bare server reads and
+// parses the same bodies), and every figure is per publication.
 // It measures the build in dist/ (and DIR/dist): build first (`npx tsc -p .`). Development numbers:
 // nothing is written to bench/results.
 import { spawn, spawnSync } from 'node:child_process';
@@ -28,6 +30,8 @@ else await main();
 
 async function main() {
   const calls = Number(argValue('--calls', 20000));
+  const batch = Number(argValue('--batch', 1));
+  if (!(Number.isInteger(batch) && batch >= 1 && calls % batch === 0)) throw new Error('--batch takes a whole number that divides --calls');
   const rate = Number(argValue('--rate', 5000));
   const rounds = Number(argValue('--rounds', 3));
   const baseline = argValue('--baseline');
@@ -60,9 +64,9 @@ async function main() {
         // being counted as a (cheaper) call.
         pub = await httpPublisher(port, { 'X-API-Key': KEY, 'X-Centrifugo-Error-Mode': 'transport' });
         const body = (i) => JSON.stringify({ channel: `bench${i % 100}`, data: { m: `T=${Date.now()} ${'x'.repeat(90)}`.slice(0, 90) } });
-        await publish(pub, body, 2000, rate); // warm-up: JIT and pools
+        await publish(pub, body, 2000, rate, batch); // warm-up: JIT and pools
         await ask({ op: 'start' });
-        await publish(pub, body, calls, rate);
+        await publish(pub, body, calls, rate, batch);
         const m = await ask({ op: 'stop', calls });
         rows.get(name).push(m);
         console.error(`[api-cost] round ${round + 1} ${name}: ${JSON.stringify(m)}`);
@@ -75,24 +79,38 @@ async function main() {
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  console.log(`\n${calls} publish calls at ${rate}/s per round, median of ${rounds} rounds (server on CPU 0):\n`);
+  const how = batch > 1 ? `publications at ${rate}/s, ${batch} to a batch call,` : `publish calls at ${rate}/s`;
+  console.log(`\n${calls} ${how} per round, median of ${rounds} rounds (server on CPU 0; figures per publication):\n`);
   // Each column is its own median over the rounds. Scavenges compare builds of one server only: each
   // process sizes its young generation itself (a bare server's stays small, so it collects more often).
-  console.log('| server | CPU µs per call | of it user | JS heap bytes allocated per call | young-generation collections per 10k calls |');
+  console.log('| server | CPU µs per publication | of it user | JS heap bytes allocated per publication | young-generation collections per 10k publications |');
   console.log('|---|---|---|---|---|');
   for (const [name, ms] of rows) {
     console.log(`| ${name} | ${median(ms.map((m) => m.cpu_us)).toFixed(1)} | ${median(ms.map((m) => m.user_us)).toFixed(1)} | ${median(ms.map((m) => m.alloc_bytes)).toLocaleString('en-US')} | ${median(ms.map((m) => m.scavenges_per_10k)).toFixed(1)} |`);
   }
 }
 
-/** Publishes `n` calls at `rate` a second, in bursts on a 1 ms timer like the benchmark's publisher. */
-async function publish(pub, body, n, rate) {
+/**
+ * Publishes `n` publications at `rate` a second, in bursts on a 1 ms timer like the benchmark's
+ * publisher: one call each, or `batch` to a `batch` call. A refused publication fails the run.
+ */
+async function publish(pub, body, n, rate, batch) {
   const start = performance.now();
   const pending = [];
   let sent = 0;
   while (sent < n) {
-    const due = Math.min(n, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
-    for (; sent < due; sent++) pending.push(pub.post('/api/publish', body(sent)));
+    const due = Math.min(n, Math.floor(((performance.now() - start) / 1000) * rate) + batch);
+    for (; sent + batch <= due; sent += batch) {
+      if (batch === 1) {
+        pending.push(pub.post('/api/publish', body(sent)));
+        continue;
+      }
+      const commands = Array.from({ length: batch }, (_, i) => `{"publish":${body(sent + i)}}`);
+      const call = pub.post('/api/batch', `{"commands":[${commands.join(',')}]}`).then((reply) => {
+        if (reply.includes('"error"')) throw new Error(`a publication was refused: ${reply.slice(0, 200)}`);
+      });
+      pending.push(call);
+    }
     await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.all(pending);
@@ -152,12 +170,14 @@ async function serve(kind, root) {
   let profiler;
   let cpu;
   let heap;
+  let wall;
   process.on('message', (msg) => {
     if (msg.op === 'start') {
       profiler = new v8.GCProfiler();
       profiler.start();
       heap = v8.getHeapStatistics().used_heap_size;
       cpu = process.cpuUsage();
+      wall = performance.now();
       return process.send({ ok: true });
     }
     if (msg.op === 'stop') {
@@ -177,6 +197,9 @@ async function serve(kind, root) {
         user_us: used.user / msg.calls,
         alloc_bytes: Math.round(allocated / msg.calls),
         scavenges_per_10k: (scavenges * 10000) / msg.calls,
+        // The share of the window the server was on CPU: at a few calls a millisecond, each wake-up
+        // of an idle process is part of every call's cost.
+        busy: (used.user + used.system) / 1000 / (performance.now() - wall),
       });
     }
   });

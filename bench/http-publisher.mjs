@@ -5,7 +5,7 @@
 // Requests are pipelined on each connection (HTTP/1.1 allows it; the server answers in order).
 import { connect } from 'node:net';
 
-/** Opens `conns` connections to 127.0.0.1:port; `post(path, body)` resolves with the status code. */
+/** Opens `conns` connections to 127.0.0.1:port; `post(path, body)` resolves with the response body (status 200) or rejects. */
 export async function httpPublisher(port, headers, conns = 4) {
   const fixed = `HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Content-Type: application/json\r\n`;
   const head = (path, len) => `POST ${path} ${fixed}Content-Length: ${len}\r\n\r\n`;
@@ -43,10 +43,11 @@ function open(port) {
         const total = end + 4 + (m ? Number(m[1]) : 0);
         if (s.buf.length < total) return;
         const status = Number(s.buf.slice(9, 12));
+        const body = s.buf.slice(end + 4, total);
         s.buf = s.buf.slice(total);
         const w = s.waiting.shift();
         if (!w) continue;
-        if (status === 200) w.resolve(status);
+        if (status === 200) w.resolve(body);
         else w.reject(new Error(`HTTP ${status}`));
       }
     });
