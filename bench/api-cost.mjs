@@ -16,6 +16,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import v8 from 'node:v8';
 import { join } from 'node:path';
+import { atRate } from './pace.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -91,29 +92,17 @@ async function main() {
 }
 
 /**
- * Publishes `n` publications at `rate` a second, in bursts on a 1 ms timer like the benchmark's
- * publisher: one call each, or `batch` to a `batch` call. A refused publication fails the run.
+ * Publishes `n` publications at `rate` a second (in bursts, like the benchmark's publisher): one call
+ * each, or `batch` to a `batch` call. A refused publication fails the run.
  */
-async function publish(pub, body, n, rate, batch) {
-  const start = performance.now();
-  const pending = [];
-  let sent = 0;
-  while (sent < n) {
-    const due = Math.min(n, Math.floor(((performance.now() - start) / 1000) * rate) + batch);
-    for (; sent + batch <= due; sent += batch) {
-      if (batch === 1) {
-        pending.push(pub.post('/api/publish', body(sent)));
-        continue;
-      }
-      const commands = Array.from({ length: batch }, (_, i) => `{"publish":${body(sent + i)}}`);
-      const call = pub.post('/api/batch', `{"commands":[${commands.join(',')}]}`).then((reply) => {
-        if (reply.includes('"error"')) throw new Error(`a publication was refused: ${reply.slice(0, 200)}`);
-      });
-      pending.push(call);
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(pending);
+function publish(pub, body, n, rate, batch) {
+  return atRate(n, rate, (first) => {
+    if (batch === 1) return pub.post('/api/publish', body(first));
+    const commands = Array.from({ length: batch }, (_, i) => `{"publish":${body(first + i)}}`);
+    return pub.post('/api/batch', `{"commands":[${commands.join(',')}]}`).then((reply) => {
+      if (reply.includes('"error"')) throw new Error(`a publication was refused: ${reply.slice(0, 200)}`);
+    });
+  }, batch);
 }
 
 /** Opens `n` native WebSocket clients, each subscribed to its own channel `bench<i>`. */

@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpPublisher } from './http-publisher.mjs';
+import { atRate } from './pace.mjs';
 import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
 import { redisPublisher } from './redis-publisher.mjs';
 import { recoveryScenario } from './recovery.mjs';
@@ -300,26 +301,13 @@ const payload = () => JSON.stringify({ m: `T=${process.hrtime.bigint() / 1000n} 
 /** Publishes that failed (a server or Redis refusing); reported with each measurement. */
 let publishErrors = 0;
 
-/** Publishes `rate` messages a second for `seconds` (spread evenly, in small bursts every 10 ms). */
-async function publishAtRate(server, rate, seconds, channelOf) {
-  const total = Math.round(rate * seconds);
-  const start = performance.now();
-  let sent = 0;
-  const inflight = new Set();
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
-    while (sent < due) {
-      const p = Promise.resolve(server.publish(payload(), channelOf(sent))).catch(() => {
-        publishErrors++;
-      });
-      inflight.add(p);
-      p.finally(() => inflight.delete(p));
-      sent++;
-    }
-    await sleep(Math.max(1, Math.min(10, 1000 / rate)));
-  }
-  await Promise.all(inflight);
-  return sent;
+/** Publishes `rate` messages a second for `seconds` (spread evenly, in small bursts: see pace.mjs). */
+function publishAtRate(server, rate, seconds, channelOf) {
+  return atRate(Math.round(rate * seconds), rate, (i) =>
+    Promise.resolve(server.publish(payload(), channelOf(i))).catch(() => {
+      publishErrors++;
+    }),
+  );
 }
 
 /**
