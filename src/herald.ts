@@ -29,6 +29,7 @@ import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
 import { originAllowed } from './server/origin.js';
 import { listen } from './server/listen.js';
+import { requestFailed } from './server/failure.js';
 import { serveStatic } from './server/static.js';
 import { VERSION } from './version.js';
 
@@ -266,9 +267,7 @@ class HeraldNode implements Herald {
       if (await this.handleRequest(req, res)) return;
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
     } catch (err) {
-      this.log.error({ err, url: req.url }, 'request failed');
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain' }).end('internal server error\n');
-      else res.destroy();
+      requestFailed(this.log, req, res, err);
     }
   }
 

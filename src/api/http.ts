@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify } from '../dialects/native/codec.js';
 import { readBodyThen } from '../server/body.js';
+import { requestFailed } from '../server/failure.js';
 import { Errors } from '../dialects/native/codes.js';
 import { afterFlush } from '../hub/outbox.js';
 import { apiMethods, toApiError, type ApiContext } from './methods.js';
@@ -42,11 +43,11 @@ export function handleApiRequest(ctx: ApiContext, req: IncomingMessage, res: Ser
       try {
         onBody(ctx, req, res, path, body, err);
       } catch (e) {
-        failed(ctx, res, e);
+        requestFailed(ctx.log, req, res, e);
       }
     });
   } catch (e) {
-    failed(ctx, res, e);
+    requestFailed(ctx.log, req, res, e);
   }
 }
 
@@ -89,7 +90,7 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
         // Subscribers first: the reply goes out after the deliveries the call queued.
         afterFlush(() => send(res, 200, out, 'application/json'));
       } catch (e) {
-        failed(ctx, res, e);
+        requestFailed(ctx.log, req, res, e);
       }
     },
     (e: unknown) => {
@@ -102,16 +103,10 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
         if (transportErrors) return send(res, TRANSPORT_STATUS[error.code] ?? 500, stringify(error), 'application/json');
         send(res, 200, stringify({ error }), 'application/json');
       } catch (e2) {
-        failed(ctx, res, e2);
+        requestFailed(ctx.log, req, res, e2);
       }
     },
   );
-}
-
-function failed(ctx: ApiContext, res: ServerResponse, err: unknown): void {
-  ctx.log.error({ err }, 'API request failed');
-  if (!res.headersSent) send(res, 500, 'internal server error\n', 'text/plain');
-  else res.destroy();
 }
 
 /** The configured key as bytes, made once per key (compared on every call). */

@@ -5,8 +5,8 @@ import type { IncomingMessage } from 'node:http';
  * Reads the request body and calls `done` once: with the body, with undefined when it is larger
  * than `max` bytes, or with the stream's error. Reading stops at the limit without destroying the
  * socket, so the caller can still answer (413 with `Connection: close`). A callback, not a promise:
- * the server API reads thousands of bodies a second, and this path makes no promise nor closure
- * beyond the two listeners.
+ * the server API reads thousands of bodies a second, and this path makes no promise, only its three
+ * listeners.
  */
 export function readBodyThen(req: IncomingMessage, max: number, done: (body: Buffer | undefined, err?: Error) => void): void {
   if (Number(req.headers['content-length'] ?? 0) > max) return done(undefined);

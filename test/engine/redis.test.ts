@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import { RedisEngine } from '../../src/engine/redis.js';
+import { RedisEngine, type RedisEngineOptions } from '../../src/engine/redis.js';
 import { until } from '../helpers/herald.js';
 import { RedisProcess } from '../helpers/redis.js';
 import { engineContract } from './contract.js';
@@ -12,32 +12,26 @@ before(async () => {
 });
 after(() => redis.stop());
 
-engineContract({
-  name: 'redis',
-  create: async (opts) =>
-    new RedisEngine({
-      ...opts,
-      url: redis.url,
-      prefix: 'contract',
-      commandTimeoutMs: 5000,
-      shardedPubsub: true,
-      log: pino({ level: 'silent' }),
-    }),
-});
+/** An engine on the test's Redis (not started). */
+const engineOn = (prefix: string, extra: Partial<RedisEngineOptions> = {}) =>
+  new RedisEngine({
+    historyMetaTtlMs: 3_600_000,
+    idempotentResultTtlMs: 60_000,
+    url: redis.url,
+    prefix,
+    commandTimeoutMs: 5000,
+    shardedPubsub: true,
+    log: pino({ level: 'silent' }),
+    ...extra,
+  });
+
+engineContract({ name: 'redis', create: async (opts) => engineOn('contract', opts) });
 
 test('a SUBSCRIBE that times out while Redis is paused leaves Redis without the subscription once it runs', async () => {
   // Redis answers nobody for 6.5 s: the engine gives up on the SUBSCRIBE after 5 s and tells the
   // subscriber so. Redis runs the SUBSCRIBE when the pause ends; the engine's UNSUBSCRIBE, sent after
   // it, must run after it, or Redis would go on sending the channel's messages for nothing.
-  const engine = new RedisEngine({
-    historyMetaTtlMs: 3_600_000,
-    idempotentResultTtlMs: 60_000,
-    url: redis.url,
-    prefix: 'paused',
-    commandTimeoutMs: 10_000,
-    shardedPubsub: false,
-    log: pino({ level: 'silent' }),
-  });
+  const engine = engineOn('paused', { commandTimeoutMs: 10_000 }); // longer than the pause: the subscribe's own timeout is what fails
   const got: string[] = [];
   await engine.start({ onPublication: (channel) => void got.push(channel) });
   const admin = redis.client();
