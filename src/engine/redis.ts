@@ -78,7 +78,7 @@ export class RedisEngine implements Engine {
   private readonly sub: Client;
   private readonly clusterMode: boolean;
   private readonly sharded: boolean;
-  /** The Redis subscriptions this node wants, by mode and by Redis channel or pattern (see `target`). */
+  /** The Redis subscriptions this node wants, by mode and by Redis channel or pattern (see `where`). */
   private readonly wanted: Readonly<Record<Mode, Map<string, Target>>> = { shard: new Map(), plain: new Map(), pattern: new Map() };
   private heldCheckScheduled = false;
   /** The cluster topology the held subscriptions were last checked against (see topologyStamp). */
@@ -176,10 +176,13 @@ export class RedisEngine implements Engine {
 
   async subscribe(channel: string): Promise<void> {
     this.assertOpen();
-    const fresh = this.target(channel);
-    const wanted = this.wanted[fresh.mode];
-    let target = wanted.get(fresh.name);
-    if (!target) wanted.set(fresh.name, (target = fresh));
+    const { kind, mode, name } = this.where(channel);
+    const wanted = this.wanted[mode];
+    let target = wanted.get(name);
+    if (!target) {
+      target = { channel, kind, mode, name, slot: mode === 'shard' ? slotOf(name) : undefined, held: false, heldOn: undefined };
+      wanted.set(name, target);
+    }
     return new Promise<void>((resolve, reject) => {
       let pending = this.pendingSubscribe.get(target);
       if (!pending) this.pendingSubscribe.set(target, (pending = { target, waiters: [] }));
@@ -192,7 +195,7 @@ export class RedisEngine implements Engine {
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    const { mode, name } = this.target(channel);
+    const { mode, name } = this.where(channel);
     const target = this.wanted[mode].get(name);
     if (!target) return;
     this.wanted[mode].delete(name);
@@ -359,17 +362,12 @@ export class RedisEngine implements Engine {
     return masters[0]!;
   }
 
-  /** Where a Herald engine channel lives in Redis, and how it is subscribed to. */
-  private target(channel: string): Target {
+  /** Where a Herald engine channel lives in Redis (`name`), and how it is subscribed to (`mode`). */
+  private where(channel: string): Pick<Target, 'kind' | 'mode' | 'name'> {
     const { kind, name } = channelKind(channel);
-    const held = false;
-    const heldOn = undefined;
-    if (kind === 'raw') return { channel, kind, mode: 'plain', name, held, heldOn };
-    if (kind === 'pattern') return { channel, kind, mode: 'pattern', name, held, heldOn };
-    const pubsub = channelNames(this.options.prefix, channel).pubsub;
-    return this.sharded
-      ? { channel, kind, mode: 'shard', name: pubsub, slot: slotOf(pubsub), held, heldOn }
-      : { channel, kind, mode: 'plain', name: pubsub, held, heldOn };
+    if (kind === 'raw') return { kind, mode: 'plain', name };
+    if (kind === 'pattern') return { kind, mode: 'pattern', name };
+    return { kind, mode: this.sharded ? 'shard' : 'plain', name: channelNames(this.options.prefix, channel).pubsub };
   }
 
   /** A message from Redis: `name` is the channel (or, for `pattern`, the pattern) it came on. */
