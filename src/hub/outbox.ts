@@ -73,22 +73,25 @@ function forgetFrames(): void {
 // The last joined batch: sockets that flush the same messages in the same turn share its frame.
 let lastBatch: { items: Buffer[]; sep: Buffer; frame: Buffer } | undefined;
 
-function sameItems(a: Buffer[], b: Buffer[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** True when `items` are `first` followed by the first `n - 1` of `rest`. */
+function sameItems(items: Buffer[], first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number): boolean {
+  if (items.length !== n || items[0] !== first) return false;
+  for (let i = 1; i < n; i++) if (items[i] !== rest[i - 1]) return false;
   return true;
 }
 
-function batchFrame(items: Buffer[], sep: Buffer): Buffer {
+/** The frame of `first` and the first `n - 1` of `rest`, joined by `sep`. */
+function batchFrame(first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number, sep: Buffer): Buffer {
   const last = lastBatch;
-  if (last && last.sep === sep && sameItems(last.items, items)) return last.frame;
-  const parts: Buffer[] = [];
-  for (let i = 0; i < items.length; i++) {
-    if (i > 0) parts.push(sep);
-    parts.push(items[i]!);
+  if (last && last.sep === sep && sameItems(last.items, first, rest, n)) return last.frame;
+  const items = [first];
+  const parts = [first];
+  for (let i = 1; i < n; i++) {
+    items.push(rest[i - 1]!);
+    parts.push(sep, rest[i - 1]!);
   }
   const f = frame(Buffer.concat(parts));
-  lastBatch = { items: items.slice(), sep, frame: f };
+  lastBatch = { items, sep, frame: f };
   return f;
 }
 
@@ -98,9 +101,14 @@ function batchFrame(items: Buffer[], sep: Buffer): Buffer {
 // Under sustained fan-out a message then waits at most about one pass over the sockets, not the rest
 // of the current pass plus a whole next one; and other I/O is not held up by a long pass.
 const FLUSH_SLICE = 256;
-let draining: Outbox[] = [];
+// The two lists keep their storage from pass to pass: each holds `*Count` outboxes, and a slot is
+// emptied (not the array shortened) once used. Setting an array's length to 0 gives V8 its storage
+// back, so every pass would grow it again from nothing, and the per-connection queues below alike.
+let draining: Array<Outbox | undefined> = [];
+let drainCount = 0;
 let drainPos = 0;
-let dirty: Outbox[] = [];
+let dirty: Array<Outbox | undefined> = [];
+let dirtyCount = 0;
 let scheduled = false;
 
 function schedule(): void {
@@ -121,28 +129,40 @@ export function afterFlush(fn: () => void): void {
 function flushSlice(): void {
   scheduled = false;
   for (let n = 0; n < FLUSH_SLICE; n++) {
-    if (drainPos >= draining.length) {
-      if (dirty.length === 0) break;
-      // A new pass: swap the lists (the drained one is reused, so no array is made per pass).
+    if (drainPos >= drainCount) {
+      if (dirtyCount === 0) break;
+      // A new pass: swap the lists (the drained one, all its slots emptied, takes the next pass's).
       const done = draining;
       draining = dirty;
+      drainCount = dirtyCount;
       dirty = done;
-      dirty.length = 0;
+      dirtyCount = 0;
       drainPos = 0;
       forgetFrames();
     }
-    draining[drainPos++]!.flush();
+    const outbox = draining[drainPos]!;
+    draining[drainPos++] = undefined;
+    outbox.flush();
   }
-  if (drainPos < draining.length || dirty.length > 0) return schedule();
-  draining.length = 0;
+  if (drainPos < drainCount || dirtyCount > 0) return schedule();
+  drainCount = 0;
   drainPos = 0;
   lastBatch = undefined;
   forgetFrames();
 }
 
+/** Most messages whose slots an outbox keeps between flushes: a longer burst's are let go after it. */
+const QUEUE_KEPT = 32;
+
 /** The per-connection outgoing queue. */
 export class Outbox {
-  private queue: Buffer[] = [];
+  // The messages to write, `count` of them: the first in a field (a connection mostly has one at a
+  // time, and an idle one then holds no array at all), the others in the first slots of `rest`, whose
+  // storage is kept from flush to flush with its used slots emptied. (An array shortened to 0 gives
+  // its storage back, and the next message would allocate it again: garbage for every message.)
+  private first: Buffer | undefined;
+  private rest: Array<Buffer | undefined> | undefined;
+  private count = 0;
   /** Per queued message: binary (true) or text; only kept when a binary message was queued. */
   private binary: boolean[] | undefined;
   private queuedBytes = 0;
@@ -177,12 +197,14 @@ export class Outbox {
       this.options.onOverflow();
       return false;
     }
-    if (binary || this.binary) (this.binary ??= this.queue.map(() => false)).push(binary);
-    this.queue.push(bytes);
+    if (binary || this.binary) (this.binary ??= new Array<boolean>(this.count).fill(false)).push(binary);
+    if (this.count === 0) this.first = bytes;
+    else (this.rest ??= [])[this.count - 1] = bytes;
+    this.count++;
     this.queuedBytes += bytes.length;
     if (!this.pending) {
       this.pending = true;
-      dirty.push(this);
+      dirty[dirtyCount++] = this;
       schedule();
     }
     return true;
@@ -191,8 +213,10 @@ export class Outbox {
   /** Writes everything queued now. */
   flush(): void {
     this.pending = false;
-    const queue = this.queue;
-    if (this.dead || queue.length === 0) return;
+    const n = this.count;
+    if (this.dead || n === 0) return;
+    const first = this.first!;
+    const rest = this.rest;
     const binary = this.binary;
     this.binary = undefined;
     this.queuedBytes = 0;
@@ -201,26 +225,32 @@ export class Outbox {
     const socket = (this.ws as unknown as { _socket?: Socket })._socket;
     if (this.ws.readyState === 1 && socket && !socket.destroyed) {
       const sep = this.separator;
-      if (queue.length === 1) {
-        socket.write(binary?.[0] ? frame(queue[0]!, OPCODE_BINARY) : textFrame(queue[0]!));
+      if (n === 1) {
+        socket.write(binary?.[0] ? frame(first, OPCODE_BINARY) : textFrame(first));
       } else if (sep && !binary) {
-        socket.write(batchFrame(queue, sep));
+        socket.write(batchFrame(first, rest!, n, sep));
       } else {
         socket.cork();
-        for (let i = 0; i < queue.length; i++) socket.write(binary?.[i] ? frame(queue[i]!, OPCODE_BINARY) : textFrame(queue[i]!));
+        for (let i = 0; i < n; i++) {
+          const item = i === 0 ? first : rest![i - 1]!;
+          socket.write(binary?.[i] ? frame(item, OPCODE_BINARY) : textFrame(item));
+        }
         socket.uncork();
       }
       this.unsent = socket.writableLength;
     }
-    // The queue array is kept (emptied, not replaced): a fresh array per flush, referenced from this
-    // long-lived outbox, would survive a scavenge or two and be promoted, for every message.
-    queue.length = 0;
+    this.count = 0;
+    this.first = undefined;
+    if (n > QUEUE_KEPT) this.rest = undefined;
+    else if (rest) for (let i = 0; i < n - 1; i++) rest[i] = undefined;
   }
 
   /** Drops what is queued and refuses further writes. */
   kill(): void {
     this.dead = true;
-    this.queue = [];
+    this.first = undefined;
+    this.rest = undefined;
+    this.count = 0;
     this.binary = undefined;
     this.queuedBytes = 0;
   }

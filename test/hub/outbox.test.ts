@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { WebSocket, WebSocketServer } from 'ws';
 import { Outbox } from '../../src/hub/outbox.js';
 
@@ -15,7 +17,11 @@ interface Frame {
  * A server socket with an outbox and the client that reads it. `turn(messages)` queues the messages
  * in one turn (text or binary as given) and resolves with the frames the client then received.
  */
-async function pair(separator: Buffer | null): Promise<{ turn: (messages: Frame[]) => Promise<Frame[]>; close: () => Promise<void> }> {
+async function pair(separator: Buffer | null): Promise<{
+  turn: (messages: Frame[]) => Promise<Frame[]>;
+  turnOf: (make: () => Buffer[]) => Promise<Frame[]>;
+  close: () => Promise<void>;
+}> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
@@ -25,6 +31,14 @@ async function pair(separator: Buffer | null): Promise<{ turn: (messages: Frame[
   await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
   const ws = await serverSide;
   const outbox = new Outbox(ws, { maxBytes: 1 << 20, separator, onOverflow: () => assert.fail('no overflow expected') });
+  // `make` gives the text messages of a turn as buffers (which this keeps no reference to).
+  const turnOf = async (make: () => Buffer[]) => {
+    frames = [];
+    for (const b of make()) outbox.push(b);
+    for (let i = 0; i < 200 && frames.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50)); // and nothing more
+    return frames;
+  };
   const turn = async (messages: Frame[]) => {
     frames = [];
     for (const m of messages) outbox.push(Buffer.from(m.data, 'latin1'), m.binary);
@@ -36,7 +50,7 @@ async function pair(separator: Buffer | null): Promise<{ turn: (messages: Frame[
     client.close();
     await new Promise<void>((r) => wss.close(() => r()));
   };
-  return { turn, close };
+  return { turn, turnOf, close };
 }
 
 const text = (data: string): Frame => ({ data, binary: false });
@@ -66,6 +80,51 @@ test('with a separator, text messages of one turn join into one frame; a binary 
     assert.deepEqual(await turn([text('a'), text('b'), text('c')]), [text('a\nb\nc')]);
     assert.deepEqual(await turn([text('d'), bin('\xff')]), [text('d'), bin('\xff')]);
     assert.deepEqual(await turn([text('e')]), [text('e')]);
+  } finally {
+    await close();
+  }
+});
+
+test('turns of different lengths, a burst among them: each turn sends exactly its own messages', async () => {
+  const { turn, close } = await pair(Buffer.from('\n'));
+  try {
+    const burst = Array.from({ length: 40 }, (_, i) => text(`m${i}`));
+    assert.deepEqual(await turn([text('a'), text('b'), text('c')]), [text('a\nb\nc')]);
+    // Shorter than the turn before: nothing of that turn comes along.
+    assert.deepEqual(await turn([text('d'), text('e')]), [text('d\ne')]);
+    assert.deepEqual(await turn([text('f')]), [text('f')]);
+    assert.deepEqual(await turn(burst), [text(burst.map((m) => m.data).join('\n'))]);
+    assert.deepEqual(await turn([text('g'), text('h')]), [text('g\nh')]);
+  } finally {
+    await close();
+  }
+});
+
+test('a message written is no longer held by the outbox, nor its frame by the pass', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const { turnOf, close } = await pair(Buffer.from('\n'));
+  try {
+    const refs: WeakRef<Buffer>[] = [];
+    const tracked = (data: string) => {
+      const b = Buffer.from(data);
+      refs.push(new WeakRef(b));
+      return b;
+    };
+    assert.deepEqual(await turnOf(() => [tracked('one'), tracked('two')]), [text('one\ntwo')]);
+    assert.deepEqual(await turnOf(() => [tracked('three')]), [text('three')]);
+    // A collection in a turn of its own: deref() keeps its target alive to the end of the turn.
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+      if (refs.every((r) => r.deref() === undefined)) break;
+    }
+    // The outbox is still open and in use: what it wrote is garbage all the same.
+    assert.deepEqual(
+      refs.map((r) => r.deref() === undefined),
+      [true, true, true],
+    );
   } finally {
     await close();
   }
