@@ -222,8 +222,10 @@ export class Outbox {
     this.queuedBytes = 0;
     // The socket under `ws`: whole frames are written to it directly, so one frame built for many
     // sockets costs one write each (ws itself would build a header and write twice per message).
+    // `writable` reads the socket's write state only (which the write reads anyway); `destroyed`
+    // would read its read state too, one more object per socket per flush.
     const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (this.ws.readyState === 1 && socket && !socket.destroyed) {
+    if (this.ws.readyState === 1 && socket && socket.writable) {
       const sep = this.separator;
       if (n === 1) {
         socket.write(binary?.[0] ? frame(first, OPCODE_BINARY) : textFrame(first));
