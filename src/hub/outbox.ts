@@ -158,8 +158,8 @@ const QUEUE_KEPT = 32;
 export class Outbox {
   // The messages to write, `count` of them: the first in a field (a connection mostly has one at a
   // time, and an idle one then holds no array at all), the others in the first slots of `rest`, whose
-  // storage is kept from flush to flush with its used slots emptied. (An array shortened to 0 gives
-  // its storage back, and the next message would allocate it again: garbage for every message.)
+  // storage a busy connection keeps from flush to flush with its used slots emptied. (An array
+  // shortened to 0 gives its storage back, and the next message would allocate it again.)
   private first: Buffer | undefined;
   private rest: Array<Buffer | undefined> | undefined;
   private count = 0;
@@ -199,7 +199,8 @@ export class Outbox {
     }
     if (binary || this.binary) (this.binary ??= new Array<boolean>(this.count).fill(false)).push(binary);
     if (this.count === 0) this.first = bytes;
-    else (this.rest ??= [])[this.count - 1] = bytes;
+    else if (this.rest) this.rest[this.count - 1] = bytes;
+    else this.rest = [bytes];
     this.count++;
     this.queuedBytes += bytes.length;
     if (!this.pending) {
@@ -243,8 +244,11 @@ export class Outbox {
     }
     this.count = 0;
     this.first = undefined;
-    if (n > QUEUE_KEPT) this.rest = undefined;
-    else if (rest) for (let i = 0; i < n - 1; i++) rest[i] = undefined;
+    // Slots are kept for a connection that gets several messages a turn (under fan-out at high rates),
+    // not for a burst, nor for one that got two (the connect and subscribe replies of a connection
+    // that then stays idle: it would hold them for good).
+    if (n > QUEUE_KEPT || n < 3) this.rest = undefined;
+    else for (let i = 0; i < n - 1; i++) rest![i] = undefined;
   }
 
   /** Drops what is queued and refuses further writes. */
