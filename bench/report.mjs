@@ -21,11 +21,30 @@ function measured(rows, scenario, server) {
   return rows.filter((r) => r.scenario === scenario && r.server === server && !r.error);
 }
 
-/** The highest s1 delivery rate a server sustained with p99 <= 100 ms and no loss. */
+const sustains = (r) => !r.error && r.loss === 0 && r.p99_ms <= 100;
+
+/** The highest s1 delivery rate a server sustained with p99 <= 100 ms and no loss (the issue's rule). */
 function sustained(rows, server) {
-  const ok = rows.filter((r) => r.scenario === 's1' && r.server === server && r.loss === 0 && r.p99_ms <= 100);
+  const ok = rows.filter((r) => r.scenario === 's1' && r.server === server && sustains(r));
   return ok.length ? Math.max(...ok.map((r) => r.target_deliveries_per_s)) : 0;
 }
+
+/**
+ * The highest s1 rate sustained with every lower rate sustained too: below `sustained` when a rate
+ * went over the line and a higher one came back under it (a p99 that sits near the line).
+ */
+function sustainedThrough(rows, server) {
+  const steps = rows.filter((r) => r.scenario === 's1' && r.server === server).sort((a, b) => a.target_deliveries_per_s - b.target_deliveries_per_s);
+  let rate = 0;
+  for (const r of steps) {
+    if (!sustains(r)) break;
+    rate = r.target_deliveries_per_s;
+  }
+  return rate;
+}
+
+/** A sustained figure, with the one through every lower rate in brackets where it is lower. */
+const sustainedCell = (all, through, show) => (through < all ? `${show(all)} (${show(through)} through every lower rate)` : show(all));
 
 /** The s1 row nearest to 50,000 deliveries a second. */
 function at50k(rows, server) {
@@ -66,7 +85,7 @@ export function writeReport(rows, file) {
     const s4 = measured(rows, 's4', s)[0];
     const cpu = r50 ? `${fmt(r50.server_cpu_us_per_delivery, 2)}${r50.server_sys_us_per_delivery != null ? ` (${fmt(r50.server_sys_us_per_delivery, 2)})` : ''}` : '–';
     lines.push(
-      `| ${s}${FLOORS.includes(s) ? ' (reference: bare `net.Socket`s, one write per delivery)' : ''}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 120).replace(/[:;,\s]+$/, '')})` : ''} | ${sustained(rows, s).toLocaleString('en')} | ${fmt(r50?.p99_ms)} | ${cpu} | ${s2Cell(s2)} | ${s2 ? s2.loss : '–'} | ${s3 ? s3.bytes_per_connection.toLocaleString('en') : '–'} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
+      `| ${s}${FLOORS.includes(s) ? ' (reference: bare `net.Socket`s, one write per delivery)' : ''}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 120).replace(/[:;,\s]+$/, '')})` : ''} | ${sustainedCell(sustained(rows, s), sustainedThrough(rows, s), (v) => v.toLocaleString('en'))} | ${fmt(r50?.p99_ms)} | ${cpu} | ${s2Cell(s2)} | ${s2 ? s2.loss : '–'} | ${s3 ? s3.bytes_per_connection.toLocaleString('en') : '–'} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
     );
   }
   const peers = servers.filter((s) => PEERS.includes(s));
@@ -75,6 +94,7 @@ export function writeReport(rows, file) {
   const ratio = (a, b) => (a === undefined || a === null || !b ? '–' : `${(a / b).toFixed(2)}×`);
   if (peers.length) {
     const bestSustained = best((s) => sustained(rows, s), (a, b) => a > b);
+    const bestThrough = best((s) => sustainedThrough(rows, s), (a, b) => a > b);
     const bestP99 = best((s) => at50k(rows, s)?.p99_ms, (a, b) => a < b);
     const bestCpu = best((s) => at50k(rows, s)?.server_cpu_us_per_delivery, (a, b) => a < b);
     const bestS2 = best((s) => s2Of(rows, s)?.p99_ms, (a, b) => a < b);
@@ -88,7 +108,7 @@ export function writeReport(rows, file) {
       const r50 = at50k(rows, s);
       const s2 = s2Of(rows, s);
       const s3 = measured(rows, 's3', s)[0];
-      lines.push(`| ${FLOORS.includes(s) ? `${s} (reference)` : s} | ${ratio(sustained(rows, s), bestSustained)} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3?.bytes_per_connection, bestS3)} |`);
+      lines.push(`| ${FLOORS.includes(s) ? `${s} (reference)` : s} | ${sustainedThrough(rows, s) < sustained(rows, s) || bestThrough < bestSustained ? `${ratio(sustained(rows, s), bestSustained)} (${ratio(sustainedThrough(rows, s), bestThrough)} through every lower rate)` : ratio(sustained(rows, s), bestSustained)} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3?.bytes_per_connection, bestS3)} |`);
     }
   }
   const gcRows = servers.map((s) => measured(rows, 's3', s)[0]).filter((r) => r?.bytes_per_connection_after_gc !== undefined);
