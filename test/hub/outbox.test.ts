@@ -31,21 +31,17 @@ async function pair(separator: Buffer | null): Promise<{
   await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
   const ws = await serverSide;
   const outbox = new Outbox(ws, { maxBytes: 1 << 20, separator, onOverflow: () => assert.fail('no overflow expected') });
+  // Runs `queue` (which pushes one turn's messages) and resolves with the frames the client got.
+  const collect = async (queue: () => void) => {
+    frames = [];
+    queue();
+    for (let i = 0; i < 200 && frames.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50)); // and nothing more
+    return frames;
+  };
+  const turn = (messages: Frame[]) => collect(() => messages.forEach((m) => outbox.push(Buffer.from(m.data, 'latin1'), m.binary)));
   // `make` gives the text messages of a turn as buffers (which this keeps no reference to).
-  const turnOf = async (make: () => Buffer[]) => {
-    frames = [];
-    for (const b of make()) outbox.push(b);
-    for (let i = 0; i < 200 && frames.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 50)); // and nothing more
-    return frames;
-  };
-  const turn = async (messages: Frame[]) => {
-    frames = [];
-    for (const m of messages) outbox.push(Buffer.from(m.data, 'latin1'), m.binary);
-    for (let i = 0; i < 200 && frames.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 50)); // and nothing more
-    return frames;
-  };
+  const turnOf = (make: () => Buffer[]) => collect(() => make().forEach((b) => outbox.push(b)));
   const close = async () => {
     client.close();
     await new Promise<void>((r) => wss.close(() => r()));
