@@ -26,8 +26,8 @@ export async function startLoadgen(cpu, bin, server, conns, mode) {
       waiting = (l) => (clearTimeout(t), resolve(l));
     });
   // Wait for every socket to subscribe while the count keeps rising (asked with MARK, which answers
-  // ready=<n> before READY too); a server that stops taking subscribers is reported at once with how
-  // far it got, not after a long timeout.
+  // ready=<n> before READY too); a server that exits is reported at once, and one that stops taking
+  // subscribers once none more came for 20 s, each with how far it got.
   const stallMs = 20_000;
   let subscribed = -1;
   let progressAt = Date.now();
@@ -42,6 +42,9 @@ export async function startLoadgen(cpu, bin, server, conns, mode) {
       const now = Number(/ready=(\d+)/.exec(line)?.[1] ?? 0);
       const open = Number(/open=(\d+)/.exec(line)?.[1] ?? 0);
       if (now > subscribed) (subscribed = now), (progressAt = Date.now());
+      // A server that has exited takes no more subscribers: say so now rather than after the stall.
+      const gone = now < conns ? server.gone?.() : undefined;
+      if (gone) throw new Error(`only ${subscribed} of ${conns} sockets subscribed (${open} open); ${gone}`);
       if (Date.now() - progressAt > stallMs) {
         throw new Error(`only ${subscribed} of ${conns} sockets subscribed (${open} open), none more in ${stallMs / 1000} s; ${server.gone?.() ?? err.slice(-300)}`);
       }
