@@ -17,6 +17,7 @@ import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
 import { redisPublisher } from './redis-publisher.mjs';
 import { recoveryScenario } from './recovery.mjs';
 import { writeReport } from './report.mjs';
+import { ensureDebianPackages, onPath } from '../scripts/debian-packages.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -498,6 +499,13 @@ async function s4(kind) {
 }
 
 function prepare() {
+  // From Debian: Redis (for every peer and Herald's Redis engine), gcc (the load generator) and,
+  // where Debian packages it, Webdis (measured only when installed).
+  ensureDebianPackages('npm run bench', [
+    { pkg: 'redis-server', present: () => onPath('redis-server') },
+    { pkg: 'gcc', present: () => onPath('gcc') },
+    ...(SERVERS.includes('webdis') ? [{ pkg: 'webdis', present: () => existsSync('/usr/bin/webdis'), optional: true }] : []),
+  ]);
   const peers = peersDir();
   mkdirSync(peers, { recursive: true });
   execFileSync('gcc', ['-O2', '-o', join(peers, 'loadgen'), join(ROOT, 'bench', 'loadgen.c')], { stdio: 'inherit' });
@@ -506,10 +514,6 @@ function prepare() {
   if (!existsSync(join(peers, 'node_modules', 'socket.io'))) {
     log('installing the peers (npm)');
     execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: peers, stdio: 'inherit' });
-  }
-  if (SERVERS.includes('webdis') && !existsSync('/usr/bin/webdis') && process.getuid?.() === 0) {
-    log('installing webdis (apt-get)');
-    spawnSync('apt-get', ['install', '-y', '-qq', 'webdis'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   }
   if (!existsSync(join(ROOT, 'dist', 'src', 'cli.js'))) execFileSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, stdio: 'inherit' });
 }
