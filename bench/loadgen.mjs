@@ -1,5 +1,6 @@
 // The benchmark's side of the load generator (bench/loadgen.c): starts it, waits while its sockets
-// subscribe (failing at once when a server stops taking them), and reads its stats on demand.
+// subscribe (failing at once when the server exits, and when none more subscribed for 20 s), and reads
+// its stats on demand.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 

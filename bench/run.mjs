@@ -46,6 +46,8 @@ const S2_ROUNDS = Number(argValue('--s2-rounds') ?? (QUICK ? 1 : 2));
 if (!(Number.isInteger(S2_ROUNDS) && S2_ROUNDS >= 1)) throw new Error('--s2-rounds takes a whole number of rounds, at least 1');
 const PAD = 'x'.repeat(100);
 const API_KEY = 'bench-key';
+/** Debian's Webdis (its package installs it here). */
+const WEBDIS = '/usr/bin/webdis';
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -175,7 +177,7 @@ const SERVER_KINDS = {
     return nodePeerOnRedis('floor.mjs');
   },
   async webdis() {
-    if (!existsSync('/usr/bin/webdis')) throw new Error('webdis is not installed (apt-get install webdis)');
+    if (!existsSync(WEBDIS)) throw new Error('webdis is not installed');
     const redis = await startRedis();
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'bench-webdis-'));
@@ -184,7 +186,7 @@ const SERVER_KINDS = {
       conf,
       JSON.stringify({ redis_host: '127.0.0.1', redis_port: redis.port, http_host: '127.0.0.1', http_port: port, threads: 1, pool_size: 4, daemonize: false, websockets: true, database: 0, verbosity: 0, logfile: join(dir, 'webdis.log') }),
     );
-    const p = await startPinned(SERVER_CPU, '/usr/bin/webdis', [conf]);
+    const p = await startPinned(SERVER_CPU, WEBDIS, [conf]);
     await waitPort(port);
     return redisPublisherServer(p, port, 'webdis', redis, (ch) => ch);
   },
@@ -504,7 +506,7 @@ function prepare() {
   ensureDebianPackages('npm run bench', [
     { pkg: 'redis-server', present: () => onPath('redis-server') },
     { pkg: 'gcc', present: () => onPath('gcc') },
-    ...(SERVERS.includes('webdis') ? [{ pkg: 'webdis', present: () => existsSync('/usr/bin/webdis'), optional: true }] : []),
+    ...(SERVERS.includes('webdis') ? [{ pkg: 'webdis', present: () => existsSync(WEBDIS), optional: true }] : []),
   ]);
   const peers = peersDir();
   mkdirSync(peers, { recursive: true });

@@ -1,6 +1,6 @@
 // Debian packages that `npm test` and the benchmark need from the system. As root with apt-get they
 // are installed; otherwise the caller stops at once with the exact command to run.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** True when `cmd` is on PATH. */
@@ -15,42 +15,36 @@ export function pythonHas(module) {
 
 /**
  * Makes sure the packages `needed` lists are installed (each `{ pkg, present, optional }`, `present()`
- * true when installed). Missing ones are installed with apt-get when running as root; otherwise, or
- * when apt-get fails, the process exits with status 1 after printing the command to run. A missing
- * `optional` package is tried too, but only reported if it cannot be had.
+ * true when installed). Missing ones are installed with apt-get when running as root; a required one
+ * that is still missing then (or at once, when apt-get cannot be run) stops the process with status 1
+ * and the command to run. A missing `optional` one is tried too, and only reported if it cannot be had.
+ * `options.root` and `options.aptGet` (which apt-get to run) default to the real ones.
  */
-export function ensureDebianPackages(purpose, needed) {
-  const missing = () => needed.filter((d) => !d.present());
-  const required = (list) => list.filter((d) => !d.optional).map((d) => d.pkg);
-  const initial = missing();
-  if (initial.length === 0) return;
-  const line = `apt-get install -y ${initial.map((d) => d.pkg).join(' ')}`;
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (!isRoot || !onPath('apt-get')) {
-    if (required(initial).length === 0) return report(purpose, initial);
-    process.stderr.write(
-      `${purpose} needs Debian packages that are not installed: ${initial.map((d) => d.pkg).join(', ')}\n` +
-        `Install them, then run ${purpose} again:\n\n    sudo apt-get update && sudo ${line}\n\n`,
-    );
-    process.exit(1);
+export function ensureDebianPackages(purpose, needed, options = {}) {
+  const root = options.root ?? (typeof process.getuid === 'function' && process.getuid() === 0);
+  const aptGet = options.aptGet ?? 'apt-get';
+  const missing = needed.filter((d) => !d.present());
+  if (missing.length === 0) return;
+  if (root && onPath(aptGet)) {
+    process.stderr.write(`${purpose}: installing ${names(missing, ', ')} (apt-get)\n`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    // A stale or unreachable package list: the installs below say whether it matters.
+    spawnSync(aptGet, ['update', '-qq'], { stdio: 'inherit', env });
+    // One package at a time, so one that Debian does not carry does not stop the others.
+    for (const d of missing) spawnSync(aptGet, ['install', '-y', '-qq', '--no-install-recommends', d.pkg], { stdio: 'inherit', env });
   }
-  process.stderr.write(`${purpose}: installing ${initial.map((d) => d.pkg).join(', ')} (apt-get)\n`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  try {
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  } catch {
-    // A stale or unreachable list: the install below says whether it matters.
+  const still = missing.filter((d) => !d.present());
+  const required = still.filter((d) => !d.optional);
+  const optional = still.filter((d) => d.optional);
+  if (optional.length) {
+    process.stderr.write(`${purpose}: going on without ${names(optional, ', ')} (not installed: sudo apt-get install -y ${names(optional, ' ')})\n`);
   }
-  // One package at a time, so an optional one that Debian does not carry does not stop the others.
-  for (const d of initial) spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', d.pkg], { stdio: 'inherit', env });
-  const still = missing();
-  if (required(still).length) {
-    process.stderr.write(`still missing after apt-get: ${required(still).join(', ')}. Run it by hand:\n\n    apt-get update && ${line}\n\n`);
-    process.exit(1);
-  }
-  if (still.length) report(purpose, still);
+  if (required.length === 0) return;
+  process.stderr.write(
+    `${purpose} needs Debian packages that are not installed: ${names(required, ', ')}\n` +
+      `Install them, then run ${purpose} again:\n\n    sudo apt-get update && sudo apt-get install -y ${names(required, ' ')}\n\n`,
+  );
+  process.exit(1);
 }
 
-function report(purpose, optional) {
-  process.stderr.write(`${purpose}: going on without ${optional.map((d) => d.pkg).join(', ')} (not installed: apt-get install -y ${optional.map((d) => d.pkg).join(' ')})\n`);
-}
+const names = (list, sep) => list.map((d) => d.pkg).join(sep);
