@@ -3,7 +3,7 @@
 //
 // A call is handled with callbacks, not async functions: publishers call by the thousand a second,
 // and each async layer and await costs promises and a suspended frame per call, garbage that the
-// young-generation collector then stops the process to clear (see docs/performance.md).
+// young-generation collector then stops the process to clear (see docs/optimisations.md).
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify } from '../dialects/native/codec.js';

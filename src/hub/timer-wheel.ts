@@ -26,7 +26,7 @@ export abstract class Deadline {
 
 // Fine enough that the deadlines due in one tick stay few: pings are spread at random over the
 // interval, and at 50 ms the ~20 pings (and then ~20 pongs) of a tick at 10,000 sockets went out in
-// one burst that held up deliveries behind it (s2 p99 in docs/performance.md). An idle wheel stops.
+// one burst that held up deliveries behind it (s2 p99 in docs/optimisations.md). An idle wheel stops.
 const TICK_MS = 10;
 
 /** The current tick. */
