@@ -243,3 +243,17 @@ test('API subscribe with recover_since: the missed publications follow the subsc
   assert.deepEqual(ev.pubs.map((p) => p.data), [3, 4, 5, 6]);
   assert.deepEqual(ev.pubs.map((p) => p.offset), [3, 4, 5, 6]);
 });
+
+test('token `channels` naming a channel twice: one subscription, each publication once', async () => {
+  const subs = async () => ((await node.api.info()).nodes[0] as Record<string, number>).num_subs!;
+  const before = await subs();
+  const ev = await connectWith({ sub: 'u9', channels: ['srv:dup', 'srv:dup'] });
+  assert.deepEqual(ev.subscribed.map((s) => s.channel), ['srv:dup']);
+  assert.equal(await subs(), before + 1, 'the node holds one subscription for it');
+  for (let n = 1; n <= 3; n++) await node.api.publish('srv:dup', { n });
+  await until(() => ev.pubs.length >= 3);
+  await node.api.publish('srv:dup', { n: 4 }); // a duplicate of 1-3 would arrive before this one
+  await until(() => ev.pubs.some((p) => p.data.n === 4));
+  assert.deepEqual(ev.pubs.map((p) => p.data.n), [1, 2, 3, 4]);
+  ev.c.disconnect();
+});

@@ -2,19 +2,16 @@
 // none, one (kept inline) or several: checked against a real Map over random operations.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ChannelSub } from '../../src/dialects/native/channel-ops.js';
+import { ChannelSub } from '../../src/dialects/native/channel-ops.js';
+import type { NativeSession } from '../../src/dialects/native/session.js';
 import { Subscriptions } from '../../src/dialects/native/subscriptions.js';
 
-const sub = (channel: string, n: number): ChannelSub => ({
-  channel,
-  serverSide: false,
-  positioned: false,
-  recoverable: false,
-  offset: n,
-  epoch: '',
-  buffer: null,
-  expireAt: 0,
-});
+// The container reads a subscription's channel only: no session is needed behind it.
+const sub = (channel: string, n: number): ChannelSub => {
+  const s = new ChannelSub(undefined as unknown as NativeSession, channel, false, false, false, 0, undefined);
+  s.offset = n;
+  return s;
+};
 
 test('subscriptions match a Map by channel through random adds, replacements and removals', () => {
   // A small deterministic generator, so a failure repeats.

@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
-import type { Subscriber } from '../../hub/hub.js';
 import { Outbox, type OutboxOptions } from '../../hub/outbox.js';
 import { Deadline, timers } from '../../hub/timer-wheel.js';
 import {
@@ -21,7 +20,7 @@ import {
   type Method,
 } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes, type Disconnect } from './codes.js';
-import { NATIVE_FORMAT, type NativeContext } from './context.js';
+import type { NativeContext } from './context.js';
 import {
   handleHistory,
   handlePublish,
@@ -52,8 +51,7 @@ export class SessionSocket extends WebSocket {
 }
 
 /** A native protocol session over one WebSocket. */
-export class NativeSession extends Deadline implements Subscriber, OutboxOptions {
-  readonly format = NATIVE_FORMAT;
+export class NativeSession extends Deadline implements OutboxOptions {
   readonly id = randomUUID();
   user = '';
   connInfo: string | undefined;
@@ -150,10 +148,12 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
     else if (this.awaitingPong) this.close(Disconnects.noPong);
   }
 
-  /** The hub hands a publication of a subscribed channel (bytes already encoded for this format). */
-  deliver(channel: string, pub: Publication, position: StreamPosition, bytes: Buffer): void {
-    const sub = this.subs.get(channel);
-    if (!sub || this.state === 'closed') return;
+  /**
+   * A publication of one of this session's subscriptions, from the hub (through the subscription,
+   * which the hub holds until `dropSub`; bytes already encoded for this format).
+   */
+  deliver(sub: ChannelSub, pub: Publication, position: StreamPosition, bytes: Buffer): void {
+    if (this.state === 'closed') return;
     if (sub.buffer) {
       sub.buffer.push({ pub, position, bytes });
       return;
@@ -172,10 +172,10 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
     this.outbox.push(bytes);
   }
 
-  /** The engine may have lost publications of a channel (the hub already dropped us): resubscribe. */
-  resync(channel: string): void {
-    const sub = this.subs.get(channel);
-    if (!sub) return;
+  /** The engine may have lost publications of a channel (the hub already dropped it): resubscribe. */
+  resync(sub: ChannelSub): void {
+    const channel = sub.channel;
+    if (this.subs.get(channel) !== sub) return;
     if (sub.serverSide) return this.close(Disconnects.insufficientState);
     this.subs.delete(channel);
     if (sub.expireTimer) clearTimeout(sub.expireTimer);
@@ -222,7 +222,7 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
     if (this.subs.get(sub.channel) !== sub) return;
     this.subs.delete(sub.channel);
     if (sub.expireTimer) clearTimeout(sub.expireTimer);
-    void this.ctx.hub.unsubscribe(sub.channel, this).catch((err) => this.ctx.log.warn({ err }, 'hub unsubscribe failed'));
+    void this.ctx.hub.unsubscribe(sub.channel, sub).catch((err) => this.ctx.log.warn({ err }, 'hub unsubscribe failed'));
   }
 
   /** Server API: subscribe this connection to a channel (a `subscribe` push follows). */
@@ -380,7 +380,7 @@ export class NativeSession extends Deadline implements Subscriber, OutboxOptions
       this.user = tokenUser(claims, config.client.token.user_id_claim);
       this.connInfo = rawJsonClaim(claims, 'info');
       this.expireAt = tokenExpiry(claims);
-      if (Array.isArray(claims.channels)) channels = claims.channels.filter((c): c is string => typeof c === 'string');
+      if (Array.isArray(claims.channels)) channels = [...new Set(claims.channels.filter((c): c is string => typeof c === 'string'))];
       subsClaim = asObject(claims.subs);
       for (const ch of Object.keys(subsClaim)) if (!channels.includes(ch)) channels.push(ch);
       if (this.expireAt > 0 && this.expireAt <= Date.now()) return this.failConnect(id, Errors.tokenExpired);
