@@ -11,6 +11,8 @@
 //   QUIT -> exits.
 // With LOADGEN_TRACE=PATH set, every delivery's arrival time and latency (µs) are also written, one
 // line each, to PATH.<PROTO>.<pid>, to see when in a run the slow deliveries came.
+// With LOADGEN_BUSY_POLL=1 set, it polls without ever sleeping (its CPU then reads 100%): a server's
+// write no longer pays for waking this program's idle CPU, which a remote client would not cost it.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,6 +70,9 @@ static int PORT;
 #define COARSE 60000
 static uint64_t hist[FINE + COARSE + 1];
 static uint64_t received, max_lat;
+/** Polls without sleeping (LOADGEN_BUSY_POLL=1). */
+static int BUSY_POLL;
+
 /** Where every delivery is written down (LOADGEN_TRACE), or NULL. */
 static FILE *TRACE;
 
@@ -356,6 +361,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: loadgen HOST PORT PROTO CONNS same|each [CHANNEL_PREFIX]\n");
     return 2;
   }
+  BUSY_POLL = getenv("LOADGEN_BUSY_POLL") && !strcmp(getenv("LOADGEN_BUSY_POLL"), "1");
   if (getenv("LOADGEN_TRACE")) {
     char path[512];
     snprintf(path, sizeof path, "%s.%s.%d", getenv("LOADGEN_TRACE"), argv[3], (int)getpid());
@@ -414,7 +420,7 @@ int main(int argc, char **argv) {
       announced = 1;
       cpu_mark = cpu_us();
     }
-    int n = epoll_wait(ep, events, 1024, 100);
+    int n = epoll_wait(ep, events, 1024, BUSY_POLL ? 0 : 100);
     for (int i = 0; i < n; i++) {
       if (events[i].data.u64 == UINT64_MAX) {
         ssize_t r = read(0, cmd + cmdlen, sizeof cmd - cmdlen - 1);
