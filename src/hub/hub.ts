@@ -10,7 +10,10 @@ export type WireFormat = string;
 /** Turns a publication into the bytes a subscriber of one format receives. */
 export type PublicationEncoder = (channel: string, pub: Publication) => Buffer;
 
-/** Something on this node that receives a channel's publications (a session of some dialect). */
+/**
+ * Something on this node that receives a channel's publications: a session (Webdis, ws4redis) or one
+ * subscription of a session (native).
+ */
 export interface Subscriber {
   readonly format: WireFormat;
   /** Called in offset order; `bytes` is the publication encoded for `format`, shared by all subscribers. */

@@ -357,7 +357,8 @@ async function setup(
         if (b.pub.offset > sub.offset) sub.offset = b.pub.offset;
       }
       sub.buffer = null;
-      armSubExpiry(s, sub, o.expireAt);
+      // Writing may have closed the connection (its outbox over the limit): no timer for a dropped sub.
+      if (s.subs.get(channel) === sub) armSubExpiry(s, sub, o.expireAt);
     },
   };
 }

@@ -1,6 +1,6 @@
-// A native session's subscriptions by channel. Most connections hold one, so the first is kept in a
-// field and a Map is made only from the second on (see FirstInline); the hub's delivery to such a
-// session then needs no hash lookup at all.
+// A native session's subscriptions by channel, for its commands (the hub holds each subscription
+// itself, so delivery does not look here). Most connections hold one, so the first is kept in a
+// field and a Map is made only from the second on (see FirstInline).
 import { FirstInline } from '../../hub/first-inline.js';
 import type { ChannelSub } from './channel-ops.js';
 
