@@ -264,9 +264,8 @@ async function setup(
 ): Promise<Prepared | null> {
   // Closed while a token was verified: cleanup has run, so nothing may be added any more.
   if (s.closed) return null;
-  // One subscription per channel: the hub would hand a replaced one the channel's publications too.
-  const old = s.subs.get(channel);
-  if (old) s.dropSub(old);
+  // Callers subscribe a channel the session does not hold (one subscription per channel: the hub
+  // holds each one, and would hand a replaced one the channel's publications too).
   const sub = new ChannelSub(s, channel, serverSide, o.positioned, o.recoverable, o.expireAt, o.chanInfo);
   s.subs.set(sub);
   const { engine, hub, config } = s.ctx;
@@ -357,8 +356,7 @@ async function setup(
         if (b.pub.offset > sub.offset) sub.offset = b.pub.offset;
       }
       sub.buffer = null;
-      // Writing may have closed the connection (its outbox over the limit): no timer for a dropped sub.
-      if (s.subs.get(channel) === sub) armSubExpiry(s, sub, o.expireAt);
+      armSubExpiry(s, sub, o.expireAt);
     },
   };
 }
@@ -395,7 +393,9 @@ function armSubExpiry(s: NativeSession, sub: ChannelSub, expireAt: number): void
   sub.expireAt = expireAt;
   if (sub.expireTimer) clearTimeout(sub.expireTimer);
   sub.expireTimer = undefined;
-  if (expireAt <= 0) return;
+  // No timer for a subscription already dropped (e.g. writing its held-back publications closed the
+  // connection, or it left while a refresh token was verified): it would keep the session alive.
+  if (expireAt <= 0 || s.subs.get(sub.channel) !== sub) return;
   const delay = Math.max(0, expireAt - Date.now()) + s.ctx.config.client.expired_close_delay;
   sub.expireTimer = setTimeout(() => {
     if (sub.expireAt <= 0 || sub.expireAt > Date.now() || s.subs.get(sub.channel) !== sub) return;

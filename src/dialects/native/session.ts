@@ -209,7 +209,6 @@ export class NativeSession extends Deadline implements OutboxOptions {
 
   /** A positioned subscription fell behind the stream: resubscribe (client-side) or reconnect (server-side). */
   insufficientState(sub: ChannelSub): void {
-    if (this.subs.get(sub.channel) !== sub) return; // already dropped
     if (sub.serverSide) {
       this.close(Disconnects.insufficientState);
       return;
