@@ -13,8 +13,11 @@ export interface OutboxOptions {
   readonly maxBytes: number;
   /** Joins several messages into one frame; null sends each as its own frame. */
   readonly separator: Buffer | null;
-  /** Called once when the limit is passed; the outbox then drops everything. */
-  readonly onOverflow: () => void;
+  /**
+   * Called once when the limit is passed; the outbox then drops everything. A session that extends
+   * Outbox overrides `onOverflow` instead.
+   */
+  readonly onOverflow?: () => void;
 }
 
 const OPCODE_TEXT = 0x1;
@@ -154,8 +157,11 @@ function flushSlice(): void {
 /** Most messages whose slots an outbox keeps between flushes: a longer burst's are let go after it. */
 const QUEUE_KEPT = 32;
 
-/** The per-connection outgoing queue. */
-export class Outbox {
+/**
+ * The per-connection outgoing queue. A dialect's session may extend it (the native one does), so that
+ * a delivery touches one object per connection, not a session and then its outbox; others hold one.
+ */
+export class Outbox<W extends WebSocket = WebSocket> {
   // The messages to write, `count` of them: the first in a field (a connection mostly has one at a
   // time, and an idle one then holds no array at all), the others in the first slots of `rest`, whose
   // storage a busy connection keeps from flush to flush with its used slots emptied. (An array
@@ -179,13 +185,20 @@ export class Outbox {
   // Read on every message: copied out of the options, whose shape differs from dialect to dialect.
   private readonly maxBytes: number;
   private readonly separator: Buffer | null;
+  private readonly overflowed: (() => void) | undefined;
 
   constructor(
-    private readonly ws: WebSocket,
-    private readonly options: OutboxOptions,
+    protected readonly ws: W,
+    options: OutboxOptions,
   ) {
     this.maxBytes = options.maxBytes;
     this.separator = options.separator;
+    this.overflowed = options.onOverflow;
+  }
+
+  /** Called once when the limit is passed (everything queued is dropped by then): the options' callback. */
+  protected onOverflow(): void {
+    this.overflowed?.();
   }
 
   /** Queues a message for the next flush; false when the connection is over its limit or closed. */
@@ -194,7 +207,7 @@ export class Outbox {
     const limit = this.maxBytes - this.queuedBytes - bytes.length;
     if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit) {
       this.kill();
-      this.options.onOverflow();
+      this.onOverflow();
       return false;
     }
     if (binary || this.binary) (this.binary ??= new Array<boolean>(this.count).fill(false)).push(binary);

@@ -3,21 +3,31 @@
 // wheel keeps each tick's deadlines in a list linked through the deadlines themselves and fires due
 // ones on a coarse tick.
 
-/** `wheelAt` of a deadline that is not scheduled. */
-const NOT_SCHEDULED = -1;
+/** `wheelAt` of a deadline that is not scheduled: what a new deadline's `wheelAt` starts as. */
+export const NOT_SCHEDULED = -1;
 
 /**
- * A deadline that calls `fire` once, unless cancelled first. Its place on the wheel is kept in the
- * object itself, so a scheduled deadline costs no map or set entry (those were about 100 bytes a
- * deadline, with a set per tick besides).
+ * A deadline that calls `fire` once, unless cancelled first: any object with these fields (a class of
+ * its own, or a connection's session, which then needs no extra object). Its place on the wheel is
+ * kept in the object itself, so a scheduled deadline costs no map or set entry (those were about 100
+ * bytes a deadline, with a set per tick besides).
  */
-export abstract class Deadline {
+export interface Deadline {
   /** The tick it is due at, or NOT_SCHEDULED: the wheel's, not to be set by anyone else. */
-  wheelAt = NOT_SCHEDULED;
+  wheelAt: number;
   /**
    * Its neighbours among the deadlines due at the same tick, in the order they were scheduled: the
    * wheel's. The first one's `wheelPrev` is the last one, so a deadline joins the end at once.
    */
+  wheelPrev: Deadline | undefined;
+  wheelNext: Deadline | undefined;
+
+  fire(): void;
+}
+
+/** A deadline of its own (an object made for it), for what is not a deadline itself. */
+export abstract class DeadlineObject implements Deadline {
+  wheelAt = NOT_SCHEDULED;
   wheelPrev: Deadline | undefined = undefined;
   wheelNext: Deadline | undefined = undefined;
 

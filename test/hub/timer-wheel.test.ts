@@ -1,10 +1,10 @@
 // The shared timer wheel: deadlines fire once, after (not before) their delay; cancel and reschedule work.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Deadline, timers } from '../../src/hub/timer-wheel.js';
+import { DeadlineObject, timers } from '../../src/hub/timer-wheel.js';
 
 /** A deadline that runs `f`. */
-class Call extends Deadline {
+class Call extends DeadlineObject {
   constructor(private readonly f: () => void) {
     super();
   }

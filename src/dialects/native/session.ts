@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
-import { Outbox, type OutboxOptions } from '../../hub/outbox.js';
-import { Deadline, timers } from '../../hub/timer-wheel.js';
+import { Outbox } from '../../hub/outbox.js';
+import { DeadlineObject, NOT_SCHEDULED, timers, type Deadline } from '../../hub/timer-wheel.js';
 import {
   commandMethod,
   decodeFrame,
@@ -50,8 +50,14 @@ export class SessionSocket extends WebSocket {
   session: NativeSession | undefined = undefined;
 }
 
-/** A native protocol session over one WebSocket. */
-export class NativeSession extends Deadline implements OutboxOptions {
+/**
+ * A native protocol session over one WebSocket. It is its connection's outbox (the hub's deliveries
+ * go through one object per connection) and its own ping deadline on the timer wheel.
+ */
+export class NativeSession extends Outbox<SessionSocket> implements Deadline {
+  wheelAt = NOT_SCHEDULED;
+  wheelPrev: Deadline | undefined = undefined;
+  wheelNext: Deadline | undefined = undefined;
   readonly id = randomUUID();
   user = '';
   connInfo: string | undefined;
@@ -69,7 +75,6 @@ export class NativeSession extends Deadline implements OutboxOptions {
   get unusable(): boolean {
     return this.state === 'unusable';
   }
-  readonly outbox: Outbox;
 
   private chain: Promise<void> = SETTLED;
   private expireTimer: NodeJS.Timeout | undefined;
@@ -82,13 +87,9 @@ export class NativeSession extends Deadline implements OutboxOptions {
   /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
   private readonly framePingPong: boolean;
 
-  // The session is its outbox's options and its own ping deadline, and one small object, made only
-  // while it is scheduled, is its other deadline: at tens of thousands of connections, every object
-  // per connection counts (memory, and the garbage collector's marking time).
-  /** Outbox options: the most bytes queued plus unsent before the client is cut off. */
-  readonly maxBytes: number;
-  /** Outbox options: messages queued together go out in one frame, joined by newlines. */
-  readonly separator = SEPARATOR;
+  // The session is its outbox and its own ping deadline, and one small object, made only while it is
+  // scheduled, is its other deadline: at tens of thousands of connections, every object per
+  // connection counts (memory, and the garbage collector's marking time).
   /**
    * The stale-handshake deadline before connect, the pong deadline after (never both at once), while
    * scheduled; an idle connected session has none.
@@ -97,13 +98,13 @@ export class NativeSession extends Deadline implements OutboxOptions {
 
   constructor(
     readonly ctx: NativeContext,
-    private readonly ws: SessionSocket,
+    ws: SessionSocket,
     transport: TransportOptions,
   ) {
-    super();
+    // Messages queued together go out in one frame, joined by newlines; past queue_max_size bytes
+    // queued plus unsent, the client is cut off (onOverflow).
+    super(ws, { maxBytes: ctx.config.client.queue_max_size, separator: SEPARATOR });
     this.framePingPong = transport.framePingPong;
-    this.maxBytes = ctx.config.client.queue_max_size;
-    this.outbox = new Outbox(ws, this);
     ws.session = this;
     ctx.registry.open(this);
     ws.on('message', NativeSession.onSocketMessage);
@@ -131,8 +132,8 @@ export class NativeSession extends Deadline implements OutboxOptions {
     (this as SessionSocket).session?.onPong();
   }
 
-  /** Outbox options: the client let too many bytes pile up unsent. */
-  onOverflow(): void {
+  /** The outbox's limit: the client let too many bytes pile up unsent. */
+  protected override onOverflow(): void {
     this.close(Disconnects.slow);
   }
 
@@ -169,7 +170,7 @@ export class NativeSession extends Deadline implements OutboxOptions {
       sub.offset = pub.offset;
     }
     if (this.earlyPingTick !== NO_EARLY_PING && this.earlyPingTick <= timers.now) this.pingWithOutput();
-    this.outbox.push(bytes);
+    this.push(bytes);
   }
 
   /** The engine may have lost publications of a channel (the hub already dropped it): resubscribe. */
@@ -188,15 +189,15 @@ export class NativeSession extends Deadline implements OutboxOptions {
   /** Writes a reply or push. */
   write(bytes: Buffer): void {
     if (bytes === NON_JSON_PUSH) return this.close(Disconnects.inappropriateProtocol);
-    if (this.state !== 'closed') this.outbox.push(bytes);
+    if (this.state !== 'closed') this.push(bytes);
   }
 
   /** Ends the connection with a disconnect code (a WebSocket close frame with code and reason). */
   close(d: Disconnect): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.outbox.flush();
-    this.outbox.kill();
+    this.flush();
+    this.kill();
     try {
       this.ws.close(d.code, closeReason(d.reason));
     } catch {
@@ -536,7 +537,7 @@ const NO_EARLY_PING = -1;
 const SETTLED: Promise<void> = Promise.resolve();
 
 /** A session's second deadline on the timer wheel (a class: no closure per connection). */
-class CheckDeadline extends Deadline {
+class CheckDeadline extends DeadlineObject {
   constructor(private readonly session: NativeSession) {
     super();
   }
