@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // What one server API call costs Herald, beside a bare Node http server that reads the body, parses
 // it and answers a fixed reply (the least a Node HTTP endpoint does per call).
-//   node bench/api-cost.mjs [--calls 20000] [--rate 5000] [--rounds 3] [--batch N] [--baseline DIR]
+//   node bench/api-cost.mjs [--calls 20000] [--rate 5000] [--rounds 3] [--batch N] [--pings N [--seconds 10]] [--baseline DIR]
 // Each server runs in its own process on CPU 0 (Herald on the memory engine, with 100 WebSocket
 // subscribers, one per channel, that receive every publication); this process publishes on CPU 1
 // with the benchmark's HTTP publisher (4 keep-alive connections, pipelined). The server measures
@@ -11,12 +11,16 @@
 // outside the JS heap are not in it). Rounds alternate the servers; the table gives each one's median.
 // With --batch N, Herald gets the same publications N to a `batch` call (the bare server reads and
 // parses the same bodies), and every figure is per publication.
+// With --pings N, what an idle connection costs instead: N native clients that only answer Herald's
+// pings (every 2 s here), and every figure is per ping and its pong, over --seconds (default 10).
 // It measures the build in dist/ (and DIR/dist): build first (`npx tsc -p .`). Development numbers:
 // nothing is written to bench/results.
 import { spawn, spawnSync } from 'node:child_process';
 import v8 from 'node:v8';
 import { join } from 'node:path';
 import { atRate } from './pace.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -26,7 +30,7 @@ const argValue = (name, dflt) => {
 };
 const KEY = 'bench-key';
 
-if (args[0] === '--serve') await serve(args[1], args[2]);
+if (args[0] === '--serve') await serve(args[1], args[2], args[3] === 'pings');
 else await main();
 
 async function main() {
@@ -40,13 +44,15 @@ async function main() {
   if (pinned.status !== 0) throw new Error(`cannot pin to CPU 1: ${pinned.stderr || pinned.error?.message}`);
   const { httpPublisher } = await import('./http-publisher.mjs');
   const { default: WebSocket } = await import('ws');
-  const servers = [['node-http', ROOT], ['herald', ROOT], ...(baseline ? [['herald-baseline', baseline]] : [])];
+  const pings = Number(argValue('--pings', 0));
+  const seconds = Number(argValue('--seconds', 10));
+  const servers = [...(pings ? [] : [['node-http', ROOT]]), ['herald', ROOT], ...(baseline ? [['herald-baseline', baseline]] : [])];
   const rows = new Map(servers.map(([name]) => [name, []]));
   for (let round = 0; round < rounds; round++) {
     // Every other round in the opposite order, so no server is always measured first.
     for (const [name, root] of round % 2 ? [...servers].reverse() : servers) {
       // Started on CPU 0 from the first instruction (every thread), with this process's IPC channel.
-      const child = spawn('taskset', ['-c', '0', process.execPath, new URL(import.meta.url).pathname, '--serve', name === 'node-http' ? 'bare' : 'herald', root], {
+      const child = spawn('taskset', ['-c', '0', process.execPath, new URL(import.meta.url).pathname, '--serve', name === 'node-http' ? 'bare' : 'herald', root, pings ? 'pings' : 'calls'], {
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -60,6 +66,20 @@ async function main() {
       let subscribers = [];
       try {
         const { port, wsPort } = await ask(); // it says when it listens
+        if (pings) {
+          // Idle clients: they answer pings (counted) and nothing else happens.
+          subscribers = await subscribe(WebSocket, wsPort, pings);
+          let pongs = 0;
+          for (const ws of subscribers) ws.on('message', (d) => String(d) === '{}' && (ws.send('{}'), pongs++));
+          await sleep(3000); // every client pinged at least once: the JIT has seen the path
+          await ask({ op: 'start' });
+          const from = pongs;
+          await sleep(seconds * 1000);
+          const m = await ask({ op: 'stop', calls: pongs - from });
+          rows.get(name).push(m);
+          console.error(`[api-cost] round ${round + 1} ${name}: ${JSON.stringify(m)} over ${pongs - from} pings`);
+          continue;
+        }
         subscribers = wsPort ? await subscribe(WebSocket, wsPort, 100) : [];
         // Transport error mode: a refused call is an HTTP error, which fails the run instead of
         // being counted as a (cheaper) call.
@@ -80,11 +100,12 @@ async function main() {
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const how = batch > 1 ? `publications at ${rate}/s, ${batch} to a batch call,` : `publish calls at ${rate}/s`;
-  console.log(`\n${calls} ${how} per round, median of ${rounds} rounds (server on CPU 0; figures per publication):\n`);
+  const how = pings ? `${seconds} s of ${pings} idle clients answering pings every 2 s` : batch > 1 ? `${calls} publications at ${rate}/s, ${batch} to a batch call,` : `${calls} publish calls at ${rate}/s`;
+  const per = pings ? 'ping and its pong' : 'publication';
+  console.log(`\n${how} per round, median of ${rounds} rounds (server on CPU 0; figures per ${per}):\n`);
   // Each column is its own median over the rounds. Scavenges compare builds of one server only: each
   // process sizes its young generation itself (a bare server's stays small, so it collects more often).
-  console.log('| server | CPU µs per publication | of it user | JS heap bytes allocated per publication | young-generation collections per 10k publications |');
+  console.log(`| server | CPU µs per ${per} | of it user | JS heap bytes allocated per ${per} | young-generation collections per 10k |`);
   console.log('|---|---|---|---|---|');
   for (const [name, ms] of rows) {
     console.log(`| ${name} | ${median(ms.map((m) => m.cpu_us)).toFixed(1)} | ${median(ms.map((m) => m.user_us)).toFixed(1)} | ${median(ms.map((m) => m.alloc_bytes)).toLocaleString('en-US')} | ${median(ms.map((m) => m.scavenges_per_10k)).toFixed(1)} |`);
@@ -124,7 +145,7 @@ function subscribe(WebSocket, port, n) {
 }
 
 /** The server side: a bare Node http server or Herald, measuring itself between `start` and `stop`. */
-async function serve(kind, root) {
+async function serve(kind, root, pings) {
   let port;
   let wsPort = 0;
   if (kind === 'bare') {
@@ -148,7 +169,7 @@ async function serve(kind, root) {
           port: 0,
           log_level: 'error',
           http_api: { key: KEY },
-          client: { allow_anonymous_connect_without_token: true },
+          client: { allow_anonymous_connect_without_token: true, ...(pings ? { ping_interval: '2s', pong_timeout: '1s' } : {}) },
           channel: { without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true } },
         },
       }),

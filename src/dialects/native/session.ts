@@ -274,6 +274,10 @@ export class NativeSession extends Outbox<SessionSocket> implements Deadline {
       if (this.state === 'unusable') this.close(Disconnects.badRequest);
       return;
     }
+    // The protocol's pong (an empty command, `{}`: what every idle connection sends once per ping
+    // interval) with no command in flight is answered at once, as the chain would answer it, without
+    // decoding or a turn of the chain.
+    if (data.length === 2 && data[0] === 0x7b && data[1] === 0x7d && this.chain === SETTLED) return this.onPong();
     let commands: Command[];
     try {
       commands = decodeFrame(data.toString('utf8'));
