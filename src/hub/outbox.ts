@@ -7,17 +7,18 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
-/** Options of an outbox. */
-export interface OutboxOptions {
+/** Limits and framing of an outbox. */
+export interface OutboxLimits {
   /** Most bytes allowed queued here plus unsent in the socket. */
   readonly maxBytes: number;
   /** Joins several messages into one frame; null sends each as its own frame. */
   readonly separator: Buffer | null;
-  /**
-   * Called once when the limit is passed; the outbox then drops everything. A session that extends
-   * Outbox overrides `onOverflow` instead.
-   */
-  readonly onOverflow?: () => void;
+}
+
+/** Options of an outbox that a session holds. */
+export interface OutboxOptions extends OutboxLimits {
+  /** Called once when the limit is passed; the outbox then drops everything. */
+  readonly onOverflow: () => void;
 }
 
 const OPCODE_TEXT = 0x1;
@@ -107,10 +108,10 @@ const FLUSH_SLICE = 256;
 // The two lists keep their storage from pass to pass: each holds `*Count` outboxes, and a slot is
 // emptied (not the array shortened) once used. Setting an array's length to 0 gives V8 its storage
 // back, so every pass would grow it again from nothing, and the per-connection queues below alike.
-let draining: Array<Outbox | undefined> = [];
+let draining: Array<OutboxBase | undefined> = [];
 let drainCount = 0;
 let drainPos = 0;
-let dirty: Array<Outbox | undefined> = [];
+let dirty: Array<OutboxBase | undefined> = [];
 let dirtyCount = 0;
 let scheduled = false;
 
@@ -159,9 +160,10 @@ const QUEUE_KEPT = 32;
 
 /**
  * The per-connection outgoing queue. A dialect's session may extend it (the native one does), so that
- * a delivery touches one object per connection, not a session and then its outbox; others hold one.
+ * a delivery touches one object per connection, not a session and then its outbox, and says itself
+ * what passing the limit does; others hold an `Outbox`, which calls back.
  */
-export class Outbox<W extends WebSocket = WebSocket> {
+export abstract class OutboxBase<W extends WebSocket = WebSocket> {
   // The messages to write, `count` of them: the first in a field (a connection mostly has one at a
   // time, and an idle one then holds no array at all), the others in the first slots of `rest`, whose
   // storage a busy connection keeps from flush to flush with its used slots emptied. (An array
@@ -185,21 +187,18 @@ export class Outbox<W extends WebSocket = WebSocket> {
   // Read on every message: copied out of the options, whose shape differs from dialect to dialect.
   private readonly maxBytes: number;
   private readonly separator: Buffer | null;
-  private readonly overflowed: (() => void) | undefined;
 
+  // Calls nothing a subclass overrides: a subclass's own fields are not set yet.
   constructor(
     protected readonly ws: W,
-    options: OutboxOptions,
+    limits: OutboxLimits,
   ) {
-    this.maxBytes = options.maxBytes;
-    this.separator = options.separator;
-    this.overflowed = options.onOverflow;
+    this.maxBytes = limits.maxBytes;
+    this.separator = limits.separator;
   }
 
-  /** Called once when the limit is passed (everything queued is dropped by then): the options' callback. */
-  protected onOverflow(): void {
-    this.overflowed?.();
-  }
+  /** Called once when the limit is passed, everything queued dropped by then: the client is to go. */
+  protected abstract onOverflow(): void;
 
   /** Queues a message for the next flush; false when the connection is over its limit or closed. */
   push(bytes: Buffer, binary = false): boolean {
@@ -272,5 +271,19 @@ export class Outbox<W extends WebSocket = WebSocket> {
     this.count = 0;
     this.binary = undefined;
     this.queuedBytes = 0;
+  }
+}
+
+/** An outbox that a session holds: passing the limit calls the options' `onOverflow`. */
+export class Outbox extends OutboxBase {
+  private readonly overflowed: () => void;
+
+  constructor(ws: WebSocket, options: OutboxOptions) {
+    super(ws, options);
+    this.overflowed = options.onOverflow;
+  }
+
+  protected onOverflow(): void {
+    this.overflowed();
   }
 }

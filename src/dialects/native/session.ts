@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
-import { Outbox } from '../../hub/outbox.js';
+import { OutboxBase } from '../../hub/outbox.js';
 import { DeadlineObject, NOT_SCHEDULED, timers, type Deadline } from '../../hub/timer-wheel.js';
 import {
   commandMethod,
@@ -52,9 +52,10 @@ export class SessionSocket extends WebSocket {
 
 /**
  * A native protocol session over one WebSocket. It is its connection's outbox (the hub's deliveries
- * go through one object per connection) and its own ping deadline on the timer wheel.
+ * go through one object per connection) and its own ping deadline on the timer wheel. The outbox's
+ * `push` queues bytes as they are: the session's own code goes through `write` and `deliver`.
  */
-export class NativeSession extends Outbox<SessionSocket> implements Deadline {
+export class NativeSession extends OutboxBase<SessionSocket> implements Deadline {
   wheelAt = NOT_SCHEDULED;
   wheelPrev: Deadline | undefined = undefined;
   wheelNext: Deadline | undefined = undefined;
