@@ -131,6 +131,17 @@ test('a pong with no ping outstanding: 3501', async () => {
   await expectClose(3501, (r) => r.send({}));
 });
 
+test('a pong in a frame right behind a connect still in flight waits its turn: the connect reply, then 3501', async () => {
+  const r = await RawClient.open(node.wsUrl);
+  // The connect checks its token asynchronously; the pong, a frame of its own, comes in meanwhile.
+  r.send({ id: 1, connect: { token: await userToken('alice') } });
+  r.sendRaw('{}');
+  assert.equal((await r.waitClose()).code, 3501, 'no ping was outstanding');
+  assert.equal(r.messages.length, 1);
+  assert.ok(r.messages[0]!.connect, 'the connect was answered before the pong was');
+  await bystanderStillReceives();
+});
+
 test('after a failed connect (expired token: 109), any later frame closes with 3501', async () => {
   const r = await RawClient.open(node.wsUrl);
   r.send({ id: 1, connect: { token: await userToken('alice', {}, -10) } }, { id: 2, subscribe: { channel: 'news:1' } });
