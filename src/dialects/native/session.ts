@@ -386,9 +386,11 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
       this.user = tokenUser(claims, config.client.token.user_id_claim);
       this.connInfo = rawJsonClaim(claims, 'info');
       this.expireAt = tokenExpiry(claims);
-      if (Array.isArray(claims.channels)) channels = [...new Set(claims.channels.filter((c): c is string => typeof c === 'string'))];
       subsClaim = asObject(claims.subs);
-      for (const ch of Object.keys(subsClaim)) if (!channels.includes(ch)) channels.push(ch);
+      // Each channel once, whether the token names it twice or in both claims.
+      const named = new Set<string>(Array.isArray(claims.channels) ? claims.channels.filter((c): c is string => typeof c === 'string') : []);
+      for (const ch of Object.keys(subsClaim)) named.add(ch);
+      channels = [...named];
       if (this.expireAt > 0 && this.expireAt <= Date.now()) return this.failConnect(id, Errors.tokenExpired);
     } else if (!config.client.allow_anonymous_connect_without_token) {
       this.ctx.log.info({ client: this.id }, 'connection without token refused (anonymous connections are not allowed)');
