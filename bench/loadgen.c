@@ -165,20 +165,29 @@ static void mark_ready(conn_t *c) {
   }
 }
 
-// Every "T=<digits>" in a message is one delivery.
+// Every "T=<digits>" in a message is one delivery. The scans use memchr (vectorised in libc), not a
+// loop over every byte: at 1.5M deliveries a second, reading each byte twice took 40% of this
+// process's CPU, which made it slower than the servers it measures.
 static void count_deliveries(const char *p, size_t n) {
   uint64_t t_now = 0;
-  for (size_t i = 0; i + 2 < n; i++) {
-    if (p[i] != 'T' || p[i + 1] != '=') continue;
+  const char *end = p + n;
+  for (const char *q = p; end - q > 2 && (q = memchr(q, 'T', (size_t)(end - q - 2))) != NULL;) {
+    if (q[1] != '=') {
+      q++;
+      continue;
+    }
+    const char *d = q + 2;
     uint64_t t = 0;
-    size_t j = i + 2;
-    while (j < n && p[j] >= '0' && p[j] <= '9') t = t * 10 + (uint64_t)(p[j++] - '0');
-    if (j == i + 2) continue;
+    while (d < end && *d >= '0' && *d <= '9') t = t * 10 + (uint64_t)(*d++ - '0');
+    if (d == q + 2) {
+      q = d;
+      continue;
+    }
     if (!t_now) t_now = now_us();
     uint64_t lat = t_now > t ? t_now - t : 0;
     record(lat);
     if (TRACE) fprintf(TRACE, "%llu %llu\n", (unsigned long long)t_now, (unsigned long long)lat);
-    i = j;
+    q = d;
   }
 }
 
@@ -186,23 +195,22 @@ static void on_message(conn_t *c, const char *p, size_t n) {
   switch (PROTO) {
   case HERALD: {
     // One frame may hold several JSON lines: replies, pushes and pings ("{}").
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-      if (i == n || p[i] == '\n') {
-        size_t len = i - start;
-        const char *line = p + start;
-        if (len == 2 && line[0] == '{' && line[1] == '}') send_text(c, "{}");
-        else if (!c->ready && memmem(line, len, "\"id\":2", 6)) {
-          if (!memmem(line, len, "\"error\"", 7)) mark_ready(c);
-          else if (c->retries++ < 50) {
-            // A temporary error (the server's engine busy or away): subscribe again, as the SDK would.
-            char msg[160];
-            snprintf(msg, sizeof msg, "{\"subscribe\":{\"channel\":\"%s\"},\"id\":2}", c->channel);
-            send_text(c, msg);
-          }
+    const char *end = p + n;
+    for (const char *line = p;;) {
+      const char *nl = memchr(line, '\n', (size_t)(end - line));
+      size_t len = (size_t)((nl ? nl : end) - line);
+      if (len == 2 && line[0] == '{' && line[1] == '}') send_text(c, "{}");
+      else if (!c->ready && memmem(line, len, "\"id\":2", 6)) {
+        if (!memmem(line, len, "\"error\"", 7)) mark_ready(c);
+        else if (c->retries++ < 50) {
+          // A temporary error (the server's engine busy or away): subscribe again, as the SDK would.
+          char msg[160];
+          snprintf(msg, sizeof msg, "{\"subscribe\":{\"channel\":\"%s\"},\"id\":2}", c->channel);
+          send_text(c, msg);
         }
-        start = i + 1;
       }
+      if (!nl) break;
+      line = nl + 1;
     }
     count_deliveries(p, n);
     break;
@@ -333,9 +341,13 @@ static void on_readable(conn_t *c) {
       c->cap = c->cap ? c->cap * 2 : 131072;
       c->buf = realloc(c->buf, c->cap);
     }
-    ssize_t r = read(c->fd, c->buf + c->len, c->cap - c->len);
+    size_t room = c->cap - c->len;
+    ssize_t r = read(c->fd, c->buf + c->len, room);
     if (r > 0) {
       c->len += (size_t)r;
+      // Less than asked for: the socket is drained for now. epoll is level-triggered and reports it
+      // again when more arrives, so no second read to hear EAGAIN (one syscall per wake-up, not two).
+      if ((size_t)r < room) break;
       continue;
     }
     if (r == 0) {
