@@ -125,6 +125,16 @@ function procStats(pid) {
   return { cpuUs: userUs + sysUs, userUs, sysUs, rss, writes };
 }
 
+/**
+ * A CPU's time by kind from /proc/stat, in µs: what the server's CPU did besides the server (softirq
+ * work not charged to it, or idle while its passes were slow). Tick-based, like procStats.
+ */
+function cpuTimes(cpu) {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map((v) => (Number(v) * 1e6) / TICKS);
+  return { busy: user + nice + system + irq + softirq + steal, idle: idle + iowait, softirq, steal };
+}
+
 /** The server-side processes: each returns { pid, proto, port, publish(payload, channel), close() }. */
 const SERVER_KINDS = {
   async 'herald-memory'() {
@@ -347,6 +357,7 @@ async function s1(kind) {
     for (const rate of CFG.s1Rates) {
       await lg.mark();
       const before = procStats(server.pid);
+      const cpuBefore = cpuTimes(SERVER_CPU);
       const t0 = performance.now();
       publishErrors = 0;
       const sent = await publishAtRate(server, rate, CFG.stepSec, () => 'bench');
@@ -359,6 +370,7 @@ async function s1(kind) {
       const received = stats.recv;
       const seconds = (performance.now() - t0) / 1000;
       const after = procStats(server.pid);
+      const cpuAfter = cpuTimes(SERVER_CPU);
       const row = {
         publish_errors: publishErrors,
         scenario: 's1',
@@ -378,6 +390,11 @@ async function s1(kind) {
         server_writes_per_delivery: received ? (after.writes - before.writes) / received : null,
         server_rss_mb: after.rss / 2 ** 20,
         loadgen_cpu_pct: (stats.cpu_us / 1e6 / seconds) * 100,
+        // The server's CPU over the step: the share it was idle (the server waited rather than
+        // worked), and the share of softirq work (much of it the loopback's receive side of the
+        // server's own writes; counted in the server's CPU only when it ran in the server's context).
+        server_cpu0_idle_pct: (100 * (cpuAfter.idle - cpuBefore.idle)) / (cpuAfter.busy - cpuBefore.busy + cpuAfter.idle - cpuBefore.idle),
+        server_cpu0_softirq_pct: (100 * (cpuAfter.softirq - cpuBefore.softirq)) / (cpuAfter.busy - cpuBefore.busy + cpuAfter.idle - cpuBefore.idle),
       };
       // A busy-polling load generator (LOADGEN_BUSY_POLL=1) reads 100% by construction: no flag then.
       row.loadgen_saturated = BUSY_POLL ? null : row.loadgen_cpu_pct > 80;
