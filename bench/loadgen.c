@@ -72,6 +72,16 @@ static uint64_t hist[FINE + COARSE + 1];
 static uint64_t received, max_lat;
 /** Polls without sleeping (LOADGEN_BUSY_POLL=1). */
 static int BUSY_POLL;
+/**
+ * While data flows (any in the last 20 ms), the load generator polls and naps this long between polls
+ * instead of blocking in epoll_wait (LOADGEN_NAP_US, default 100; 0 blocks). On loopback the receive
+ * side of a write runs on the writer's CPU: a write to a socket whose reader blocks in epoll_wait also
+ * wakes the reader's CPU, at the server's expense, which a remote client never costs it. A napping
+ * reader is on no wait queue, so the server's writes wake nothing; a delivery then waits at most one
+ * nap (0.1 ms) before it is read. Idle for 20 ms, it blocks again, and the next data wakes it once.
+ */
+static long NAP_US = 100;
+static uint64_t last_data_us;
 
 /** Where every delivery is written down (LOADGEN_TRACE), or NULL. */
 static FILE *TRACE;
@@ -374,6 +384,11 @@ int main(int argc, char **argv) {
     return 2;
   }
   BUSY_POLL = getenv("LOADGEN_BUSY_POLL") && !strcmp(getenv("LOADGEN_BUSY_POLL"), "1");
+  if (getenv("LOADGEN_NAP_US")) NAP_US = atol(getenv("LOADGEN_NAP_US"));
+  if (NAP_US < 0 || NAP_US > 999999) {
+    fprintf(stderr, "LOADGEN_NAP_US takes 0 to 999999 (microseconds)\n");
+    return 2;
+  }
   if (getenv("LOADGEN_TRACE")) {
     char path[512];
     snprintf(path, sizeof path, "%s.%s.%d", getenv("LOADGEN_TRACE"), argv[3], (int)getpid());
@@ -432,7 +447,14 @@ int main(int argc, char **argv) {
       announced = 1;
       cpu_mark = cpu_us();
     }
-    int n = epoll_wait(ep, events, 1024, BUSY_POLL ? 0 : 100);
+    // NAP_US: while deliveries flow, poll and nap instead of blocking in epoll_wait.
+    int flowing = NAP_US > 0 && now_us() - last_data_us < 20000;
+    int n = epoll_wait(ep, events, 1024, BUSY_POLL || flowing ? 0 : 100);
+    if (n > 0) last_data_us = now_us();
+    else if (flowing && !BUSY_POLL) {
+      struct timespec nap = {0, NAP_US * 1000};
+      nanosleep(&nap, NULL);
+    }
     for (int i = 0; i < n; i++) {
       if (events[i].data.u64 == UINT64_MAX) {
         ssize_t r = read(0, cmd + cmdlen, sizeof cmd - cmdlen - 1);
