@@ -77,8 +77,9 @@ static int BUSY_POLL;
  * instead of blocking in epoll_wait (LOADGEN_NAP_US, default 100; 0 blocks). On loopback the receive
  * side of a write runs on the writer's CPU: a write to a socket whose reader blocks in epoll_wait also
  * wakes the reader's CPU, at the server's expense, which a remote client never costs it. A napping
- * reader is on no wait queue, so the server's writes wake nothing; a delivery then waits at most one
- * nap (0.1 ms) before it is read. Idle for 20 ms, it blocks again, and the next data wakes it once.
+ * reader is on no wait queue, so the server's writes wake nothing; a delivery then waits about one
+ * nap before it is read (0.1-0.2 ms with the timer's slack). Idle for 20 ms, it blocks again, and the
+ * next data wakes it once.
  */
 static long NAP_US = 100;
 static uint64_t last_data_us;
@@ -384,7 +385,13 @@ int main(int argc, char **argv) {
     return 2;
   }
   BUSY_POLL = getenv("LOADGEN_BUSY_POLL") && !strcmp(getenv("LOADGEN_BUSY_POLL"), "1");
-  if (getenv("LOADGEN_NAP_US")) NAP_US = atol(getenv("LOADGEN_NAP_US"));
+  const char *nap = getenv("LOADGEN_NAP_US");
+  if (nap) {
+    char *end;
+    errno = 0;
+    NAP_US = strtol(nap, &end, 10);
+    if (errno || end == nap || *end) NAP_US = -1;
+  }
   if (NAP_US < 0 || NAP_US > 999999) {
     fprintf(stderr, "LOADGEN_NAP_US takes 0 to 999999 (microseconds)\n");
     return 2;

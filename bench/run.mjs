@@ -49,8 +49,11 @@ const API_KEY = 'bench-key';
 /** LOADGEN_BUSY_POLL=1: the load generator polls without sleeping (bench/loadgen.c). */
 const BUSY_POLL = process.env.LOADGEN_BUSY_POLL === '1';
 /** LOADGEN_NAP_US: how long the load generator naps between polls while data flows (bench/loadgen.c; 0 blocks in epoll_wait). */
-const NAP_US = Number(process.env.LOADGEN_NAP_US ?? 100);
-if (!(Number.isInteger(NAP_US) && NAP_US >= 0 && NAP_US < 1e6)) throw new Error('LOADGEN_NAP_US takes a whole number of microseconds, 0 to 999999');
+const NAP_RAW = process.env.LOADGEN_NAP_US ?? '100';
+if (!/^\d{1,6}$/.test(NAP_RAW)) throw new Error(`LOADGEN_NAP_US takes a whole number of microseconds, 0 to 999999 (got ${JSON.stringify(NAP_RAW)})`);
+const NAP_US = Number(NAP_RAW);
+// The load generator reads the same variable: hand it the value checked here.
+process.env.LOADGEN_NAP_US = String(NAP_US);
 /** Debian's Webdis (its package installs it here). */
 const WEBDIS = '/usr/bin/webdis';
 const SERVER_CPU = '0';
@@ -563,7 +566,7 @@ async function main() {
     herald_ping_interval: HERALD_PING,
     // The load generator never sleeping (a development switch, see bench/loadgen.c).
     loadgen_busy_poll: BUSY_POLL,
-    loadgen_nap_us: NAP_US,
+    loadgen_nap_us: BUSY_POLL ? null : NAP_US,
   };
   appendFileSync(file, JSON.stringify(machine) + '\n');
   const rows = [machine];
