@@ -17,6 +17,7 @@ import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
 import { redisPublisher } from './redis-publisher.mjs';
 import { recoveryScenario } from './recovery.mjs';
 import { writeReport } from './report.mjs';
+import { cpuTimes, procStats } from './proc-stats.mjs';
 import { ensureDebianPackages, onPath } from '../scripts/debian-packages.mjs';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -58,7 +59,6 @@ process.env.LOADGEN_NAP_US = String(NAP_US);
 const WEBDIS = '/usr/bin/webdis';
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
-const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 // This process is the publisher (and runs s4's clients): it goes on the load CPU with all its threads
 // (V8's helpers too), so that it never takes the server's CPU.
 const pinned = spawnSync('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)], { encoding: 'utf8' });
@@ -118,27 +118,6 @@ async function startRedis() {
     ready: /Ready to accept connections/,
   });
   return { ...r, port };
-}
-
-/** CPU time (µs), RSS (bytes) and write syscalls (write, writev) of a process and its threads. */
-function procStats(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const userUs = (Number(fields[11]) * 1e6) / TICKS;
-  const sysUs = (Number(fields[12]) * 1e6) / TICKS;
-  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
-  const writes = Number(/syscw:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN);
-  return { cpuUs: userUs + sysUs, userUs, sysUs, rss, writes };
-}
-
-/**
- * A CPU's time by kind from /proc/stat, in µs: what the server's CPU did besides the server (softirq
- * work not charged to it, or idle while its passes were slow). Tick-based, like procStats.
- */
-function cpuTimes(cpu) {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map((v) => (Number(v) * 1e6) / TICKS);
-  return { busy: user + nice + system + irq + softirq + steal, idle: idle + iowait, softirq, steal };
 }
 
 /** The server-side processes: each returns { pid, proto, port, publish(payload, channel), close() }. */
