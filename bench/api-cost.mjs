@@ -19,8 +19,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import v8 from 'node:v8';
 import { join } from 'node:path';
 import { atRate } from './pace.mjs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);

@@ -3,8 +3,8 @@
 // its stats on demand.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts the load generator `bin` pinned to `cpu`, with `conns` subscribers of `server` (its `port`,

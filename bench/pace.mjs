@@ -1,7 +1,7 @@
 // Publishing at a steady rate, as the benchmark's publishers do: what is due goes out in small bursts
 // on a short timer (every 1 ms at high rates, at most every 10 ms), never ahead of time.
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Calls `send(i)` for i = 0, step, 2·step, … below `total`, `step` items at a time, so that items go

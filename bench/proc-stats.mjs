@@ -24,5 +24,5 @@ export function procStats(pid) {
 export function cpuTimes(cpu) {
   const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${cpu} `));
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1, 9).map((v) => (Number(v) * 1e6) / TICKS);
-  return { busy: user + nice + system + irq + softirq + steal, idle: idle + iowait, softirq, steal };
+  return { busy: user + nice + system + irq + softirq + steal, idle: idle + iowait, softirq };
 }

@@ -2,6 +2,7 @@
 // missed publication exactly once, in order, and how long does it take? Raw WebSocket clients speak
 // the native protocol as centrifuge-js does (subscribe with recover, offset, epoch).
 import WebSocket from 'ws';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const CHANNEL = 'recov:bench';
 
@@ -76,17 +77,17 @@ export async function recoveryScenario({ port, apiKey, clients: n, messages, cut
   for (let i = 0; i < 10; i++) first = await apiPublish(port, apiKey, { warm: i });
   const warmStart = first - 9;
   const end = Date.now() + 10_000;
-  while (clients.some((c) => c.offset < first) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  while (clients.some((c) => c.offset < first) && Date.now() < end) await sleep(20);
   for (const c of clients) c.cut();
   const gap = (cutSeconds * 1000) / messages;
   let last = first;
   for (let i = 0; i < messages; i++) {
     last = await apiPublish(port, apiKey, { missed: i });
-    await new Promise((r) => setTimeout(r, gap));
+    await sleep(gap);
   }
   const t0 = performance.now();
   for (let i = 0; i < n; i += 100) await Promise.all(clients.slice(i, i + 100).map((c) => c.subscribe(port)));
-  while (clients.some((c) => c.offset < last) && performance.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 5));
+  while (clients.some((c) => c.offset < last) && performance.now() - t0 < 30_000) await sleep(5);
   const timeToRecover = performance.now() - t0;
   let missing = 0;
   let duplicates = 0;

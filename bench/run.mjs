@@ -11,6 +11,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, write
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { httpPublisher } from './http-publisher.mjs';
 import { atRate } from './pace.mjs';
 import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
@@ -50,7 +51,8 @@ const API_KEY = 'bench-key';
 /** LOADGEN_BUSY_POLL=1: the load generator polls without sleeping (bench/loadgen.c). */
 const BUSY_POLL = process.env.LOADGEN_BUSY_POLL === '1';
 /** LOADGEN_NAP_US: how long the load generator naps between polls while data flows (bench/loadgen.c; 0 blocks in epoll_wait). */
-const NAP_RAW = process.env.LOADGEN_NAP_US ?? '100';
+const NAP_DEFAULT = 100;
+const NAP_RAW = process.env.LOADGEN_NAP_US ?? String(NAP_DEFAULT);
 if (!/^\d{1,6}$/.test(NAP_RAW)) throw new Error(`LOADGEN_NAP_US takes a whole number of microseconds, 0 to 999999 (got ${JSON.stringify(NAP_RAW)})`);
 const NAP_US = Number(NAP_RAW);
 // The load generator reads the same variable: hand it the value checked here.
@@ -64,7 +66,6 @@ const LOAD_CPU = '1';
 const pinned = spawnSync('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)], { encoding: 'utf8' });
 if (pinned.status !== 0) throw new Error(`cannot pin the benchmark to CPU ${LOAD_CPU}: ${pinned.stderr || pinned.error?.message}`);
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[bench]', ...a);
 
 function freePort() {
@@ -356,6 +357,7 @@ async function s1(kind) {
       const seconds = (performance.now() - t0) / 1000;
       const after = procStats(server.pid);
       const cpuAfter = cpuTimes(SERVER_CPU);
+      const cpuTotal = cpuAfter.busy - cpuBefore.busy + cpuAfter.idle - cpuBefore.idle;
       const row = {
         publish_errors: publishErrors,
         scenario: 's1',
@@ -378,8 +380,8 @@ async function s1(kind) {
         // The server's CPU over the step: the share it was idle (the server waited rather than
         // worked), and the share of softirq work (much of it the loopback's receive side of the
         // server's own writes; counted in the server's CPU only when it ran in the server's context).
-        server_cpu0_idle_pct: (100 * (cpuAfter.idle - cpuBefore.idle)) / (cpuAfter.busy - cpuBefore.busy + cpuAfter.idle - cpuBefore.idle),
-        server_cpu0_softirq_pct: (100 * (cpuAfter.softirq - cpuBefore.softirq)) / (cpuAfter.busy - cpuBefore.busy + cpuAfter.idle - cpuBefore.idle),
+        server_cpu0_idle_pct: (100 * (cpuAfter.idle - cpuBefore.idle)) / cpuTotal,
+        server_cpu0_softirq_pct: (100 * (cpuAfter.softirq - cpuBefore.softirq)) / cpuTotal,
       };
       // A busy-polling load generator (LOADGEN_BUSY_POLL=1) reads 100% by construction: no flag then.
       row.loadgen_saturated = BUSY_POLL ? null : row.loadgen_cpu_pct > 80;
@@ -573,7 +575,7 @@ async function main() {
   }
   // Only a full run (every scenario and server, all rates, the load generator as it runs by default)
   // replaces the headline table; quick, partial, busy-polling and other-nap runs are for development.
-  const full = !QUICK && !argValue('--only') && !argValue('--servers') && !argValue('--rates') && !BUSY_POLL && NAP_US === 100;
+  const full = !QUICK && !argValue('--only') && !argValue('--servers') && !argValue('--rates') && !BUSY_POLL && NAP_US === NAP_DEFAULT;
   if (full) writeReport(rows, file);
   log(`results: ${file}${full ? '' : ' (a quick, partial or busy-polling run, or one with LOADGEN_NAP_US set otherwise: docs/performance.md left as it is)'}`);
 }
