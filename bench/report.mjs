@@ -66,7 +66,8 @@ function s2Of(rows, server) {
 /** The s2 cell: the mean p99, and each round's when there were several. */
 const s2Cell = (s2) => (!s2 ? '–' : s2.p99s.length > 1 ? `${fmt(s2.p99_ms)} (${s2.p99s.map((v) => fmt(v)).join(', ')})` : fmt(s2.p99_ms));
 
-export function writeReport(rows, file) {
+/** The headline's lines (the tables and the run they come from) for a run's rows. */
+export function reportLines(rows, file) {
   const machine = rows.find((r) => r.scenario === 'machine') ?? {};
   const servers = [...HERALD, ...PEERS, ...FLOORS].filter((s) => rows.some((r) => r.server === s));
   const lines = [];
@@ -125,6 +126,12 @@ export function writeReport(rows, file) {
       lines.push(`| ${r.server} | ${n(r.bytes_per_connection)} | ${n(r.bytes_per_connection_after_gc)}${vs} | ${n(r.heap_bytes_per_connection_after_gc)} |`);
     }
   }
+  return lines;
+}
+
+/** Rewrites the headline of docs/performance.md (between the markers) from a run's rows. */
+export function writeReport(rows, file) {
+  const lines = reportLines(rows, file);
   const doc = readFileSync(DOC, 'utf8');
   const a = doc.indexOf(START);
   const b = doc.indexOf(END);
@@ -132,8 +139,17 @@ export function writeReport(rows, file) {
   writeFileSync(DOC, doc.slice(0, a + START.length) + '\n' + lines.join('\n') + '\n' + doc.slice(b));
 }
 
-// `node bench/report.mjs bench/results/<file>.jsonl` rebuilds the table from a saved run.
-if (process.argv[1] && process.argv[1].endsWith('report.mjs') && process.argv[2]) {
-  const rows = readFileSync(process.argv[2], 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  writeReport(rows, process.argv[2]);
+// `node bench/report.mjs bench/results/<file>.jsonl` rebuilds the headline from a saved run;
+// with `--print` it prints the tables instead, and docs/performance.md is left as it is.
+if (process.argv[1] && process.argv[1].endsWith('report.mjs')) {
+  const args = process.argv.slice(2);
+  const print = args.includes('--print');
+  const files = args.filter((a) => a !== '--print');
+  if (files.length !== 1 || args.some((a) => a.startsWith('--') && a !== '--print')) {
+    console.error('usage: node bench/report.mjs [--print] bench/results/<file>.jsonl');
+    process.exit(2);
+  }
+  const rows = readFileSync(files[0], 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  if (print) console.log(reportLines(rows, files[0]).join('\n'));
+  else writeReport(rows, files[0]);
 }
