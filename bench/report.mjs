@@ -66,6 +66,21 @@ function s2Of(rows, server) {
 /** The s2 cell: the mean p99, and each round's when there were several. */
 const s2Cell = (s2) => (!s2 ? '–' : s2.p99s.length > 1 ? `${fmt(s2.p99_ms)} (${s2.p99s.map((v) => fmt(v)).join(', ')})` : fmt(s2.p99_ms));
 
+/**
+ * s3 per idle connection: the server's own resident growth, and with what it made its Redis hold
+ * (undefined when the run did not read Redis, as runs before 2026-11-24T05 did not).
+ */
+const s3Own = (r) => r?.bytes_per_connection;
+const s3WithRedis = (r, redisRead) => (!r || !redisRead ? undefined : r.bytes_per_connection + (r.redis_bytes_per_connection ?? 0));
+
+/** The s3 cell: the server's figure, what it made Redis hold, and the socket count where it differs. */
+function s3Cell(r, usual) {
+  if (!r) return '–';
+  const redis = r.redis_bytes_per_connection !== undefined ? ` + ${r.redis_bytes_per_connection.toLocaleString('en')} in Redis` : '';
+  const at = r.connections !== usual ? ` (${r.connections.toLocaleString('en')} sockets)` : '';
+  return `${r.bytes_per_connection.toLocaleString('en')}${redis}${at}`;
+}
+
 /** The headline's lines (the tables and the run they come from) for a run's rows. */
 export function reportLines(rows, file) {
   const machine = rows.find((r) => r.scenario === 'machine') ?? {};
@@ -76,7 +91,11 @@ export function reportLines(rows, file) {
   lines.push('');
   const rounds = Math.max(1, ...rows.filter((r) => r.scenario === 's2').map((r) => r.round ?? 1));
   const s2Title = rounds > 1 ? `s2 p99 (ms), mean of ${rounds} rounds (each round)` : 's2 p99 (ms)';
-  lines.push(`| server | s1 sustained deliveries/s (p99 ≤ 100 ms, no loss) | s1 p99 at 50k/s (ms) | s1 CPU µs/delivery at 50k/s (of it in the kernel) | ${s2Title} | s2 loss | s3 bytes/idle connection | s4 missing / duplicates |`);
+  const s3Rows = rows.filter((r) => r.scenario === 's3' && !r.error);
+  const redisRead = s3Rows.some((r) => r.redis_bytes_per_connection !== undefined);
+  const usualConns = Math.max(0, ...s3Rows.map((r) => r.connections ?? 0));
+  const s3Title = redisRead ? 's3 bytes/idle connection (+ what it made Redis hold)' : 's3 bytes/idle connection';
+  lines.push(`| server | s1 sustained deliveries/s (p99 ≤ 100 ms, no loss) | s1 p99 at 50k/s (ms) | s1 CPU µs/delivery at 50k/s (of it in the kernel) | ${s2Title} | s2 loss | ${s3Title} | s4 missing / duplicates |`);
   lines.push('|---|---|---|---|---|---|---|---|');
   for (const s of servers) {
     const err = rows.find((r) => r.server === s && r.error);
@@ -86,7 +105,7 @@ export function reportLines(rows, file) {
     const s4 = measured(rows, 's4', s)[0];
     const cpu = r50 ? `${fmt(r50.server_cpu_us_per_delivery, 2)}${r50.server_sys_us_per_delivery != null ? ` (${fmt(r50.server_sys_us_per_delivery, 2)})` : ''}` : '–';
     lines.push(
-      `| ${s}${FLOORS.includes(s) ? ' (reference: bare `net.Socket`s, one write per delivery)' : ''}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 120).replace(/[:;,\s]+$/, '')})` : ''} | ${sustainedCell(sustained(rows, s).toLocaleString('en'), sustainedThrough(rows, s).toLocaleString('en'))} | ${fmt(r50?.p99_ms)} | ${cpu} | ${s2Cell(s2)} | ${s2 ? s2.loss : '–'} | ${s3 ? s3.bytes_per_connection.toLocaleString('en') : '–'} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
+      `| ${s}${FLOORS.includes(s) ? ' (reference: bare `net.Socket`s, one write per delivery)' : ''}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 120).replace(/[:;,\s]+$/, '')})` : ''} | ${sustainedCell(sustained(rows, s).toLocaleString('en'), sustainedThrough(rows, s).toLocaleString('en'))} | ${fmt(r50?.p99_ms)} | ${cpu} | ${s2Cell(s2)} | ${s2 ? s2.loss : '–'} | ${s3Cell(s3, usualConns)} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
     );
   }
   const peers = servers.filter((s) => PEERS.includes(s));
@@ -99,17 +118,18 @@ export function reportLines(rows, file) {
     const bestP99 = best((s) => at50k(rows, s)?.p99_ms, (a, b) => a < b);
     const bestCpu = best((s) => at50k(rows, s)?.server_cpu_us_per_delivery, (a, b) => a < b);
     const bestS2 = best((s) => s2Of(rows, s)?.p99_ms, (a, b) => a < b);
-    const bestS3 = best((s) => measured(rows, 's3', s)[0]?.bytes_per_connection, (a, b) => a < b);
+    const bestS3 = best((s) => s3Own(measured(rows, 's3', s)[0]), (a, b) => a < b);
+    const bestS3Redis = best((s) => s3WithRedis(measured(rows, 's3', s)[0], redisRead), (a, b) => a < b);
     lines.push('');
     lines.push('Ratios against the best peer in this run (target in brackets):');
     lines.push('');
-    lines.push('| server | sustained rate (≥ 5×) | p99 at 50k/s (≤ 0.5×) | CPU/delivery at 50k/s (≤ 0.5×) | s2 p99 (≤ 1×) | s3 memory (≤ 0.5×) |');
-    lines.push('|---|---|---|---|---|---|');
+    lines.push(`| server | sustained rate (≥ 5×) | p99 at 50k/s (≤ 0.5×) | CPU/delivery at 50k/s (≤ 0.5×) | s2 p99 (≤ 1×) | s3 memory${redisRead ? ", the server's" : ''} (≤ 0.5×) |${redisRead ? ' s3 memory with its Redis (≤ 0.5×) |' : ''}`);
+    lines.push(`|---|---|---|---|---|---|${redisRead ? '---|' : ''}`);
     for (const s of servers.filter((x) => HERALD.includes(x) || FLOORS.includes(x))) {
       const r50 = at50k(rows, s);
       const s2 = s2Of(rows, s);
       const s3 = measured(rows, 's3', s)[0];
-      lines.push(`| ${FLOORS.includes(s) ? `${s} (reference)` : s} | ${sustainedCell(ratio(sustained(rows, s), bestSustained), ratio(sustainedThrough(rows, s), bestThrough))} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3?.bytes_per_connection, bestS3)} |`);
+      lines.push(`| ${FLOORS.includes(s) ? `${s} (reference)` : s} | ${sustainedCell(ratio(sustained(rows, s), bestSustained), ratio(sustainedThrough(rows, s), bestThrough))} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3Own(s3), bestS3)} |${redisRead ? ` ${ratio(s3WithRedis(s3, redisRead), bestS3Redis)} |` : ''}`);
     }
   }
   const gcRows = servers.map((s) => measured(rows, 's3', s)[0]).filter((r) => r?.bytes_per_connection_after_gc !== undefined);
@@ -120,7 +140,11 @@ export function reportLines(rows, file) {
     lines.push('| server | bytes/idle connection (above) | after a full collection (against the best peer) | of it live JS heap |');
     lines.push('|---|---|---|---|');
     const n = (v) => v.toLocaleString('en');
-    const bestAfterGc = best((s) => measured(rows, 's3', s)[0]?.bytes_per_connection_after_gc, (a, b) => a < b);
+    // A server that is not a Node process (Webdis) has nothing to collect: its figure stands as read.
+    const bestAfterGc = best((s) => {
+      const r = measured(rows, 's3', s)[0];
+      return r?.bytes_per_connection_after_gc ?? r?.bytes_per_connection;
+    }, (a, b) => a < b);
     for (const r of gcRows) {
       const vs = bestAfterGc && !PEERS.includes(r.server) ? ` (${ratio(r.bytes_per_connection_after_gc, bestAfterGc)})` : '';
       lines.push(`| ${r.server} | ${n(r.bytes_per_connection)} | ${n(r.bytes_per_connection_after_gc)}${vs} | ${n(r.heap_bytes_per_connection_after_gc)} |`);

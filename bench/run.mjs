@@ -6,13 +6,13 @@
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
 // BENCH_PING=<duration> sets Herald's ping interval (default 25s, Herald's and Centrifugo's default;
 // 0 turns pings off, to see what the heartbeat costs).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { httpPublisher } from './http-publisher.mjs';
+import { exitedWith, freePort, startPinned, stop, waitPort } from './procs.mjs';
 import { atRate } from './pace.mjs';
 import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
 import { redisPublisher } from './redis-publisher.mjs';
@@ -68,51 +68,6 @@ if (pinned.status !== 0) throw new Error(`cannot pin the benchmark to CPU ${LOAD
 
 const log = (...a) => console.error('[bench]', ...a);
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts a process pinned to a CPU; resolves when `ready` matches its output. */
-async function startPinned(cpu, cmd, argv, { env = {}, ready, cwd } = {}) {
-  const proc = spawn('taskset', ['-c', cpu, cmd, ...argv], { env: { ...process.env, ...env }, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (d) => (out += d));
-  proc.stderr.on('data', (d) => (out += d));
-  if (ready) {
-    const end = Date.now() + 20_000;
-    while (!ready.test(out)) {
-      if (proc.exitCode !== null) throw new Error(`${cmd} exited: ${out}`);
-      if (Date.now() > end) throw new Error(`${cmd} not ready: ${out}`);
-      await sleep(20);
-    }
-  }
-  return { proc, output: () => out };
-}
-
-/** How a server process ended, with the end of its output; undefined while it runs. */
-function exitedWith(p) {
-  if (p.proc.exitCode === null && p.proc.signalCode === null) return undefined;
-  return `the server exited (${p.proc.exitCode ?? p.proc.signalCode}): ${p.output().slice(-300)}`;
-}
-
-async function stop(p, graceful = false) {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
-  const done = new Promise((r) => p.proc.once('exit', r));
-  if (graceful) {
-    // taskset execs the server, so the signal reaches it; SIGKILL if it does not stop in time.
-    p.proc.kill('SIGTERM');
-    if (await Promise.race([done.then(() => true), sleep(10_000).then(() => false)])) return;
-  }
-  p.proc.kill('SIGKILL');
-  await done;
-}
-
 async function startRedis() {
   const port = await freePort();
   const r = await startPinned(LOAD_CPU, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
@@ -153,6 +108,7 @@ const SERVER_KINDS = {
     const emitter = new Emitter(client);
     return {
       pid: p.proc.pid,
+      redisPid: redis.proc.pid,
       proto: 'socketio',
       port,
       gone: () => exitedWith(p),
@@ -186,7 +142,11 @@ const SERVER_KINDS = {
     );
     const p = await startPinned(SERVER_CPU, WEBDIS, [conf]);
     await waitPort(port);
-    return redisPublisherServer(p, port, 'webdis', redis, (ch) => ch);
+    // Webdis holds two descriptors per subscribed socket (its own and a Redis connection), and it
+    // crashes when it runs out rather than refusing a socket: with the 20,000 this container allows,
+    // it crashed at 8,364-8,982 of s3's 10,000 sockets. s3 measures it at a quarter of its limit.
+    const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync(`/proc/${p.proc.pid}/limits`, 'utf8'))?.[1]);
+    return { ...(await redisPublisherServer(p, port, 'webdis', redis, (ch) => ch)), maxIdleConnections: Math.floor(limit / 4) || undefined };
   },
 };
 
@@ -208,25 +168,11 @@ function peersDir() {
   return join(ROOT, 'bench', '.peers');
 }
 
-async function waitPort(port) {
-  const { connect } = await import('node:net');
-  const end = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise((r) => {
-      const s = connect(port, '127.0.0.1');
-      s.on('connect', () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`port ${port} never opened`);
-    await sleep(50);
-  }
-}
-
 async function redisPublisherServer(p, port, proto, redis, channelName) {
   const client = await redisPublisher(redis.port);
   return {
     pid: p.proc.pid,
+    redisPid: redis.proc.pid,
     proto,
     port,
     gone: () => exitedWith(p),
@@ -276,6 +222,7 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
     : (payload, channel) => publisher.post('/api/publish', `{"channel":${JSON.stringify(channel)},"data":${payload}}`);
   return {
     pid: p.proc.pid,
+    redisPid: redis?.proc.pid,
     proto: 'herald',
     port,
     gone: () => exitedWith(p),
@@ -475,13 +422,19 @@ async function s3(kind) {
     // not in it, for any server.
     const gcBase = await collectGarbage(server, gcFile);
     const base = procStats(server.pid).rss;
-    const lg = await startLoadgen(server, CFG.s3Conns, 'each');
+    // What the server makes its Redis hold per connection too (channel subscriptions; for Webdis, a
+    // Redis connection per socket), read beside it.
+    const redisBase = server.redisPid && procStats(server.redisPid).rss;
+    const conns = Math.min(CFG.s3Conns, server.maxIdleConnections ?? Infinity);
+    const lg = await startLoadgen(server, conns, 'each');
     await sleep(2000);
     const rss = procStats(server.pid).rss;
+    const redisRss = server.redisPid && procStats(server.redisPid).rss;
     const gcAfter = gcBase && (await collectGarbage(server, gcFile));
     await lg.close();
-    const per = (bytes) => Math.round(bytes / CFG.s3Conns);
-    const row = { scenario: 's3', server: kind, connections: CFG.s3Conns, rss_base_mb: base / 2 ** 20, rss_mb: rss / 2 ** 20, bytes_per_connection: per(rss - base) };
+    const per = (bytes) => Math.round(bytes / conns);
+    const row = { scenario: 's3', server: kind, connections: conns, rss_base_mb: base / 2 ** 20, rss_mb: rss / 2 ** 20, bytes_per_connection: per(rss - base) };
+    if (server.redisPid) row.redis_bytes_per_connection = per(redisRss - redisBase);
     if (gcAfter) {
       // After a full collection: what stays resident, and of it the live JS heap.
       row.bytes_per_connection_after_gc = per(gcAfter.rss - base);
