@@ -144,7 +144,7 @@ const SERVER_KINDS = {
     await waitPort(port);
     // Webdis holds two descriptors per subscribed socket (its own and a Redis connection), and it
     // crashes when it runs out rather than refusing a socket: with the 20,000 this container allows,
-    // it crashed at 8,364-8,982 of s3's 10,000 sockets. s3 measures it at a quarter of its limit.
+    // it crashed at 8,364-9,980 of s3's 10,000 sockets. s3 measures it at a quarter of its limit.
     const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync(`/proc/${p.proc.pid}/limits`, 'utf8'))?.[1]);
     return { ...(await redisPublisherServer(p, port, 'webdis', redis, (ch) => ch)), maxIdleConnections: Math.floor(limit / 4) || undefined };
   },
