@@ -15,10 +15,11 @@
 // pings (every 2 s here), and every figure is per ping and its pong, over --seconds (default 10).
 // It measures the build in dist/ (and DIR/dist): build first (`npx tsc -p .`). Development numbers:
 // nothing is written to bench/results.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import v8 from 'node:v8';
 import { join } from 'node:path';
 import { atRate } from './pace.mjs';
+import { pinSelf } from './procs.mjs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 
@@ -40,8 +41,7 @@ async function main() {
   const rate = Number(argValue('--rate', 5000));
   const rounds = Number(argValue('--rounds', 3));
   const baseline = argValue('--baseline');
-  const pinned = spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { encoding: 'utf8' });
-  if (pinned.status !== 0) throw new Error(`cannot pin to CPU 1: ${pinned.stderr || pinned.error?.message}`);
+  pinSelf(1);
   const { httpPublisher } = await import('./http-publisher.mjs');
   const { default: WebSocket } = await import('ws');
   const pings = Number(argValue('--pings', 0));

@@ -1,7 +1,13 @@
 // The benchmark's processes: free ports, servers pinned to a CPU, and how one is stopped.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Pins this process, every thread of it (V8's helpers too), to a CPU. */
+export function pinSelf(cpu) {
+  const pinned = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(process.pid)], { encoding: 'utf8' });
+  if (pinned.status !== 0) throw new Error(`cannot pin this process to CPU ${cpu}: ${pinned.stderr || pinned.error?.message}`);
+}
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort() {

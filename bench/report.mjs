@@ -2,6 +2,7 @@
 // ratios against the best peer in the same run.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
 
 const DOC = new URL('../docs/performance.md', import.meta.url).pathname;
 const START = '<!-- bench:start -->';
@@ -68,10 +69,10 @@ const s2Cell = (s2) => (!s2 ? '–' : s2.p99s.length > 1 ? `${fmt(s2.p99_ms)} ($
 
 /**
  * s3 per idle connection: the server's own resident growth, and with what it made its Redis hold
- * (undefined when the run did not read Redis, as runs before 2026-11-24T05 did not).
+ * (shown only for runs that read Redis, from 2026-11-24T05-33 on).
  */
 const s3Own = (r) => r?.bytes_per_connection;
-const s3WithRedis = (r, redisRead) => (!r || !redisRead ? undefined : r.bytes_per_connection + (r.redis_bytes_per_connection ?? 0));
+const s3WithRedis = (r) => r && r.bytes_per_connection + (r.redis_bytes_per_connection ?? 0);
 
 /** The s3 cell: the server's figure, what it made Redis hold, and the socket count where it differs. */
 function s3Cell(r, usual) {
@@ -119,7 +120,7 @@ export function reportLines(rows, file) {
     const bestCpu = best((s) => at50k(rows, s)?.server_cpu_us_per_delivery, (a, b) => a < b);
     const bestS2 = best((s) => s2Of(rows, s)?.p99_ms, (a, b) => a < b);
     const bestS3 = best((s) => s3Own(measured(rows, 's3', s)[0]), (a, b) => a < b);
-    const bestS3Redis = best((s) => s3WithRedis(measured(rows, 's3', s)[0], redisRead), (a, b) => a < b);
+    const bestS3Redis = best((s) => s3WithRedis(measured(rows, 's3', s)[0]), (a, b) => a < b);
     lines.push('');
     lines.push('Ratios against the best peer in this run (target in brackets):');
     lines.push('');
@@ -129,7 +130,7 @@ export function reportLines(rows, file) {
       const r50 = at50k(rows, s);
       const s2 = s2Of(rows, s);
       const s3 = measured(rows, 's3', s)[0];
-      lines.push(`| ${FLOORS.includes(s) ? `${s} (reference)` : s} | ${sustainedCell(ratio(sustained(rows, s), bestSustained), ratio(sustainedThrough(rows, s), bestThrough))} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3Own(s3), bestS3)} |${redisRead ? ` ${ratio(s3WithRedis(s3, redisRead), bestS3Redis)} |` : ''}`);
+      lines.push(`| ${FLOORS.includes(s) ? `${s} (reference)` : s} | ${sustainedCell(ratio(sustained(rows, s), bestSustained), ratio(sustainedThrough(rows, s), bestThrough))} | ${ratio(r50?.p99_ms, bestP99)} | ${ratio(r50?.server_cpu_us_per_delivery, bestCpu)} | ${ratio(s2?.p99_ms, bestS2)} | ${ratio(s3Own(s3), bestS3)} |${redisRead ? ` ${ratio(s3WithRedis(s3), bestS3Redis)} |` : ''}`);
     }
   }
   const gcRows = servers.map((s) => measured(rows, 's3', s)[0]).filter((r) => r?.bytes_per_connection_after_gc !== undefined);
@@ -166,14 +167,16 @@ export function writeReport(rows, file) {
 // `node bench/report.mjs bench/results/<file>.jsonl` rebuilds the headline from a saved run;
 // with `--print` it prints the tables instead, and docs/performance.md is left as it is.
 if (process.argv[1] && process.argv[1].endsWith('report.mjs')) {
-  const args = process.argv.slice(2);
-  const print = args.includes('--print');
-  const files = args.filter((a) => a !== '--print');
-  if (files.length !== 1 || args.some((a) => a.startsWith('--') && a !== '--print')) {
+  let cli;
+  try {
+    cli = parseArgs({ options: { print: { type: 'boolean' } }, allowPositionals: true });
+  } catch {}
+  if (cli?.positionals.length !== 1) {
     console.error('usage: node bench/report.mjs [--print] bench/results/<file>.jsonl');
     process.exit(2);
   }
-  const rows = readFileSync(files[0], 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  if (print) console.log(reportLines(rows, files[0]).join('\n'));
-  else writeReport(rows, files[0]);
+  const [file] = cli.positionals;
+  const rows = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  if (cli.values.print) console.log(reportLines(rows, file).join('\n'));
+  else writeReport(rows, file);
 }

@@ -12,7 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { httpPublisher } from './http-publisher.mjs';
-import { exitedWith, freePort, startPinned, stop, waitPort } from './procs.mjs';
+import { exitedWith, freePort, pinSelf, startPinned, stop, waitPort } from './procs.mjs';
 import { atRate } from './pace.mjs';
 import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
 import { redisPublisher } from './redis-publisher.mjs';
@@ -61,10 +61,9 @@ process.env.LOADGEN_NAP_US = String(NAP_US);
 const WEBDIS = '/usr/bin/webdis';
 const SERVER_CPU = '0';
 const LOAD_CPU = '1';
-// This process is the publisher (and runs s4's clients): it goes on the load CPU with all its threads
-// (V8's helpers too), so that it never takes the server's CPU.
-const pinned = spawnSync('taskset', ['-a', '-p', '-c', LOAD_CPU, String(process.pid)], { encoding: 'utf8' });
-if (pinned.status !== 0) throw new Error(`cannot pin the benchmark to CPU ${LOAD_CPU}: ${pinned.stderr || pinned.error?.message}`);
+// This process is the publisher (and runs s4's clients): it goes on the load CPU with all its threads,
+// so that it never takes the server's CPU.
+pinSelf(LOAD_CPU);
 
 const log = (...a) => console.error('[bench]', ...a);
 
