@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Herald's benchmark: Herald and its peers, side by side in one run on this machine.
-//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor] [--rates 2,10] [--s2-rounds 2]
+//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor,floor-c] [--rates 2,10] [--s2-rounds 2]
 // The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
 // Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
@@ -29,7 +29,7 @@ const argValue = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
-const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis,floor').split(',');
+const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis,floor,floor-c').split(',');
 /** Herald's ping interval in every setup (BENCH_PING, above). */
 const HERALD_PING = process.env.BENCH_PING ?? '25s';
 // --baseline DIR: also measure the Herald checked out and built in DIR, to compare an optimisation
@@ -92,7 +92,7 @@ const SERVER_KINDS = {
     return startHerald({ engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis, join(BASELINE, 'bin', 'herald.js'));
   },
   async naive() {
-    return nodePeerOnRedis('naive.mjs');
+    return peerOnRedis(process.execPath, [join(peersDir(), 'naive.mjs')]);
   },
   async socketio() {
     const redis = await startRedis();
@@ -122,12 +122,11 @@ const SERVER_KINDS = {
   // A reference, never a peer: bare net.Sockets and one socket.write per delivery
   // (bench/peers/floor.mjs). In s3 it runs without Redis, holding only the sockets.
   async floor({ idle = false } = {}) {
-    if (idle) {
-      const port = await freePort();
-      const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'floor.mjs')], { env: { PORT: String(port) }, ready: /LISTENING/ });
-      return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
-    }
-    return nodePeerOnRedis('floor.mjs');
+    return idle ? idleReference(process.execPath, [join(peersDir(), 'floor.mjs')]) : peerOnRedis(process.execPath, [join(peersDir(), 'floor.mjs')]);
+  },
+  // The same reference in C (bench/floor.c): what fan-out and idle sockets cost without Node.
+  async 'floor-c'({ idle = false } = {}) {
+    return idle ? idleReference(join(peersDir(), 'floor-c'), []) : peerOnRedis(join(peersDir(), 'floor-c'), []);
   },
   async webdis() {
     if (!existsSync(WEBDIS)) throw new Error('webdis is not installed');
@@ -150,17 +149,21 @@ const SERVER_KINDS = {
 };
 
 /**
- * A Node peer (bench/peers/FILE) with a Redis of its own: it subscribes there, a client picks its
- * channel by URL path (the load generator's `naive` protocol), and publications are plain PUBLISHes.
+ * A peer (a Node one: bench/peers/FILE) with a Redis of its own: it subscribes there, a client picks
+ * its channel by URL path (the load generator's `naive` protocol), and publications are plain PUBLISHes.
  */
-async function nodePeerOnRedis(file) {
+async function peerOnRedis(cmd, argv) {
   const redis = await startRedis();
   const port = await freePort();
-  const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), file)], {
-    env: { PORT: String(port), REDIS_PORT: String(redis.port) },
-    ready: /LISTENING/,
-  });
+  const p = await startPinned(SERVER_CPU, cmd, argv, { env: { PORT: String(port), REDIS_PORT: String(redis.port) }, ready: /LISTENING/ });
   return redisPublisherServer(p, port, 'naive', redis, (ch) => ch);
+}
+
+/** A reference without Redis (s3): it only holds the sockets. */
+async function idleReference(cmd, argv) {
+  const port = await freePort();
+  const p = await startPinned(SERVER_CPU, cmd, argv, { env: { PORT: String(port) }, ready: /LISTENING/ });
+  return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
 }
 
 function peersDir() {
@@ -466,10 +469,18 @@ function prepare() {
     { pkg: 'redis-server', present: () => onPath('redis-server') },
     { pkg: 'gcc', present: () => onPath('gcc') },
     ...(SERVERS.includes('webdis') ? [{ pkg: 'webdis', present: () => existsSync(WEBDIS), optional: true }] : []),
+    // The C reference's libraries: OpenSSL (its handshake's SHA-1) and hiredis (reading Redis).
+    ...(SERVERS.includes('floor-c')
+      ? [
+          { pkg: 'libssl-dev', present: () => existsSync('/usr/include/openssl/sha.h') },
+          { pkg: 'libhiredis-dev', present: () => existsSync('/usr/include/hiredis/read.h') },
+        ]
+      : []),
   ]);
   const peers = peersDir();
   mkdirSync(peers, { recursive: true });
   execFileSync('gcc', ['-O2', '-o', join(peers, 'loadgen'), join(ROOT, 'bench', 'loadgen.c')], { stdio: 'inherit' });
+  if (SERVERS.includes('floor-c')) execFileSync('gcc', ['-O2', '-o', join(peers, 'floor-c'), join(ROOT, 'bench', 'floor.c'), '-lcrypto', '-lhiredis'], { stdio: 'inherit' });
   writeFileSync(join(peers, 'package.json'), readFileSync(join(ROOT, 'bench', 'peers', 'package.json')));
   for (const f of ['naive.mjs', 'socketio.mjs', 'floor.mjs']) writeFileSync(join(peers, f), readFileSync(join(ROOT, 'bench', 'peers', f)));
   if (!existsSync(join(peers, 'node_modules', 'socket.io'))) {
