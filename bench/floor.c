@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,8 @@ typedef struct {
 } conn_t;
 
 struct room {
-  char *name;
+  char *name;           // not NUL-terminated: a channel name may hold any byte
+  size_t len;
   conn_t **conns;
   int n, cap;
   room_t *next;         // hash chain
@@ -73,7 +75,7 @@ static unsigned hash(const char *s, size_t n) {
 
 static room_t *find_room(const char *name, size_t n) {
   for (room_t *r = rooms[hash(name, n)]; r; r = r->next)
-    if (strlen(r->name) == n && !memcmp(r->name, name, n)) return r;
+    if (r->len == n && !memcmp(r->name, name, n)) return r;
   return NULL;
 }
 
@@ -135,7 +137,9 @@ static void join_room(conn_t *c, const char *name, size_t n) {
   room_t *r = find_room(name, n);
   if (!r) {
     r = calloc(1, sizeof *r);
-    r->name = strndup(name, n);
+    r->name = malloc(n ? n : 1);
+    memcpy(r->name, name, n);
+    r->len = n;
     unsigned h = hash(name, n);
     r->next = rooms[h];
     rooms[h] = r;
@@ -157,8 +161,8 @@ static void leave_room(conn_t *c) {
   r->conns[c->slot]->slot = c->slot;
   c->room = NULL;
   if (r->n > 0) return;
-  redis_command("UNSUBSCRIBE", r->name, strlen(r->name));
-  room_t **p = &rooms[hash(r->name, strlen(r->name))];
+  redis_command("UNSUBSCRIBE", r->name, r->len);
+  room_t **p = &rooms[hash(r->name, r->len)];
   while (*p != r) p = &(*p)->next;
   *p = r->next;
   free(r->name);
@@ -321,7 +325,12 @@ static void on_redis(uint32_t events) {
   if (got < 0) return;
   redisReaderFeed(reader, buf, (size_t)got);
   void *v;
-  while (redisReaderGetReply(reader, &v) == REDIS_OK && v) {
+  for (;;) {
+    if (redisReaderGetReply(reader, &v) != REDIS_OK) {
+      fprintf(stderr, "floor-c: unreadable reply from Redis\n");
+      exit(1);
+    }
+    if (!v) break;
     redisReply *m = v;
     if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && m->element[0]->type == REDIS_REPLY_STRING && !strcmp(m->element[0]->str, "message"))
       fan_out(m->element[1]->str, m->element[1]->len, m->element[2]->str, m->element[2]->len);
@@ -335,6 +344,9 @@ int main(void) {
     fprintf(stderr, "usage: PORT=<port> [REDIS_PORT=<port>] floor-c\n");
     return 2;
   }
+  // A write to a socket its client has closed fails (EPIPE) and the socket is dropped; without this,
+  // the signal that comes with it would end the process.
+  signal(SIGPIPE, SIG_IGN);
   struct rlimit rl;
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
