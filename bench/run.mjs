@@ -334,6 +334,21 @@ async function s1(kind) {
       };
       // A busy-polling load generator (LOADGEN_BUSY_POLL=1) reads 100% by construction: no flag then.
       row.loadgen_saturated = BUSY_POLL ? null : row.loadgen_cpu_pct > 80;
+      if (row.loss > 0) {
+        // What the drain missed counts as loss by the rule. It is waited for here, for as long
+        // as it keeps coming (at most 60 s), so that it does not count in the next step, and the row
+        // tells what came late from what is still missing.
+        const end = Date.now() + 60_000;
+        let got = 0;
+        let progress = Date.now();
+        while (got < row.loss && Date.now() < end && Date.now() - progress < 2000) {
+          await sleep(200);
+          const recv = (await lg.peek()).recv;
+          if (recv > got) [got, progress] = [recv, Date.now()];
+        }
+        row.late = Math.min(row.loss, (await lg.mark()).recv);
+        row.missing = row.loss - row.late;
+      }
       log(JSON.stringify(row));
       out.push(row);
       if (row.loss > 0 || row.p99_ms > 1000) failures++;
