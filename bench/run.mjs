@@ -149,8 +149,8 @@ const SERVER_KINDS = {
 };
 
 /**
- * A peer (a Node one: bench/peers/FILE) with a Redis of its own: it subscribes there, a client picks
- * its channel by URL path (the load generator's `naive` protocol), and publications are plain PUBLISHes.
+ * A server with a Redis of its own (naive, or a reference): it subscribes there, a client picks its
+ * channel by URL path (the load generator's `naive` protocol), and publications are plain PUBLISHes.
  */
 async function peerOnRedis(cmd, argv) {
   const redis = await startRedis();
