@@ -6,7 +6,8 @@
 // The benchmark measures it as a reference, never as a peer (reference "floor-c"):
 // - without REDIS_PORT (s3): the memory a server must hold per idle WebSocket, its own only;
 // - with REDIS_PORT (s1, s2): the CPU and latency of fan-out itself, mostly the kernel's.
-// Libraries: OpenSSL (SHA-1 and base64 of the handshake) and hiredis's reply reader (RESP).
+// Libraries: OpenSSL (SHA-1 and base64 of the handshake) and hiredis (RESP: its reply reader and
+// command formatter).
 //
 // Usage: PORT=<port> [REDIS_PORT=<port>] floor-c      Prints "LISTENING" once it accepts sockets.
 #define _GNU_SOURCE
@@ -57,6 +58,7 @@ struct room {
 static int ep;
 static conn_t **byfd;   // fd -> connection (the listener and Redis are not in it)
 static int maxfd;
+static unsigned write_failures; // writes that marked a socket dead, so far
 static int redis_fd = -1;
 static conn_t redis_conn; // only its output buffer is used
 static redisReader *reader;
@@ -91,6 +93,7 @@ static void send_bytes(conn_t *c, int fd, const char *p, size_t n) {
     if (w < 0) {
       if (errno != EAGAIN && errno != EINTR) {
         c->dead = 1;
+        write_failures++;
         return;
       }
       w = 0;
@@ -112,7 +115,10 @@ static void send_bytes(conn_t *c, int fd, const char *p, size_t n) {
 static void flush_out(conn_t *c, int fd) {
   ssize_t w = write(fd, c->out, c->outlen);
   if (w < 0) {
-    if (errno != EAGAIN && errno != EINTR) c->dead = 1;
+    if (errno != EAGAIN && errno != EINTR) {
+      c->dead = 1;
+      write_failures++;
+    }
     return;
   }
   memmove(c->out, c->out + w, c->outlen - (size_t)w);
@@ -122,11 +128,11 @@ static void flush_out(conn_t *c, int fd) {
 
 static void redis_command(const char *cmd, const char *arg, size_t n) {
   if (redis_fd < 0) return;
-  char head[64];
-  int h = snprintf(head, sizeof head, "*2\r\n$%zu\r\n%s\r\n$%zu\r\n", strlen(cmd), cmd, n);
-  send_bytes(&redis_conn, redis_fd, head, (size_t)h);
-  send_bytes(&redis_conn, redis_fd, arg, n);
-  send_bytes(&redis_conn, redis_fd, "\r\n", 2);
+  char *out;
+  int len = redisFormatCommand(&out, "%s %b", cmd, arg, n);
+  if (len < 0) die("redisFormatCommand");
+  send_bytes(&redis_conn, redis_fd, out, (size_t)len);
+  redisFreeCommand(out);
   if (redis_conn.dead) {
     fprintf(stderr, "floor-c: lost Redis\n");
     exit(1);
@@ -304,7 +310,9 @@ static void fan_out(const char *channel, size_t clen, const char *payload, size_
     h = 10;
   }
   memcpy(frame + h, payload, n);
+  unsigned failures = write_failures;
   for (int i = 0; i < r->n; i++) send_bytes(r->conns[i], r->conns[i]->fd, frame, h + n);
+  if (write_failures == failures) return;
   // Sockets whose write failed leave the room only now, not while it is walked.
   for (int i = r->n - 1; i >= 0; i--) {
     if (!r->conns[i]->dead) continue;

@@ -10,15 +10,15 @@ const END = '<!-- bench:end -->';
 const PEERS = ['naive', 'socketio', 'webdis'];
 const HERALD = ['herald-memory', 'herald-redis', 'herald-baseline', 'herald-redis-baseline'];
 /**
- * References that are not gateways (bare sockets, one write per delivery, no limits): shown, and in
- * the ratio table as what the targets would ask even of them, never a "best peer".
+ * References that are not gateways (bare sockets, one write per delivery, no limits), each with how
+ * the headline table names it: shown, and in the ratio table as what the targets would ask even of
+ * them, never a "best peer".
  */
-const FLOORS = ['floor', 'floor-c'];
-/** How the headline table names each reference. */
 const FLOOR_LABELS = {
   floor: 'reference: bare `net.Socket`s, one write per delivery',
   'floor-c': 'reference: the same in C, one epoll loop',
 };
+const FLOORS = Object.keys(FLOOR_LABELS);
 
 const fmt = (v, d = 1) => (v === null || v === undefined || Number.isNaN(v) ? '–' : typeof v === 'number' ? v.toFixed(d) : String(v));
 

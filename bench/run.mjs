@@ -120,14 +120,10 @@ const SERVER_KINDS = {
     };
   },
   // A reference, never a peer: bare net.Sockets and one socket.write per delivery
-  // (bench/peers/floor.mjs). In s3 it runs without Redis, holding only the sockets.
-  async floor({ idle = false } = {}) {
-    return idle ? idleReference(process.execPath, [join(peersDir(), 'floor.mjs')]) : peerOnRedis(process.execPath, [join(peersDir(), 'floor.mjs')]);
-  },
+  // (bench/peers/floor.mjs).
+  floor: reference(() => [process.execPath, [join(peersDir(), 'floor.mjs')]]),
   // The same reference in C (bench/floor.c): what fan-out and idle sockets cost without Node.
-  async 'floor-c'({ idle = false } = {}) {
-    return idle ? idleReference(join(peersDir(), 'floor-c'), []) : peerOnRedis(join(peersDir(), 'floor-c'), []);
-  },
+  'floor-c': reference(() => [join(peersDir(), 'floor-c'), []]),
   async webdis() {
     if (!existsSync(WEBDIS)) throw new Error('webdis is not installed');
     const redis = await startRedis();
@@ -159,11 +155,18 @@ async function peerOnRedis(cmd, argv) {
   return redisPublisherServer(p, port, 'naive', redis, (ch) => ch);
 }
 
-/** A reference without Redis (s3): it only holds the sockets. */
-async function idleReference(cmd, argv) {
-  const port = await freePort();
-  const p = await startPinned(SERVER_CPU, cmd, argv, { env: { PORT: String(port) }, ready: /LISTENING/ });
-  return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
+/**
+ * A reference server (the command `command()` gives): on a Redis of its own like naive, and in s3
+ * (idle) without Redis, holding only the sockets.
+ */
+function reference(command) {
+  return async ({ idle = false } = {}) => {
+    const [cmd, argv] = command();
+    if (!idle) return peerOnRedis(cmd, argv);
+    const port = await freePort();
+    const p = await startPinned(SERVER_CPU, cmd, argv, { env: { PORT: String(port) }, ready: /LISTENING/ });
+    return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
+  };
 }
 
 function peersDir() {
@@ -340,11 +343,14 @@ async function s1(kind) {
         // tells what came late from what is still missing.
         const end = Date.now() + 60_000;
         let got = 0;
-        let progress = Date.now();
-        while (got < row.loss && Date.now() < end && Date.now() - progress < 2000) {
+        let lastCame = Date.now();
+        while (got < row.loss && Date.now() < end && Date.now() - lastCame < 2000) {
           await sleep(200);
           const recv = (await lg.peek()).recv;
-          if (recv > got) [got, progress] = [recv, Date.now()];
+          if (recv > got) {
+            got = recv;
+            lastCame = Date.now();
+          }
         }
         row.late = Math.min(row.loss, (await lg.mark()).recv);
         row.missing = row.loss - row.late;
@@ -484,7 +490,7 @@ function prepare() {
     { pkg: 'redis-server', present: () => onPath('redis-server') },
     { pkg: 'gcc', present: () => onPath('gcc') },
     ...(SERVERS.includes('webdis') ? [{ pkg: 'webdis', present: () => existsSync(WEBDIS), optional: true }] : []),
-    // The C reference's libraries: OpenSSL (its handshake's SHA-1) and hiredis (reading Redis).
+    // The C reference's libraries: OpenSSL (its handshake's SHA-1) and hiredis (Redis's protocol).
     ...(SERVERS.includes('floor-c')
       ? [
           { pkg: 'libssl-dev', present: () => existsSync('/usr/include/openssl/sha.h') },
