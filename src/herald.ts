@@ -30,6 +30,7 @@ import { NodeMetrics } from './metrics.js';
 import { originAllowed } from './server/origin.js';
 import { listen } from './server/listen.js';
 import { requestFailed } from './server/failure.js';
+import { refuseUpgrade } from './server/upgrade.js';
 import { serveStatic } from './server/static.js';
 import { VERSION } from './version.js';
 
@@ -146,7 +147,14 @@ class HeraldNode implements Herald {
     };
     this.ownServer = !options.server;
     this.server = options.server ?? createServer((req, res) => this.onRequest(req, res));
-    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('upgrade', (req, socket, head) => {
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch (err) {
+        this.log.error({ err, url: req.url }, 'upgrade failed');
+        refuseUpgrade(socket, 500);
+      }
+    });
     const services = { config, engine: this.engine, hub: this.hub, log: this.log, server: this.server, tokens: connectionTokens };
     for (const factory of DIALECTS) {
       const dialect = factory(services);
@@ -272,16 +280,21 @@ class HeraldNode implements Herald {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return refuseUpgrade(socket, 400);
+    }
     if (url.pathname !== this.config.client.websocket_path) {
       for (const dialect of this.dialects) if (dialect.handleUpgrade?.(req, socket, head, url)) return;
       // On the application's server, other paths belong to the application.
-      if (this.ownServer) refuse(socket, 404, 'Not Found');
+      if (this.ownServer) refuseUpgrade(socket, 404);
       return;
     }
     if (!originAllowed(req, this.config.client.allowed_origins)) {
       this.log.info({ origin: req.headers.origin }, 'websocket origin not allowed (see client.allowed_origins)');
-      return refuse(socket, 403, 'Forbidden');
+      return refuseUpgrade(socket, 403);
     }
     this.native.handleUpgrade(req, socket, head, url);
   }
@@ -306,6 +319,3 @@ class HeraldNode implements Herald {
 const ANNOUNCE_INTERVAL_MS = 3_000;
 const ANNOUNCE_TTL_MS = 10_000;
 
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
-}

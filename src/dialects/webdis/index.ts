@@ -4,6 +4,7 @@
 // listener of its own (port 7379 by default) and/or under `webdis.path_prefix` on the main port.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { refuseUpgrade } from '../../server/upgrade.js';
 import type { Dialect, DialectFactory, DialectServices } from '../dialect.js';
 import { Acl } from './acl.js';
 import { MEMORY_ENGINE_ERROR } from './commands.js';
@@ -12,7 +13,7 @@ import { WebdisHttp, type HttpContext } from './http.js';
 import { WebdisListener } from './listener.js';
 import { encodeJsonPush, encodeRawPush, JSON_FORMAT, RAW_FORMAT } from './pubsub.js';
 import { parseRedisUrl } from './resp-connection.js';
-import { modeOfPath, refuse, WebdisWebSocketEndpoint, type WebSocketContext } from './websocket.js';
+import { modeOfPath, WebdisWebSocketEndpoint, type WebSocketContext } from './websocket.js';
 
 /** Blocking commands (BLPOP…) running at once on one node, each on its own Redis connection. */
 const MAX_BLOCKING = 16;
@@ -59,7 +60,7 @@ export class WebdisDialect implements Dialect {
       this.listener = new WebdisListener({
         request: (req, res) => this.serve(req, res, req.url ?? '/'),
         upgrade: (req, socket, head) => {
-          if (!this.upgrade(req, socket, head, req.url ?? '/')) refuse(socket, 404, 'Not Found');
+          if (!this.upgrade(req, socket, head, req.url ?? '/')) refuseUpgrade(socket, 404);
         },
       });
     }

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { refuseUpgrade } from '../../server/upgrade.js';
 import type { Acl } from './acl.js';
 import type { WireMode } from './pubsub.js';
 import { WebdisSession, type SessionContext } from './session.js';
@@ -57,13 +58,13 @@ export class WebdisWebSocketEndpoint {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, mode: WireMode): void {
     const key = req.headers['sec-websocket-key'];
     const version = req.headers['sec-websocket-version'];
-    if (req.method !== 'GET' || typeof key !== 'string') return refuse(socket, 400, 'Bad Request');
+    if (req.method !== 'GET' || typeof key !== 'string') return refuseUpgrade(socket, 400);
     const standard = req.headers.upgrade?.toLowerCase() === 'websocket' && STANDARD_KEY.test(key) && (version === '13' || version === '8');
     if (standard) {
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, mode));
       return;
     }
-    if (!LENIENT_KEY.test(key)) return refuse(socket, 400, 'Bad Request');
+    if (!LENIENT_KEY.test(key)) return refuseUpgrade(socket, 400);
     const ws = this.completeHandshake(socket, head, key);
     if (ws) this.accept(ws, req, mode);
   }
@@ -107,8 +108,3 @@ export class WebdisWebSocketEndpoint {
   }
 }
 
-/** Answers an upgrade request with an HTTP error and closes the socket. */
-export function refuse(socket: Duplex, status: number, text: string): void {
-  socket.on('error', () => undefined);
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
-}

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { originAllowed } from '../../server/origin.js';
+import { refuseUpgrade } from '../../server/upgrade.js';
 import type { Ws4RedisContext } from './context.js';
 import type { IdentityResolver } from './identity.js';
 import type { SafetyRules } from './safety.js';
@@ -54,7 +55,7 @@ export class Ws4RedisEndpoint {
     socket.on('error', ignore);
     this.upgrade(req, socket, head, url, request).catch((err: unknown) => {
       this.ctx.log.error({ err, url: req.url }, 'ws4redis upgrade failed');
-      refuse(socket, 500, 'Internal Server Error');
+      refuseUpgrade(socket, 500);
     });
     return true;
   }
@@ -76,26 +77,26 @@ export class Ws4RedisEndpoint {
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, request: Ws4RedisRequest): Promise<void> {
     const log = this.ctx.log;
-    if (this.closing) return refuse(socket, 503, 'Service Unavailable');
-    if (req.method !== 'GET') return refuse(socket, 400, NOT_A_GET);
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuse(socket, 400, NOT_AN_UPGRADE);
+    if (this.closing) return refuseUpgrade(socket, 503);
+    if (req.method !== 'GET') return refuseUpgrade(socket, 400, NOT_A_GET);
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuseUpgrade(socket, 400, NOT_AN_UPGRADE);
     if (!originAllowed(req, this.allowedOrigins)) {
       log.info({ origin: req.headers.origin, facility: request.facility }, 'ws4redis origin not allowed (see client.allowed_origins)');
-      return refuse(socket, 403, 'Forbidden');
+      return refuseUpgrade(socket, 403);
     }
     const who = await this.identity.resolve(req, url, request.flags);
     if (socket.destroyed) return;
     if (!who.ok) {
       const level = who.status === 403 ? 'info' : 'warn';
       log[level]({ facility: request.facility, status: who.status, reason: who.reason }, 'ws4redis upgrade refused');
-      return refuse(socket, who.status, STATUS_TEXT[who.status]);
+      return refuseUpgrade(socket, who.status);
     }
     const verdict = this.safety.check(request.facility, request.flags, who.identity, who.channels);
     if (!verdict.allowed) {
       log.info({ facility: request.facility, reason: verdict.reason }, 'ws4redis upgrade refused');
-      return refuse(socket, 403, 'Forbidden');
+      return refuseUpgrade(socket, 403);
     }
-    if (this.closing) return refuse(socket, 503, 'Service Unavailable');
+    if (this.closing) return refuseUpgrade(socket, 503);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', ignore);
       const session = new Ws4RedisSession(this.ctx, ws, {
@@ -111,20 +112,4 @@ export class Ws4RedisEndpoint {
   }
 }
 
-const STATUS_TEXT: Record<number, string> = {
-  403: 'Forbidden',
-  502: 'Bad Gateway',
-  504: 'Gateway Timeout',
-};
-
 function ignore(): void {}
-
-/** Answers an upgrade request with an HTTP error and closes the socket. */
-function refuse(socket: Duplex, status: number, text: string): void {
-  if (socket.destroyed) return;
-  const reason = STATUS_TEXT[status] ?? (status === 400 ? 'Bad Request' : status === 503 ? 'Service Unavailable' : 'Internal Server Error');
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
-  );
-}
