@@ -3,6 +3,7 @@ export type HeraldErrorCode =
   | 'HERALD_ERR_CONFIG'
   | 'HERALD_ERR_ENGINE'
   | 'HERALD_ERR_ENGINE_CLOSED'
+  | 'HERALD_ERR_RESERVED'
   | 'HERALD_ERR_API'
   | 'HERALD_ERR_LISTEN';
 

@@ -126,6 +126,13 @@ export interface Engine {
   history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
   /** Drops a channel's publications, keeping its top offset and epoch. */
   removeHistory(channel: string): Promise<void>;
+  /**
+   * True when a Redis channel or key of this name is one the engine uses itself (Redis: its prefix
+   * followed by `{` or `.`). Raw publishers, raw subscribers and plain values may not use it, and
+   * pattern subscribers do not receive it: clients of other dialects can neither read nor forge a
+   * Herald channel's traffic or the nodes' control messages.
+   */
+  reservedName(name: string): boolean;
   /** Reads a plain value (ws4redis persisted messages live under their channel's name). */
   getValue(key: string): Promise<Buffer | null>;
   /** Stores a plain value for `ttlMs` (0: no expiry). */

@@ -85,6 +85,10 @@ export class MemoryEngine implements Engine {
     this.patterns.delete(channel);
   }
 
+  reservedName(): boolean {
+    return false; // raw channels and values have a namespace of their own here
+  }
+
   async getValue(key: string): Promise<Buffer | null> {
     this.assertOpen();
     const v = this.values.get(key);

@@ -28,6 +28,12 @@ export function controlChannel(prefix: string): string {
   return `${prefix}.control`;
 }
 
+/** True for a Redis name under `prefix` that Herald uses itself: `<prefix>{…}` or `<prefix>.…`. */
+export function isReservedName(prefix: string, name: string): boolean {
+  const next = name.charCodeAt(prefix.length);
+  return (next === 0x7b || next === 0x2e) && name.startsWith(prefix);
+}
+
 /** The sorted set of live nodes (score: expiry in ms) and the hash of their info. */
 export function nodeKeys(prefix: string): { readonly expiries: string; readonly info: string } {
   return { expiries: `${prefix}{nodes}.z`, info: `${prefix}{nodes}.h` };

@@ -21,7 +21,7 @@ import {
 import { decodeEnvelope, encodeEnvelope, headerExtra } from './envelope.js';
 import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp } from './redis-cluster-conns.js';
 import { FUNCTION_LIBRARY, FUNCTION_LIBRARY_VERSION } from './redis-functions.js';
-import { channelNames, controlChannel, idempotencyKey, nodeKeys } from './redis-names.js';
+import { channelNames, controlChannel, idempotencyKey, isReservedName, nodeKeys } from './redis-names.js';
 
 /** Options of the Redis engine. */
 export interface RedisEngineOptions extends EngineOptions {
@@ -177,6 +177,7 @@ export class RedisEngine implements Engine {
   async subscribe(channel: string): Promise<void> {
     this.assertOpen();
     const { kind, mode, name } = this.where(channel);
+    if (kind === 'raw') this.refuseReserved(name);
     const wanted = this.wanted[mode];
     let target = wanted.get(name);
     if (!target) {
@@ -236,13 +237,23 @@ export class RedisEngine implements Engine {
     }
   }
 
+  reservedName(name: string): boolean {
+    return isReservedName(this.options.prefix, name);
+  }
+
+  private refuseReserved(name: string): void {
+    if (this.reservedName(name)) throw new HeraldError('HERALD_ERR_RESERVED', `${name} is one of Herald's own Redis names (prefix "${this.options.prefix}")`);
+  }
+
   async getValue(key: string): Promise<Buffer | null> {
     this.assertOpen();
+    this.refuseReserved(key);
     return this.run(() => this.cmd.getBuffer(key));
   }
 
   async setValue(key: string, value: Buffer, ttlMs: number): Promise<void> {
     this.assertOpen();
+    this.refuseReserved(key);
     await this.run(() => (ttlMs > 0 ? this.cmd.set(key, value, 'PX', ttlMs) : this.cmd.set(key, value)));
   }
 
@@ -251,6 +262,7 @@ export class RedisEngine implements Engine {
     const { kind, name } = channelKind(channel);
     if (kind === 'raw') {
       // A plain Redis channel: the payload as is, as any Redis client would PUBLISH it.
+      this.refuseReserved(name);
       const receivers = await this.run(() => this.plainPublisher().publish(name, request.data));
       return { position: { offset: 0, epoch: '' }, suppressed: false, receivers };
     }
@@ -379,6 +391,7 @@ export class RedisEngine implements Engine {
     const target = this.wanted[mode].get(name);
     if (!target) return;
     if (target.kind !== 'native') {
+      if (from !== undefined && this.reservedName(from)) return; // a pattern matching Herald's own traffic
       const pub = from === undefined ? { offset: 0, data: message } : { offset: 0, data: message, channel: from };
       this.handler?.onPublication(target.channel, pub, NO_POSITION);
       return;

@@ -188,6 +188,35 @@ export function engineContract(factory: EngineFactory): void {
       await engine.unsubscribe(raw);
     });
 
+    test("a pattern matching everything gets raw channels only, never a Herald channel's traffic; the engine's own names are not for raw use", async () => {
+      const everything = patternChannel('*');
+      await engine.subscribe(everything);
+      try {
+        const native = ch();
+        await engine.subscribe(native);
+        await engine.publish(native, { data: data({ n: 1 }), history: HISTORY });
+        const marker = `marker.${randomUUID()}`;
+        await engine.publish(rawChannel(marker), { data: Buffer.from('m') });
+        await waitFor(() => on(everything).some((d) => d.pub.channel === marker), 'the raw publication, matched');
+        await waitFor(() => on(native).length === 1, 'the native publication');
+        const matched = on(everything).map((d) => d.pub.channel!);
+        assert.deepEqual(matched.filter((name) => engine.reservedName(name)), [], 'no reserved name reached the pattern');
+        assert.ok(!matched.some((name) => name.includes(native)), `the native channel's traffic reached the pattern: ${matched.join(', ')}`);
+        await engine.unsubscribe(native);
+      } finally {
+        await engine.unsubscribe(everything);
+      }
+      for (const name of ['contract{x}.p', 'contract.control', 'herald{x}.p', 'herald.control'].filter((n) => engine.reservedName(n))) {
+        const refused = { code: 'HERALD_ERR_RESERVED' };
+        await assert.rejects(engine.publish(rawChannel(name), { data: Buffer.from('forged') }), refused, name);
+        await assert.rejects(engine.subscribe(rawChannel(name)), refused, name);
+        await assert.rejects(engine.getValue(name), refused, name);
+        await assert.rejects(engine.setValue(name, Buffer.from('v'), 0), refused, name);
+      }
+      assert.equal(engine.reservedName('contractual'), false);
+      assert.equal(engine.reservedName('heraldry'), false);
+    });
+
     test('raw publications keep their order per channel', async () => {
       const raw = rawChannel(`order.${randomUUID()}`);
       await engine.subscribe(raw);

@@ -27,6 +27,14 @@ const engineOn = (prefix: string, extra: Partial<RedisEngineOptions> = {}) =>
 
 engineContract({ name: 'redis', create: async (opts) => engineOn('contract', opts) });
 
+test("the Redis engine's own names are reserved: its prefix followed by '{' or '.'", () => {
+  const engine = engineOn('contract');
+  assert.deepEqual(
+    ['contract{x}.p', 'contract.control', 'contract{nodes}.z', 'contract', 'contractual', 'x.contract.control', 'herald.control'].map((n) => engine.reservedName(n)),
+    [true, true, true, false, false, false, false],
+  );
+});
+
 test('a SUBSCRIBE that times out while Redis is paused leaves Redis without the subscription once it runs', async () => {
   // Redis answers nobody for 6.5 s: the engine gives up on the SUBSCRIBE after 5 s and tells the
   // subscriber so. Redis runs the SUBSCRIBE when the pause ends; the engine's UNSUBSCRIBE, sent after

@@ -43,10 +43,20 @@ export function arityError(verb: string): RespValue {
   return error(`ERR wrong number of arguments for '${verb.toLowerCase()}' command`);
 }
 
+/**
+ * True when a PUBLISH or SUBSCRIBE names one of the engine's own Redis channels (a Herald channel's
+ * or the nodes' control channel): refused whatever the ACL says, as the ACL refuses (403). Patterns
+ * are not refused: the engine does not deliver Herald's own traffic to them.
+ */
+export function namesReserved(engine: Engine, verb: string, args: readonly Buffer[]): boolean {
+  if (verb === 'PUBLISH') return args.length > 1 && engine.reservedName(args[1]!.toString('utf8'));
+  return verb === 'SUBSCRIBE' && args.slice(1).some((a) => engine.reservedName(a.toString('utf8')));
+}
+
 /** Runs a command that is not a pub/sub subscription command, after the ACL check. */
 export async function runCommand(ctx: CommandContext, args: readonly Buffer[], allowed: Permissions, db?: number): Promise<Outcome> {
   const verb = verbOf(args);
-  if (!allowed(verb)) return { kind: 'forbidden' };
+  if (!allowed(verb) || namesReserved(ctx.engine, verb, args)) return { kind: 'forbidden' };
   if (verb === 'PING') {
     if (args.length === 1) return reply(status('PONG'));
     if (args.length === 2) return reply(bulk(args[1]!));

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Hub } from '../../hub/hub.js';
 import type { Acl } from './acl.js';
-import { arityError, PUBSUB_VERBS, runCommand, verbOf, type CommandContext } from './commands.js';
+import { arityError, namesReserved, PUBSUB_VERBS, runCommand, verbOf, type CommandContext } from './commands.js';
 import { parseCommandPath, readOptions, renderReply, type HttpCommand, type HttpOptions } from './http-command.js';
 import { jsonp } from './json-codec.js';
 import { PubSub, SubscribeFailedError } from './pubsub.js';
@@ -80,7 +80,7 @@ export class WebdisHttp {
     const spelled = args[0]!.toString('utf8');
     const allowed = this.ctx.acl.permissions(req.socket.remoteAddress, req.headers.authorization);
     if (PUBSUB_VERBS.has(verb)) {
-      if (!allowed(verb)) return send(res, 403);
+      if (!allowed(verb) || namesReserved(this.ctx.engine, verb, args)) return send(res, 403);
       const names = args.slice(1).map((a) => a.toString('utf8'));
       if (verb.endsWith('UNSUBSCRIBE')) {
         // A request holds no subscriptions: the reply Redis gives a connection without any.

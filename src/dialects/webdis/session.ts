@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws';
 import type { Hub } from '../../hub/hub.js';
 import { Outbox } from '../../hub/outbox.js';
 import type { Permissions } from './acl.js';
-import { PUBSUB_VERBS, arityError, runCommand, verbOf, type CommandContext, type Outcome } from './commands.js';
+import { PUBSUB_VERBS, arityError, namesReserved, runCommand, verbOf, type CommandContext, type Outcome } from './commands.js';
 import { CommandSyntaxError, errorJson, parseJsonCommand, replyJson } from './json-codec.js';
 import { PubSub, SubscribeFailedError, type WireMode } from './pubsub.js';
 import { RespSyntaxError, encodeResp, parseCommands } from './resp.js';
@@ -102,7 +102,7 @@ export class WebdisSession {
     const spelled = args[0]!.toString('utf8');
     if (this.pubsub.count > 0 && !(PUBSUB_VERBS.has(verb) && args.length >= 2)) return this.write(NOT_ALLOWED_AFTER_SUBSCRIBE);
     if (!PUBSUB_VERBS.has(verb)) return this.answer(spelled, await runCommand(this.ctx, args, this.allowed));
-    if (!this.allowed(verb)) return this.answer(spelled, { kind: 'forbidden' });
+    if (!this.allowed(verb) || namesReserved(this.ctx.engine, verb, args)) return this.answer(spelled, { kind: 'forbidden' });
     const names = args.slice(1).map((a) => a.toString('utf8'));
     const pattern = verb.startsWith('P');
     if (verb.endsWith('UNSUBSCRIBE')) return this.pubsub.unsubscribe(spelled, pattern, names);
