@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import { rawJsonClaim } from '../auth/tokens.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, num, str, type NativeSession } from '../dialects/native/session.js';
+import { stringify } from '../dialects/native/codec.js';
 import { Disconnects } from '../dialects/native/codes.js';
+import { parseKeepingPayloads, payloadText } from '../server/json-source.js';
 
 /** A control message: an API method and its (already validated) parameters. */
 export interface ControlMessage {
@@ -15,14 +17,14 @@ export interface ControlMessage {
 
 /** Serialises a control message. */
 export function encodeControl(message: ControlMessage): Buffer {
-  return Buffer.from(JSON.stringify(message));
+  return Buffer.from(stringify(message));
 }
 
 /** Applies a control message from any node to this node's connections. */
 export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Buffer, log: Logger): void {
   let message: ControlMessage;
   try {
-    message = JSON.parse(bytes.toString('utf8')) as ControlMessage;
+    message = parseKeepingPayloads(bytes.toString('utf8')) as ControlMessage;
   } catch {
     log.warn('dropped an unreadable control message');
     return;
@@ -55,7 +57,7 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
     }
     case 'refresh': {
       const expireAt = req.expire_at === undefined ? undefined : num(req.expire_at);
-      const info = req.info === undefined ? undefined : JSON.stringify(req.info);
+      const info = payloadText(req, 'info');
       for (const s of sessions) s.serverRefresh({ expired: req.expired === true, expireAt, info });
       return;
     }

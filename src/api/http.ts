@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify } from '../dialects/native/codec.js';
 import { readBodyThen } from '../server/body.js';
+import { parseKeepingPayloads } from '../server/json-source.js';
 import { requestFailed } from '../server/failure.js';
 import { Errors } from '../dialects/native/codes.js';
 import { afterFlush } from '../hub/outbox.js';
@@ -59,7 +60,7 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
   }
   let params: unknown;
   try {
-    params = body.length ? JSON.parse(body.toString('utf8')) : {};
+    params = body.length ? parseKeepingPayloads(body.toString('utf8')) : {};
   } catch {
     return send(res, 400, 'invalid JSON body\n', 'text/plain');
   }

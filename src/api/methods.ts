@@ -12,6 +12,7 @@ import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, str, type NativeSession } from '../dialects/native/session.js';
+import { payloadText } from '../server/json-source.js';
 
 /** What the API methods act on. */
 export interface ApiContext {
@@ -46,6 +47,23 @@ const requireUser = (req: Record<string, unknown>): string => {
   return req.user;
 };
 
+/** Standard base64 (RFC 4648, padded), as Centrifugo decodes `b64data`; line breaks are skipped. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The payload of a publish request: `b64data` decoded, or `data` as it was received; never empty. */
+function publicationData(req: Record<string, unknown>): Buffer {
+  if (req.b64data !== undefined && req.b64data !== '') {
+    const b64 = typeof req.b64data === 'string' ? req.b64data.replace(/[\r\n]/g, '') : '';
+    if (!BASE64.test(b64)) throw new ReplyError({ ...Errors.badRequest, message: 'b64data is not base64' });
+    const data = Buffer.from(b64, 'base64');
+    if (data.length === 0) throw new ReplyError({ ...Errors.badRequest, message: 'data required' });
+    return data;
+  }
+  const text = payloadText(req, 'data');
+  if (text === undefined) throw new ReplyError({ ...Errors.badRequest, message: 'data required' });
+  return Buffer.from(text);
+}
+
 /**
  * Publishes `req` to `channel` (checked here: the publish method passes its request's field as is).
  * Never throws: a refused request is a rejected promise. Not an async function, which would cost a
@@ -56,14 +74,7 @@ const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, u
     const channel = channelOf(channelField);
     const opts = ctx.rules.options(channel);
     if (!opts) throw new ReplyError(Errors.unknownChannel);
-    let data: Buffer;
-    if (typeof req.b64data === 'string' && req.b64data !== '') {
-      data = Buffer.from(req.b64data, 'base64');
-    } else if (req.data !== undefined) {
-      data = Buffer.from(JSON.stringify(req.data));
-    } else {
-      throw new ReplyError({ ...Errors.badRequest, message: 'data required' });
-    }
+    const data = publicationData(req);
     let tags: Record<string, string> | undefined;
     if (req.tags !== undefined) {
       const t = asObject(req.tags);

@@ -4,6 +4,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { TokenConfig } from '../config/schema.js';
+import { sourceOf, type PayloadKey } from '../server/json-source.js';
 
 /** The outcome of verifying a token. */
 export type TokenResult =
@@ -81,7 +82,7 @@ export class TokenVerifier {
  * written into JSON lines as is, so it must be JSON (else it is ignored) and loses its raw newlines
  * (only whitespace in JSON; they would split the line).
  */
-export function rawJsonClaim(claims: Record<string, unknown>, name: string): string | undefined {
+export function rawJsonClaim(claims: Record<string, unknown>, name: PayloadKey): string | undefined {
   const b64 = claims[`b64${name}`];
   if (typeof b64 === 'string' && b64 !== '') {
     const text = Buffer.from(b64, 'base64').toString('utf8').replace(/\n/g, '');
@@ -93,7 +94,7 @@ export function rawJsonClaim(claims: Record<string, unknown>, name: string): str
     }
   }
   const value = claims[name];
-  return value === undefined || value === null ? undefined : JSON.stringify(value);
+  return value === undefined || value === null ? undefined : (sourceOf(claims, name) ?? JSON.stringify(value));
 }
 
 /** The user id a token names in `claim` ('' when absent): numbers count as their decimal text. */

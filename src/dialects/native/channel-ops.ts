@@ -5,6 +5,7 @@ import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import type { Subscriber } from '../../hub/hub.js';
+import { payloadText } from '../../server/json-source.js';
 import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { NATIVE_FORMAT } from './context.js';
@@ -197,9 +198,10 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
   const opts = s.ctx.rules.options(channel);
   if (!opts) throw new ReplyError(Errors.unknownChannel);
   if (!canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
-  if (req.data === undefined) throw new ReplyError(Errors.badRequest);
+  const data = payloadText(req, 'data');
+  if (data === undefined) throw new ReplyError(Errors.badRequest);
   await s.ctx.engine.publish(channel, {
-    data: Buffer.from(JSON.stringify(req.data)),
+    data: Buffer.from(data),
     info: { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: s.subs.get(channel)?.chanInfo },
     history: historyOf(opts),
   });

@@ -1,6 +1,7 @@
 // The JSON wire format of the native (Centrifugo) dialect: one definition of how commands are read
 // and replies and pushes are written. Payload fields (`data`, `info`) are raw JSON, kept as received.
 import type { ClientInfo, Publication } from '../../engine/engine.js';
+import { parseKeepingPayloads, sourceOf } from '../../server/json-source.js';
 import type { ProtocolError } from './codes.js';
 
 /** A JSON value to be written verbatim (payload bytes that are already JSON text). */
@@ -19,7 +20,9 @@ export function stringify(value: unknown): string {
     if (!Object.hasOwn(value, k)) continue;
     const v = (value as Record<string, unknown>)[k];
     if (v === undefined) continue;
-    out += `${out ? ',' : ''}${JSON.stringify(k)}:${stringify(v)}`;
+    // A payload parsed from a request is written as it was received.
+    const source = k === 'data' || k === 'info' ? sourceOf(value, k) : undefined;
+    out += `${out ? ',' : ''}${JSON.stringify(k)}:${source ?? stringify(v)}`;
   }
   return `{${out}}`;
 }
@@ -112,7 +115,7 @@ export function decodeFrame(text: string): Record<string, unknown>[] {
   if (lines.length > 1 && lines[lines.length - 1]!.trim() === '') lines.pop();
   if (lines.length === 0 || (lines.length === 1 && lines[0]!.trim() === '')) throw new Error('empty frame');
   return lines.map((line) => {
-    const cmd: unknown = JSON.parse(line);
+    const cmd: unknown = parseKeepingPayloads(line);
     if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd)) throw new Error('command is not an object');
     return cmd as Record<string, unknown>;
   });
