@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { createHerald, loadConfig, type Herald, type HeraldConfigInput } from '../../src/index.js';
 import { sign, testConfig } from '../helpers/herald.js';
 import { freePort, RedisProcess, useRedis } from '../helpers/redis.js';
-import { IdentityHook, json, sleep, W4RClient, WAIT, waitSubscribed, wsUrl, type HookCall } from './helpers.js';
+import { IdentityHook, json, rawHttp, sleep, W4RClient, WAIT, waitSubscribed, wsUrl, type HookCall } from './helpers.js';
 
 let redis: RedisProcess;
 let client: Redis;
@@ -51,6 +51,37 @@ const SESSIONS: Record<string, { user: string | null; groups?: string[]; session
   'anon-session': { user: null, session: 'anon-session' },
 };
 
+test('identity hook: told the path and facility Herald serves, percent-decoded; a facility with "." or ".." segments is refused (400) without asking it', async () => {
+  await client.flushall();
+  const hook = await IdentityHook.start((call: HookCall, res) => {
+    // The check a hook makes, as the Django view in docs/ws4redis.md makes it.
+    if ((call.body.path as string).startsWith('/ws/staff/')) return json(res, 403, {});
+    json(res, 200, { user: 'u', channels: call.body.channels });
+  });
+  const node = await startLogged({ identity_hook: { url: hook.url } });
+  try {
+    const c = await W4RClient.open(`ws://127.0.0.1:${node.port}/ws/%74eam/pay%20roll?subscribe-broadcast`);
+    assert.equal(hook.calls[0]!.body.path, '/ws/team/pay roll');
+    assert.equal(hook.calls[0]!.body.facility, 'team/pay roll');
+    await waitSubscribed(client, ['broadcast:team/pay roll']);
+    await c.close();
+    assert.equal((await refusal(`ws://127.0.0.1:${node.port}/ws/%73taff/payroll?subscribe-broadcast`)).status, 403, 'an encoded name is checked decoded');
+    const asked = hook.calls.length;
+    const upgrade = (path: string) =>
+      `GET ${path}?subscribe-broadcast HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+    for (const path of ['/ws/x/../staff/payroll', '/ws/x/%2e%2e/staff/payroll', '/ws/./staff/payroll', '/ws/staff/%2E/payroll', '/ws/x/%2E%2E']) {
+      const answer = await rawHttp(node.port, upgrade(path));
+      assert.equal(answer.status, 400, path);
+      assert.match(answer.body, /segments/);
+    }
+    assert.equal(hook.calls.length, asked, 'the hook was not asked about a refused path');
+  } finally {
+    await node.herald.close();
+    await hook.stop();
+  }
+});
+
 test('identity hook: cookie and headers in, identity out; channels narrowed by its answer; called on every upgrade', async () => {
   await client.flushall();
   const hook = await IdentityHook.start((call: HookCall, res) => {
@@ -75,8 +106,9 @@ test('identity hook: cookie and headers in, identity out; channels narrowed by i
     assert.equal(call.method, 'POST');
     assert.equal(call.headers.cookie, cookie, 'the Cookie header is forwarded verbatim');
     assert.equal(call.headers['content-type'], 'application/json');
-    assert.deepEqual(Object.keys(call.body).sort(), ['channels', 'headers', 'path', 'query']);
+    assert.deepEqual(Object.keys(call.body).sort(), ['channels', 'facility', 'headers', 'path', 'query']);
     assert.equal(call.body.path, '/ws/foo');
+    assert.equal(call.body.facility, 'foo');
     assert.equal(call.body.query, query);
     assert.deepEqual(call.body.channels, ['subscribe-broadcast', 'subscribe-user', 'subscribe-group', 'subscribe-session', 'publish-user']);
     const h = call.body.headers as Record<string, string>;

@@ -148,3 +148,31 @@ test('websocket-client (Python): send, close, then GET finds the message at once
     await node.close();
   }
 });
+
+test('empty messages, as ws4redis drops them: a browser\'s is neither published nor stored, and an empty PUBLISH is not sent', async () => {
+  const node = await startWs4Redis({ allowed_channels: [...PUBSUB] }, { engine: { type: 'redis', redis: { url: redis.url } } });
+  const spy = client.duplicate();
+  try {
+    const heard: string[] = [];
+    await spy.subscribe('broadcast:empty');
+    spy.on('message', (_channel: string, message: string) => heard.push(message));
+    const a = await W4RClient.open(wsUrl(node, 'empty', 'subscribe-broadcast&publish-broadcast'));
+    const b = await W4RClient.open(wsUrl(node, 'empty', 'subscribe-broadcast'));
+    await waitSubscribed(client, ['broadcast:empty']);
+    await a.send('state');
+    await b.waitCount(1);
+    await a.send('');
+    await a.send(Buffer.alloc(0), true);
+    await client.publish('broadcast:empty', '');
+    await client.publish('broadcast:empty', 'after');
+    await b.waitCount(2);
+    await sleep(100);
+    assert.deepEqual(b.texts, ['state', 'after']);
+    assert.deepEqual(heard, ['state', '', 'after'], 'only the test published an empty message');
+    assert.equal(await client.get('broadcast:empty'), 'state', 'the stored state was kept');
+    await Promise.all([a.close(), b.close()]);
+  } finally {
+    spy.disconnect();
+    await node.close();
+  }
+});

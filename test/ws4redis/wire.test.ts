@@ -60,13 +60,13 @@ test('payloads as published: UTF-8 as text frames, anything else as binary frame
   await pub.send('{"json": "as is"}');
   await pub.send('');
   await pub.send(big);
-  const frames = await sub.waitCount(5);
+  const frames = await sub.waitCount(4);
   assert.deepEqual(frames[0], { data: binary, binary: true });
   assert.deepEqual(frames[1], { data: Buffer.from('sent binary, valid UTF-8 ✓'), binary: false });
   assert.deepEqual(frames[2], { data: Buffer.from('{"json": "as is"}'), binary: false });
-  assert.deepEqual(frames[3], { data: Buffer.alloc(0), binary: false });
-  assert.equal(frames[4]!.binary, true);
-  assert.ok(frames[4]!.data.equals(big));
+  // The empty message was dropped, as ws4redis drops it.
+  assert.equal(frames[3]!.binary, true);
+  assert.ok(frames[3]!.data.equals(big));
   // The persisted binary message keeps its bytes and frame type too.
   await pub.send(binary);
   const late = await open('bytes', 'subscribe-broadcast');

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Ws4RedisConfig, Ws4RedisFlag } from '../../config/schema.js';
 import { tokenUser, type TokenVerifier } from '../../auth/tokens.js';
 import { ANONYMOUS, type Ws4RedisIdentity } from './channels.js';
+import type { Ws4RedisRequest } from './url.js';
 
 /** How identity resolution ended. */
 export type IdentityOutcome =
@@ -24,7 +25,10 @@ export type IdentityOutcome =
 
 /** What the identity hook receives as its JSON body. */
 export interface IdentityHookRequest {
+  /** The path Herald serves: the prefix and the facility, percent-decoded (as Django's `request.path`). */
   readonly path: string;
+  /** The facility the connection gets. */
+  readonly facility: string;
   readonly query: string;
   readonly channels: readonly Ws4RedisFlag[];
   readonly headers: Readonly<Record<string, string>>;
@@ -47,13 +51,19 @@ export class IdentityResolver {
   }
 
   /** The identity of an upgrade request. */
-  resolve(req: IncomingMessage, url: URL, requested: readonly Ws4RedisFlag[]): Promise<IdentityOutcome> {
-    return this.usesHook ? this.callHook(req, url, requested) : this.fromToken(req, url);
+  resolve(req: IncomingMessage, url: URL, request: Ws4RedisRequest): Promise<IdentityOutcome> {
+    return this.usesHook ? this.callHook(req, url, request) : this.fromToken(req, url);
   }
 
-  private async callHook(req: IncomingMessage, url: URL, requested: readonly Ws4RedisFlag[]): Promise<IdentityOutcome> {
+  private async callHook(req: IncomingMessage, url: URL, request: Ws4RedisRequest): Promise<IdentityOutcome> {
     const { url: hookUrl, timeout } = this.config.identity_hook;
-    const body: IdentityHookRequest = { ...rawTarget(req, url), channels: requested, headers: plainHeaders(req) };
+    const body: IdentityHookRequest = {
+      path: `${this.config.path_prefix}${request.facility}`,
+      facility: request.facility,
+      query: rawQuery(req, url),
+      channels: request.flags,
+      headers: plainHeaders(req),
+    };
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
     if (req.headers.cookie !== undefined) headers.cookie = req.headers.cookie;
     let status: number;
@@ -97,11 +107,11 @@ export class IdentityResolver {
 }
 
 /** The path and raw query as the client sent them (the parsed URL re-encodes some characters). */
-function rawTarget(req: IncomingMessage, url: URL): { path: string; query: string } {
+function rawQuery(req: IncomingMessage, url: URL): string {
   const raw = req.url ?? '';
-  if (!raw.startsWith('/')) return { path: url.pathname, query: url.search.slice(1) };
+  if (!raw.startsWith('/')) return url.search.slice(1);
   const q = raw.indexOf('?');
-  return q < 0 ? { path: raw, query: '' } : { path: raw.slice(0, q), query: raw.slice(q + 1) };
+  return q < 0 ? '' : raw.slice(q + 1);
 }
 
 /** Every header of the upgrade request, names lower-case, repeated ones joined as Node joins them. */

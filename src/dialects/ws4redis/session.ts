@@ -95,7 +95,8 @@ export class Ws4RedisSession implements Subscriber {
 
   /** The hub hands a publication of a joined channel (the payload as published). */
   deliver(channel: string, _pub: Publication, _position: StreamPosition, bytes: Buffer): void {
-    if (this.state !== 'open') return;
+    // ws4redis sends no empty message (`if sendmsg …`).
+    if (this.state !== 'open' || bytes.length === 0) return;
     this.lastSeen.set(channel, bytes);
     if (this.held) this.held.push({ channel, bytes });
     else this.forward(bytes);
@@ -208,7 +209,8 @@ export class Ws4RedisSession implements Subscriber {
       this.outbox.push(this.heartbeat, !isText(this.heartbeat));
       return;
     }
-    if (this.publishing.length === 0) return;
+    // ws4redis neither publishes nor stores an empty message (`if recvmsg:`).
+    if (this.publishing.length === 0 || data.length === 0) return;
     // A copy: ws may hand a view of a larger socket chunk, and the message is kept (echo, storage).
     const message = Buffer.from(data);
     this.chain = this.chain.then(() => this.publish(message));

@@ -38,9 +38,16 @@ export function parseFlags(search: string): { flags: Ws4RedisFlag[]; echo: boole
   return { flags, echo };
 }
 
-/** Reads a ws4redis URL, or returns undefined when its path is not under `prefix`. */
-export function parseRequest(url: URL, prefix: string): Ws4RedisRequest | undefined {
-  const facility = facilityOf(url.pathname, prefix);
-  if (facility === undefined) return undefined;
-  return { facility, ...parseFlags(url.search) };
+/**
+ * Reads a ws4redis URL, or returns undefined when its path is not under `prefix`. `target` is the
+ * request target as the client sent it (`req.url`): the facility is read from it, not from `url`,
+ * which has its `.` and `..` segments resolved. A facility with such a segment is `null`: it is
+ * refused, so that no path names a facility other than the one the identity hook is told about.
+ */
+export function parseRequest(url: URL, prefix: string, target: string): (Omit<Ws4RedisRequest, 'facility'> & { facility: string | null }) | undefined {
+  if (facilityOf(url.pathname, prefix) === undefined) return undefined;
+  const path = target.startsWith('/') ? target.split('?')[0]! : url.pathname;
+  const facility = facilityOf(path, prefix);
+  const dotted = facility === undefined || facility.split('/').some((segment) => segment === '.' || segment === '..');
+  return { facility: dotted ? null : facility, ...parseFlags(url.search) };
 }

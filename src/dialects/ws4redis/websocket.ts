@@ -16,6 +16,8 @@ import { facilityOf, parseRequest, type Ws4RedisRequest } from './url.js';
 export const NOT_AN_UPGRADE = 'Client does not wish to upgrade to a websocket';
 /** ws4redis' answer to an upgrade request with a method other than GET. */
 export const NOT_A_GET = 'HTTP method must be a GET';
+/** The answer to a path with a `.` or `..` segment in its facility. */
+const DOT_SEGMENTS = 'A facility may not have ".." or "." segments';
 
 /** How long shutdown waits for pending publishes, then for clients to answer the close. */
 const SHUTDOWN_WAIT_MS = 2_000;
@@ -49,10 +51,15 @@ export class Ws4RedisEndpoint {
 
   /** Takes an upgrade whose path is under `path_prefix`; returns false for any other path. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean {
-    const request = parseRequest(url, this.ctx.config.path_prefix);
-    if (!request) return false;
+    const parsed = parseRequest(url, this.ctx.config.path_prefix, req.url ?? '');
+    if (!parsed) return false;
     // Until the upgrade completes (or is refused) a reset from the client must not throw.
     socket.on('error', ignore);
+    if (parsed.facility === null) {
+      refuseUpgrade(socket, 400, DOT_SEGMENTS);
+      return true;
+    }
+    const request = { ...parsed, facility: parsed.facility };
     this.upgrade(req, socket, head, url, request).catch((err: unknown) => {
       this.ctx.log.error({ err, url: req.url }, 'ws4redis upgrade failed');
       refuseUpgrade(socket, 500);
@@ -84,7 +91,7 @@ export class Ws4RedisEndpoint {
       log.info({ origin: req.headers.origin, facility: request.facility }, 'ws4redis origin not allowed (see client.allowed_origins)');
       return refuseUpgrade(socket, 403);
     }
-    const who = await this.identity.resolve(req, url, request.flags);
+    const who = await this.identity.resolve(req, url, request);
     if (socket.destroyed) return;
     if (!who.ok) {
       const level = who.status === 403 ? 'info' : 'warn';
