@@ -498,18 +498,21 @@ export class RedisEngine implements Engine {
   /** Drops the held subscriptions that `lost` picks and tells their subscribers to resynchronise. */
   private resyncHeld(lost: (t: Target) => boolean, why: string): void {
     if (this.closed) return;
-    const channels: string[] = [];
+    const dropped: Target[] = [];
     for (const wanted of Object.values(this.wanted)) {
       for (const [name, target] of wanted) {
         if (!target.held || !lost(target)) continue;
         target.held = false;
         wanted.delete(name);
-        channels.push(target.channel);
+        dropped.push(target);
       }
     }
-    if (channels.length === 0) return;
-    this.options.log.warn({ channels: channels.length }, `${why}: its channels resynchronise (recover or resubscribe)`);
-    this.handler?.onResync?.(channels);
+    if (dropped.length === 0) return;
+    this.options.log.warn({ channels: dropped.length }, `${why}: its channels resynchronise (recover or resubscribe)`);
+    this.handler?.onResync?.(dropped.map((t) => t.channel));
+    // ioredis subscribes a cluster's sharded channels again on their new master by itself: one that
+    // no subscriber wants again (it left meanwhile) would stay subscribed there for good.
+    for (const target of dropped) void this.unsubscribeLater(target);
   }
 
   private async fcall(fn: string, keys: string[], args: Array<string | Buffer>): Promise<unknown> {

@@ -152,6 +152,32 @@ export class RedisCluster {
     }
   }
 
+  /** The ports of the nodes that are masters now. */
+  masterPorts(): number[] {
+    return this.nodes
+      .map((n) => n.port)
+      .filter((p) => /role:master/.test(spawnSync('redis-cli', ['-p', String(p), 'INFO', 'replication'], { encoding: 'utf8', timeout: 2000 }).stdout));
+  }
+
+  /** The port of the master that owns a Redis key's (or channel's) slot now. */
+  ownerOf(key: string): number {
+    const masters = this.masterPorts();
+    const slot = Number(spawnSync('redis-cli', ['-p', String(masters[0]), 'CLUSTER', 'KEYSLOT', key], { encoding: 'utf8', timeout: 2000 }).stdout.trim());
+    const owner = masters.find((p) => {
+      const nodes = spawnSync('redis-cli', ['-p', String(p), 'CLUSTER', 'NODES'], { encoding: 'utf8', timeout: 2000 }).stdout;
+      const me = nodes.split('\n').find((l) => l.includes('myself'))!;
+      return me
+        .split(' ')
+        .slice(8)
+        .some((r) => {
+          const [lo, hi] = r.split('-').map(Number);
+          return slot >= lo! && slot <= (hi ?? lo)!;
+        });
+    });
+    if (owner === undefined) throw new Error(`no master owns the slot of ${key}`);
+    return owner;
+  }
+
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
   }

@@ -14,11 +14,7 @@ function keysOn(port: number): number {
   return out.split('\n').filter(Boolean).length;
 }
 
-function masterPorts(cluster: RedisCluster): number[] {
-  return cluster.nodes
-    .map((n) => n.port)
-    .filter((p) => /role:master/.test(spawnSync('redis-cli', ['-p', String(p), 'INFO', 'replication'], { encoding: 'utf8' }).stdout));
-}
+const masterPorts = (cluster: RedisCluster): number[] => cluster.masterPorts();
 
 describe('Redis Cluster, 3 masters', () => {
   let cluster: RedisCluster;
@@ -68,22 +64,7 @@ describe('Redis Cluster failover (3 masters, 3 replicas)', () => {
   });
 
   /** The port of the master that owns a Herald channel's slot now. */
-  function ownerOf(channel: string): number {
-    const slot = Number(spawnSync('redis-cli', ['-p', String(masterPorts(cluster)[0]), 'CLUSTER', 'KEYSLOT', `herald{${channel}}.p`], { encoding: 'utf8' }).stdout.trim());
-    const owner = masterPorts(cluster).find((p) => {
-      const nodes = spawnSync('redis-cli', ['-p', String(p), 'CLUSTER', 'NODES'], { encoding: 'utf8' }).stdout;
-      const me = nodes.split('\n').find((l) => l.includes('myself'))!;
-      return me
-        .split(' ')
-        .slice(8)
-        .some((r) => {
-          const [lo, hi] = r.split('-').map(Number);
-          return slot >= lo! && slot <= (hi ?? lo)!;
-        });
-    });
-    assert.ok(owner, `found the owner of ${channel}'s slot`);
-    return owner;
-  }
+  const ownerOf = (channel: string): number => cluster.ownerOf(`herald{${channel}}.p`);
 
   /** Kills the master of `channel`'s slot, then publishes n = from..from+4 as soon as the cluster takes them again. */
   async function failOver(channel: string, from: number): Promise<void> {
