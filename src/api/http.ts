@@ -113,15 +113,19 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
 /** The configured key as bytes, made once per key (compared on every call). */
 let keyBytes: { key: string; bytes: Buffer } | undefined;
 
+/** True when any of the three ways to give the key (as Centrifugo reads them) carries it. */
 function authorized(key: string, req: IncomingMessage, query: string): boolean {
   if (!key) return false;
-  let given = req.headers['x-api-key'];
-  if (typeof given !== 'string') {
-    const auth = req.headers.authorization;
-    const m = typeof auth === 'string' ? /^apikey\s+(.+)$/i.exec(auth.trim()) : null;
-    given = m ? m[1] : (query && new URLSearchParams(query).get('api_key')) || undefined;
-  }
-  if (typeof given !== 'string') return false;
+  const auth = req.headers.authorization;
+  const bearer = typeof auth === 'string' ? /^apikey\s+(.+)$/i.exec(auth.trim())?.[1] : undefined;
+  const header = req.headers['x-api-key'];
+  if (bearer !== undefined && sameKey(key, bearer)) return true;
+  if (typeof header === 'string' && sameKey(key, header)) return true;
+  const param = query ? new URLSearchParams(query).get('api_key') : null;
+  return param !== null && sameKey(key, param);
+}
+
+function sameKey(key: string, given: string): boolean {
   if (keyBytes?.key !== key) keyBytes = { key, bytes: Buffer.from(key) };
   const a = Buffer.from(given);
   return a.length === keyBytes.bytes.length && timingSafeEqual(a, keyBytes.bytes);

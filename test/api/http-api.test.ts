@@ -59,6 +59,11 @@ describe('server API auth', () => {
     assert.equal((await post(node, `/api/info?x=1&api_key=${encodeURIComponent(API_KEY)}&y`, {}, {})).status, 200);
     assert.equal((await post(node, `/api/info?api_key=wrong`, {}, {})).status, 401);
     assert.equal((await post(node, `/api/info?api_key=`, {}, {})).status, 401);
+    // Any of the three carrying the key is enough, as Centrifugo checks them one after another.
+    assert.equal((await post(node, `/api/info?api_key=${API_KEY}`, {}, { 'X-API-Key': 'wrong' })).status, 200);
+    assert.equal((await post(node, '/api/info', {}, { 'X-API-Key': 'wrong', Authorization: `apikey ${API_KEY}` })).status, 200);
+    assert.equal((await post(node, '/api/info', {}, { 'X-API-Key': API_KEY, Authorization: 'apikey wrong' })).status, 200);
+    assert.equal((await post(node, '/api/info?api_key=wrong', {}, { 'X-API-Key': 'wrong', Authorization: 'apikey wrong' })).status, 401);
   });
 
   test('no key configured: every call is refused (nothing open by default)', async () => {
