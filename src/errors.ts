@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+
 /** Stable error codes raised by Herald's own code (not wire codes; those live with each dialect). */
 export type HeraldErrorCode =
   | 'HERALD_ERR_CONFIG'
@@ -17,4 +19,18 @@ export class HeraldError extends Error {
     this.name = 'HeraldError';
     this.code = code;
   }
+}
+
+/** True for the engine failing for now (Redis unreachable or closing): the caller is told to retry. */
+export function isEngineUnavailable(err: unknown): boolean {
+  return err instanceof HeraldError && (err.code === 'HERALD_ERR_ENGINE' || err.code === 'HERALD_ERR_ENGINE_CLOSED');
+}
+
+/**
+ * Logs a request that failed: the engine being unavailable (expected during a Redis outage, and
+ * logged by the engine itself) at `warn` with its message only; anything else at `error` with its stack.
+ */
+export function logFailure(log: Logger, err: unknown, fields: Record<string, unknown>, msg: string): void {
+  if (isEngineUnavailable(err)) log.warn({ ...fields, err: (err as Error).message }, `${msg}: engine unavailable`);
+  else log.error({ ...fields, err }, msg);
 }

@@ -24,7 +24,7 @@ import { DIALECTS } from './dialects/index.js';
 import type { Engine } from './engine/engine.js';
 import { MemoryEngine } from './engine/memory.js';
 import { RedisEngine } from './engine/redis.js';
-import { HeraldError } from './errors.js';
+import { HeraldError, logFailure } from './errors.js';
 import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
 import { originAllowed } from './server/origin.js';
@@ -205,7 +205,7 @@ class HeraldNode implements Herald {
       result = await fn(this.apiCtx, params);
     } catch (err) {
       const e = toApiError(err);
-      if (e.code === 100) this.log.error({ err, method }, 'API method failed');
+      if (e.code === 100) logFailure(this.log, err, { method }, 'API method failed');
       throw new HeraldApiError(e.code, e.message);
     }
     // The same plain JSON values the HTTP API answers (payloads parsed, not raw bytes).

@@ -11,6 +11,7 @@ import { readBodyThen } from '../server/body.js';
 import { parseKeepingPayloads } from '../server/json-source.js';
 import { requestFailed } from '../server/failure.js';
 import { Errors } from '../dialects/native/codes.js';
+import { logFailure } from '../errors.js';
 import { afterFlush } from '../hub/outbox.js';
 import { apiMethods, toApiError, type ApiContext } from './methods.js';
 
@@ -98,7 +99,7 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
       try {
         const error = toApiError(e);
         ctx.countCall?.(name, String(error.code));
-        if (error.code === Errors.internal.code) ctx.log.error({ err: e, method: name }, 'API method failed');
+        if (error.code === Errors.internal.code) logFailure(ctx.log, e, { method: name }, 'API method failed');
         const transportErrors =
           ctx.config.http_api.error_mode === 'transport' || String(req.headers['x-centrifugo-error-mode'] ?? '').toLowerCase() === 'transport';
         if (transportErrors) return send(res, TRANSPORT_STATUS[error.code] ?? 500, stringify(error), 'application/json');

@@ -4,6 +4,7 @@ import { canPublish, canReadHistory, canSubscribe } from '../../auth/channels.js
 import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
+import { logFailure } from '../../errors.js';
 import type { Subscriber } from '../../hub/hub.js';
 import { payloadText } from '../../server/json-source.js';
 import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson } from './codec.js';
@@ -274,7 +275,7 @@ async function setup(
   const fail = (err: unknown): never => {
     s.dropSub(sub);
     if (err instanceof ReplyError || err instanceof DisconnectError) throw err;
-    s.ctx.log.error({ err, channel }, 'subscribe failed');
+    logFailure(s.ctx.log, err, { channel }, 'subscribe failed');
     throw new ReplyError(Errors.internal);
   };
   // Closed during setup: cleanup may have run before the sub was complete; take it out of the hub.

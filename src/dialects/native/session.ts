@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
+import { logFailure } from '../../errors.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { OutboxBase } from '../../hub/outbox.js';
 import { DeadlineObject, NOT_SCHEDULED, timers, type Deadline } from '../../hub/timer-wheel.js';
@@ -334,7 +335,7 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
       if (err instanceof ReplyError) this.write(encodeError(id, err.error));
       else if (err instanceof DisconnectError) this.close(err.disconnect);
       else {
-        this.ctx.log.error({ err, client: this.id, method }, 'command failed');
+        logFailure(this.ctx.log, err, { client: this.id, method }, 'command failed');
         this.write(encodeError(id, Errors.internal));
       }
     }
