@@ -223,12 +223,14 @@ test('refresh with a bad token: empty 3501, another user or forged 3500, expired
     [() => userToken('mallory'), 3500],
     [() => sign({ sub: 'alice' }, { secret: 'wrong', expIn: 60 }), 3500],
     [() => sign({ sub: 'alice' }, { expIn: -10 }), 3005],
+    // `expire_at` in the past, `exp` still ahead: expired all the same, at once.
+    [() => sign({ sub: 'alice', expire_at: Math.floor(Date.now() / 1000) - 10 }, { expIn: 600 }), 3005],
   ];
   for (const [token, code] of cases) {
     const raw = await RawClient.open(node.wsUrl);
     await raw.connect({ token: await userToken('alice') });
     raw.send({ id: 2, refresh: { token: await token() } });
-    assert.equal((await raw.waitClose()).code, code);
+    assert.equal((await raw.waitClose(1000)).code, code);
   }
 });
 

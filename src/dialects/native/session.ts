@@ -454,9 +454,12 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
     if (result.status === 'expired') throw new DisconnectError(Disconnects.expired);
     if (result.status === 'invalid') throw new DisconnectError(Disconnects.invalidToken);
     if (tokenUser(result.claims, this.ctx.config.client.token.user_id_claim) !== this.user) throw new DisconnectError(Disconnects.invalidToken);
+    // A token whose `expire_at` has passed is expired, as a connect with it would be.
+    const expireAt = tokenExpiry(result.claims);
+    if (expireAt > 0 && expireAt <= Date.now()) throw new DisconnectError(Disconnects.expired);
     const info = rawJsonClaim(result.claims, 'info');
     if (info !== undefined) this.connInfo = info;
-    this.setExpiry(tokenExpiry(result.claims));
+    this.setExpiry(expireAt);
     const out: Record<string, unknown> = { client: this.id, version: this.ctx.version };
     if (this.expireAt > 0) {
       out.expires = true;
