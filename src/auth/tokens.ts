@@ -108,3 +108,17 @@ export function tokenExpiry(claims: Record<string, unknown>): number {
   if (typeof claims.expire_at === 'number') return claims.expire_at > 0 ? claims.expire_at * 1000 : 0;
   return typeof claims.exp === 'number' ? claims.exp * 1000 : 0;
 }
+
+/**
+ * What is wrong with a connection token's claims, as Centrifugo reads them into typed fields (a token
+ * it cannot read is invalid): `channels` a list of strings, `subs` an object, `expire_at` a number,
+ * `b64info` a string. Undefined when nothing is.
+ */
+export function malformedConnectClaims(claims: Record<string, unknown>): string | undefined {
+  const { channels, subs, expire_at: expireAt, b64info } = claims;
+  if (channels !== undefined && !(Array.isArray(channels) && channels.every((c) => typeof c === 'string'))) return 'channels is not a list of strings';
+  if (subs !== undefined && (typeof subs !== 'object' || subs === null || Array.isArray(subs))) return 'subs is not an object';
+  if (expireAt !== undefined && typeof expireAt !== 'number') return 'expire_at is not a number';
+  if (b64info !== undefined && typeof b64info !== 'string') return 'b64info is not a string';
+  return 'channel' in claims ? 'channel claim' : undefined;
+}

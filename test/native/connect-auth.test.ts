@@ -115,6 +115,12 @@ test('forged or malformed tokens close with 3500; centrifuge-js ends disconnecte
     `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"sub":"alice"}').toString('base64url')}.`,
     // a `channel` claim makes it a subscription token: invalid for connecting.
     await sign({ sub: 'alice', channel: 'news' }, { expIn: 60 }),
+    // claims of the wrong type, which Centrifugo cannot read either
+    await sign({ sub: 'alice', channels: 'news' }, { expIn: 60 }),
+    await sign({ sub: 'alice', channels: ['news', 1] }, { expIn: 60 }),
+    await sign({ sub: 'alice', subs: ['news'] }, { expIn: 60 }),
+    await sign({ sub: 'alice', expire_at: 'tomorrow' }, { expIn: 60 }),
+    await sign({ sub: 'alice', b64info: {} }, { expIn: 60 }),
     // not valid yet
     await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256' }).setNotBefore(now() + 600).sign(new TextEncoder().encode('test-secret-0123456789')),
   ];

@@ -3,7 +3,7 @@
 // publications from the hub through a bounded outbox.
 import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
+import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { logFailure } from '../../errors.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { OutboxBase } from '../../hub/outbox.js';
@@ -379,8 +379,9 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
       const result = await connectionTokens.verify(token);
       if (this.closed) return;
       if (result.status === 'expired') return this.failConnect(id, Errors.tokenExpired);
-      if (result.status === 'invalid' || 'channel' in result.claims) {
-        this.ctx.log.info({ client: this.id, reason: result.status === 'invalid' ? result.reason : 'channel claim' }, 'invalid connection token');
+      const malformed = result.status === 'invalid' ? result.reason : malformedConnectClaims(result.claims);
+      if (malformed !== undefined || result.status !== 'ok') {
+        this.ctx.log.info({ client: this.id, reason: malformed }, 'invalid connection token');
         return this.close(Disconnects.invalidToken);
       }
       const claims = result.claims;
