@@ -20,6 +20,7 @@ import {
 } from './engine.js';
 import { decodeEnvelope, encodeEnvelope, headerExtra } from './envelope.js';
 import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp } from './redis-cluster-conns.js';
+import { throttledWarn } from './log-throttle.js';
 import { FUNCTION_LIBRARY, FUNCTION_LIBRARY_VERSION } from './redis-functions.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName, nodeKeys } from './redis-names.js';
 
@@ -133,8 +134,9 @@ export class RedisEngine implements Engine {
   async start(handler: EngineHandler): Promise<void> {
     this.handler = handler;
     const where = this.clusterMode ? `cluster ${this.options.cluster!.join(',')}` : redactUrl(this.options.url!);
+    const warn = throttledWarn(this.options.log, 5000);
     for (const [role, client] of [['commands', this.cmd], ['pub/sub', this.sub]] as const) {
-      client.on('error', (err: Error) => this.options.log.warn({ err: err.message, role }, `redis ${role} connection error (${where})`));
+      client.on('error', (err: Error) => warn(`${role} ${err.message}`, { err: err.message, role }, `redis ${role} connection error (${where})`));
     }
     this.sub.on('messageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage('plain', ch.toString(), msg));
     this.sub.on('smessageBuffer', (ch: Buffer, msg: Buffer) => this.onMessage('shard', ch.toString(), msg));
