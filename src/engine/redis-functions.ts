@@ -11,6 +11,7 @@
 // herald_history  KEYS: history list, meta hash
 //                 ARGV: epoch for a new stream, meta TTL ms, since offset (-1 = none), limit (-1 = all), reverse (0|1)
 //                 returns {top offset, epoch, envelope...} (oldest first; the caller reverses)
+import { Cluster, type Redis } from 'ioredis';
 
 /** Bumped when the library changes, so nodes reload it. */
 export const FUNCTION_LIBRARY_VERSION = 1;
@@ -122,3 +123,58 @@ redis.register_function('herald_publish', herald_publish)
 redis.register_function('herald_history', herald_history)
 redis.register_function{function_name = 'herald_version', callback = function() return ${FUNCTION_LIBRARY_VERSION} end, flags = {'no-writes'}}
 `;
+
+/**
+ * The library on a Redis, or on every master of a cluster: installed when missing or older than this
+ * version, and called through FCALL.
+ */
+export class FunctionLibrary {
+  private loaded: Promise<void> | undefined;
+
+  /** `run` turns a failed command into the engine's temporary error. */
+  constructor(
+    private readonly cmd: Redis | Cluster,
+    private readonly run: <T>(op: () => Promise<T>) => Promise<T>,
+  ) {}
+
+  /** Forgets that the library was installed: the connection may now reach a Redis without it. */
+  reset(): void {
+    this.loaded = undefined;
+  }
+
+  /** Installs the library where it is missing, once until reset. */
+  ensure(): Promise<void> {
+    if (!this.loaded) {
+      this.loaded = this.load().catch((err) => {
+        this.loaded = undefined;
+        throw err;
+      });
+    }
+    return this.loaded;
+  }
+
+  /** Calls one of the library's functions. */
+  async call(fn: string, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
+    await this.ensure();
+    try {
+      return await this.run(() => this.cmd.callBuffer('FCALL', fn, keys.length, ...keys, ...args));
+    } catch (err) {
+      if (!/Function not found/i.test(String((err as Error).message))) throw err;
+      // Redis restarted without persistence (or a new master): install the library again.
+      this.reset();
+      await this.ensure();
+      return this.run(() => this.cmd.callBuffer('FCALL', fn, keys.length, ...keys, ...args));
+    }
+  }
+
+  private async load(): Promise<void> {
+    const targets: Redis[] = this.cmd instanceof Cluster ? this.cmd.nodes('master') : [this.cmd];
+    await Promise.all(
+      targets.map(async (node) => {
+        const version = await node.call('FCALL', 'herald_version', 0).catch(() => 0);
+        if (Number(version) === FUNCTION_LIBRARY_VERSION) return;
+        await this.run(() => node.call('FUNCTION', 'LOAD', 'REPLACE', FUNCTION_LIBRARY));
+      }),
+    );
+  }
+}

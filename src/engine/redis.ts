@@ -21,7 +21,7 @@ import {
 import { decodeEnvelope, encodeEnvelope, headerExtra } from './envelope.js';
 import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp } from './redis-cluster-conns.js';
 import { throttledWarn } from './log-throttle.js';
-import { FUNCTION_LIBRARY, FUNCTION_LIBRARY_VERSION } from './redis-functions.js';
+import { FunctionLibrary } from './redis-functions.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName, nodeKeys } from './redis-names.js';
 
 /** Options of the Redis engine. */
@@ -91,7 +91,7 @@ export class RedisEngine implements Engine {
   private readonly pendingUnsubscribe = new Set<Target>();
   private unsubscribeScheduled = false;
   private unsubscribeFlushed: Promise<void> = Promise.resolve();
-  private functionsLoaded: Promise<void> | undefined;
+  private readonly functions: FunctionLibrary;
   private subscriberWasReady = false;
   private closed = false;
 
@@ -129,6 +129,7 @@ export class RedisEngine implements Engine {
       // subscribes again itself (see onSubscriberLost), so channels left meanwhile stay left.
       this.sub = new Redis(options.url, { ...common, autoResubscribe: false });
     }
+    this.functions = new FunctionLibrary(this.cmd, (op) => this.run(op));
   }
 
   async start(handler: EngineHandler): Promise<void> {
@@ -145,8 +146,8 @@ export class RedisEngine implements Engine {
     // Install the function library whenever the command connection (re)connects, so programs that
     // publish with FCALL herald_publish find it as soon as Herald runs, and again after a restart.
     this.cmd.on('ready', () => {
-      this.functionsLoaded = undefined;
-      this.ensureFunctions().catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis function library not installed yet'));
+      this.functions.reset();
+      this.functions.ensure().catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis function library not installed yet'));
     });
     this.sub.on('close', () => this.onSubscriberLost());
     if (this.sub instanceof Cluster) {
@@ -170,7 +171,7 @@ export class RedisEngine implements Engine {
       new Promise((r) => (startTimer = setTimeout(r, 3_000))),
     ]);
     clearTimeout(startTimer);
-    if (this.cmd.status === 'ready') await this.ensureFunctions().catch(() => undefined);
+    if (this.cmd.status === 'ready') await this.functions.ensure().catch(() => undefined);
     if (this.cmd.status !== 'ready' || this.sub.status !== 'ready') {
       this.options.log.error(`redis not ready after 3 s (${where}); serving anyway and retrying in the background`);
     }
@@ -280,7 +281,7 @@ export class RedisEngine implements Engine {
     }
     const keys = [names.history, names.meta];
     if (request.idempotencyKey) keys.push(idempotencyKey(this.options.prefix, channel, request.idempotencyKey));
-    const reply = (await this.fcall('herald_publish', keys, [
+    const reply = (await this.functions.call('herald_publish', keys, [
       names.pubsub,
       request.data,
       String(size),
@@ -298,7 +299,7 @@ export class RedisEngine implements Engine {
   async history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
     this.assertOpen();
     const names = channelNames(this.options.prefix, channel);
-    const reply = (await this.fcall('herald_history', [names.history, names.meta], [
+    const reply = (await this.functions.call('herald_history', [names.history, names.meta], [
       newEpoch(),
       String(this.options.historyMetaTtlMs),
       String(query.since ? query.since.offset : -1),
@@ -515,40 +516,6 @@ export class RedisEngine implements Engine {
     // ioredis subscribes a cluster's sharded channels again on their new master by itself: one that
     // no subscriber wants again (it left meanwhile) would stay subscribed there for good.
     for (const target of dropped) void this.unsubscribeLater(target);
-  }
-
-  private async fcall(fn: string, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
-    await this.ensureFunctions();
-    try {
-      return await this.run(() => this.cmd.callBuffer('FCALL', fn, keys.length, ...keys, ...args));
-    } catch (err) {
-      if (!/Function not found/i.test(String((err as Error).message))) throw err;
-      // Redis restarted without persistence (or a new master): install the library again.
-      this.functionsLoaded = undefined;
-      await this.ensureFunctions();
-      return this.run(() => this.cmd.callBuffer('FCALL', fn, keys.length, ...keys, ...args));
-    }
-  }
-
-  private ensureFunctions(): Promise<void> {
-    if (!this.functionsLoaded) {
-      this.functionsLoaded = this.loadFunctions().catch((err) => {
-        this.functionsLoaded = undefined;
-        throw err;
-      });
-    }
-    return this.functionsLoaded;
-  }
-
-  private async loadFunctions(): Promise<void> {
-    const targets: Redis[] = this.cmd instanceof Cluster ? this.cmd.nodes('master') : [this.cmd];
-    await Promise.all(
-      targets.map(async (node) => {
-        const version = await node.call('FCALL', 'herald_version', 0).catch(() => 0);
-        if (Number(version) === FUNCTION_LIBRARY_VERSION) return;
-        await this.run(() => node.call('FUNCTION', 'LOAD', 'REPLACE', FUNCTION_LIBRARY));
-      }),
-    );
   }
 
   /** Runs a command, turning connection failures into one clear temporary engine error. */
