@@ -13,8 +13,14 @@ interface Source {
   readonly text: string;
 }
 
-/** Per parsed object, the source text of its payload members. */
-const sources = new WeakMap<object, Partial<Record<PayloadKey, Source>>>();
+/**
+ * Where a parsed object keeps the source text of its payload members: a symbol property, not
+ * enumerable, so that serialising, comparing or copying the object does not see it (a WeakMap would
+ * cost several times the parse itself, on the API's most frequent path).
+ */
+const SOURCES = Symbol('payload sources');
+
+type WithSources = { [SOURCES]?: Partial<Record<PayloadKey, Source>> };
 
 /** How deep objects are searched for payloads: an API batch in the legacy form is top, params, commands, item, publish. */
 const MAX_DEPTH = 5;
@@ -38,7 +44,7 @@ export function parseKeepingPayloads(text: string): unknown {
 
 /** The text `obj[key]` was parsed from, if `obj` came from parseKeepingPayloads and the member is unchanged. */
 export function sourceOf(obj: object, key: PayloadKey): string | undefined {
-  const source = sources.get(obj)?.[key];
+  const source = (obj as WithSources)[SOURCES]?.[key];
   return source !== undefined && Object.is(source.value, (obj as Record<string, unknown>)[key]) ? source.text : undefined;
 }
 
@@ -102,6 +108,12 @@ function valueEnd(text: string, i: number): number {
   return j;
 }
 
+/** True when `value` is an object or array and the text at `i` is one of the same kind. */
+function sameKind(text: string, i: number, value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  return text.charCodeAt(i) === (Array.isArray(value) ? OPEN_ARRAY : OPEN_OBJECT);
+}
+
 /** Records the payload members of `value` (parsed from the text at `i`) and searches its children. */
 function walk(text: string, i: number, value: object, depth: number): void {
   if (Array.isArray(value)) {
@@ -109,14 +121,17 @@ function walk(text: string, i: number, value: object, depth: number): void {
     for (let n = 0; text.charCodeAt(i) !== CLOSE_ARRAY; n++) {
       const end = valueEnd(text, i);
       const item: unknown = value[n];
-      if (depth + 1 < MAX_DEPTH && typeof item === 'object' && item !== null) walk(text, i, item, depth + 1);
+      if (depth + 1 < MAX_DEPTH && sameKind(text, i, item)) walk(text, i, item as object, depth + 1);
       i = skipSpace(text, end);
       if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);
     }
     return;
   }
-  // First where each member's value is (a repeated key's last one, which JSON.parse keeps), then each.
-  const spans = new Map<string, [start: number, end: number]>();
+  // A repeated key's children are searched in each of its values' texts, in order, against the value
+  // JSON.parse kept (the last), so the last text's sources are the ones left. A text is searched only
+  // for a value of its own kind, which keeps the scan in step with the text whatever the value holds;
+  // a source recorded from an earlier text is only used while its value is the member's (sourceOf).
+  const obj = value as Record<string, unknown> & WithSources;
   i = skipSpace(text, i + 1);
   while (text.charCodeAt(i) !== CLOSE_OBJECT) {
     const keyEnd = stringEnd(text, i);
@@ -124,19 +139,18 @@ function walk(text: string, i: number, value: object, depth: number): void {
     const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
     const start = skipSpace(text, skipSpace(text, keyEnd) + 1);
     const end = valueEnd(text, start);
-    spans.set(key, [start, end]);
-    i = skipSpace(text, end);
-    if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);
-  }
-  const obj = value as Record<string, unknown>;
-  for (const [key, [start, end]] of spans) {
     const child = obj[key];
     if (key === 'data' || key === 'info') {
-      const kept = sources.get(obj) ?? {};
+      let kept = obj[SOURCES];
+      if (kept === undefined) {
+        kept = {};
+        Object.defineProperty(obj, SOURCES, { value: kept });
+      }
       kept[key] = { value: child, text: text.slice(start, end) };
-      sources.set(obj, kept);
-    } else if (depth + 1 < MAX_DEPTH && typeof child === 'object' && child !== null) {
-      walk(text, start, child, depth + 1);
+    } else if (depth + 1 < MAX_DEPTH && sameKind(text, start, child)) {
+      walk(text, start, child as object, depth + 1);
     }
+    i = skipSpace(text, end);
+    if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);
   }
 }
