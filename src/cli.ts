@@ -63,13 +63,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfig({ file: values.config, env: process.env, overrides });
   const herald = createHerald({ config });
-  await herald.start();
-  const host = config.address === '0.0.0.0' ? 'localhost' : config.address;
-  process.stderr.write(
-    `herald ${VERSION} listening on http://${host}:${herald.port}` +
-      (config.demo.enabled ? ` (demo pages at http://${host}:${herald.port}/)` : '') +
-      '\n',
-  );
+  const started = herald.start();
+  // Signals are handled from the start: one during startup (which may wait for Redis) stops the
+  // node as soon as it has started.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
@@ -77,11 +73,24 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`herald: ${signal}, shutting down\n`);
     const timer = setTimeout(() => process.exit(1), config.shutdown_timeout);
     timer.unref();
-    herald.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
+    started
+      .catch(() => undefined)
+      .then(() => herald.close())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  await started;
+  if (stopping) return;
+  const url = listeningUrl(config.address, herald.port);
+  process.stderr.write(`herald ${VERSION} listening on ${url}` + (config.demo.enabled ? ` (demo pages at ${url}/)` : '') + '\n');
+}
+
+/** The URL a node listening on `address` answers at (an IPv6 address in brackets; any address as localhost). */
+export function listeningUrl(address: string, port: number): string {
+  const host = address === '0.0.0.0' || address === '::' ? 'localhost' : address;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

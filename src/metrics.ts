@@ -25,8 +25,19 @@ export class NodeMetrics {
     gauge('herald_users', 'Distinct users connected to this node.', sources.users);
     gauge('herald_channels', 'Channels with at least one subscriber on this node.', () => sources.hub.channelCount());
     gauge('herald_subscriptions', 'Channel subscriptions on this node.', () => sources.hub.subscriptionCount());
-    gauge('herald_hub_publications', 'Publications fanned out to local subscribers since start.', () => sources.hub.publications);
-    gauge('herald_hub_deliveries', 'Publications handed to local subscribers since start (one per subscriber).', () => sources.hub.deliveries);
+    // Counters kept by the hub, read as counters (Prometheus then handles a restart as a reset).
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [r],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    counter('herald_hub_publications_total', 'Publications fanned out to local subscribers since start.', () => sources.hub.publications);
+    counter('herald_hub_deliveries_total', 'Publications handed to local subscribers since start (one per subscriber).', () => sources.hub.deliveries);
     this.apiCalls = new Counter({ name: 'herald_api_calls_total', help: 'Server API calls.', labelNames: ['method', 'result'], registers: [r] });
   }
 }

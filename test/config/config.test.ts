@@ -5,8 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { listeningUrl } from '../../src/cli.js';
 import { configKeyPaths, envName } from '../../src/config/load.js';
 import { HeraldError, loadConfig } from '../../src/index.js';
+import { freePort } from '../helpers/redis.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'herald.js');
@@ -148,4 +150,31 @@ test('CLI: starts on the given port with flags and serves the API; SIGTERM stops
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
+});
+
+test('CLI: SIGTERM while starting (Redis not there yet) stops cleanly once start gives up waiting', async () => {
+  const child = spawn(
+    process.execPath,
+    [BIN, '--port', '0', '--address', '127.0.0.1', '--api-key', 'k', '--log-level', 'silent', '--set', 'engine.type=redis', '--set', `engine.redis.url=redis://127.0.0.1:${await freePort()}`],
+    { env: { PATH: process.env.PATH } },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise((r) => setTimeout(r, 800));
+  child.kill('SIGTERM');
+  const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 10_000))]);
+  if (code === 'still running') child.kill('SIGKILL');
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /SIGTERM, shutting down/);
+  assert.doesNotMatch(stderr, /listening on/, 'it stopped instead of announcing itself');
+});
+
+test('CLI: the address it listens on is printed as a URL (IPv6 in brackets, any address as localhost)', () => {
+  assert.equal(listeningUrl('127.0.0.1', 8000), 'http://127.0.0.1:8000');
+  assert.equal(listeningUrl('::1', 8000), 'http://[::1]:8000');
+  assert.equal(listeningUrl('fd00::5', 80), 'http://[fd00::5]:80');
+  assert.equal(listeningUrl('0.0.0.0', 8000), 'http://localhost:8000');
+  assert.equal(listeningUrl('::', 8000), 'http://localhost:8000');
+  assert.equal(new URL(listeningUrl('::1', 1)).hostname, '[::1]');
 });

@@ -38,7 +38,9 @@ test('metrics on: connections, subscriptions, deliveries and API calls', async (
     const text = await scrape();
     assert.equal(value(text, 'herald_connections'), 2);
     assert.equal(value(text, 'herald_subscriptions'), 2);
-    assert.equal(value(text, 'herald_hub_deliveries'), 2);
+    assert.equal(value(text, 'herald_hub_deliveries_total'), 2);
+    assert.equal(value(text, 'herald_hub_publications_total'), 1);
+    assert.match(text, /^# TYPE herald_hub_deliveries_total counter$/m);
     assert.match(text, /herald_api_calls_total\{method="publish",result="ok"\} 1/);
     assert.match(text, /herald_api_calls_total\{method="publish",result="102"\} 1/);
     assert.match(text, /herald_process_resident_memory_bytes/);
