@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ChannelRules } from '../auth/channels.js';
 import type { HeraldConfig } from '../config/schema.js';
 import { channelKind, type Engine, type NodeInfo, type PublishResult } from '../engine/engine.js';
-import { globToRegExp } from '../engine/glob.js';
+import { compileGlob } from '../engine/glob.js';
 import { encodeControl } from './control.js';
 import { HeraldError } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
@@ -184,7 +184,7 @@ export const apiMethods: Readonly<Record<string, Method>> = {
 
   async channels(ctx, req) {
     const pattern = str(req.pattern);
-    const match = pattern ? globToRegExp(pattern) : null;
+    const match = pattern ? compileGlob(pattern) : null;
     const channels: Record<string, { num_clients: number }> = {};
     for (const [name, count] of ctx.hub.channelCounts()) {
       // Native channels only: the Webdis and ws4redis dialects' raw channels are not Herald channels.

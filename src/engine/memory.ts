@@ -15,7 +15,7 @@ import {
   type PublishResult,
   type StreamPosition,
 } from './engine.js';
-import { globToRegExp } from './glob.js';
+import { compileGlob, type GlobMatcher } from './glob.js';
 
 /** One channel's stream: the newest publications (at most the cap) plus the top position. */
 class Stream {
@@ -62,7 +62,7 @@ export class MemoryEngine implements Engine {
   private sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private self: NodeInfo | undefined;
-  private readonly patterns = new Map<string, RegExp>();
+  private readonly patterns = new Map<string, GlobMatcher>();
   private readonly values = new Map<string, { value: Buffer; expireAt: number }>();
 
   constructor(private readonly options: EngineOptions) {}
@@ -78,7 +78,7 @@ export class MemoryEngine implements Engine {
   async subscribe(channel: string): Promise<void> {
     this.assertOpen();
     const { kind, name } = channelKind(channel);
-    if (kind === 'pattern') this.patterns.set(channel, globToRegExp(name));
+    if (kind === 'pattern') this.patterns.set(channel, compileGlob(name));
   }
 
   async unsubscribe(channel: string): Promise<void> {

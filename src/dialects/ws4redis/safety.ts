@@ -2,7 +2,7 @@
 // by the config rule of its facility and by the identity hook's answer, or a refusal (403). Unlike
 // ws4redis, nothing is open by default: subscribing to broadcast only, no publishing from browsers.
 import type { Ws4RedisConfig, Ws4RedisFlag } from '../../config/schema.js';
-import { globToRegExp } from '../../engine/glob.js';
+import { compileGlob, type GlobMatcher } from '../../engine/glob.js';
 import type { Ws4RedisIdentity } from './channels.js';
 
 /** The outcome of the safety rules for one upgrade. */
@@ -11,7 +11,7 @@ export type SafetyOutcome =
   | { readonly allowed: false; readonly reason: string };
 
 interface Rule {
-  readonly match: RegExp | undefined;
+  readonly match: GlobMatcher | undefined;
   readonly allowed: ReadonlySet<string>;
   readonly refuseAnonymous: boolean;
 }
@@ -23,7 +23,7 @@ export class SafetyRules {
 
   constructor(config: Ws4RedisConfig) {
     this.rules = config.facilities.map((f) => ({
-      match: globToRegExp(f.facility),
+      match: compileGlob(f.facility),
       allowed: new Set(f.allowed_channels),
       refuseAnonymous: f.refuse_anonymous,
     }));
