@@ -4,7 +4,8 @@
 import type { Logger } from 'pino';
 import { rawJsonClaim } from '../auth/tokens.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
-import { asObject, num, str, type NativeSession } from '../dialects/native/session.js';
+import { asObject, num, str } from '../dialects/native/fields.js';
+import type { NativeSession } from '../dialects/native/session.js';
 import { stringify } from '../dialects/native/codec.js';
 import { Disconnects } from '../dialects/native/codes.js';
 import { parseKeepingPayloads, payloadText } from '../server/json-source.js';

@@ -11,7 +11,8 @@ import type { Hub } from '../hub/hub.js';
 import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
-import { asObject, str, type NativeSession } from '../dialects/native/session.js';
+import { asObject, str } from '../dialects/native/fields.js';
+import type { NativeSession } from '../dialects/native/session.js';
 import { payloadText } from '../server/json-source.js';
 
 /** What the API methods act on. */

@@ -51,6 +51,16 @@ export class RedisProcess {
     return r;
   }
 
+  /** Stops the process without ending it (SIGSTOP): connections stay open and nothing is answered. */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   /** (Re)starts the process on the same port. */
   async spawn(): Promise<void> {
     this.proc = spawn(

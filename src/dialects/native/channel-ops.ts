@@ -11,7 +11,8 @@ import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson } fro
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
-import { asObject, channelOrBadRequest, num, str, type NativeSession } from './session.js';
+import { asObject, channelOrBadRequest, num, str } from './fields.js';
+import type { NativeSession } from './session.js';
 
 /**
  * One subscription of a session. The hub holds it as the channel's subscriber (a session is in the

@@ -7,6 +7,7 @@ import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '..
 import { logFailure } from '../../errors.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { OutboxBase } from '../../hub/outbox.js';
+import { Inbound } from '../../server/inbound.js';
 import { DeadlineObject, NOT_SCHEDULED, timers, type Deadline } from '../../hub/timer-wheel.js';
 import {
   commandMethod,
@@ -22,6 +23,7 @@ import {
 } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes, type Disconnect } from './codes.js';
 import type { NativeContext } from './context.js';
+import { asObject, channelOrBadRequest, num, str } from './fields.js';
 import {
   handleHistory,
   handlePublish,
@@ -79,6 +81,7 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
   }
 
   private chain: Promise<void> = SETTLED;
+  private inbound: Inbound | undefined;
   private expireTimer: NodeJS.Timeout | undefined;
   private awaitingPong = false;
   /**
@@ -288,11 +291,17 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
       this.close(Disconnects.badRequest);
       return;
     }
+    // Frames waiting for their turn: past a bound the socket is not read until they drain.
+    const inbound = (this.inbound ??= new Inbound(this.ws));
+    inbound.add();
     this.extendChain(
-      this.chain.then(() => this.processFrame(commands)).catch((err) => {
-        this.ctx.log.error({ err, client: this.id }, 'command processing failed');
-        this.close(Disconnects.serverError);
-      }),
+      this.chain
+        .then(() => this.processFrame(commands))
+        .catch((err) => {
+          this.ctx.log.error({ err, client: this.id }, 'command processing failed');
+          this.close(Disconnects.serverError);
+        })
+        .finally(() => inbound.done()),
     );
   }
 
@@ -570,28 +579,6 @@ function closeReason(reason: string): string {
     out += ch;
   }
   return out;
-}
-
-/** Reads `channel` from a request; an empty channel is a protocol violation (3501). */
-export function channelOrBadRequest(req: Record<string, unknown>): string {
-  const channel = req.channel;
-  if (typeof channel !== 'string' || channel === '') throw new DisconnectError(Disconnects.badRequest);
-  return channel;
-}
-
-/** The request object of a command (an absent or malformed one reads as empty). */
-export function asObject(v: unknown): Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-/** A non-negative integer field (absent reads as 0). */
-export function num(v: unknown): number {
-  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
-}
-
-/** A string field (absent reads as ''). */
-export function str(v: unknown): string {
-  return typeof v === 'string' ? v : '';
 }
 
 export { RawJson };

@@ -5,6 +5,7 @@
 import type { WebSocket } from 'ws';
 import type { Hub } from '../../hub/hub.js';
 import { Outbox } from '../../hub/outbox.js';
+import { Inbound } from '../../server/inbound.js';
 import type { Permissions } from './acl.js';
 import { PUBSUB_VERBS, arityError, namesReserved, runCommand, verbOf, type CommandContext, type Outcome } from './commands.js';
 import { CommandSyntaxError, errorJson, parseJsonCommand, replyJson } from './json-codec.js';
@@ -18,9 +19,6 @@ export const SERVICE_UNAVAILABLE = 'Service Unavailable';
 
 /** Close code for a client that does not read its frames fast enough. */
 const SLOW_CLOSE = 1008;
-/** Commands queued on one socket before it stops reading (it resumes when they drain). */
-const PAUSE_AT = 256;
-const RESUME_AT = 64;
 
 /** What a session needs from the dialect. */
 export interface SessionContext extends CommandContext {
@@ -33,8 +31,8 @@ export class WebdisSession {
   private readonly outbox: Outbox;
   private readonly pubsub: PubSub;
   private chain: Promise<void> = Promise.resolve();
-  private queued = 0;
-  private paused = false;
+  /** Commands waiting for their turn: past a bound the socket is not read until they drain. */
+  private readonly inbound: Inbound;
   private closed = false;
 
   constructor(
@@ -46,6 +44,7 @@ export class WebdisSession {
     const overflow = () => this.end(SLOW_CLOSE, 'slow consumer: more than webdis.queue_max_size bytes waiting');
     this.outbox = new Outbox(ws, { maxBytes: ctx.queueMaxSize, separator: null, onOverflow: overflow });
     this.pubsub = new PubSub(ctx.hub, mode, { write: (b) => this.write(b), overflow }, ctx.queueMaxSize);
+    this.inbound = new Inbound(ws);
     ws.on('message', (data: Buffer | Buffer[] | ArrayBuffer) => this.onFrame(toBuffer(data)));
     ws.on('close', () => this.onClose());
     ws.on('error', () => undefined); // ws closes the socket with the right code (1002, 1007, 1009…)
@@ -77,24 +76,14 @@ export class WebdisSession {
   }
 
   private enqueue(task: () => Promise<void>): void {
-    this.queued++;
-    if (this.queued >= PAUSE_AT && !this.paused) {
-      this.paused = true;
-      this.ws.pause();
-    }
+    this.inbound.add();
     this.chain = this.chain
       .then(() => (this.closed ? undefined : task()))
       .catch((err: unknown) => {
         this.ctx.log.error({ err }, 'webdis command failed');
         this.write(this.mode === 'json' ? errorJson('internal error', 500) : encodeResp({ type: 'error', text: 'ERR internal error' }));
       })
-      .finally(() => {
-        this.queued--;
-        if (this.paused && this.queued <= RESUME_AT && !this.closed) {
-          this.paused = false;
-          this.ws.resume();
-        }
-      });
+      .finally(() => this.inbound.done());
   }
 
   private async execute(args: Buffer[]): Promise<void> {

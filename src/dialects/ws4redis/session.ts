@@ -6,6 +6,7 @@ import type { Ws4RedisFlag } from '../../config/schema.js';
 import { rawChannel, type Publication, type StreamPosition } from '../../engine/engine.js';
 import type { Subscriber } from '../../hub/hub.js';
 import { Outbox } from '../../hub/outbox.js';
+import { Inbound } from '../../server/inbound.js';
 import { connectionChannels, type Ws4RedisIdentity } from './channels.js';
 import type { Ws4RedisContext } from './context.js';
 import { isText, WS4REDIS_FORMAT } from './frames.js';
@@ -57,6 +58,10 @@ export class Ws4RedisSession implements Subscriber {
   private lastPublished: Buffer | undefined;
   /** Browser messages, persisted reads and the close are handled in this order. */
   private chain: Promise<void>;
+  /** Browser messages waiting to be published: past a bound the socket is not read until they drain. */
+  private readonly inbound: Inbound;
+  /** A publish failed: the connection is closing, and the messages after it are not published. */
+  private publishFailed = false;
   /** A reserved close code (1004, 1005, 1006, 1015) the client sent on the wire. */
   private reservedCode: number | undefined;
   private readonly heartbeat: Buffer | undefined;
@@ -74,6 +79,7 @@ export class Ws4RedisSession implements Subscriber {
     for (const name of this.subscribed) this.names.set(rawChannel(name), name);
     this.heartbeat = heartbeat ? Buffer.from(heartbeat) : undefined;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.inbound = new Inbound(ws);
     this.outbox = new Outbox(ws, {
       maxBytes: queue_max_size,
       separator: null,
@@ -213,10 +219,12 @@ export class Ws4RedisSession implements Subscriber {
     if (this.publishing.length === 0 || data.length === 0) return;
     // A copy: ws may hand a view of a larger socket chunk, and the message is kept (echo, storage).
     const message = Buffer.from(data);
-    this.chain = this.chain.then(() => this.publish(message));
+    this.inbound.add();
+    this.chain = this.chain.then(() => this.publish(message)).finally(() => this.inbound.done());
   }
 
   private async publish(message: Buffer): Promise<void> {
+    if (this.publishFailed) return; // the connection is closing: the messages after it are dropped
     const { engine, config } = this.ctx;
     // Set when published, not when received: the echo to suppress is this message's.
     this.lastPublished = message;
@@ -226,6 +234,7 @@ export class Ws4RedisSession implements Subscriber {
         if (config.expire > 0) await engine.setValue(name, message, config.expire);
       }
     } catch (err) {
+      this.publishFailed = true;
       this.ctx.log.warn({ err: (err as Error).message, facility: this.setup.facility }, 'ws4redis publish failed; closing the connection');
       this.close(CloseCodes.internal, 'publish failed');
     }

@@ -1,0 +1,25 @@
+// Reading a command's fields: what a client or the server API sends is only what it says it is once
+// read through these (an absent or malformed field reads as empty).
+import { Disconnects, DisconnectError } from './codes.js';
+
+/** Reads `channel` from a request; an empty channel is a protocol violation (3501). */
+export function channelOrBadRequest(req: Record<string, unknown>): string {
+  const channel = req.channel;
+  if (typeof channel !== 'string' || channel === '') throw new DisconnectError(Disconnects.badRequest);
+  return channel;
+}
+
+/** The request object of a command (an absent or malformed one reads as empty). */
+export function asObject(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/** A non-negative integer field (absent reads as 0). */
+export function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0;
+}
+
+/** A string field (absent reads as ''). */
+export function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
