@@ -155,7 +155,8 @@ class HeraldNode implements Herald {
         refuseUpgrade(socket, 500);
       }
     });
-    const services = { config, engine: this.engine, hub: this.hub, log: this.log, server: this.server, tokens: connectionTokens };
+    const reservedRawName = (name: string) => this.engine.reservedName(name) || this.dialects.some((d) => d.ownsRawName?.(name) === true);
+    const services = { config, engine: this.engine, hub: this.hub, log: this.log, server: this.server, tokens: connectionTokens, reservedRawName };
     for (const factory of DIALECTS) {
       const dialect = factory(services);
       if (!dialect) continue;

@@ -20,6 +20,11 @@ export interface DialectServices {
   readonly server: Server;
   /** Verifies tokens signed with the `client.token` keys (shared with the native dialect). */
   readonly tokens: TokenVerifier;
+  /**
+   * True when a raw channel name belongs to the engine (Herald's own names) or to a dialect of this
+   * node (`ownsRawName`): a dialect whose clients name raw channels freely (Webdis) refuses them.
+   */
+  readonly reservedRawName: (name: string) => boolean;
 }
 
 /** A dialect on one node. */
@@ -32,6 +37,12 @@ export interface Dialect {
   handleUpgrade?(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean;
   /** Answers an HTTP request on the main server when it is this dialect's; resolves false otherwise. */
   handleRequest?(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /**
+   * True for a raw channel name this dialect's clients own, with rules of their own on who may read
+   * and write it (ws4redis: `[P:]broadcast:…`, `user:…`, `group:…`, `session:…`): other dialects'
+   * clients may not publish or subscribe to it, nor receive it through a pattern.
+   */
+  ownsRawName?(name: string): boolean;
   /** How many client connections the dialect holds now (metrics, the API's `info`). */
   connections?(): number;
   /** Starts what the dialect runs of its own (after the engine started). */

@@ -4,6 +4,7 @@
 // them. Names that merely start with the same letters stay open.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
 import { client, collect, once, openNamespace, until } from '../helpers/herald.js';
 import { RedisProcess } from '../helpers/redis.js';
 import { http, httpStatus, OPEN_LOCAL, startWebdis, WdClient, type WebdisNode } from './helpers.js';
@@ -83,3 +84,39 @@ for (const [label, acl] of [
     }
   });
 }
+
+test("with ws4redis on, its channels are not Webdis's: no PUBLISH, SUBSCRIBE or pattern match; with it off they are ordinary channels", async () => {
+  const both = await startWebdis({ ws4redis: { enabled: true, allowed_channels: ['subscribe-broadcast', 'subscribe-user', 'publish-broadcast'] }, webdis: { acl: [...OPEN_LOCAL] } });
+  const plain = await startWebdis({ webdis: { acl: [...OPEN_LOCAL] } });
+  try {
+    // A ws4redis page on the broadcast channel of `chat`.
+    const page = new WebSocket(`ws://127.0.0.1:${both.port}/ws/chat?subscribe-broadcast`);
+    const received: string[] = [];
+    page.on('message', (d: Buffer) => received.push(d.toString()));
+    await once(page, 'open');
+    const spy = await open(both);
+    assert.deepEqual(await spy.call('PSUBSCRIBE', '*'), { PSUBSCRIBE: ['psubscribe', '*', 1] });
+    const other = await open(both);
+    assert.deepEqual(await other.call('PUBLISH', 'broadcast:chat', 'forged'), FORBIDDEN);
+    assert.deepEqual(await other.call('SUBSCRIBE', 'user:alice:chat'), FORBIDDEN);
+    assert.equal((await http(both.webdisPort, 'GET', '/PUBLISH/broadcast:chat/forged')).status, 403);
+    assert.equal(await httpStatus(both.webdisPort, '/SUBSCRIBE/session:abc:chat'), 403);
+    // What ws4redis's own publisher sends reaches the page, and not the Webdis pattern.
+    const publisher = new WebSocket(`ws://127.0.0.1:${both.port}/ws/chat?publish-broadcast`);
+    await once(publisher, 'open');
+    publisher.send('for the page');
+    await until(() => received.length === 1, 5000, 'the page to receive');
+    assert.deepEqual(received, ['for the page']);
+    await other.call('PUBLISH', 'news', 'for webdis');
+    assert.deepEqual(await spy.json(), { PSUBSCRIBE: ['pmessage', '*', 'news', 'for webdis'] });
+    await spy.quiet(200);
+    page.terminate();
+    publisher.terminate();
+
+    const ordinary = await open(plain);
+    assert.deepEqual(await ordinary.call('SUBSCRIBE', 'user:alice:chat'), { SUBSCRIBE: ['subscribe', 'user:alice:chat', 1] });
+  } finally {
+    await both.close();
+    await plain.close();
+  }
+});

@@ -26,6 +26,8 @@ export const MEMORY_ENGINE_ERROR = 'ERR command not available: Herald runs the m
 /** What commands need from the node. */
 export interface CommandContext {
   readonly engine: Engine;
+  /** Raw channel names Webdis clients may not use: Herald's own and another dialect's (DialectServices). */
+  readonly reserved: (name: string) => boolean;
   /** Undefined when commands cannot be forwarded (memory engine, Redis Cluster). */
   readonly forwarder: Forwarder | undefined;
   /** The error forwarded commands get when there is no forwarder. */
@@ -44,19 +46,20 @@ export function arityError(verb: string): RespValue {
 }
 
 /**
- * True when a PUBLISH or SUBSCRIBE names one of the engine's own Redis channels (a Herald channel's
- * or the nodes' control channel): refused whatever the ACL says, as the ACL refuses (403). Patterns
- * are not refused: the engine does not deliver Herald's own traffic to them.
+ * True when a PUBLISH or SUBSCRIBE names a reserved channel: one of the engine's own Redis channels (a
+ * Herald channel's or the nodes' control channel) or another dialect's (ws4redis's, with its own
+ * rules): refused whatever the ACL says, as the ACL refuses (403). Patterns are not refused: their
+ * matches on reserved names are not delivered.
  */
-export function namesReserved(engine: Engine, verb: string, args: readonly Buffer[]): boolean {
-  if (verb === 'PUBLISH') return args.length > 1 && engine.reservedName(args[1]!.toString('utf8'));
-  return verb === 'SUBSCRIBE' && args.slice(1).some((a) => engine.reservedName(a.toString('utf8')));
+export function namesReserved(reserved: (name: string) => boolean, verb: string, args: readonly Buffer[]): boolean {
+  if (verb === 'PUBLISH') return args.length > 1 && reserved(args[1]!.toString('utf8'));
+  return verb === 'SUBSCRIBE' && args.slice(1).some((a) => reserved(a.toString('utf8')));
 }
 
 /** Runs a command that is not a pub/sub subscription command, after the ACL check. */
 export async function runCommand(ctx: CommandContext, args: readonly Buffer[], allowed: Permissions, db?: number): Promise<Outcome> {
   const verb = verbOf(args);
-  if (!allowed(verb) || namesReserved(ctx.engine, verb, args)) return { kind: 'forbidden' };
+  if (!allowed(verb) || namesReserved(ctx.reserved, verb, args)) return { kind: 'forbidden' };
   if (verb === 'PING') {
     if (args.length === 1) return reply(status('PONG'));
     if (args.length === 2) return reply(bulk(args[1]!));

@@ -80,7 +80,7 @@ export class WebdisHttp {
     const spelled = args[0]!.toString('utf8');
     const allowed = this.ctx.acl.permissions(req.socket.remoteAddress, req.headers.authorization);
     if (PUBSUB_VERBS.has(verb)) {
-      if (!allowed(verb) || namesReserved(this.ctx.engine, verb, args)) return send(res, 403);
+      if (!allowed(verb) || namesReserved(this.ctx.reserved, verb, args)) return send(res, 403);
       const names = args.slice(1).map((a) => a.toString('utf8'));
       if (verb.endsWith('UNSUBSCRIBE')) {
         // A request holds no subscriptions: the reply Redis gives a connection without any.
@@ -146,6 +146,7 @@ export class WebdisHttp {
         overflow: () => res.destroy(),
       },
       max,
+      this.ctx.reserved,
     );
     this.comets.add(res);
     res.on('close', () => {

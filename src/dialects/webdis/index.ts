@@ -45,6 +45,7 @@ export class WebdisDialect implements Dialect {
         : 'ERR command not available: Herald forwards commands to a single Redis (engine.redis.url), not to a Redis Cluster';
     const ctx: WebSocketContext & HttpContext = {
       engine,
+      reserved: services.reservedRawName,
       hub,
       log,
       forwarder: this.forwarder,

@@ -72,6 +72,8 @@ export class PubSub implements Subscriber {
     private readonly mode: WireMode,
     private readonly sink: PubSubSink,
     private readonly maxHeldBytes: number,
+    /** Raw names that are not this dialect's (Herald's own, ws4redis's): a pattern does not deliver them. */
+    private readonly reserved: (name: string) => boolean,
   ) {
     this.format = mode === 'json' ? JSON_FORMAT : RAW_FORMAT;
   }
@@ -161,9 +163,10 @@ export class PubSub implements Subscriber {
     for (const reply of replies) this.sink.write(reply);
   }
 
-  deliver(channel: string, _pub: Publication, _position: unknown, bytes: Buffer): void {
+  deliver(channel: string, pub: Publication, _position: unknown, bytes: Buffer): void {
     const sub = this.subs.get(channel);
     if (!sub || this.closed) return;
+    if (pub.channel !== undefined && this.reserved(pub.channel)) return; // a pattern's match that is not ours
     const out = this.relabel(sub, bytes);
     if (sub.buffer === null) return this.sink.write(out);
     sub.buffer.push(out);

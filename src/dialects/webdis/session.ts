@@ -43,7 +43,7 @@ export class WebdisSession {
   ) {
     const overflow = () => this.end(SLOW_CLOSE, 'slow consumer: more than webdis.queue_max_size bytes waiting');
     this.outbox = new Outbox(ws, { maxBytes: ctx.queueMaxSize, separator: null, onOverflow: overflow });
-    this.pubsub = new PubSub(ctx.hub, mode, { write: (b) => this.write(b), overflow }, ctx.queueMaxSize);
+    this.pubsub = new PubSub(ctx.hub, mode, { write: (b) => this.write(b), overflow }, ctx.queueMaxSize, ctx.reserved);
     this.inbound = new Inbound(ws);
     ws.on('message', (data: Buffer | Buffer[] | ArrayBuffer) => this.onFrame(toBuffer(data)));
     ws.on('close', () => this.onClose());
@@ -91,7 +91,7 @@ export class WebdisSession {
     const spelled = args[0]!.toString('utf8');
     if (this.pubsub.count > 0 && !(PUBSUB_VERBS.has(verb) && args.length >= 2)) return this.write(NOT_ALLOWED_AFTER_SUBSCRIBE);
     if (!PUBSUB_VERBS.has(verb)) return this.answer(spelled, await runCommand(this.ctx, args, this.allowed));
-    if (!this.allowed(verb) || namesReserved(this.ctx.engine, verb, args)) return this.answer(spelled, { kind: 'forbidden' });
+    if (!this.allowed(verb) || namesReserved(this.ctx.reserved, verb, args)) return this.answer(spelled, { kind: 'forbidden' });
     const names = args.slice(1).map((a) => a.toString('utf8'));
     const pattern = verb.startsWith('P');
     if (verb.endsWith('UNSUBSCRIBE')) return this.pubsub.unsubscribe(spelled, pattern, names);

@@ -31,6 +31,14 @@ export function namePrefix(prefix: string): string {
   return prefix ? `${prefix}:` : '';
 }
 
+/** True for a name of this prefix's ws4redis channels (any facility and member). */
+export function isWs4RedisName(prefix: string, name: string): boolean {
+  const p = namePrefix(prefix);
+  if (!name.startsWith(p)) return false;
+  const rest = name.slice(p.length);
+  return rest.startsWith('broadcast:') || rest.startsWith('group:') || rest.startsWith('user:') || rest.startsWith('session:');
+}
+
 /** The channel of one audience member: `P:broadcast:f`, `P:group:g:f`, `P:user:u:f`, `P:session:s:f`. */
 export function channelName(prefix: string, facility: string, audience: Audience, member = ''): string {
   const p = namePrefix(prefix);

@@ -1,6 +1,7 @@
 // The ws4redis dialect (django-websocket-redis): pages open `/ws/<facility>?subscribe-broadcast&…`
 // and receive what Python's RedisPublisher (or Ws4RedisPublisher) publishes on the same Redis.
 import type { Dialect, DialectFactory } from '../dialect.js';
+import { isWs4RedisName } from './channels.js';
 import { encodePayload, WS4REDIS_FORMAT } from './frames.js';
 import { IdentityResolver } from './identity.js';
 import { SafetyRules } from './safety.js';
@@ -18,6 +19,7 @@ export const createWs4RedisDialect: DialectFactory = ({ config, engine, hub, log
     formats: { [WS4REDIS_FORMAT]: encodePayload },
     handleUpgrade: (req, socket, head, url) => endpoint.handleUpgrade(req, socket, head, url),
     handleRequest: (req, res, url) => endpoint.handleRequest(req, res, url),
+    ownsRawName: (name) => isWs4RedisName(settings.prefix, name),
     connections: () => endpoint.size,
     close: () => endpoint.shutdown(),
   };
