@@ -226,7 +226,13 @@ class HeraldNode implements Herald {
         handleApiRequest(this.apiCtx, req, res);
       });
     }
-    const url = new URL(target, 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(target, 'http://localhost');
+    } catch {
+      res.writeHead(400, { 'Content-Type': 'text/plain' }).end('bad request target\n');
+      return true;
+    }
     if (this.metrics && url.pathname === this.config.metrics.path && req.method === 'GET') {
       const body = await this.metrics.registry.metrics();
       res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType }).end(body);

@@ -93,9 +93,9 @@ test("a client's publish reaches subscribers with `data` as the client wrote it"
 
 test('b64data: not base64, or nothing once decoded, is a bad request (107); base64 is published', async () => {
   const s = await subscriber('chat:b64');
-  for (const b64 of ['!!!', 'aGVsbG8', 'aGVs bG8=', '====']) {
+  for (const b64 of ['!!!', 'aGVsbG8', 'aGVs bG8=', '====', 'A===', `${'QUFB'.repeat(1_250_000)}!!!!`]) {
     const answer = JSON.parse(await api('/api/publish', JSON.stringify({ channel: 'chat:b64', b64data: b64 })));
-    assert.equal(answer.error?.code, 107, `${b64}: ${JSON.stringify(answer)}`);
+    assert.equal(answer.error?.code, 107, `${b64.slice(0, 20)}: ${JSON.stringify(answer)}`);
   }
   const empty = JSON.parse(await api('/api/publish', '{"channel":"chat:b64","b64data":""}'));
   assert.equal(empty.error?.code, 107, 'no data at all');

@@ -73,6 +73,17 @@ test('a refused upgrade is answered, and a client resetting the connection after
     await new Promise((r) => setTimeout(r, 300));
     await stillServes(node);
     assert.doesNotMatch(node.output(), /ECONNRESET|EPIPE|uncaught/i);
+    // A plain request whose target is not a URL: 400, not a failure.
+    const plain = await connect(node);
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      plain.on('data', (d) => (text += d));
+      plain.on('close', () => resolve(text));
+      plain.on('error', () => resolve(text));
+      plain.end('GET http://[::1 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.doesNotMatch(node.output(), /request failed/);
   } finally {
     await node.kill('SIGTERM');
   }

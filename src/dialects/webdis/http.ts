@@ -53,7 +53,13 @@ export class WebdisHttp {
     if (method === 'GET') {
       command = parseCommandPath(path.slice(1), options);
     } else {
-      const body = await readBody(req, this.ctx.httpMaxBodySize);
+      let body: Buffer | undefined;
+      try {
+        body = await readBody(req, this.ctx.httpMaxBodySize);
+      } catch {
+        res.destroy(); // the client went away mid-body: nobody to answer
+        return;
+      }
       if (!body) return send(res, 413, { Connection: 'close' });
       if (method === 'PUT') {
         command = parseCommandPath(path.slice(1), options, body);
