@@ -251,6 +251,19 @@ test('one socket holds at most 10,000 subscriptions; past that SUBSCRIBE answers
   c.close();
 });
 
+test('one socket holds at most 256 patterns; past that PSUBSCRIBE answers an error, and channels are still open', async () => {
+  const c = await open();
+  const patterns = Array.from({ length: 257 }, (_, i) => `p${i}:*`);
+  c.send('PSUBSCRIBE', ...patterns);
+  const frames = await c.take(257, 10_000);
+  assert.deepEqual(JSON.parse(frames[255]!), { PSUBSCRIBE: ['psubscribe', 'p255:*', 256] });
+  assert.deepEqual(JSON.parse(frames[256]!), { PSUBSCRIBE: [false, 'ERR too many patterns on one connection (256)'] });
+  assert.deepEqual(await c.call('SUBSCRIBE', 'plain'), { SUBSCRIBE: ['subscribe', 'plain', 257] });
+  assert.deepEqual(await c.call('PUNSUBSCRIBE', 'p0:*'), { PUNSUBSCRIBE: ['punsubscribe', 'p0:*', 256] });
+  assert.deepEqual(await c.call('PSUBSCRIBE', 'again:*'), { PSUBSCRIBE: ['psubscribe', 'again:*', 257] });
+  c.close();
+});
+
 test('/.raw with the memory engine: RESP requests, replies and pub/sub pushes in text frames', async () => {
   const s = await open('/.raw');
   const p = await open('/.raw');

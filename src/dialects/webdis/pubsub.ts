@@ -21,6 +21,11 @@ const RESUBSCRIBE_MAX_DELAY_MS = 1_000;
 
 /** Most subscriptions one client may hold: each costs memory on the node. */
 export const MAX_SUBSCRIPTIONS = 10_000;
+/**
+ * Most patterns among them: on the memory engine every publication to a raw channel is matched
+ * against every pattern of the node, so patterns cost time on each publish, not only memory.
+ */
+export const MAX_PATTERNS = 256;
 
 /** Encodes a publication for `/.json` subscribers: `{"SUBSCRIBE":["message",chan,payload]}` or a pmessage. */
 export function encodeJsonPush(channel: string, pub: Publication): Buffer {
@@ -91,15 +96,21 @@ export class PubSub implements Subscriber {
   async subscribe(verb: string, pattern: boolean, names: readonly string[]): Promise<void> {
     const word = pattern ? 'psubscribe' : 'subscribe';
     let count = this.subs.size;
-    const steps: Array<{ name: string; sub?: Sub; done?: Promise<void>; refused?: boolean }> = [];
+    const steps: Array<{ name: string; sub?: Sub; done?: Promise<void>; refused?: string }> = [];
+    let patterns = 0;
+    if (pattern) for (const key of this.subs.keys()) if (channelKind(key).kind === 'pattern') patterns++;
     for (const name of names) {
       const channel = pattern ? patternChannel(name) : rawChannel(name);
       if (this.subs.has(channel)) {
         steps.push({ name });
       } else if (this.subs.size >= MAX_SUBSCRIPTIONS) {
-        steps.push({ name, refused: true });
+        steps.push({ name, refused: `ERR too many subscriptions on one connection (${MAX_SUBSCRIPTIONS})` });
+        break;
+      } else if (pattern && patterns >= MAX_PATTERNS) {
+        steps.push({ name, refused: `ERR too many patterns on one connection (${MAX_PATTERNS})` });
         break;
       } else {
+        if (pattern) patterns++;
         const sub: Sub = { channel, label: verb, buffer: [], bufferedBytes: 0 };
         this.subs.set(channel, sub);
         steps.push({ name, sub, done: this.hub.subscribe(channel, this) });
@@ -111,7 +122,7 @@ export class PubSub implements Subscriber {
       const { name, sub, refused } = steps[i]!;
       const result = results[i]!;
       if (refused) {
-        const tooMany = error(`ERR too many subscriptions on one connection (${MAX_SUBSCRIPTIONS})`);
+        const tooMany = error(refused);
         this.sink.write(this.mode === 'json' ? Buffer.from(replyJson(verb, tooMany)) : encodeResp(tooMany));
         continue;
       }
