@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { listeningUrl } from '../../src/cli.js';
 import { configKeyPaths, envName } from '../../src/config/load.js';
 import { HeraldError, loadConfig } from '../../src/index.js';
+import { until } from '../helpers/herald.js';
 import { freePort } from '../helpers/redis.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -155,13 +156,16 @@ test('CLI: starts on the given port with flags and serves the API; SIGTERM stops
 test('CLI: SIGTERM while starting (Redis not there yet) stops cleanly once start gives up waiting', async () => {
   const child = spawn(
     process.execPath,
-    [BIN, '--port', '0', '--address', '127.0.0.1', '--api-key', 'k', '--log-level', 'silent', '--set', 'engine.type=redis', '--set', `engine.redis.url=redis://127.0.0.1:${await freePort()}`],
+    [BIN, '--port', '0', '--address', '127.0.0.1', '--api-key', 'k', '--log-level', 'warn', '--set', 'engine.type=redis', '--set', `engine.redis.url=redis://127.0.0.1:${await freePort()}`],
     { env: { PATH: process.env.PATH } },
   );
   let stderr = '';
+  let stdout = '';
   child.stderr.on('data', (d) => (stderr += d));
+  child.stdout.on('data', (d) => (stdout += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise((r) => setTimeout(r, 800));
+  // Starting: the engine has said it cannot reach Redis and keeps trying.
+  await until(() => /redis/i.test(stdout), 10_000, 'the engine to report Redis unreachable');
   child.kill('SIGTERM');
   const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 10_000))]);
   if (code === 'still running') child.kill('SIGKILL');
