@@ -316,7 +316,17 @@ export const configSchema = z
     ),
     ws4redis: defaults(ws4redisSchema),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    // ws4redis's channels and stored messages are raw Redis names: under the engine's prefix followed
+    // by "." or "{" they would be the engine's own names, which it refuses to raw use.
+    const names = config.ws4redis.prefix ? `${config.ws4redis.prefix}:` : '';
+    const engine = config.engine.redis.prefix;
+    const next = names.charAt(engine.length);
+    if (config.ws4redis.enabled && config.engine.type === 'redis' && names.startsWith(engine) && (next === '.' || next === '{')) {
+      ctx.addIssue({ code: 'custom', path: ['ws4redis', 'prefix'], message: `must not start with engine.redis.prefix followed by "." or "{" ("${engine}"): those names are Herald's own` });
+    }
+  });
 
 /** The parsed, validated configuration (durations in milliseconds). Frozen after start. */
 export type HeraldConfig = z.output<typeof configSchema>;

@@ -54,16 +54,18 @@ function parse(glob: string): Token[] {
 
 /** The class whose body starts at `i`, and the index of its `]`; undefined when it is not closed. */
 function parseClass(glob: string, i: number): { cls: CharClass; end: number } | undefined {
+  const open = i;
   let negate = false;
   if (glob[i] === '^') {
     negate = true;
     i++;
   }
   const ranges: number[] = [];
-  // A `]` right after `[` (or `[^`) is a member, as in the pattern compiler this replaces.
-  for (let first = true; i < glob.length; i++, first = false) {
+  // A `]` right after `[` is a member, as in the pattern compiler this replaces; after `[^` it closes
+  // the class (`[^]` is any one character, as in Redis).
+  for (; i < glob.length; i++) {
     let c = glob.charCodeAt(i);
-    if (c === 0x5d /* ] */ && !first) return { cls: { negate, ranges }, end: i };
+    if (c === 0x5d /* ] */ && i !== open) return { cls: { negate, ranges }, end: i };
     if (c === 0x5c /* \ */ && i + 1 < glob.length) c = glob.charCodeAt(++i);
     if (glob[i + 1] === '-' && i + 2 < glob.length && glob[i + 2] !== ']') {
       let hi = glob.charCodeAt(i + 2);

@@ -45,7 +45,8 @@ export function parseKeepingPayloads(text: string): unknown {
 /** The text `obj[key]` was parsed from, if `obj` came from parseKeepingPayloads and the member is unchanged. */
 export function sourceOf(obj: object, key: PayloadKey): string | undefined {
   const source = (obj as WithSources)[SOURCES]?.[key];
-  return source !== undefined && Object.is(source.value, (obj as Record<string, unknown>)[key]) ? source.text : undefined;
+  const value = (obj as Record<string, unknown>)[key];
+  return source !== undefined && value !== undefined && Object.is(source.value, value) ? source.text : undefined;
 }
 
 /** `obj[key]` as JSON text: as received when it was parsed, else serialised; undefined when absent. */

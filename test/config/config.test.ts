@@ -182,3 +182,15 @@ test('CLI: the address it listens on is printed as a URL (IPv6 in brackets, any 
   assert.equal(listeningUrl('::', 8000), 'http://localhost:8000');
   assert.equal(new URL(listeningUrl('::1', 1)).hostname, '[::1]');
 });
+
+test("a ws4redis prefix that would make its names the engine's own is refused, naming the key", () => {
+  const engine = { type: 'redis' as const, redis: { url: 'redis://127.0.0.1:1' } };
+  for (const prefix of ['herald.ws4redis', 'herald{x}']) {
+    assert.throws(
+      () => loadConfig({ values: { engine, ws4redis: { enabled: true, prefix } } }),
+      (err: Error) => err instanceof HeraldError && /ws4redis\.prefix: must not start with engine\.redis\.prefix/.test(err.message),
+      prefix,
+    );
+  }
+  for (const prefix of ['', 'herald', 'heraldry', 'ws4redis']) loadConfig({ values: { engine, ws4redis: { enabled: true, prefix } } });
+});

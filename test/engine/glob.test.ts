@@ -15,6 +15,7 @@ function reference(glob: string): RegExp {
     else if (c === '\\' && i + 1 < glob.length) re += `\\u${glob.charCodeAt(++i).toString(16).padStart(4, '0')}`;
     else if (c === '[') {
       let j = i + 1;
+      const open = j;
       let body = '';
       let negate = false;
       if (glob[j] === '^') {
@@ -22,8 +23,8 @@ function reference(glob: string): RegExp {
         j++;
       }
       let closed = false;
-      for (let first = true; j < glob.length; j++, first = false) {
-        if (glob[j] === ']' && !first) {
+      for (; j < glob.length; j++) {
+        if (glob[j] === ']' && j !== open) {
           closed = true;
           break;
         }
@@ -39,7 +40,7 @@ function reference(glob: string): RegExp {
       }
       if (!closed) re += '\\[';
       else {
-        re += `[${negate ? '^' : ''}${body}]`;
+        re += negate && body === '' ? '[\\s\\S]' : `[${negate ? '^' : ''}${body}]`;
         i = j;
       }
     } else re += `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
@@ -89,6 +90,11 @@ test('the forms Redis documents', () => {
     ['*', '', true],
     ['', '', true],
     ['[abc', '[abc', true],
+    ['[^]', 'x', true],
+    ['[^]a]', 'b', false],
+    ['[^]a]', 'ba]', true],
+    ['[^]a]', 'xa]', true],
+    ['[]a]', ']', true],
   ];
   for (const [glob, name, expected] of cases) assert.equal(compileGlob(glob).test(name), expected, `${glob} on ${name}`);
 });
