@@ -3,7 +3,7 @@
 // sizes and order, and malformed input that leaves the socket and its neighbours working.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { OPEN_LOCAL, startWebdis, WdClient, type WebdisNode } from './helpers.js';
+import { http, OPEN_LOCAL, startWebdis, WdClient, type WebdisNode } from './helpers.js';
 
 let node: WebdisNode;
 const clients: WdClient[] = [];
@@ -262,6 +262,22 @@ test('one socket holds at most 256 patterns; past that PSUBSCRIBE answers an err
   assert.deepEqual(await c.call('PUNSUBSCRIBE', 'p0:*'), { PUNSUBSCRIBE: ['punsubscribe', 'p0:*', 256] });
   assert.deepEqual(await c.call('PSUBSCRIBE', 'again:*'), { PSUBSCRIBE: ['psubscribe', 'again:*', 257] });
   c.close();
+});
+
+test('channel names over 1,024 bytes and patterns over 128 are refused with an error; at the limit they work', async () => {
+  const c = await open();
+  const long = 'c'.repeat(1025);
+  assert.deepEqual(await c.call('SUBSCRIBE', long), { SUBSCRIBE: [false, 'ERR channel name longer than 1024 bytes'] });
+  assert.deepEqual(await c.call('PUBLISH', long, 'x'), { PUBLISH: [false, 'ERR channel name longer than 1024 bytes'] });
+  assert.deepEqual(await c.call('PSUBSCRIBE', `*${'?'.repeat(128)}`), { PSUBSCRIBE: [false, 'ERR pattern longer than 128 bytes'] });
+  assert.equal((await http(node.webdisPort, 'GET', `/PUBLISH/${long}/x`)).text, '{"PUBLISH":[false,"ERR channel name longer than 1024 bytes"]}');
+  const pattern = `*${'?'.repeat(127)}`;
+  assert.deepEqual(await c.call('PSUBSCRIBE', pattern), { PSUBSCRIBE: ['psubscribe', pattern, 1] });
+  const p = await open();
+  assert.deepEqual(await p.call('PUBLISH', 'c'.repeat(1024), 'at the limit'), { PUBLISH: 1 });
+  assert.deepEqual(await c.json(), { PSUBSCRIBE: ['pmessage', pattern, 'c'.repeat(1024), 'at the limit'] });
+  c.close();
+  p.close();
 });
 
 test('/.raw with the memory engine: RESP requests, replies and pub/sub pushes in text frames', async () => {

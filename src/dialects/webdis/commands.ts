@@ -56,6 +56,20 @@ export function namesReserved(reserved: (name: string) => boolean, verb: string,
   return verb === 'SUBSCRIBE' && args.slice(1).some((a) => reserved(a.toString('utf8')));
 }
 
+/** Longest channel name a Webdis client may publish or subscribe to. */
+export const MAX_CHANNEL_LENGTH = 1024;
+/** Longest pattern: matching costs up to the pattern's length times the channel name's, on every publish. */
+export const MAX_PATTERN_LENGTH = 128;
+
+/** The error for a PUBLISH, SUBSCRIBE or PSUBSCRIBE naming a channel or pattern longer than allowed. */
+export function nameTooLong(verb: string, args: readonly Buffer[]): RespValue | undefined {
+  const max = verb === 'PSUBSCRIBE' ? MAX_PATTERN_LENGTH : verb === 'PUBLISH' || verb === 'SUBSCRIBE' ? MAX_CHANNEL_LENGTH : 0;
+  if (max === 0) return undefined;
+  const names = verb === 'PUBLISH' ? args.slice(1, 2) : args.slice(1);
+  if (!names.some((n) => n.length > max)) return undefined;
+  return error(`ERR ${verb === 'PSUBSCRIBE' ? 'pattern' : 'channel name'} longer than ${max} bytes`);
+}
+
 /** Runs a command that is not a pub/sub subscription command, after the ACL check. */
 export async function runCommand(ctx: CommandContext, args: readonly Buffer[], allowed: Permissions, db?: number): Promise<Outcome> {
   const verb = verbOf(args);
@@ -67,6 +81,8 @@ export async function runCommand(ctx: CommandContext, args: readonly Buffer[], a
   }
   if (verb === 'PUBLISH') {
     if (args.length !== 3) return reply(arityError(verb));
+    const tooLong = nameTooLong(verb, args);
+    if (tooLong) return reply(tooLong);
     try {
       const result = await ctx.engine.publish(rawChannel(args[1]!.toString('utf8')), { data: args[2]! });
       return reply(integer(result.receivers ?? 0));

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Hub } from '../../hub/hub.js';
 import type { Acl } from './acl.js';
-import { arityError, namesReserved, PUBSUB_VERBS, runCommand, verbOf, type CommandContext } from './commands.js';
+import { arityError, nameTooLong, namesReserved, PUBSUB_VERBS, runCommand, verbOf, type CommandContext } from './commands.js';
 import { parseCommandPath, readOptions, renderReply, type HttpCommand, type HttpOptions } from './http-command.js';
 import { jsonp } from './json-codec.js';
 import { PubSub, SubscribeFailedError } from './pubsub.js';
@@ -94,6 +94,8 @@ export class WebdisHttp {
         return this.reply(req, res, spelled, array([bulk(word), bulk(names[0] ?? null), integer(0)]), undefined, command, options);
       }
       if (names.length === 0) return this.reply(req, res, spelled, arityError(verb), undefined, command, options);
+      const tooLong = nameTooLong(verb, args);
+      if (tooLong) return this.reply(req, res, spelled, tooLong, undefined, command, options);
       return this.comet(req, res, spelled, verb === 'PSUBSCRIBE', names, command, options);
     }
     const outcome = await runCommand(this.ctx, args, allowed, db);

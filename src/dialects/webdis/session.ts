@@ -7,7 +7,7 @@ import type { Hub } from '../../hub/hub.js';
 import { Outbox } from '../../hub/outbox.js';
 import { Inbound } from '../../server/inbound.js';
 import type { Permissions } from './acl.js';
-import { PUBSUB_VERBS, arityError, namesReserved, runCommand, verbOf, type CommandContext, type Outcome } from './commands.js';
+import { PUBSUB_VERBS, arityError, nameTooLong, namesReserved, runCommand, verbOf, type CommandContext, type Outcome } from './commands.js';
 import { CommandSyntaxError, errorJson, parseJsonCommand, replyJson } from './json-codec.js';
 import { PubSub, SubscribeFailedError, type WireMode } from './pubsub.js';
 import { RespSyntaxError, encodeResp, parseCommands } from './resp.js';
@@ -96,6 +96,8 @@ export class WebdisSession {
     const pattern = verb.startsWith('P');
     if (verb.endsWith('UNSUBSCRIBE')) return this.pubsub.unsubscribe(spelled, pattern, names);
     if (names.length === 0) return this.answer(spelled, { kind: 'reply', value: arityError(verb) });
+    const tooLong = nameTooLong(verb, args);
+    if (tooLong) return this.answer(spelled, { kind: 'reply', value: tooLong });
     try {
       await this.pubsub.subscribe(spelled, pattern, names);
     } catch (err) {
