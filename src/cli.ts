@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { createHerald } from './herald.js';
 import { envName, loadConfig, parseScalar, stringKeyPaths } from './config/load.js';
+import { listeningUrl } from './server/listen.js';
 import { VERSION } from './version.js';
 
 const HELP = `herald ${VERSION}: real-time push gateway
@@ -89,8 +90,3 @@ export async function main(argv: string[]): Promise<void> {
   process.stderr.write(`herald ${VERSION} listening on ${url}` + (config.demo.enabled ? ` (demo pages at ${url}/)` : '') + '\n');
 }
 
-/** The URL a node listening on `address` answers at (an IPv6 address in brackets; any address as localhost). */
-export function listeningUrl(address: string, port: number): string {
-  const host = address === '0.0.0.0' || address === '::' ? 'localhost' : address;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}

@@ -22,7 +22,7 @@ export class HeraldError extends Error {
 }
 
 /** True for the engine failing for now (Redis unreachable or closing): the caller is told to retry. */
-export function isEngineUnavailable(err: unknown): boolean {
+export function isEngineUnavailable(err: unknown): err is HeraldError {
   return err instanceof HeraldError && (err.code === 'HERALD_ERR_ENGINE' || err.code === 'HERALD_ERR_ENGINE_CLOSED');
 }
 

@@ -28,7 +28,7 @@ import { HeraldError, logFailure } from './errors.js';
 import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
 import { originAllowed } from './server/origin.js';
-import { listen } from './server/listen.js';
+import { listen, listeningUrl } from './server/listen.js';
 import { requestFailed } from './server/failure.js';
 import { refuseUpgrade } from './server/upgrade.js';
 import { serveStatic } from './server/static.js';
@@ -308,12 +308,11 @@ class HeraldNode implements Herald {
 
   private startDemo(): void {
     const key = this.config.http_api.key;
-    const host = this.config.address === '0.0.0.0' || this.config.address === '::' ? '127.0.0.1' : this.config.address;
     if (!this.ownServer || (!key && !this.config.http_api.insecure)) {
       this.log.warn('demo disabled: it needs Herald\'s own server and an http_api.key to publish through the API');
       return;
     }
-    const api = new HeraldApi(`http://${host.includes(':') ? `[${host}]` : host}:${this.port}`, key);
+    const api = new HeraldApi(listeningUrl(this.config.address, this.port, '127.0.0.1'), key);
     this.demo = new Demo(
       api,
       { stepDelayMs: this.config.demo.job_step_delay, dashboardMaxIntervalMs: this.config.demo.dashboard_max_interval },

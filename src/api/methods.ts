@@ -6,7 +6,7 @@ import type { HeraldConfig } from '../config/schema.js';
 import { channelKind, type Engine, type NodeInfo, type PublishResult } from '../engine/engine.js';
 import { compileGlob } from '../engine/glob.js';
 import { encodeControl } from './control.js';
-import { HeraldError } from '../errors.js';
+import { HeraldError, isEngineUnavailable } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
@@ -248,7 +248,7 @@ export function nodeInfo(ctx: ApiContext): NodeInfo {
 /** The API error for a thrown value (unknown errors are internal errors). */
 export function toApiError(err: unknown): ProtocolError {
   if (err instanceof ReplyError) return { code: err.error.code, message: err.error.message };
-  if (err instanceof HeraldError && (err.code === 'HERALD_ERR_ENGINE' || err.code === 'HERALD_ERR_ENGINE_CLOSED')) {
+  if (isEngineUnavailable(err)) {
     return { code: Errors.internal.code, message: `engine unavailable, retry later: ${err.message}` };
   }
   return { code: Errors.internal.code, message: Errors.internal.message };

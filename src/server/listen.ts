@@ -11,6 +11,15 @@ import { HeraldError } from '../errors.js';
 const LISTEN_BACKLOG = 65535;
 
 /**
+ * The URL a node listening on `address` answers at: an IPv6 address in brackets, and an address that
+ * means every interface as `any` (a name to print, or the loopback address to call).
+ */
+export function listeningUrl(address: string, port: number, any = 'localhost'): string {
+  const host = address === '0.0.0.0' || address === '::' ? any : address;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
  * Listens on `host:port` (port 0: a free one) with the deepest accept queue the kernel allows. A
  * failure is HERALD_ERR_LISTEN, its message prefixed by `label` when given (e.g. `webdis`).
  */

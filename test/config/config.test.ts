@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { listeningUrl } from '../../src/cli.js';
+import { listeningUrl } from '../../src/server/listen.js';
 import { configKeyPaths, envName } from '../../src/config/load.js';
 import { HeraldError, loadConfig } from '../../src/index.js';
 import { until } from '../helpers/herald.js';

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { openNamespace, startNode, until, type TestNode } from '../helpers/herald.js';
+import { once, openNamespace, startNode, until, type TestNode } from '../helpers/herald.js';
 import { RawClient } from '../helpers/raw.js';
 import { RedisProcess } from '../helpers/redis.js';
 
@@ -29,16 +29,10 @@ after(async () => {
   await redis?.stop();
 });
 
-function open(url: string): Promise<WebSocket> {
+async function open(url: string): Promise<WebSocket> {
   const ws = new WebSocket(url);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`open ${url} timed out`)), 5000);
-    ws.once('open', () => {
-      clearTimeout(timer);
-      resolve(ws);
-    });
-    ws.once('error', reject);
-  });
+  await once(ws, 'open');
+  return ws;
 }
 
 /** Sends `frames` while Redis is stopped; returns what the client still held unsent 1.5 s later. */
