@@ -6,7 +6,7 @@ import type { HeraldConfig } from '../config/schema.js';
 import { channelKind, type Engine, type NodeInfo, type PublishResult } from '../engine/engine.js';
 import { compileGlob } from '../engine/glob.js';
 import { encodeControl } from './control.js';
-import { HeraldError, isEngineUnavailable } from '../errors.js';
+import { isEngineUnavailable } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
