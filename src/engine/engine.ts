@@ -104,13 +104,40 @@ export interface EngineHandler {
   onResync?(channels?: readonly string[]): void;
   /** A control message from some node (API calls that act on connections of every node). */
   onControl?(message: Buffer): void;
+  /** A client joined or left a channel this node subscribed to (never kept in history). */
+  onJoinLeave?(channel: string, kind: JoinLeave, info: ClientInfo): void;
+}
+
+/** A join or leave event of a channel. */
+export type JoinLeave = 'join' | 'leave';
+
+/** How many clients, and how many distinct users among them, are present in a channel. */
+export interface PresenceStats {
+  readonly numClients: number;
+  readonly numUsers: number;
+}
+
+/**
+ * Presence: which clients are subscribed to a channel, on every node. Each entry lives for the TTL it
+ * was added with; its node adds it again before then while the client stays, so the entries of a node
+ * that died go away by themselves.
+ */
+export interface PresenceStore {
+  /** Adds or refreshes clients present in a channel, each for `ttlMs`. */
+  addPresence(channel: string, clients: readonly ClientInfo[], ttlMs: number): Promise<void>;
+  /** Removes a client from a channel's presence. */
+  removePresence(channel: string, clientId: string): Promise<void>;
+  /** The clients present in a channel, by client id (expired entries left out). */
+  presence(channel: string): Promise<Map<string, ClientInfo>>;
+  /** Counts of the clients present in a channel and of their distinct users. */
+  presenceStats(channel: string): Promise<PresenceStats>;
 }
 
 /** What a node announces about itself (the server API `info` method lists these). */
 export type NodeInfo = Readonly<Record<string, unknown>> & { readonly uid: string };
 
 /** The engine contract every implementation honours (see docs/architecture.md). */
-export interface Engine {
+export interface Engine extends PresenceStore {
   /** A short name for logs and `info`: `memory`, `redis`. */
   readonly name: string;
   /** Starts the engine; from now on publications of subscribed channels reach `handler`. */
@@ -137,6 +164,8 @@ export interface Engine {
   getValue(key: string): Promise<Buffer | null>;
   /** Stores a plain value for `ttlMs` (0: no expiry). */
   setValue(key: string, value: Buffer, ttlMs: number): Promise<void>;
+  /** Sends a client's join or leave to every node subscribed to the channel (not kept in history). */
+  publishJoinLeave(channel: string, kind: JoinLeave, info: ClientInfo): Promise<void>;
   /** Sends a control message to every node, this one included. */
   publishControl(message: Buffer): Promise<void>;
   /** Announces this node as alive for `ttlMs`. */
@@ -153,6 +182,17 @@ export interface EngineOptions {
   readonly historyMetaTtlMs: number;
   /** How long an idempotency key is remembered. */
   readonly idempotentResultTtlMs: number;
+}
+
+/** Counts clients and distinct users among presence entries. */
+export function countPresence(clients: Iterable<ClientInfo>): PresenceStats {
+  let numClients = 0;
+  const users = new Set<string>();
+  for (const c of clients) {
+    numClients++;
+    users.add(c.user);
+  }
+  return { numClients, numUsers: users.size };
 }
 
 const EPOCH_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';

@@ -2,20 +2,43 @@
 // published. The header carries the stream position and the publisher's info and tags:
 //   {"o":<offset>,"e":"<epoch>","t":<ms>,"i":{"u":"<user>","c":"<client>","ci":<raw json>},"g":{<tags>}}\n<data>
 // The publish function (redis-functions.ts) writes the same format, so any Redis client can publish.
-import type { ClientInfo, Publication, StreamPosition } from './engine.js';
+// A client's join or leave travels on the same channel, as a header alone with no offset:
+//   {"j":"join"|"leave","i":{…}}\n
+import { parseKeepingPayloads, payloadText, type PayloadKey } from '../server/json-source.js';
+import type { ClientInfo, JoinLeave, Publication, StreamPosition } from './engine.js';
+
+/** The client info's raw JSON members, kept as written (64-bit integers, long decimals). */
+const INFO_KEYS: readonly PayloadKey[] = ['ci', 'hi'];
+
+/** Parses an envelope header or a presence entry, keeping `ci` and `hi` as written. */
+export function parseKeepingInfo(text: string): unknown {
+  return parseKeepingPayloads(text, INFO_KEYS);
+}
 
 const NEWLINE = 0x0a;
+
+/** A client's info as the envelope and the presence entries carry it: `{"u":…,"c":…,"ci":…,"hi":…}`. */
+export function encodeClientInfo(info: ClientInfo): string {
+  let text = JSON.stringify({ u: info.user, c: info.client });
+  if (info.connInfo !== undefined) text = `${text.slice(0, -1)},"ci":${info.connInfo}}`;
+  if (info.chanInfo !== undefined) text = `${text.slice(0, -1)},"hi":${info.chanInfo}}`;
+  return text;
+}
+
+/** Reads an `encodeClientInfo` object parsed by parseKeepingInfo (raw JSON infos as written). */
+export function decodeClientInfo(i: { u?: unknown; c?: unknown; ci?: unknown; hi?: unknown }): ClientInfo {
+  const info: { user: string; client: string; connInfo?: string; chanInfo?: string } = { user: String(i.u ?? ''), client: String(i.c ?? '') };
+  const connInfo = payloadText(i, 'ci');
+  const chanInfo = payloadText(i, 'hi');
+  if (connInfo !== undefined) info.connInfo = connInfo;
+  if (chanInfo !== undefined) info.chanInfo = chanInfo;
+  return info;
+}
 
 /** The header fields that do not depend on the stream position (info and tags), as a JSON fragment `,"i":…,"g":…`. */
 export function headerExtra(info: ClientInfo | undefined, tags: Readonly<Record<string, string>> | undefined): string {
   let out = '';
-  if (info) {
-    const i: Record<string, unknown> = { u: info.user, c: info.client };
-    let text = JSON.stringify(i);
-    if (info.connInfo !== undefined) text = `${text.slice(0, -1)},"ci":${info.connInfo}}`;
-    if (info.chanInfo !== undefined) text = `${text.slice(0, -1)},"hi":${info.chanInfo}}`;
-    out += `,"i":${text}`;
-  }
+  if (info) out += `,"i":${encodeClientInfo(info)}`;
   if (tags && Object.keys(tags).length) out += `,"g":${JSON.stringify(tags)}`;
   return out;
 }
@@ -26,25 +49,36 @@ export function encodeEnvelope(offset: number, epoch: string, time: number, extr
   return Buffer.concat([Buffer.from(header), data]);
 }
 
-/** Reads an envelope; returns null when the bytes are not one (a foreign publisher). */
-export function decodeEnvelope(bytes: Buffer): { pub: Publication; position: StreamPosition } | null {
+/** The envelope of a client's join or leave. */
+export function encodeJoinLeave(kind: JoinLeave, info: ClientInfo): Buffer {
+  return Buffer.from(`{"j":"${kind}","i":${encodeClientInfo(info)}}\n`);
+}
+
+type Header = { o?: unknown; e?: unknown; t?: unknown; j?: unknown; i?: { u?: unknown; c?: unknown; ci?: unknown; hi?: unknown }; g?: unknown };
+
+/**
+ * Reads an envelope: a publication, or a join or leave; null when the bytes are not one (a foreign
+ * publisher's payload).
+ */
+export function decodeEnvelope(
+  bytes: Buffer,
+): { pub: Publication; position: StreamPosition; joinLeave?: undefined } | { joinLeave: JoinLeave; info: ClientInfo } | null {
   const nl = bytes.indexOf(NEWLINE);
   if (nl < 0 || bytes[0] !== 0x7b) return null;
-  let h: { o?: unknown; e?: unknown; t?: unknown; i?: { u?: unknown; c?: unknown; ci?: unknown; hi?: unknown }; g?: unknown };
+  let h: Header;
   try {
-    h = JSON.parse(bytes.subarray(0, nl).toString('utf8'));
+    h = parseKeepingInfo(bytes.subarray(0, nl).toString('utf8')) as Header;
   } catch {
     return null;
   }
-  if (typeof h.o !== 'number') return null;
-  const epoch = typeof h.e === 'string' ? h.e : '';
-  let info: ClientInfo | undefined;
-  if (h.i && typeof h.i === 'object') {
-    const i: { user: string; client: string; connInfo?: string; chanInfo?: string } = { user: String(h.i.u ?? ''), client: String(h.i.c ?? '') };
-    if (h.i.ci !== undefined) i.connInfo = JSON.stringify(h.i.ci);
-    if (h.i.hi !== undefined) i.chanInfo = JSON.stringify(h.i.hi);
-    info = i;
+  if (typeof h.o !== 'number') {
+    if ((h.j === 'join' || h.j === 'leave') && h.i && typeof h.i === 'object' && nl === bytes.length - 1) {
+      return { joinLeave: h.j, info: decodeClientInfo(h.i) };
+    }
+    return null;
   }
+  const epoch = typeof h.e === 'string' ? h.e : '';
+  const info = h.i && typeof h.i === 'object' ? decodeClientInfo(h.i) : undefined;
   const tags = h.g && typeof h.g === 'object' ? (h.g as Record<string, string>) : undefined;
   const pub: Publication = {
     offset: h.o,

@@ -3,7 +3,11 @@
 import { HeraldError } from '../errors.js';
 import {
   channelKind,
+  countPresence,
   newEpoch,
+  type ClientInfo,
+  type JoinLeave,
+  type PresenceStats,
   type Engine,
   type EngineHandler,
   type EngineOptions,
@@ -64,6 +68,8 @@ export class MemoryEngine implements Engine {
   private self: NodeInfo | undefined;
   private readonly patterns = new Map<string, GlobMatcher>();
   private readonly values = new Map<string, { value: Buffer; expireAt: number }>();
+  /** Channel -> client id -> who, until when (ms since epoch). */
+  private readonly present = new Map<string, Map<string, { info: ClientInfo; expireAt: number }>>();
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -170,6 +176,39 @@ export class MemoryEngine implements Engine {
     this.streams.get(channel)?.clear();
   }
 
+  async publishJoinLeave(channel: string, kind: JoinLeave, info: ClientInfo): Promise<void> {
+    this.assertOpen();
+    this.handler?.onJoinLeave?.(channel, kind, info);
+  }
+
+  async addPresence(channel: string, clients: readonly ClientInfo[], ttlMs: number): Promise<void> {
+    this.assertOpen();
+    let entries = this.present.get(channel);
+    if (!entries) this.present.set(channel, (entries = new Map()));
+    const expireAt = Date.now() + ttlMs;
+    for (const info of clients) entries.set(info.client, { info, expireAt });
+  }
+
+  async removePresence(channel: string, clientId: string): Promise<void> {
+    this.assertOpen();
+    const entries = this.present.get(channel);
+    if (!entries) return;
+    entries.delete(clientId);
+    if (entries.size === 0) this.present.delete(channel);
+  }
+
+  async presence(channel: string): Promise<Map<string, ClientInfo>> {
+    this.assertOpen();
+    const out = new Map<string, ClientInfo>();
+    const now = Date.now();
+    for (const [id, e] of this.present.get(channel) ?? []) if (e.expireAt > now) out.set(id, e.info);
+    return out;
+  }
+
+  async presenceStats(channel: string): Promise<PresenceStats> {
+    return countPresence((await this.presence(channel)).values());
+  }
+
   async publishControl(message: Buffer): Promise<void> {
     this.assertOpen();
     // Asynchronous like a real broadcast, so the caller's state is settled when it arrives.
@@ -190,6 +229,7 @@ export class MemoryEngine implements Engine {
     this.streams.clear();
     this.idempotency.clear();
     this.values.clear();
+    this.present.clear();
   }
 
   /** The channel's stream with expired parts dropped; created when `create` and missing. */
@@ -216,6 +256,10 @@ export class MemoryEngine implements Engine {
     }
     for (const [key, seen] of this.idempotency) if (seen.expireAt <= now) this.idempotency.delete(key);
     for (const [key, v] of this.values) if (v.expireAt > 0 && v.expireAt <= now) this.values.delete(key);
+    for (const [channel, entries] of this.present) {
+      for (const [id, e] of entries) if (e.expireAt <= now) entries.delete(id);
+      if (entries.size === 0) this.present.delete(channel);
+    }
   }
 
   private assertOpen(): void {

@@ -11,10 +11,15 @@
 // herald_history  KEYS: history list, meta hash
 //                 ARGV: epoch for a new stream, meta TTL ms, since offset (-1 = none), limit (-1 = all), reverse (0|1)
 //                 returns {top offset, epoch, envelope...} (oldest first; the caller reverses)
+// herald_presence_add     KEYS: presence hash, presence expiry zset
+//                         ARGV: TTL ms, then client id and info for each client; returns 0
+// herald_presence_remove  KEYS: presence hash, presence expiry zset; ARGV: client id; returns 0
+// herald_presence         KEYS: presence hash, presence expiry zset; drops the expired entries and
+//                         returns the rest as HGETALL does (client id, info, ...)
 import { Cluster, type Redis } from 'ioredis';
 
 /** Bumped when the library changes, so nodes reload it. */
-export const FUNCTION_LIBRARY_VERSION = 1;
+export const FUNCTION_LIBRARY_VERSION = 2;
 
 /** The library source. */
 export const FUNCTION_LIBRARY = `#!lua name=herald
@@ -119,8 +124,41 @@ local function herald_history(keys, args)
   return res
 end
 
+local function herald_presence_add(keys, args)
+  local info, expiry = keys[1], keys[2]
+  local ttl = tonumber(args[1] or '0') or 0
+  if ttl <= 0 then return redis.error_reply('ERR presence TTL must be > 0') end
+  local expire_at = now_ms() + ttl
+  for i = 2, #args - 1, 2 do
+    redis.call('ZADD', expiry, expire_at, args[i])
+    redis.call('HSET', info, args[i], args[i + 1])
+  end
+  redis.call('PEXPIRE', info, ttl)
+  redis.call('PEXPIRE', expiry, ttl)
+  return 0
+end
+
+local function herald_presence_remove(keys, args)
+  redis.call('HDEL', keys[1], args[1])
+  redis.call('ZREM', keys[2], args[1])
+  return 0
+end
+
+local function herald_presence(keys, args)
+  local info, expiry = keys[1], keys[2]
+  local expired = redis.call('ZRANGEBYSCORE', expiry, '-inf', now_ms())
+  for i = 1, #expired do
+    redis.call('HDEL', info, expired[i])
+    redis.call('ZREM', expiry, expired[i])
+  end
+  return redis.call('HGETALL', info)
+end
+
 redis.register_function('herald_publish', herald_publish)
 redis.register_function('herald_history', herald_history)
+redis.register_function('herald_presence_add', herald_presence_add)
+redis.register_function('herald_presence_remove', herald_presence_remove)
+redis.register_function('herald_presence', herald_presence)
 redis.register_function{function_name = 'herald_version', callback = function() return ${FUNCTION_LIBRARY_VERSION} end, flags = {'no-writes'}}
 `;
 

@@ -10,12 +10,16 @@ export interface ChannelNames {
   readonly history: string;
   /** The hash holding the stream's top offset (`s`) and epoch (`e`). */
   readonly meta: string;
+  /** The hash of the clients present: client id -> their info (envelope.ts, encodeClientInfo). */
+  readonly presenceInfo: string;
+  /** The sorted set of the clients present: client id, scored by when the entry expires (ms). */
+  readonly presenceExpiry: string;
 }
 
-/** Names for a channel under a prefix: `<prefix>{<channel>}.p`, `.h`, `.m`. */
+/** Names for a channel under a prefix: `<prefix>{<channel>}.p`, `.h`, `.m`, `.pi`, `.pz`. */
 export function channelNames(prefix: string, channel: string): ChannelNames {
   const root = `${prefix}{${channel}}`;
-  return { pubsub: `${root}.p`, history: `${root}.h`, meta: `${root}.m` };
+  return { pubsub: `${root}.p`, history: `${root}.h`, meta: `${root}.m`, presenceInfo: `${root}.pi`, presenceExpiry: `${root}.pz` };
 }
 
 /** The key remembering an idempotent publish (same slot as the channel). */

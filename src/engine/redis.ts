@@ -8,20 +8,24 @@ import { HeraldError } from '../errors.js';
 import {
   channelKind,
   newEpoch,
+  type ClientInfo,
   type Engine,
   type EngineHandler,
   type EngineOptions,
   type HistoryQuery,
   type HistoryResult,
+  type JoinLeave,
   type NodeInfo,
+  type PresenceStats,
   type Publication,
   type PublishRequest,
   type PublishResult,
 } from './engine.js';
-import { decodeEnvelope, encodeEnvelope, headerExtra } from './envelope.js';
+import { decodeEnvelope, encodeEnvelope, encodeJoinLeave, headerExtra } from './envelope.js';
 import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp } from './redis-cluster-conns.js';
 import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
+import { RedisPresence } from './redis-presence.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName, nodeKeys } from './redis-names.js';
 
 /** Options of the Redis engine. */
@@ -92,6 +96,7 @@ export class RedisEngine implements Engine {
   private unsubscribeScheduled = false;
   private unsubscribeFlushed: Promise<void> = Promise.resolve();
   private readonly functions: FunctionLibrary;
+  private readonly presenceStore: RedisPresence;
   private subscriberWasReady = false;
   private closed = false;
 
@@ -130,6 +135,7 @@ export class RedisEngine implements Engine {
       this.sub = new Redis(options.url, { ...common, autoResubscribe: false });
     }
     this.functions = new FunctionLibrary(this.cmd, (op) => this.run(op));
+    this.presenceStore = new RedisPresence(options.prefix, this.functions);
   }
 
   async start(handler: EngineHandler): Promise<void> {
@@ -310,7 +316,7 @@ export class RedisEngine implements Engine {
     let publications: Publication[] = [];
     for (let i = 2; i < reply.length; i++) {
       const decoded = decodeEnvelope(reply[i] as Buffer);
-      if (decoded) publications.push(decoded.pub);
+      if (decoded && decoded.joinLeave === undefined) publications.push(decoded.pub);
     }
     // The list's offsets are contiguous; filtering again keeps the answer right even if it is not.
     if (query.since) {
@@ -324,6 +330,32 @@ export class RedisEngine implements Engine {
   async removeHistory(channel: string): Promise<void> {
     this.assertOpen();
     await this.run(() => this.cmd.del(channelNames(this.options.prefix, channel).history));
+  }
+
+  async publishJoinLeave(channel: string, kind: JoinLeave, info: ClientInfo): Promise<void> {
+    this.assertOpen();
+    const pubsub = channelNames(this.options.prefix, channel).pubsub;
+    await this.run(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', pubsub, encodeJoinLeave(kind, info)));
+  }
+
+  addPresence(channel: string, clients: readonly ClientInfo[], ttlMs: number): Promise<void> {
+    this.assertOpen();
+    return this.presenceStore.addPresence(channel, clients, ttlMs);
+  }
+
+  removePresence(channel: string, clientId: string): Promise<void> {
+    this.assertOpen();
+    return this.presenceStore.removePresence(channel, clientId);
+  }
+
+  presence(channel: string): Promise<Map<string, ClientInfo>> {
+    this.assertOpen();
+    return this.presenceStore.presence(channel);
+  }
+
+  presenceStats(channel: string): Promise<PresenceStats> {
+    this.assertOpen();
+    return this.presenceStore.presenceStats(channel);
   }
 
   async publishControl(message: Buffer): Promise<void> {
@@ -402,7 +434,8 @@ export class RedisEngine implements Engine {
     // A message without an envelope is a plain PUBLISH from any Redis client: the payload as is,
     // outside the channel's stream (no offset, so no history and no recovery for it).
     const decoded = decodeEnvelope(message) ?? { pub: { offset: 0, data: message }, position: NO_POSITION };
-    this.handler?.onPublication(target.channel, decoded.pub, decoded.position);
+    if (decoded.joinLeave !== undefined) this.handler?.onJoinLeave?.(target.channel, decoded.joinLeave, decoded.info);
+    else this.handler?.onPublication(target.channel, decoded.pub, decoded.position);
   }
 
   private flushSubscribes(): void {

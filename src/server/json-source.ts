@@ -5,8 +5,11 @@
 // source is found by scanning the text JSON.parse has just accepted, down to a few levels (where API
 // and client commands hold their payloads), each level in one linear pass.
 
-/** The members whose source text is kept. */
-export type PayloadKey = 'data' | 'info';
+/** The members whose source text is kept: `data` and `info` of commands, `ci` and `hi` of the Redis envelope's client info. */
+export type PayloadKey = 'data' | 'info' | 'ci' | 'hi';
+
+/** The payload members of commands (client and API). */
+const COMMAND_KEYS: readonly PayloadKey[] = ['data', 'info'];
 
 interface Source {
   readonly value: unknown;
@@ -32,14 +35,22 @@ const CLOSE_ARRAY = 0x5d; // ]
 const QUOTE = 0x22; // "
 const BACKSLASH = 0x5c; // \
 
-/** Parses JSON text as JSON.parse does (throwing its SyntaxError), and remembers where payloads came from. */
-export function parseKeepingPayloads(text: string): unknown {
+/**
+ * Parses JSON text as JSON.parse does (throwing its SyntaxError), and remembers where the members
+ * named in `keys` came from.
+ */
+export function parseKeepingPayloads(text: string, keys: readonly PayloadKey[] = COMMAND_KEYS): unknown {
   const value: unknown = JSON.parse(text);
   // A payload key is written plainly, or with an escape.
-  if (typeof value === 'object' && value !== null && (text.includes('"data"') || text.includes('"info"') || text.includes('\\'))) {
-    walk(text, skipSpace(text, 0), value, 0);
+  if (typeof value === 'object' && value !== null && (mentionsAny(text, keys) || text.includes('\\'))) {
+    walk(text, skipSpace(text, 0), value, 0, keys);
   }
   return value;
+}
+
+function mentionsAny(text: string, keys: readonly PayloadKey[]): boolean {
+  for (const key of keys) if (text.includes(`"${key}"`)) return true;
+  return false;
 }
 
 /** The text `obj[key]` was parsed from, if `obj` came from parseKeepingPayloads and the member is unchanged. */
@@ -116,13 +127,13 @@ function sameKind(text: string, i: number, value: unknown): boolean {
 }
 
 /** Records the payload members of `value` (parsed from the text at `i`) and searches its children. */
-function walk(text: string, i: number, value: object, depth: number): void {
+function walk(text: string, i: number, value: object, depth: number, keys: readonly PayloadKey[]): void {
   if (Array.isArray(value)) {
     i = skipSpace(text, i + 1);
     for (let n = 0; text.charCodeAt(i) !== CLOSE_ARRAY; n++) {
       const end = valueEnd(text, i);
       const item: unknown = value[n];
-      if (depth + 1 < MAX_DEPTH && sameKind(text, i, item)) walk(text, i, item as object, depth + 1);
+      if (depth + 1 < MAX_DEPTH && sameKind(text, i, item)) walk(text, i, item as object, depth + 1, keys);
       i = skipSpace(text, end);
       if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);
     }
@@ -141,15 +152,15 @@ function walk(text: string, i: number, value: object, depth: number): void {
     const start = skipSpace(text, skipSpace(text, keyEnd) + 1);
     const end = valueEnd(text, start);
     const child = obj[key];
-    if (key === 'data' || key === 'info') {
+    if (keys.includes(key as PayloadKey)) {
       let kept = obj[SOURCES];
       if (kept === undefined) {
         kept = {};
         Object.defineProperty(obj, SOURCES, { value: kept });
       }
-      kept[key] = { value: child, text: text.slice(start, end) };
+      kept[key as PayloadKey] = { value: child, text: text.slice(start, end) };
     } else if (depth + 1 < MAX_DEPTH && sameKind(text, start, child)) {
-      walk(text, start, child as object, depth + 1);
+      walk(text, start, child as object, depth + 1, keys);
     }
     i = skipSpace(text, end);
     if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);

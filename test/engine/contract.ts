@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { patternChannel, rawChannel, type Engine, type Publication, type StreamPosition } from '../../src/engine/engine.js';
+import { patternChannel, rawChannel, type ClientInfo, type Engine, type JoinLeave, type Publication, type StreamPosition } from '../../src/engine/engine.js';
 
 /** What the suite needs: a way to make a started engine, and to stop it. */
 export interface EngineFactory {
@@ -27,6 +27,9 @@ export function engineContract(factory: EngineFactory): void {
   describe(`engine contract: ${factory.name}`, () => {
     let engine: Engine;
     const delivered: Delivered[] = [];
+    /** Publications and joins/leaves in the order they arrived, per channel. */
+    const events: Array<{ channel: string; what: string }> = [];
+    const joins: Array<{ channel: string; kind: JoinLeave; info: ClientInfo }> = [];
     const ch = () => `contract:${randomUUID()}`;
     const waitFor = async (check: () => boolean, what: string) => {
       const end = Date.now() + 5000;
@@ -39,7 +42,16 @@ export function engineContract(factory: EngineFactory): void {
 
     before(async () => {
       engine = await factory.create({ historyMetaTtlMs: 3_600_000, idempotentResultTtlMs: 60_000 });
-      await engine.start({ onPublication: (channel, pub, position) => delivered.push({ channel, pub, position }) });
+      await engine.start({
+        onPublication: (channel, pub, position) => {
+          delivered.push({ channel, pub, position });
+          events.push({ channel, what: `pub ${pub.data.toString()}` });
+        },
+        onJoinLeave: (channel, kind, info) => {
+          joins.push({ channel, kind, info });
+          events.push({ channel, what: `${kind} ${info.client}` });
+        },
+      });
     });
     after(() => engine.close());
 
@@ -145,7 +157,8 @@ export function engineContract(factory: EngineFactory): void {
     test('publication info and tags round-trip through delivery and history', async () => {
       const c = ch();
       await engine.subscribe(c);
-      const info = { user: 'u1', client: 'c1', connInfo: '{"name":"Alice"}' };
+      // The infos are raw JSON, kept as written (a 64-bit integer, a long decimal).
+      const info = { user: 'u1', client: 'c1', connInfo: '{"name":"Alice","id":12345678901234567890}', chanInfo: '[1.000000000000000000001]' };
       await engine.publish(c, { data: data('t'), history: HISTORY, info, tags: { k: 'v' } });
       await waitFor(() => on(c).length === 1, 'delivery');
       for (const pub of [on(c)[0]!.pub, (await engine.history(c, { limit: -1 })).publications[0]!]) {
@@ -254,6 +267,59 @@ export function engineContract(factory: EngineFactory): void {
       const rb = await engine.publish(b, { data: data(3), history: HISTORY });
       assert.equal(rb.position.offset, 1);
       assert.equal((await engine.history(a, { limit: -1 })).publications.length, 2);
+    });
+
+    test('presence: clients added with their info, read back by client id, counted by client and distinct user, removed', async () => {
+      const c = ch();
+      assert.deepEqual([...(await engine.presence(c))], []);
+      assert.deepEqual(await engine.presenceStats(c), { numClients: 0, numUsers: 0 });
+      const alice1: ClientInfo = { user: 'alice', client: 'c1', connInfo: '{"name":"Alice","n":12345678901234567890}', chanInfo: '{"role":"host"}' };
+      const alice2: ClientInfo = { user: 'alice', client: 'c2' };
+      const anon: ClientInfo = { user: '', client: 'c3' };
+      await engine.addPresence(c, [alice1, alice2], 60_000);
+      await engine.addPresence(c, [anon], 60_000);
+      const present = await engine.presence(c);
+      assert.deepEqual([...present.keys()].sort(), ['c1', 'c2', 'c3']);
+      assert.deepEqual(present.get('c1'), alice1);
+      assert.deepEqual(present.get('c2'), alice2);
+      assert.deepEqual(await engine.presenceStats(c), { numClients: 3, numUsers: 2 });
+      // Adding again refreshes, never duplicates.
+      await engine.addPresence(c, [alice2], 60_000);
+      assert.deepEqual(await engine.presenceStats(c), { numClients: 3, numUsers: 2 });
+      await engine.removePresence(c, 'c2');
+      await engine.removePresence(c, 'not-there');
+      assert.deepEqual([...(await engine.presence(c)).keys()].sort(), ['c1', 'c3']);
+      assert.deepEqual([...(await engine.presence(ch()))], [], 'presence is per channel');
+    });
+
+    test('presence: an entry not added again within its TTL is gone; one refreshed stays', async () => {
+      const c = ch();
+      await engine.addPresence(c, [{ user: 'u', client: 'stale' }, { user: 'u', client: 'kept' }], 300);
+      await new Promise((r) => setTimeout(r, 200));
+      await engine.addPresence(c, [{ user: 'u', client: 'kept' }], 60_000);
+      await new Promise((r) => setTimeout(r, 250));
+      assert.deepEqual([...(await engine.presence(c)).keys()], ['kept']);
+      assert.deepEqual(await engine.presenceStats(c), { numClients: 1, numUsers: 1 });
+    });
+
+    test('join and leave reach the subscribed node with the client info, in order with publications, and stay out of history', async () => {
+      const c = ch();
+      await engine.subscribe(c);
+      const info: ClientInfo = { user: 'bob', client: 'c9', connInfo: '{"a":[1,2]}', chanInfo: '"x"' };
+      await engine.publish(c, { data: data(1), history: HISTORY });
+      await engine.publishJoinLeave(c, 'join', info);
+      await engine.publish(c, { data: data(2), history: HISTORY });
+      await engine.publishJoinLeave(c, 'leave', { user: '', client: 'c10' });
+      await waitFor(() => events.filter((e) => e.channel === c).length === 4, 'four events');
+      assert.deepEqual(
+        events.filter((e) => e.channel === c).map((e) => e.what),
+        ['pub 1', 'join c9', 'pub 2', 'leave c10'],
+      );
+      assert.deepEqual(joins.find((j) => j.channel === c)!.info, info);
+      assert.deepEqual(joins.filter((j) => j.channel === c)[1]!.info, { user: '', client: 'c10' });
+      const hist = await engine.history(c, { limit: -1 });
+      assert.deepEqual(hist.publications.map((p) => p.offset), [1, 2]);
+      assert.equal(hist.position.offset, 2, 'a join takes no offset');
     });
   });
 }
