@@ -16,6 +16,7 @@ import type { HeraldConfig, HeraldConfigInput } from './config/schema.js';
 import { Demo } from './demo/demo.js';
 import { encodePublicationPush, stringify } from './dialects/native/codec.js';
 import { NATIVE_FORMAT, type NativeContext } from './dialects/native/context.js';
+import { encodeJoinLeavePush, PresenceTracker } from './dialects/native/presence.js';
 import { SessionRegistry } from './dialects/native/registry.js';
 import type { NativeSession } from './dialects/native/session.js';
 import { NativeWebSocketEndpoint } from './dialects/native/websocket.js';
@@ -99,6 +100,7 @@ class HeraldNode implements Herald {
   private readonly log: Logger;
   private readonly engine: Engine;
   private readonly hub: Hub;
+  private readonly presence: PresenceTracker;
   private readonly native: NativeWebSocketEndpoint;
   private readonly apiCtx: ApiContext;
   private readonly metrics: NodeMetrics | undefined;
@@ -114,6 +116,8 @@ class HeraldNode implements Herald {
     this.log = options.logger ?? pino({ level: config.log_level, base: { service: 'herald' } });
     this.engine = createEngine(config, this.log);
     this.hub = new Hub(this.engine, { [NATIVE_FORMAT]: encodePublicationPush });
+    this.hub.registerJoinLeaveFormat(NATIVE_FORMAT, encodeJoinLeavePush);
+    this.presence = new PresenceTracker(this.engine, config.engine.presence_ttl, config.client.presence_update_interval, this.log.child({ component: 'presence' }));
     const rules = new ChannelRules(config.channel);
     const registry = new SessionRegistry<NativeSession>();
     const subToken = config.client.subscription_token;
@@ -127,6 +131,7 @@ class HeraldNode implements Herald {
       connectionTokens,
       subscriptionTokens: subToken.enabled ? new TokenVerifier(subToken) : connectionTokens,
       registry,
+      presence: this.presence,
       log: this.log.child({ dialect: 'native' }),
       version: VERSION,
     };
@@ -190,6 +195,7 @@ class HeraldNode implements Herald {
       onPublication: (channel, pub, position) => this.hub.onPublication(channel, pub, position),
       onResync: (channels) => this.hub.onResync(channels),
       onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog),
+      onJoinLeave: (channel, kind, info) => this.hub.onJoinLeave(channel, kind, info),
     });
     this.announce();
     for (const dialect of this.dialects) await dialect.start?.();
@@ -262,6 +268,7 @@ class HeraldNode implements Herald {
     if (this.announceTimer) clearTimeout(this.announceTimer);
     this.demo?.stop();
     this.native.shutdown();
+    this.presence.close();
     for (const dialect of this.dialects) await dialect.close?.().catch((err: unknown) => this.log.warn({ err, dialect: dialect.name }, 'dialect close failed'));
     if (this.ownServer) {
       this.server.closeAllConnections?.();

@@ -1,6 +1,6 @@
 // Herald's public API: everything a program may import from the package.
 export { createHerald, type CreateHeraldOptions, type Herald } from './herald.js';
-export { HeraldApi, HeraldApiError, type PublishOptions, type PublishResult } from './api/client.js';
+export { HeraldApi, HeraldApiError, type PresentClient, type PublishOptions, type PublishResult } from './api/client.js';
 export { loadConfig, type ConfigSources } from './config/load.js';
 export type { HeraldConfig, HeraldConfigInput } from './config/schema.js';
 export { HeraldError, type HeraldErrorCode } from './errors.js';

@@ -86,6 +86,16 @@ export class HeraldApi {
     return this.call('channels', pattern ? { pattern } : {});
   }
 
+  /** The clients subscribed to a channel of a namespace with presence, by client id. */
+  presence(channel: string): Promise<{ presence: Record<string, PresentClient> }> {
+    return this.call('presence', { channel });
+  }
+
+  /** How many clients, and how many distinct users, are subscribed to a channel of a namespace with presence. */
+  presenceStats(channel: string): Promise<{ num_clients: number; num_users: number }> {
+    return this.call('presence_stats', { channel });
+  }
+
   /** Information about the nodes. */
   info(): Promise<{ nodes: Array<Record<string, unknown>> }> {
     return this.call('info');
@@ -113,6 +123,14 @@ export class HeraldApi {
   refresh(user: string, opts: { client?: string; expired?: boolean; expire_at?: number } = {}): Promise<Record<string, never>> {
     return this.call('refresh', { user, ...opts });
   }
+}
+
+/** A client in a channel's presence: its user, client id, and the connection and channel info of its tokens. */
+export interface PresentClient {
+  readonly user: string;
+  readonly client: string;
+  readonly conn_info?: unknown;
+  readonly chan_info?: unknown;
 }
 
 function safeJson(text: string): unknown {

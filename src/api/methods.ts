@@ -10,6 +10,7 @@ import { isEngineUnavailable } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
+import { readPresence } from '../dialects/native/presence.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
@@ -96,6 +97,15 @@ const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, u
   }
 };
 
+/** The channel of a presence call: in a known namespace that keeps presence (102, 108 otherwise). */
+const presenceChannel = (ctx: ApiContext, req: Record<string, unknown>): string => {
+  const channel = requireChannel(req);
+  const opts = ctx.rules.options(channel);
+  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  if (!opts.presence) throw new ReplyError(Errors.notAvailable);
+  return channel;
+};
+
 const positionResult = ({ position }: PublishResult): Record<string, unknown> => ({ offset: position.offset, epoch: position.epoch });
 const emptyResult = (): Record<string, unknown> => ({});
 
@@ -161,13 +171,11 @@ export const apiMethods: Readonly<Record<string, Method>> = {
   },
 
   async presence(ctx, req) {
-    const channel = requireChannel(req);
-    if (!ctx.rules.options(channel)) throw new ReplyError(Errors.unknownChannel);
-    throw new ReplyError(Errors.notAvailable);
+    return readPresence(ctx.engine, presenceChannel(ctx, req), 'presence');
   },
 
   async presence_stats(ctx, req) {
-    return apiMethods.presence!(ctx, req);
+    return readPresence(ctx.engine, presenceChannel(ctx, req), 'presence_stats');
   },
 
   async history(ctx, req) {

@@ -1,5 +1,5 @@
 // Channel names and permissions: which namespace a channel is in, and whether a connection may
-// subscribe, publish or read history there. Nothing is allowed that the config did not allow.
+// subscribe, publish, read history or presence there. Nothing is allowed that the config did not allow.
 import type { HeraldConfig, NamespaceOptions } from '../config/schema.js';
 
 /** Namespace separator in channel names (`chat:room1`). */
@@ -68,4 +68,10 @@ export function canPublish(o: NamespaceOptions, user: string, subscribed: boolea
 export function canReadHistory(o: NamespaceOptions, user: string, subscribed: boolean): boolean {
   const anonymousOk = user !== '' || o.allow_history_for_anonymous;
   return anonymousOk && (o.allow_history_for_client || (o.allow_history_for_subscriber && subscribed));
+}
+
+/** May a connection read presence (and, for join/leave, be sent joins and leaves) from the client? */
+export function canReadPresence(o: NamespaceOptions, user: string, subscribed: boolean): boolean {
+  const anonymousOk = user !== '' || o.allow_presence_for_anonymous;
+  return anonymousOk && (o.allow_presence_for_client || (o.allow_presence_for_subscriber && subscribed));
 }

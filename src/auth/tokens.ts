@@ -4,7 +4,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { TokenConfig } from '../config/schema.js';
-import { sourceOf, type PayloadKey } from '../server/json-source.js';
+import { parseKeepingPayloads, sourceOf, type PayloadKey } from '../server/json-source.js';
 
 /** The outcome of verifying a token. */
 export type TokenResult =
@@ -60,7 +60,7 @@ export class TokenVerifier {
         audience: this.config.audience || undefined,
         issuer: this.config.issuer || undefined,
       });
-      return { status: 'ok', claims: payload as JWTPayload & Record<string, unknown> };
+      return { status: 'ok', claims: claimsKeepingPayloads(token, payload) };
     } catch (err) {
       if (err instanceof errors.JWTExpired) return { status: 'expired' };
       return { status: 'invalid', reason: err instanceof Error ? err.message : String(err) };
@@ -75,6 +75,22 @@ export class TokenVerifier {
     if (this.jwks) return this.jwks(header, token);
     throw new Error(`no key for algorithm ${alg}`);
   };
+}
+
+/**
+ * The verified claims, parsed again from the token's payload text so that `info` and `data` keep the
+ * source text rawJsonClaim passes on (jose's parse would round a 64-bit integer in them). The text is
+ * the one jose has just verified and parsed, so this parse gives the same claims.
+ */
+function claimsKeepingPayloads(token: string, payload: JWTPayload): JWTPayload & Record<string, unknown> {
+  const text = Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8');
+  try {
+    const claims = parseKeepingPayloads(text);
+    if (claims && typeof claims === 'object' && !Array.isArray(claims)) return claims as JWTPayload & Record<string, unknown>;
+  } catch {
+    // jose parsed the same text: keep its claims if this parse fails all the same.
+  }
+  return payload as JWTPayload & Record<string, unknown>;
 }
 
 /**

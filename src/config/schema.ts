@@ -23,6 +23,12 @@ const namespaceOptionsBase = z.object({
   allow_history_for_client: flag(),
   allow_history_for_subscriber: flag(),
   allow_history_for_anonymous: flag(),
+  presence: flag(),
+  join_leave: flag(),
+  force_push_join_leave: flag(),
+  allow_presence_for_client: flag(),
+  allow_presence_for_subscriber: flag(),
+  allow_presence_for_anonymous: flag(),
   allow_user_limited_channels: flag(),
 });
 
@@ -193,6 +199,7 @@ export const configSchema = z
           type: z.enum(['memory', 'redis']).default('memory'),
           history_meta_ttl: duration().prefault('720h'),
           idempotent_result_ttl: duration().prefault('5m'),
+          presence_ttl: duration().prefault('60s'),
           redis: defaults(
             z
               .object({
@@ -242,6 +249,7 @@ export const configSchema = z
           channel_max_length: z.number().int().min(1).default(255),
           history_max_publication_limit: z.number().int().min(1).default(300),
           recovery_max_publication_limit: z.number().int().min(1).default(300),
+          presence_update_interval: duration().prefault('27s'),
         })
         .strict(),
     ),
@@ -318,6 +326,16 @@ export const configSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    // A client's presence entry is added again every presence_update_interval: it must outlive that.
+    if (config.client.presence_update_interval <= 0) {
+      ctx.addIssue({ code: 'custom', path: ['client', 'presence_update_interval'], message: 'must be > 0' });
+    } else if (config.engine.presence_ttl <= config.client.presence_update_interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['engine', 'presence_ttl'],
+        message: `must be longer than client.presence_update_interval (${config.client.presence_update_interval / 1000}s), or present clients drop out between updates`,
+      });
+    }
     // ws4redis's channels and stored messages are raw Redis names: under the engine's prefix followed
     // by "." or "{" they would be the engine's own names, which it refuses to raw use.
     const names = config.ws4redis.prefix ? `${config.ws4redis.prefix}:` : '';

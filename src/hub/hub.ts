@@ -1,7 +1,7 @@
 // The hub: channel -> this node's subscribers. It asks the engine for a channel once, however many
 // local subscribers want it, and encodes each publication once per wire format, handing the same
 // bytes to every subscriber of that format.
-import type { Engine, Publication, StreamPosition } from '../engine/engine.js';
+import type { ClientInfo, Engine, JoinLeave, Publication, StreamPosition } from '../engine/engine.js';
 import { FirstInline } from './first-inline.js';
 
 /** A wire format name, e.g. `native`. */
@@ -9,6 +9,9 @@ export type WireFormat = string;
 
 /** Turns a publication into the bytes a subscriber of one format receives. */
 export type PublicationEncoder = (channel: string, pub: Publication) => Buffer;
+
+/** Turns a client's join or leave into the bytes a subscriber of one format receives. */
+export type JoinLeaveEncoder = (channel: string, kind: JoinLeave, info: ClientInfo) => Buffer;
 
 /**
  * Something on this node that receives a channel's publications: a session (Webdis, ws4redis) or one
@@ -23,6 +26,10 @@ export interface Subscriber {
    * hub has already forgotten it) and its client subscribes again, recovering what it can.
    */
   resync(channel: string): void;
+  /** True when the subscriber is sent the channel's joins and leaves (see `joinLeave`). */
+  readonly pushJoinLeave?: boolean;
+  /** A join or leave of the channel, encoded for `format` (shared by all such subscribers). */
+  joinLeave?(bytes: Buffer): void;
 }
 
 /**
@@ -47,6 +54,7 @@ export class Hub {
   private readonly pending = new Map<string, Promise<void>>();
 
   private readonly encoders: Record<WireFormat, PublicationEncoder>;
+  private readonly joinLeaveEncoders: Record<WireFormat, JoinLeaveEncoder> = {};
 
   constructor(
     private readonly engine: Engine,
@@ -59,6 +67,11 @@ export class Hub {
   registerFormat(format: WireFormat, encoder: PublicationEncoder): void {
     if (this.encoders[format]) throw new Error(`wire format ${format} is already registered`);
     this.encoders[format] = encoder;
+  }
+
+  /** Adds a wire format's encoder of joins and leaves (formats without one are not sent them). */
+  registerJoinLeaveFormat(format: WireFormat, encoder: JoinLeaveEncoder): void {
+    this.joinLeaveEncoders[format] = encoder;
   }
 
   /** Adds a subscriber; resolves once the engine delivers the channel to this node. */
@@ -121,6 +134,22 @@ export class Hub {
       sub.deliver(channel, pub, position, bytes!);
     }
     return many.size;
+  }
+
+  /** Hands a client's join or leave to the channel's local subscribers that are sent them, encoded once per format. */
+  onJoinLeave(channel: string, kind: JoinLeave, info: ClientInfo): void {
+    const subs = this.channels.get(channel);
+    if (!subs) return;
+    let cache: Map<WireFormat, Buffer> | undefined;
+    for (const sub of subs.list()) {
+      if (!sub.pushJoinLeave || !sub.joinLeave) continue;
+      const encoder = this.joinLeaveEncoders[sub.format];
+      if (!encoder) continue;
+      cache ??= new Map();
+      let bytes = cache.get(sub.format);
+      if (!bytes) cache.set(sub.format, (bytes = encoder(channel, kind, info)));
+      sub.joinLeave(bytes);
+    }
   }
 
   /** The engine lost its delivery path for these channels (all when none are given): their subscribers resynchronise. */

@@ -216,7 +216,7 @@ describe('server API methods', () => {
     }
   });
 
-  test('presence and rpc are not available', async () => {
+  test('presence where the namespace keeps none, and rpc, are not available (108)', async () => {
     assert.equal((await post(node, '/api/presence', { channel: 'plain:a' })).json.error.code, 108);
     assert.equal((await post(node, '/api/presence_stats', { channel: 'plain:a' })).json.error.code, 108);
     assert.equal((await post(node, '/api/rpc', { method: 'x' })).json.error.code, 108);

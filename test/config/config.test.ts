@@ -194,3 +194,19 @@ test("a ws4redis prefix that would make its names the engine's own is refused, n
   }
   for (const prefix of ['', 'herald', 'heraldry', 'ws4redis']) loadConfig({ values: { engine, ws4redis: { enabled: true, prefix } } });
 });
+
+test('presence: off by default in every namespace; its TTL must outlive the update interval, naming the key', () => {
+  const c = loadConfig();
+  assert.equal(c.channel.without_namespace.presence, false);
+  assert.equal(c.channel.without_namespace.join_leave, false);
+  assert.equal(c.channel.without_namespace.allow_presence_for_client, false);
+  assert.equal(c.engine.presence_ttl, 60_000);
+  assert.equal(c.client.presence_update_interval, 27_000);
+  assert.match(
+    configError(() => loadConfig({ values: { engine: { presence_ttl: '20s' } } })),
+    /engine\.presence_ttl: must be longer than client\.presence_update_interval \(27s\)/,
+  );
+  assert.match(configError(() => loadConfig({ values: { client: { presence_update_interval: 0 } } })), /client\.presence_update_interval: must be > 0/);
+  const ok = loadConfig({ values: { engine: { presence_ttl: '2s' }, client: { presence_update_interval: '500ms' } } });
+  assert.equal(ok.engine.presence_ttl, 2000);
+});

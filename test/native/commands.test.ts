@@ -1,5 +1,6 @@
 // Client commands after connect: publish (allowed or denied by namespace flags), history (limit,
-// since, reverse, errors), unsubscribe, presence, rpc and send, through centrifuge-js and raw ws.
+// since, reverse, errors), unsubscribe, presence where it is off, rpc and send, through centrifuge-js
+// and raw ws (presence itself: presence.test.ts).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Centrifuge } from 'centrifuge';
@@ -187,7 +188,7 @@ test('unsubscribe: {} (also for a channel never subscribed), publications stop',
   assert.equal((await r.waitClose()).code, 3501);
 });
 
-test('presence, presence_stats and rpc: 108 not available; the connection stays', async () => {
+test('presence and presence_stats where the namespace keeps no presence, and rpc: 108 not available; the connection stays', async () => {
   const c = await sdk('alice');
   const sub = c.newSubscription('pub:p');
   sub.subscribe();

@@ -12,6 +12,7 @@ import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from '
 import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, str } from './fields.js';
+import { presenceFlags, publishJoinLeave, subscriberInfo, type PresenceFlags } from './presence.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -27,6 +28,12 @@ export class ChannelSub implements Subscriber {
   /** Live publications held until the subscribe reply is written; null once active. */
   buffer: Buffered[] | null = [];
   expireTimer: NodeJS.Timeout | undefined = undefined;
+  /** In the channel's presence (from just before the engine is asked, until it leaves). */
+  present = false;
+  /** Its join was published: a leave follows when it goes. */
+  joined = false;
+  /** Sent the channel's joins and leaves (the hub asks). */
+  pushJoinLeave = false;
 
   constructor(
     readonly session: NativeSession,
@@ -48,6 +55,11 @@ export class ChannelSub implements Subscriber {
   resync(): void {
     this.session.resync(this);
   }
+
+  joinLeave(bytes: Buffer): void {
+    // Not before its subscribe reply: a join/leave is not a publication to hold back.
+    if (this.buffer === null) this.session.write(bytes);
+  }
 }
 
 interface SetupOptions {
@@ -59,6 +71,7 @@ interface SetupOptions {
   readonly expireAt: number;
   readonly data?: string;
   readonly chanInfo?: string;
+  readonly presence: PresenceFlags;
 }
 
 /** A subscription set up but not yet active: write `result` somewhere, then call `activate`. */
@@ -107,6 +120,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt,
     data,
     chanInfo,
+    presence: presenceFlags(opts, (name, fallback) => overrideFlag(override, name, fallback), s.user, req.join_leave === true),
   });
   if (!prepared) return;
   s.write(encodeResult(id, 'subscribe', prepared.result));
@@ -133,6 +147,7 @@ export async function connectSubscription(
     expireAt: 0,
     data: rawJsonClaim(opts.claims, 'data'),
     chanInfo: rawJsonClaim(opts.claims, 'info'),
+    presence: presenceFlags(ns, (name, fallback) => overrideFlag(override, name, fallback), s.user, false),
   });
   if (!prepared) throw new DisconnectError(Disconnects.connectionClosed);
   return prepared;
@@ -157,6 +172,7 @@ export async function apiSubscribe(
     expireAt: 0,
     data: opts.data,
     chanInfo: opts.info,
+    presence: presenceFlags(ns, (_name, fallback) => fallback, s.user, false),
   });
   if (!prepared) return;
   const r = prepared.result;
@@ -271,6 +287,7 @@ async function setup(
   // Callers subscribe a channel the session does not hold (one subscription per channel: the hub
   // holds each one, and would hand a replaced one the channel's publications too).
   const sub = new ChannelSub(s, channel, serverSide, o.positioned, o.recoverable, o.expireAt, o.chanInfo);
+  sub.pushJoinLeave = o.presence.pushJoinLeave;
   s.subs.set(sub);
   const { engine, hub, config } = s.ctx;
   const fail = (err: unknown): never => {
@@ -339,6 +356,13 @@ async function setup(
     } else {
       sub.positioned = false;
     }
+    // In the channel's presence before the reply, as Centrifugo does (a presence call right after
+    // subscribing sees the client). Marked first, so that leaving meanwhile removes it again.
+    if (o.presence.emitPresence) {
+      sub.present = true;
+      await s.ctx.presence.add(channel, subscriberInfo(s, sub));
+      if (s.closed) return gone();
+    }
     // The engine lost the channel's subscription while this one was set up (see NativeSession.resync):
     // a temporary error, and the client subscribes again.
     if (s.subs.get(channel) !== sub) throw new ReplyError(Errors.internal);
@@ -361,6 +385,11 @@ async function setup(
       }
       sub.buffer = null;
       armSubExpiry(s, sub, o.expireAt);
+      // The join goes after the reply: the client, sent joins, sees its own.
+      if (o.presence.emitJoinLeave && !s.closed && s.subs.get(channel) === sub) {
+        sub.joined = true;
+        publishJoinLeave(s, sub, 'join');
+      }
     },
   };
 }

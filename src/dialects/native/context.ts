@@ -1,11 +1,12 @@
 // What a native session needs from its node: config, engine, hub, channel rules, token verifiers
-// and the registry of this node's sessions.
+// the registry of this node's sessions and their presence.
 import type { Logger } from 'pino';
 import type { ChannelRules } from '../../auth/channels.js';
 import type { TokenVerifier } from '../../auth/tokens.js';
 import type { HeraldConfig } from '../../config/schema.js';
 import type { Engine } from '../../engine/engine.js';
 import type { Hub } from '../../hub/hub.js';
+import type { PresenceTracker } from './presence.js';
 import type { SessionRegistry } from './registry.js';
 import type { NativeSession } from './session.js';
 
@@ -18,6 +19,8 @@ export interface NativeContext {
   readonly connectionTokens: TokenVerifier;
   readonly subscriptionTokens: TokenVerifier;
   readonly registry: SessionRegistry<NativeSession>;
+  /** This node's present clients (presence entries it keeps up to date). */
+  readonly presence: PresenceTracker;
   readonly log: Logger;
   readonly version: string;
 }

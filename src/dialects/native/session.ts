@@ -34,6 +34,7 @@ import {
   connectSubscription,
   type ChannelSub,
 } from './channel-ops.js';
+import { handlePresence, leaveChannel } from './presence.js';
 import { Subscriptions } from './subscriptions.js';
 
 /** Transport options read from the upgrade request. */
@@ -228,6 +229,7 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
     if (this.subs.get(sub.channel) !== sub) return;
     this.subs.delete(sub.channel);
     if (sub.expireTimer) clearTimeout(sub.expireTimer);
+    leaveChannel(this, sub);
     void this.ctx.hub.unsubscribe(sub.channel, sub).catch((err) => this.ctx.log.warn({ err }, 'hub unsubscribe failed'));
   }
 
@@ -366,8 +368,7 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
         return this.handleRefresh(id, req);
       case 'presence':
       case 'presence_stats':
-        channelOrBadRequest(req);
-        throw new ReplyError(Errors.notAvailable);
+        return handlePresence(this, id, req, method);
       case 'rpc':
         // No RPC handler is configured.
         throw new ReplyError(Errors.notAvailable);

@@ -1,0 +1,150 @@
+// Presence and join/leave of the native dialect. A subscription in a namespace with `presence` is
+// added to the channel's presence before its subscribe reply, and kept there by this node (added
+// again every client.presence_update_interval, for engine.presence_ttl) until it leaves; one with
+// `join_leave` publishes a join after its reply and a leave when it goes. Subscribers that asked
+// (`join_leave` in subscribe, with presence access) or are made to (`force_push_join_leave`) are sent
+// them. The `presence` and `presence_stats` commands read the engine, so they see every node.
+import type { Logger } from 'pino';
+import { canReadPresence } from '../../auth/channels.js';
+import type { NamespaceOptions } from '../../config/schema.js';
+import type { ClientInfo, Engine, JoinLeave } from '../../engine/engine.js';
+import { logFailure } from '../../errors.js';
+import { clientInfoJson, encodePush, encodeResult } from './codec.js';
+import { Errors, ReplyError } from './codes.js';
+import { channelOrBadRequest } from './fields.js';
+import type { ChannelSub } from './channel-ops.js';
+import type { NativeSession } from './session.js';
+
+/** What a subscription does about presence and join/leave. */
+export interface PresenceFlags {
+  /** It is in the channel's presence. */
+  readonly emitPresence: boolean;
+  /** It publishes a join and a leave. */
+  readonly emitJoinLeave: boolean;
+  /** It is sent the channel's joins and leaves. */
+  readonly pushJoinLeave: boolean;
+}
+
+/**
+ * The flags of a subscription: from the namespace, a token's `override` (`presence`, `join_leave`,
+ * `force_push_join_leave`), and for client subscriptions the client's `join_leave`, honoured when the
+ * namespace has join_leave and the client may read presence as a subscriber.
+ */
+export function presenceFlags(
+  ns: NamespaceOptions,
+  override: (name: string, fallback: boolean) => boolean,
+  user: string,
+  clientAsked: boolean,
+): PresenceFlags {
+  const asked = clientAsked && ns.join_leave && canReadPresence(ns, user, true);
+  return {
+    emitPresence: override('presence', ns.presence),
+    emitJoinLeave: override('join_leave', ns.join_leave),
+    pushJoinLeave: override('force_push_join_leave', ns.force_push_join_leave) || asked,
+  };
+}
+
+/** This node's present clients, per channel, added again to the engine before their entries expire. */
+export class PresenceTracker {
+  private readonly local = new Map<string, Map<string, ClientInfo>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly ttlMs: number,
+    private readonly updateIntervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Adds a client to a channel's presence; rejects (and forgets it) when the engine fails. */
+  async add(channel: string, info: ClientInfo): Promise<void> {
+    let clients = this.local.get(channel);
+    if (!clients) this.local.set(channel, (clients = new Map()));
+    clients.set(info.client, info);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.update(), this.updateIntervalMs);
+      this.timer.unref();
+    }
+    try {
+      await this.engine.addPresence(channel, [info], this.ttlMs);
+    } catch (err) {
+      this.forget(channel, info.client);
+      throw err;
+    }
+  }
+
+  /** Removes a client from a channel's presence (an engine failure is logged; the entry then expires). */
+  remove(channel: string, clientId: string): void {
+    this.forget(channel, clientId);
+    this.engine.removePresence(channel, clientId).catch((err: unknown) => logFailure(this.log, err, { channel }, 'presence remove failed'));
+  }
+
+  /** Stops updating (the node is closing). */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private forget(channel: string, clientId: string): void {
+    const clients = this.local.get(channel);
+    if (!clients) return;
+    clients.delete(clientId);
+    if (clients.size === 0) this.local.delete(channel);
+  }
+
+  /** Adds every present client again, one engine call per channel. */
+  private update(): void {
+    if (this.local.size === 0) {
+      this.close();
+      return;
+    }
+    for (const [channel, clients] of this.local) {
+      this.engine.addPresence(channel, [...clients.values()], this.ttlMs).catch((err: unknown) => logFailure(this.log, err, { channel }, 'presence update failed'));
+    }
+  }
+}
+
+/** Who a subscription's client is, in presence entries and joins/leaves. */
+export function subscriberInfo(s: NativeSession, sub: ChannelSub): ClientInfo {
+  return { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: sub.chanInfo };
+}
+
+/** Publishes a subscription's join or leave (a failure is logged: join/leave is at most once). */
+export function publishJoinLeave(s: NativeSession, sub: ChannelSub, kind: JoinLeave): void {
+  s.ctx.engine.publishJoinLeave(sub.channel, kind, subscriberInfo(s, sub)).catch((err: unknown) => logFailure(s.ctx.log, err, { channel: sub.channel }, `${kind} failed`));
+}
+
+/** A subscription goes: out of presence, and its leave published. */
+export function leaveChannel(s: NativeSession, sub: ChannelSub): void {
+  if (sub.present) s.ctx.presence.remove(sub.channel, s.id);
+  if (sub.joined) publishJoinLeave(s, sub, 'leave');
+  sub.present = false;
+  sub.joined = false;
+}
+
+/** The join or leave push of a channel (the hub's encoder for native subscribers). */
+export function encodeJoinLeavePush(channel: string, kind: JoinLeave, info: ClientInfo): Buffer {
+  return encodePush(kind, { info: clientInfoJson(info) }, channel);
+}
+
+/** The `presence` and `presence_stats` commands. */
+export async function handlePresence(s: NativeSession, id: number, req: Record<string, unknown>, method: 'presence' | 'presence_stats'): Promise<void> {
+  const channel = channelOrBadRequest(req);
+  const opts = s.ctx.rules.options(channel);
+  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  if (!opts.presence) throw new ReplyError(Errors.notAvailable);
+  if (!canReadPresence(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
+  s.write(encodeResult(id, method, await readPresence(s.ctx.engine, channel, method)));
+}
+
+/** A presence or presence_stats result (shared by the client protocol and the server API). */
+export async function readPresence(engine: Engine, channel: string, method: 'presence' | 'presence_stats'): Promise<Record<string, unknown>> {
+  if (method === 'presence_stats') {
+    const stats = await engine.presenceStats(channel);
+    return { num_clients: stats.numClients, num_users: stats.numUsers };
+  }
+  // Client ids are map keys: a null-prototype object, whatever an id is.
+  const presence: Record<string, unknown> = Object.create(null);
+  for (const [id, info] of await engine.presence(channel)) presence[id] = clientInfoJson(info);
+  return { presence };
+}

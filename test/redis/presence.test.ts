@@ -1,0 +1,96 @@
+// Presence and join/leave across Herald nodes on one Redis and on a Redis Cluster: every node answers
+// for every node's clients, joins and leaves travel between nodes, and the clients of a node that
+// dies leave presence once their entries' TTL has passed (no node is left to remove them).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Centrifuge, type Subscription } from 'centrifuge';
+import WebSocket from 'ws';
+import { HeraldApi } from '../../src/index.js';
+import { API_KEY, sign, until } from '../helpers/herald.js';
+import { spawnHerald, type HeraldProcess } from '../helpers/process.js';
+import { sleep } from '../helpers/raw.js';
+import { RedisCluster, RedisProcess } from '../helpers/redis.js';
+
+const NAMESPACES = [{ name: 'room', allow_subscribe_for_client: true, presence: true, join_leave: true, allow_presence_for_subscriber: true }];
+// Short, so that a dead node's entries go within the test: updated every 300 ms, kept 1.5 s.
+const PRESENCE = { client: { presence_update_interval: '300ms' }, engine: { presence_ttl: '1500ms' } };
+
+const clients: Centrifuge[] = [];
+after(() => {
+  for (const c of clients) c.disconnect();
+});
+
+async function member(wsUrl: string, user: string, channel: string): Promise<{ c: Centrifuge; sub: Subscription; events: string[] }> {
+  const c = new Centrifuge(wsUrl, { websocket: WebSocket, token: await sign({ sub: user }), minReconnectDelay: 5000, maxReconnectDelay: 10000 });
+  clients.push(c);
+  const sub = c.newSubscription(channel, { joinLeave: true });
+  const events: string[] = [];
+  sub.on('join', (ctx) => events.push(`join ${ctx.info.user}`));
+  sub.on('leave', (ctx) => events.push(`leave ${ctx.info.user}`));
+  sub.subscribe();
+  c.connect();
+  await sub.ready(5000);
+  return { c, sub, events };
+}
+
+const users = async (api: HeraldApi, channel: string): Promise<string[]> => {
+  const r = await api.presence(channel);
+  return Object.values(r.presence).map((i) => i.user).sort();
+};
+
+for (const kind of ['one Redis', 'a Redis Cluster'] as const) {
+  describe(`presence across nodes on ${kind}`, () => {
+    let redis: RedisProcess | undefined;
+    let cluster: RedisCluster | undefined;
+    let a: HeraldProcess;
+    let b: HeraldProcess;
+    let apiA: HeraldApi;
+    let apiB: HeraldApi;
+
+    before(async () => {
+      let engine: Record<string, unknown>;
+      if (kind === 'one Redis') {
+        redis = await RedisProcess.start();
+        engine = { type: 'redis', redis: { url: redis.url }, ...PRESENCE.engine };
+      } else {
+        cluster = await RedisCluster.start(3);
+        engine = { type: 'redis', redis: { cluster: cluster.seeds }, ...PRESENCE.engine };
+      }
+      const config = { engine, client: PRESENCE.client, channel: { namespaces: NAMESPACES } };
+      [a, b] = await Promise.all([spawnHerald(config as never), spawnHerald(config as never)]);
+      apiA = new HeraldApi(a.url, API_KEY);
+      apiB = new HeraldApi(b.url, API_KEY);
+    });
+    after(async () => {
+      await Promise.all([a?.kill(), b?.kill()]);
+      await redis?.stop();
+      await cluster?.stop();
+    });
+
+    test("either node lists both nodes' clients; joins and leaves reach the other node", async () => {
+      const alice = await member(a.wsUrl, 'alice', 'room:x');
+      const bob = await member(b.wsUrl, 'bob', 'room:x');
+      assert.deepEqual(await users(apiA, 'room:x'), ['alice', 'bob']);
+      assert.deepEqual(await users(apiB, 'room:x'), ['alice', 'bob']);
+      assert.deepEqual(await alice.sub.presenceStats(), { numClients: 2, numUsers: 2 });
+      await until(() => alice.events.length === 2, 5000, "alice's own join and bob's");
+      assert.deepEqual(alice.events, ['join alice', 'join bob']);
+      bob.c.disconnect();
+      await until(() => alice.events.length === 3, 5000, "bob's leave, from node B");
+      assert.equal(alice.events[2], 'leave bob');
+      assert.deepEqual(await users(apiB, 'room:x'), ['alice']);
+      alice.c.disconnect();
+    });
+
+    test("a killed node's clients leave presence once their TTL has passed; the living node's stay", async () => {
+      const alice = await member(a.wsUrl, 'alice', 'room:kill');
+      await member(b.wsUrl, 'bob', 'room:kill');
+      assert.deepEqual(await users(apiA, 'room:kill'), ['alice', 'bob']);
+      await b.kill(); // SIGKILL: node B removes nothing
+      assert.deepEqual(await users(apiA, 'room:kill'), ['alice', 'bob'], 'still listed within the TTL');
+      await sleep(2_500);
+      assert.deepEqual(await users(apiA, 'room:kill'), ['alice'], "bob's entry expired; alice's is kept by node A's updates");
+      alice.c.disconnect();
+    });
+  });
+}
