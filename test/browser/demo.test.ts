@@ -215,6 +215,25 @@ test('dashboard page: two pages open at once get the same updates', async () => 
   await Promise.all([a.context.close(), b.context.close()]);
 });
 
+test("dashboard page: 'pages open' counts the pages subscribed, on every page, and goes down when one closes", async () => {
+  // Its own node, so no other test's pages count.
+  const { url } = await startDemoHerald({ job_step_delay: '200ms', dashboard_max_interval: '24h' });
+  const count = (page: Page, n: number) =>
+    page.waitForFunction((want) => document.getElementById('watching')?.textContent === String(want), n, { timeout: WAIT });
+  const a = await openPage('/dashboard.html', url);
+  await count(a.page, 1);
+  const b = await openPage('/dashboard.html', url);
+  await Promise.all([count(a.page, 2), count(b.page, 2)]);
+  const c = await openPage('/dashboard.html', url);
+  await Promise.all([count(a.page, 3), count(b.page, 3), count(c.page, 3)]);
+  await c.context.close();
+  await Promise.all([count(a.page, 2), count(b.page, 2)]);
+  await b.context.close();
+  await count(a.page, 1);
+  assert.deepEqual([...a.problems, ...b.problems, ...c.problems], []);
+  await a.context.close();
+});
+
 test('dashboard page: a page opened later shows the latest value at once (cache recovery)', async () => {
   // A node whose dashboard ticker practically never fires: the only value is the one published here.
   const { url } = await startDemoHerald({ job_step_delay: '200ms', dashboard_max_interval: '24h' });
