@@ -1,19 +1,46 @@
-// Presence on Redis: per channel, a hash of the clients present (client id -> info) and a sorted set
+// Who is here, on Redis: the clients present in each channel, and the live nodes. Per channel, a hash of the clients present (client id -> info) and a sorted set
 // of the same ids scored by when each entry expires, both under the channel's hash tag, so a Redis
 // Cluster keeps them on the channel's shard. The library's functions (redis-functions.ts) add, remove
 // and read them atomically; a read drops the expired entries first, so a dead node's clients go once
-// their TTL has passed.
-import { countPresence, type ClientInfo, type PresenceStats, type PresenceStore } from './engine.js';
+// their TTL has passed. The nodes announce themselves the same way, in one sorted set and hash.
+import type { Cluster, Redis } from 'ioredis';
+import { countPresence, type ClientInfo, type NodeInfo, type PresenceStats, type PresenceStore } from './engine.js';
 import { decodeClientInfo, encodeClientInfo, parseKeepingInfo } from './envelope.js';
 import type { FunctionLibrary } from './redis-functions.js';
-import { channelNames } from './redis-names.js';
+import { channelNames, nodeKeys } from './redis-names.js';
 
-/** The Redis engine's presence (see PresenceStore). */
+/** The Redis engine's presence (see PresenceStore) and list of live nodes. */
 export class RedisPresence implements PresenceStore {
+  /** `run` turns a failed command into the engine's temporary error. */
   constructor(
     private readonly prefix: string,
     private readonly functions: FunctionLibrary,
+    private readonly cmd: Redis | Cluster,
+    private readonly run: <T>(op: () => Promise<T>) => Promise<T>,
   ) {}
+
+  /** Announces a node as alive for `ttlMs` (and forgets the nodes whose announcement expired). */
+  async announce(info: NodeInfo, ttlMs: number): Promise<void> {
+    const keys = nodeKeys(this.prefix);
+    const now = Date.now();
+    await this.run(() =>
+      this.cmd
+        .multi()
+        .zadd(keys.expiries, now + ttlMs, info.uid)
+        .hset(keys.info, info.uid, JSON.stringify(info))
+        .zremrangebyscore(keys.expiries, '-inf', now)
+        .exec(),
+    );
+  }
+
+  /** Every live node's last announcement. */
+  async nodes(): Promise<NodeInfo[]> {
+    const keys = nodeKeys(this.prefix);
+    const uids = await this.run(() => this.cmd.zrangebyscore(keys.expiries, Date.now(), '+inf'));
+    if (uids.length === 0) return [];
+    const infos = await this.run(() => this.cmd.hmget(keys.info, ...uids));
+    return infos.filter((x): x is string => typeof x === 'string').map((x) => JSON.parse(x) as NodeInfo);
+  }
 
   async addPresence(channel: string, clients: readonly ClientInfo[], ttlMs: number): Promise<void> {
     if (clients.length === 0) return;

@@ -26,7 +26,7 @@ import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp
 import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
 import { RedisPresence } from './redis-presence.js';
-import { channelNames, controlChannel, idempotencyKey, isReservedName, nodeKeys } from './redis-names.js';
+import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
 
 /** Options of the Redis engine. */
 export interface RedisEngineOptions extends EngineOptions {
@@ -135,7 +135,7 @@ export class RedisEngine implements Engine {
       this.sub = new Redis(options.url, { ...common, autoResubscribe: false });
     }
     this.functions = new FunctionLibrary(this.cmd, (op) => this.run(op));
-    this.presenceStore = new RedisPresence(options.prefix, this.functions);
+    this.presenceStore = new RedisPresence(options.prefix, this.functions, this.cmd, (op) => this.run(op));
   }
 
   async start(handler: EngineHandler): Promise<void> {
@@ -363,25 +363,12 @@ export class RedisEngine implements Engine {
     await this.run(() => this.cmd.publish(controlChannel(this.options.prefix), message));
   }
 
-  async announce(info: NodeInfo, ttlMs: number): Promise<void> {
-    const keys = nodeKeys(this.options.prefix);
-    const now = Date.now();
-    await this.run(() =>
-      this.cmd
-        .multi()
-        .zadd(keys.expiries, now + ttlMs, info.uid)
-        .hset(keys.info, info.uid, JSON.stringify(info))
-        .zremrangebyscore(keys.expiries, '-inf', now)
-        .exec(),
-    );
+  announce(info: NodeInfo, ttlMs: number): Promise<void> {
+    return this.presenceStore.announce(info, ttlMs);
   }
 
-  async nodes(): Promise<NodeInfo[]> {
-    const keys = nodeKeys(this.options.prefix);
-    const uids = await this.run(() => this.cmd.zrangebyscore(keys.expiries, Date.now(), '+inf'));
-    if (uids.length === 0) return [];
-    const infos = await this.run(() => this.cmd.hmget(keys.info, ...uids));
-    return infos.filter((x): x is string => typeof x === 'string').map((x) => JSON.parse(x) as NodeInfo);
+  nodes(): Promise<NodeInfo[]> {
+    return this.presenceStore.nodes();
   }
 
   async close(): Promise<void> {
