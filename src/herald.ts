@@ -265,6 +265,7 @@ class HeraldNode implements Herald {
   }
 
   async close(): Promise<void> {
+    this.log.info({ connections: this.connectionCount() }, 'herald stopping');
     if (this.announceTimer) clearTimeout(this.announceTimer);
     this.demo?.stop();
     this.native.shutdown();
@@ -275,6 +276,7 @@ class HeraldNode implements Herald {
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
     }
     await this.engine.close();
+    this.log.info('herald stopped');
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {

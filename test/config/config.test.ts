@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import WebSocket from 'ws';
 import { listeningUrl } from '../../src/server/listen.js';
 import { configKeyPaths, envName } from '../../src/config/load.js';
 import { HeraldError, loadConfig } from '../../src/index.js';
@@ -209,4 +210,35 @@ test('presence: off by default in every namespace; its TTL must outlive the upda
   assert.match(configError(() => loadConfig({ values: { client: { presence_update_interval: 0 } } })), /client\.presence_update_interval: must be > 0/);
   const ok = loadConfig({ values: { engine: { presence_ttl: '2s' }, client: { presence_update_interval: '500ms' } } });
   assert.equal(ok.engine.presence_ttl, 2000);
+});
+
+test('CLI: JSON log lines for start and stop; at debug, one per connection opened and closed', async () => {
+  const child = spawn(
+    process.execPath,
+    [BIN, '--port', '0', '--address', '127.0.0.1', '--api-key', 'k', '--log-level', 'debug', '--set', 'client.allow_anonymous_connect_without_token=true'],
+    { env: { PATH: process.env.PATH } },
+  );
+  let stderr = '';
+  let stdout = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout.on('data', (d) => (stdout += d));
+  await until(() => /listening on http:\/\/127\.0\.0\.1:(\d+)/.test(stderr), 10_000, 'herald listening');
+  const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)![1]);
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/connection/websocket`);
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  ws.send('{"id":1,"connect":{}}');
+  await until(() => stdout.includes('client connected'), 5000, 'the connect line');
+  ws.close();
+  await until(() => stdout.includes('client connection closed'), 5000, 'the close line');
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; client?: string; connections?: number });
+  const msgs = lines.map((l) => l.msg);
+  for (const msg of ['herald started', 'client connected', 'client connection closed', 'herald stopping', 'herald stopped']) assert.ok(msgs.includes(msg), `${msg} in ${msgs.join(' | ')}`);
+  assert.equal(lines.find((l) => l.msg === 'client connected')!.client, lines.find((l) => l.msg === 'client connection closed')!.client);
+  assert.equal(lines.find((l) => l.msg === 'herald stopping')!.connections, 0);
 });

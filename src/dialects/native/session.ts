@@ -201,6 +201,7 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
   /** Ends the connection with a disconnect code (a WebSocket close frame with code and reason). */
   close(d: Disconnect): void {
     if (this.state === 'closed') return;
+    this.ctx.log.debug({ client: this.id, user: this.user, code: d.code, reason: d.reason }, 'client disconnected by the server');
     this.state = 'closed';
     this.flush();
     this.kill();
@@ -416,6 +417,7 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
     this.cancelCheck();
     this.state = 'connected';
     this.ctx.registry.add(this);
+    this.ctx.log.debug({ client: this.id, user: this.user }, 'client connected');
 
     const requested = asObject(req.subs);
     const subResults: Record<string, unknown> = {};
@@ -537,6 +539,7 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
   }
 
   private cleanup(): void {
+    if (this.state !== 'closed') this.ctx.log.debug({ client: this.id, user: this.user }, 'client connection closed');
     this.state = 'closed';
     timers.cancel(this);
     this.cancelCheck();
