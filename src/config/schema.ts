@@ -7,6 +7,9 @@ import { duration } from './duration.js';
 
 const flag = (value = false) => z.boolean().default(value);
 
+/** The longest delay Node's timers keep (a longer one fires after 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const namespaceOptionsBase = z.object({
   history_size: z.number().int().min(0).max(1_000_000).default(0),
   history_ttl: duration().prefault(0),
@@ -329,6 +332,8 @@ export const configSchema = z
     // A client's presence entry is added again every presence_update_interval: it must outlive that.
     if (config.client.presence_update_interval <= 0) {
       ctx.addIssue({ code: 'custom', path: ['client', 'presence_update_interval'], message: 'must be > 0' });
+    } else if (config.client.presence_update_interval > MAX_TIMER_MS) {
+      ctx.addIssue({ code: 'custom', path: ['client', 'presence_update_interval'], message: 'must be at most 24 days (2147483647 ms, the longest timer Node keeps)' });
     } else if (config.engine.presence_ttl <= config.client.presence_update_interval) {
       ctx.addIssue({
         code: 'custom',

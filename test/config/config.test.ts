@@ -208,6 +208,10 @@ test('presence: off by default in every namespace; its TTL must outlive the upda
     /engine\.presence_ttl: must be longer than client\.presence_update_interval \(27s\)/,
   );
   assert.match(configError(() => loadConfig({ values: { client: { presence_update_interval: 0 } } })), /client\.presence_update_interval: must be > 0/);
+  assert.match(
+    configError(() => loadConfig({ values: { client: { presence_update_interval: '30d' }, engine: { presence_ttl: '60d' } } as never })),
+    /client\.presence_update_interval: must be at most 24 days/,
+  );
   const ok = loadConfig({ values: { engine: { presence_ttl: '2s' }, client: { presence_update_interval: '500ms' } } });
   assert.equal(ok.engine.presence_ttl, 2000);
 });

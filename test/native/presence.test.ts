@@ -11,7 +11,7 @@ import { RawClient, sleep } from '../helpers/raw.js';
 let node: TestNode;
 before(async () => {
   node = await startNode({
-    client: { allow_anonymous_connect_without_token: true, presence_update_interval: '300ms' },
+    client: { allow_anonymous_connect_without_token: true, presence_update_interval: '300ms', expired_close_delay: '100ms' },
     // Entries live 1 s: the presence update every 300 ms is what keeps them (tested below).
     engine: { presence_ttl: '1s' },
     channel: {
@@ -119,6 +119,24 @@ test('join and leave: a subscriber that asks (joinLeave) is sent them, its own j
   assert.equal(qEvents.length, 0, 'a subscriber that did not ask gets no join/leave');
   alice.disconnect();
   quietOne.disconnect();
+});
+
+test('a subscriber is not sent its own leave: unsubscribe, server API unsubscribe, expired subscription token', async () => {
+  const r = await RawClient.open(node.wsUrl);
+  await r.connect({ token: await userToken('frank') });
+  const leaves = () => r.messages.filter((m) => m.push?.leave);
+  await r.call('subscribe', { channel: 'room:own', join_leave: true });
+  await until(() => r.messages.some((m) => m.push?.join), 3000, 'own join');
+  await r.call('unsubscribe', { channel: 'room:own' });
+  await r.call('subscribe', { channel: 'lobby:own' });
+  assert.deepEqual(await api('unsubscribe', { user: 'frank', channel: 'lobby:own' }), { result: {} });
+  await until(() => r.messages.some((m) => m.push?.unsubscribe?.code === 2000), 3000, 'unsubscribe push 2000');
+  const short = await sign({ sub: 'frank', channel: 'lobby:exp' }, { expIn: 1 });
+  await r.call('subscribe', { channel: 'lobby:exp', token: short });
+  await until(() => r.messages.some((m) => m.push?.unsubscribe?.code === 2501), 5000, 'unsubscribe push 2501');
+  await sleep(100);
+  assert.deepEqual(leaves(), [], 'no leave of its own');
+  r.close();
 });
 
 test('force_push_join_leave sends joins and leaves to every subscriber; an unsubscribe is a leave', async () => {
@@ -238,4 +256,15 @@ test('server API subscribe: the connection enters presence with the call\'s info
   assert.deepEqual(entry.chan_info, { seat: 3 });
   watcher.disconnect();
   erin.disconnect();
+});
+
+test("a connection's new info (refresh) is in its presence entries from the next presence update", async () => {
+  const grace = await sdk('grace', { info: { v: 1 } });
+  const g = await subscribed(grace, 'room:refresh');
+  const infoOf = async () => Object.values((await g.presence()).clients).find((c) => c.user === 'grace')!.connInfo;
+  assert.deepEqual(await infoOf(), { v: 1 });
+  assert.deepEqual(await api('refresh', { user: 'grace', info: { v: 2 } }), { result: {} });
+  await sleep(700); // two presence updates (300 ms)
+  assert.deepEqual(await infoOf(), { v: 2 });
+  grace.disconnect();
 });

@@ -1,14 +1,16 @@
 // Presence and join/leave across Herald nodes on one Redis and on a Redis Cluster: every node answers
 // for every node's clients, joins and leaves travel between nodes, and the clients of a node that
-// dies leave presence once their entries' TTL has passed (no node is left to remove them).
+// dies leave presence once their entries' TTL has passed (no node is left to remove them); a
+// subscription the engine lost (Redis restarted) leaves presence.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Centrifuge, type Subscription } from 'centrifuge';
 import WebSocket from 'ws';
-import { HeraldApi } from '../../src/index.js';
-import { API_KEY, sign, until } from '../helpers/herald.js';
+import { pino } from 'pino';
+import { createHerald, HeraldApi, loadConfig } from '../../src/index.js';
+import { API_KEY, sign, startNode, testConfig, until } from '../helpers/herald.js';
 import { spawnHerald, type HeraldProcess } from '../helpers/process.js';
-import { sleep } from '../helpers/raw.js';
+import { RawClient, sleep } from '../helpers/raw.js';
 import { RedisCluster, RedisProcess } from '../helpers/redis.js';
 
 const NAMESPACES = [{ name: 'room', allow_subscribe_for_client: true, presence: true, join_leave: true, allow_presence_for_subscriber: true }];
@@ -94,3 +96,57 @@ for (const kind of ['one Redis', 'a Redis Cluster'] as const) {
     });
   });
 }
+
+test('Redis killed and restarted: a subscription the engine lost leaves presence (its node no longer adds it again); one that subscribes again is present', async () => {
+  const redis = await RedisProcess.start();
+  const node = await startNode({ engine: { type: 'redis', redis: { url: redis.url }, ...PRESENCE.engine }, client: PRESENCE.client, channel: { namespaces: NAMESPACES } });
+  try {
+    // A raw client that does not subscribe again after its unsubscribe push (a page closed meanwhile).
+    const gone = await RawClient.open(node.wsUrl);
+    await gone.connect({ token: await sign({ sub: 'gone' }) });
+    await gone.call('subscribe', { channel: 'room:restart' });
+    const back = await member(node.wsUrl, 'back', 'room:restart');
+    assert.deepEqual(await users(node.api, 'room:restart'), ['back', 'gone']);
+    await redis.kill();
+    await until(() => gone.messages.some((m) => m.push?.unsubscribe?.code === 2500), 5000, "the lost client's unsubscribe 2500");
+    await redis.spawn(); // empty: the entries are gone with it
+    await until(() => back.sub.state === 'subscribed', 15_000, 'the SDK client subscribed again');
+    await sleep(1_000); // past three presence updates (300 ms)
+    assert.deepEqual(await users(node.api, 'room:restart'), ['back'], 'the lost subscription is not added again');
+    gone.close();
+    back.c.disconnect();
+  } finally {
+    await node.close();
+    await redis.stop();
+  }
+});
+
+test('while Redis is away, the presence failures of many subscriptions are one warning, not one per subscription', async () => {
+  const redis = await RedisProcess.start();
+  const lines: Array<{ msg: string; repeated?: number }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+  const config = loadConfig({
+    values: testConfig({ engine: { type: 'redis', redis: { url: redis.url, command_timeout: '300ms' }, ...PRESENCE.engine }, client: PRESENCE.client, channel: { namespaces: NAMESPACES } }),
+  });
+  const herald = createHerald({ config, logger });
+  await herald.start();
+  const raws: RawClient[] = [];
+  try {
+    for (let i = 0; i < 30; i++) {
+      const r = await RawClient.open(`ws://127.0.0.1:${herald.port}/connection/websocket`);
+      await r.connect({ token: await sign({ sub: `u${i}` }) });
+      await r.call('subscribe', { channel: `room:away${i}` });
+      raws.push(r);
+    }
+    await redis.kill();
+    await until(() => raws.every((r) => r.messages.some((m) => m.push?.unsubscribe?.code === 2500)), 5000, 'every subscription lost');
+    await sleep(2_000); // the removes fail after the 300 ms command timeout; presence updates every 300 ms
+    const presenceLines = lines.filter((l) => l.msg.startsWith('presence'));
+    assert.ok(presenceLines.length >= 1, 'the failure is logged');
+    assert.ok(presenceLines.length <= 2, `${presenceLines.length} presence warnings: ${JSON.stringify(presenceLines.slice(0, 3))}`);
+  } finally {
+    for (const r of raws) r.close();
+    await herald.close();
+    await redis.stop();
+  }
+});

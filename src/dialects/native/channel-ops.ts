@@ -12,7 +12,7 @@ import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from '
 import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, str } from './fields.js';
-import { presenceFlags, publishJoinLeave, subscriberInfo, type PresenceFlags } from './presence.js';
+import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -57,8 +57,9 @@ export class ChannelSub implements Subscriber {
   }
 
   joinLeave(bytes: Buffer): void {
-    // Not before its subscribe reply: a join/leave is not a publication to hold back.
-    if (this.buffer === null) this.session.write(bytes);
+    // Not before its subscribe reply (a join/leave is not a publication to hold back), nor once it
+    // has left (the engine may deliver its own leave before the hub has let it go).
+    if (this.buffer === null && this.session.subs.get(this.channel) === this) this.session.write(bytes);
   }
 }
 
@@ -360,7 +361,7 @@ async function setup(
     // subscribing sees the client). Marked first, so that leaving meanwhile removes it again.
     if (o.presence.emitPresence) {
       sub.present = true;
-      await s.ctx.presence.add(channel, subscriberInfo(s, sub));
+      await s.ctx.presence.add(sub);
       if (s.closed) return gone();
     }
     // The engine lost the channel's subscription while this one was set up (see NativeSession.resync):

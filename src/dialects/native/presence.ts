@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { canReadPresence } from '../../auth/channels.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { ClientInfo, Engine, JoinLeave } from '../../engine/engine.js';
-import { logFailure } from '../../errors.js';
+import { throttledWarn } from '../../engine/log-throttle.js';
+import { isEngineUnavailable, logFailure } from '../../errors.js';
 import { clientInfoJson, encodePush, encodeResult } from './codec.js';
 import { Errors, ReplyError } from './codes.js';
 import { channelOrBadRequest } from './fields.js';
@@ -44,31 +45,39 @@ export function presenceFlags(
   };
 }
 
-/** This node's present clients, per channel, added again to the engine before their entries expire. */
+/**
+ * This node's present subscriptions, per channel, added again to the engine before their entries
+ * expire, each with its client's info as it is then (a connection `refresh` may change it).
+ */
 export class PresenceTracker {
-  private readonly local = new Map<string, Map<string, ClientInfo>>();
+  private readonly local = new Map<string, Map<string, ChannelSub>>();
   private timer: NodeJS.Timeout | undefined;
+  /** While the engine is unavailable every channel's update fails: one warning per kind every 5 s. */
+  private readonly warn: ReturnType<typeof throttledWarn>;
 
   constructor(
     private readonly engine: Engine,
     private readonly ttlMs: number,
     private readonly updateIntervalMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.warn = throttledWarn(log, 5_000);
+  }
 
-  /** Adds a client to a channel's presence; rejects (and forgets it) when the engine fails. */
-  async add(channel: string, info: ClientInfo): Promise<void> {
+  /** Adds a subscription's client to its channel's presence; rejects (and forgets it) when the engine fails. */
+  async add(sub: ChannelSub): Promise<void> {
+    const { channel, session } = sub;
     let clients = this.local.get(channel);
     if (!clients) this.local.set(channel, (clients = new Map()));
-    clients.set(info.client, info);
+    clients.set(session.id, sub);
     if (!this.timer) {
       this.timer = setInterval(() => this.update(), this.updateIntervalMs);
       this.timer.unref();
     }
     try {
-      await this.engine.addPresence(channel, [info], this.ttlMs);
+      await this.engine.addPresence(channel, [subscriberInfo(session, sub)], this.ttlMs);
     } catch (err) {
-      this.forget(channel, info.client);
+      if (clients.get(session.id) === sub) this.forget(channel, session.id);
       throw err;
     }
   }
@@ -76,7 +85,13 @@ export class PresenceTracker {
   /** Removes a client from a channel's presence (an engine failure is logged; the entry then expires). */
   remove(channel: string, clientId: string): void {
     this.forget(channel, clientId);
-    this.engine.removePresence(channel, clientId).catch((err: unknown) => logFailure(this.log, err, { channel }, 'presence remove failed'));
+    this.engine.removePresence(channel, clientId).catch((err: unknown) => this.failed(err, channel, 'presence remove failed'));
+  }
+
+  /** Logs an engine failure of presence or join/leave: at most once per 5 s while the engine is unavailable. */
+  failed(err: unknown, channel: string, msg: string): void {
+    if (isEngineUnavailable(err)) this.warn(msg, { channel, err: err.message }, msg);
+    else logFailure(this.log, err, { channel }, msg);
   }
 
   /** Stops updating (the node is closing). */
@@ -99,7 +114,8 @@ export class PresenceTracker {
       return;
     }
     for (const [channel, clients] of this.local) {
-      this.engine.addPresence(channel, [...clients.values()], this.ttlMs).catch((err: unknown) => logFailure(this.log, err, { channel }, 'presence update failed'));
+      const infos = [...clients.values()].map((sub) => subscriberInfo(sub.session, sub));
+      this.engine.addPresence(channel, infos, this.ttlMs).catch((err: unknown) => this.failed(err, channel, 'presence update failed'));
     }
   }
 }
@@ -111,7 +127,7 @@ export function subscriberInfo(s: NativeSession, sub: ChannelSub): ClientInfo {
 
 /** Publishes a subscription's join or leave (a failure is logged: join/leave is at most once). */
 export function publishJoinLeave(s: NativeSession, sub: ChannelSub, kind: JoinLeave): void {
-  s.ctx.engine.publishJoinLeave(sub.channel, kind, subscriberInfo(s, sub)).catch((err: unknown) => logFailure(s.ctx.log, err, { channel: sub.channel }, `${kind} failed`));
+  s.ctx.engine.publishJoinLeave(sub.channel, kind, subscriberInfo(s, sub)).catch((err: unknown) => s.ctx.presence.failed(err, sub.channel, `${kind} failed`));
 }
 
 /** A subscription goes: out of presence, and its leave published. */

@@ -186,6 +186,7 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
     if (sub.serverSide) return this.close(Disconnects.insufficientState);
     this.subs.delete(channel);
     if (sub.expireTimer) clearTimeout(sub.expireTimer);
+    leaveChannel(this, sub);
     // Still being set up: the client has no reply yet, and its subscribe fails with a temporary
     // error instead (setup sees the subscription gone), so the client tries again.
     if (sub.buffer) return;
@@ -230,8 +231,8 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
     if (this.subs.get(sub.channel) !== sub) return;
     this.subs.delete(sub.channel);
     if (sub.expireTimer) clearTimeout(sub.expireTimer);
-    leaveChannel(this, sub);
     void this.ctx.hub.unsubscribe(sub.channel, sub).catch((err) => this.ctx.log.warn({ err }, 'hub unsubscribe failed'));
+    leaveChannel(this, sub);
   }
 
   /** Server API: subscribe this connection to a channel (a `subscribe` push follows). */
