@@ -16,10 +16,12 @@
 // herald_presence_remove  KEYS: presence hash, presence expiry zset; ARGV: client id; returns 0
 // herald_presence         KEYS: presence hash, presence expiry zset; drops the expired entries and
 //                         returns the rest as HGETALL does (client id, info, ...)
+// herald_presence_stats   KEYS: presence hash, presence expiry zset; drops the expired entries and
+//                         returns {clients, distinct users} (counted in Redis: nothing else is sent)
 import { Cluster, type Redis } from 'ioredis';
 
 /** Bumped when the library changes, so nodes reload it. */
-export const FUNCTION_LIBRARY_VERSION = 2;
+export const FUNCTION_LIBRARY_VERSION = 3;
 
 /** The library source. */
 export const FUNCTION_LIBRARY = `#!lua name=herald
@@ -144,14 +146,34 @@ local function herald_presence_remove(keys, args)
   return 0
 end
 
-local function herald_presence(keys, args)
-  local info, expiry = keys[1], keys[2]
+local function drop_expired_presence(info, expiry)
   local expired = redis.call('ZRANGEBYSCORE', expiry, '-inf', now_ms())
   for i = 1, #expired do
     redis.call('HDEL', info, expired[i])
     redis.call('ZREM', expiry, expired[i])
   end
-  return redis.call('HGETALL', info)
+end
+
+local function herald_presence(keys, args)
+  drop_expired_presence(keys[1], keys[2])
+  return redis.call('HGETALL', keys[1])
+end
+
+local function herald_presence_stats(keys, args)
+  drop_expired_presence(keys[1], keys[2])
+  local entries = redis.call('HVALS', keys[1])
+  local users, num_users = {}, 0
+  for i = 1, #entries do
+    local ok, entry = pcall(cjson.decode, entries[i])
+    if ok and type(entry) == 'table' then
+      local user = tostring(entry['u'] or '')
+      if not users[user] then
+        users[user] = true
+        num_users = num_users + 1
+      end
+    end
+  end
+  return {#entries, num_users}
 end
 
 redis.register_function('herald_publish', herald_publish)
@@ -159,6 +181,7 @@ redis.register_function('herald_history', herald_history)
 redis.register_function('herald_presence_add', herald_presence_add)
 redis.register_function('herald_presence_remove', herald_presence_remove)
 redis.register_function('herald_presence', herald_presence)
+redis.register_function('herald_presence_stats', herald_presence_stats)
 redis.register_function{function_name = 'herald_version', callback = function() return ${FUNCTION_LIBRARY_VERSION} end, flags = {'no-writes'}}
 `;
 

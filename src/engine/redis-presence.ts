@@ -4,7 +4,7 @@
 // and read them atomically; a read drops the expired entries first, so a dead node's clients go once
 // their TTL has passed. The nodes announce themselves the same way, in one sorted set and hash.
 import type { Cluster, Redis } from 'ioredis';
-import { countPresence, type ClientInfo, type NodeInfo, type PresenceStats, type PresenceStore } from './engine.js';
+import { type ClientInfo, type NodeInfo, type PresenceStats, type PresenceStore } from './engine.js';
 import { decodeClientInfo, encodeClientInfo, parseKeepingInfo } from './envelope.js';
 import type { FunctionLibrary } from './redis-functions.js';
 import { channelNames, nodeKeys } from './redis-names.js';
@@ -69,7 +69,8 @@ export class RedisPresence implements PresenceStore {
   }
 
   async presenceStats(channel: string): Promise<PresenceStats> {
-    return countPresence((await this.presence(channel)).values());
+    const [numClients, numUsers] = (await this.functions.call('herald_presence_stats', this.keys(channel), [])) as [number, number];
+    return { numClients: Number(numClients), numUsers: Number(numUsers) };
   }
 
   private keys(channel: string): string[] {
