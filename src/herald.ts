@@ -113,6 +113,8 @@ class HeraldNode implements Herald {
     readonly config: HeraldConfig,
     options: CreateHeraldOptions,
   ) {
+    // Frozen and in place: neither its keys nor the property itself can be assigned.
+    Object.defineProperty(this, 'config', { value: config, writable: false, enumerable: true, configurable: false });
     this.log = options.logger ?? pino({ level: config.log_level, base: { service: 'herald' } });
     this.engine = createEngine(config, this.log);
     this.hub = new Hub(this.engine, { [NATIVE_FORMAT]: encodePublicationPush });

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import { listeningUrl } from '../../src/server/listen.js';
 import { configKeyPaths, envName } from '../../src/config/load.js';
-import { HeraldError, loadConfig } from '../../src/index.js';
+import { createHerald, HeraldError, loadConfig } from '../../src/index.js';
 import { until } from '../helpers/herald.js';
 import { freePort } from '../helpers/redis.js';
 
@@ -44,6 +44,17 @@ test('defaults are safe: nothing open', () => {
   assert.equal(c.channel.without_namespace.allow_history_for_client, false);
   assert.deepEqual(c.client.allowed_origins, []);
   assert.equal(c.demo.enabled, false);
+});
+
+test("a node's config can be read, not changed: neither its keys nor the property", () => {
+  const herald = createHerald({ config: loadConfig({ values: { log_level: 'silent' } }) });
+  assert.throws(() => {
+    (herald.config as { port: number }).port = 1;
+  }, TypeError);
+  assert.throws(() => {
+    (herald as { config: unknown }).config = {};
+  }, TypeError);
+  assert.equal(herald.config.port, 8000);
 });
 
 test('durations accept seconds and unit strings; the result is frozen', () => {
