@@ -26,6 +26,7 @@ import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp
 import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
 import { RedisPresence } from './redis-presence.js';
+import { withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
 
 /** Options of the Redis engine. */
@@ -45,35 +46,7 @@ export interface RedisEngineOptions extends EngineOptions {
 
 type Client = Redis | Cluster;
 
-/** How a channel is subscribed to: sharded (native channels in cluster mode), plain, or by pattern. */
-type Mode = 'shard' | 'plain' | 'pattern';
-
-/** A Redis subscription this node wants (kept in `wanted[mode]` by name, as messages arrive). */
-interface Target {
-  /** The engine channel (what the hub knows). */
-  readonly channel: string;
-  readonly kind: 'native' | 'raw' | 'pattern';
-  readonly mode: Mode;
-  /** The Redis channel or pattern. */
-  readonly name: string;
-  /** The cluster hash slot of a sharded channel. */
-  readonly slot?: number;
-  /**
-   * Redis confirmed it, on this cluster connection (undefined outside a cluster), so a replaced or
-   * lost connection tells which channels it took with it.
-   */
-  held: boolean;
-  heldOn: Redis | undefined;
-}
-
-interface Pending {
-  readonly target: Target;
-  readonly waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
-}
-
 const NO_POSITION = { offset: 0, epoch: '' };
-
-const SUBSCRIBE_TIMEOUT_MS = 5_000;
 
 /** The Redis / Redis Cluster engine. */
 export class RedisEngine implements Engine {
@@ -236,13 +209,31 @@ export class RedisEngine implements Engine {
       const shard = names('shard');
       const plain = names('plain');
       const pattern = names('pattern');
-      await Promise.all([
-        ...shard.map((n) => (this.sub as Cluster).sunsubscribe(n)),
-        plain.length ? this.sub.unsubscribe(...plain) : undefined,
-        pattern.length ? this.sub.punsubscribe(...pattern) : undefined,
-      ]);
+      await withTimeout(
+        Promise.all([
+          ...shard.map((n) => (this.sub as Cluster).sunsubscribe(n)),
+          plain.length ? this.sub.unsubscribe(...plain) : undefined,
+          pattern.length ? this.sub.punsubscribe(...pattern) : undefined,
+        ]),
+      );
     } catch (err) {
       this.options.log.debug({ err: (err as Error).message }, 'redis unsubscribe failed');
+    }
+    // A channel wanted again while its UNSUBSCRIBE was on its way may have been subscribed before
+    // Redis ran it: in a cluster, ioredis queues commands per connection, and after a failover a
+    // resubscription can overtake an UNSUBSCRIBE queued earlier. Subscribing again now, after it,
+    // leaves Redis holding what is wanted (subscribing twice is harmless).
+    for (const t of targets) {
+      const again = this.wanted[t.mode].get(t.name);
+      if (!again || this.closed) continue;
+      const sent = t.mode === 'shard' ? (this.sub as Cluster).ssubscribe(t.name) : t.mode === 'plain' ? this.sub.subscribe(t.name) : this.sub.psubscribe(t.name);
+      sent.catch(() => {
+        // Not subscribed after all: its subscribers resynchronise and subscribe again.
+        if (this.wanted[again.mode].get(again.name) !== again) return;
+        this.wanted[again.mode].delete(again.name);
+        again.held = false;
+        this.handler?.onResync?.([again.channel]);
+      });
     }
   }
 
@@ -453,11 +444,6 @@ export class RedisEngine implements Engine {
     const fail = (items: Pending[], err: unknown) =>
       settle(items, new HeraldError('HERALD_ERR_ENGINE', `redis subscribe failed: ${(err as Error).message}`));
     if (this.sub.status !== 'ready') return fail(batch, new Error('redis pub/sub connection is not ready'));
-    const withTimeout = <T>(p: Promise<T>) => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), SUBSCRIBE_TIMEOUT_MS)));
-      return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-    };
     const run = (items: Pending[], op: () => Promise<unknown>) => {
       if (!items.length) return;
       const sent = withTimeout(op());

@@ -63,3 +63,29 @@ test('a SUBSCRIBE that times out while Redis is paused leaves Redis without the 
     await engine.close();
   }
 });
+
+test('a channel subscribed again before its UNSUBSCRIBE reached Redis stays subscribed (as after a cluster failover, where ioredis can send them out of order)', async () => {
+  const engine = engineOn('overtaken');
+  const got: string[] = [];
+  await engine.start({ onPublication: (channel, pub) => void got.push(`${channel} ${pub.data.toString()}`) });
+  // The UNSUBSCRIBE is held back 300 ms on its way to Redis, as ioredis's queue of a reconnecting
+  // cluster connection holds it, so the SUBSCRIBE made after it reaches Redis first.
+  const sub = (engine as unknown as { sub: { unsubscribe: (...names: string[]) => Promise<unknown> } }).sub;
+  const unsubscribe = sub.unsubscribe.bind(sub);
+  sub.unsubscribe = async (...names: string[]) => {
+    await new Promise((r) => setTimeout(r, 300));
+    return unsubscribe(...names);
+  };
+  try {
+    await engine.subscribe('room');
+    const leaving = engine.unsubscribe('room');
+    await new Promise((r) => setTimeout(r, 50)); // the UNSUBSCRIBE is on its way
+    await engine.subscribe('room');
+    await leaving; // Redis has run the UNSUBSCRIBE now
+    await new Promise((r) => setTimeout(r, 50));
+    await engine.publish('room', { data: Buffer.from('1') });
+    await until(() => got.includes('room 1'), 2000, 'the publication after the overtaken UNSUBSCRIBE');
+  } finally {
+    await engine.close();
+  }
+});

@@ -1,0 +1,39 @@
+// The Redis engine's subscriptions: what it wants Redis to hold for this node (a target per Redis
+// channel or pattern), the subscribes waiting to be sent, and the time Redis has to answer them.
+import type { Redis } from 'ioredis';
+
+/** How a channel is subscribed to: sharded (native channels in cluster mode), plain, or by pattern. */
+export type Mode = 'shard' | 'plain' | 'pattern';
+
+/** A Redis subscription this node wants (kept in `wanted[mode]` by name, as messages arrive). */
+export interface Target {
+  /** The engine channel (what the hub knows). */
+  readonly channel: string;
+  readonly kind: 'native' | 'raw' | 'pattern';
+  readonly mode: Mode;
+  /** The Redis channel or pattern. */
+  readonly name: string;
+  /** The cluster hash slot of a sharded channel. */
+  readonly slot?: number;
+  /**
+   * Redis confirmed it, on this cluster connection (undefined outside a cluster), so a replaced or
+   * lost connection tells which channels it took with it.
+   */
+  held: boolean;
+  heldOn: Redis | undefined;
+}
+
+export interface Pending {
+  readonly target: Target;
+  readonly waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+}
+
+/** How long a SUBSCRIBE or UNSUBSCRIBE may wait for Redis's answer. */
+export const SUBSCRIBE_TIMEOUT_MS = 5_000;
+
+/** A (un)subscribe's answer, or a rejection once SUBSCRIBE_TIMEOUT_MS have passed without one. */
+export function withTimeout<T>(p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), SUBSCRIBE_TIMEOUT_MS)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
