@@ -10,7 +10,7 @@ import { isEngineUnavailable } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
 import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
-import { readPresence } from '../dialects/native/presence.js';
+import { presenceOptions, readPresence } from '../dialects/native/presence.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
@@ -100,9 +100,7 @@ const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, u
 /** The channel of a presence call: in a known namespace that keeps presence (102, 108 otherwise). */
 const presenceChannel = (ctx: ApiContext, req: Record<string, unknown>): string => {
   const channel = requireChannel(req);
-  const opts = ctx.rules.options(channel);
-  if (!opts) throw new ReplyError(Errors.unknownChannel);
-  if (!opts.presence) throw new ReplyError(Errors.notAvailable);
+  presenceOptions(ctx.rules, channel);
   return channel;
 };
 

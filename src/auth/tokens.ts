@@ -110,7 +110,11 @@ export function rawJsonClaim(claims: Record<string, unknown>, name: PayloadKey):
     }
   }
   const value = claims[name];
-  return value === undefined || value === null ? undefined : (sourceOf(claims, name) ?? JSON.stringify(value));
+  if (value === undefined || value === null) return undefined;
+  // As written, but on one line: a raw newline in JSON text is whitespace, and the text goes into
+  // newline-delimited frames and Redis envelope headers.
+  const source = sourceOf(claims, name);
+  return source === undefined ? JSON.stringify(value) : source.replace(/\n/g, '');
 }
 
 /** The user id a token names in `claim` ('' when absent): numbers count as their decimal text. */

@@ -184,17 +184,6 @@ export interface EngineOptions {
   readonly idempotentResultTtlMs: number;
 }
 
-/** Counts clients and distinct users among presence entries. */
-export function countPresence(clients: Iterable<ClientInfo>): PresenceStats {
-  let numClients = 0;
-  const users = new Set<string>();
-  for (const c of clients) {
-    numClients++;
-    users.add(c.user);
-  }
-  return { numClients, numUsers: users.size };
-}
-
 const EPOCH_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /** A new random epoch: 8 letters, as Centrifugo makes them. */

@@ -67,13 +67,16 @@ export function decodeEnvelope(
   if (nl < 0 || bytes[0] !== 0x7b) return null;
   let h: Header;
   try {
-    h = parseKeepingInfo(bytes.subarray(0, nl).toString('utf8')) as Header;
+    const text = bytes.subarray(0, nl).toString('utf8');
+    // Only a header with a client's info has raw JSON to keep as written (most have none).
+    h = (text.includes('"i":') ? parseKeepingInfo(text) : JSON.parse(text)) as Header;
   } catch {
     return null;
   }
   if (typeof h.o !== 'number') {
-    if ((h.j === 'join' || h.j === 'leave') && h.i && typeof h.i === 'object' && nl === bytes.length - 1) {
-      return { joinLeave: h.j, info: decodeClientInfo(h.i) };
+    const i = h.i;
+    if ((h.j === 'join' || h.j === 'leave') && i && typeof i === 'object' && !Array.isArray(i) && typeof i.c === 'string' && i.c !== '' && nl === bytes.length - 1) {
+      return { joinLeave: h.j, info: decodeClientInfo(i) };
     }
     return null;
   }

@@ -3,7 +3,6 @@
 import { HeraldError } from '../errors.js';
 import {
   channelKind,
-  countPresence,
   newEpoch,
   type ClientInfo,
   type JoinLeave,
@@ -206,7 +205,11 @@ export class MemoryEngine implements Engine {
   }
 
   async presenceStats(channel: string): Promise<PresenceStats> {
-    return countPresence((await this.presence(channel)).values());
+    // Distinct user ids, anonymous clients counting as one: as herald_presence_stats counts on Redis.
+    const users = new Set<string>();
+    const present = await this.presence(channel);
+    for (const info of present.values()) users.add(info.user);
+    return { numClients: present.size, numUsers: users.size };
   }
 
   async publishControl(message: Buffer): Promise<void> {

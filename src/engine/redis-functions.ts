@@ -21,7 +21,7 @@
 import { Cluster, type Redis } from 'ioredis';
 
 /** Bumped when the library changes, so nodes reload it. */
-export const FUNCTION_LIBRARY_VERSION = 3;
+export const FUNCTION_LIBRARY_VERSION = 4;
 
 /** The library source. */
 export const FUNCTION_LIBRARY = `#!lua name=herald
@@ -126,21 +126,29 @@ local function herald_history(keys, args)
   return res
 end
 
+-- Keys live as long as their longest entry: an add never shortens them (another node may have
+-- added its clients with a longer TTL).
+local function extend_ttl(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
 local function herald_presence_add(keys, args)
   local info, expiry = keys[1], keys[2]
   local ttl = tonumber(args[1] or '0') or 0
   if ttl <= 0 then return redis.error_reply('ERR presence TTL must be > 0') end
+  if #args < 3 or #args % 2 == 0 then return redis.error_reply('ERR expected a TTL, then a client id and an info for each client') end
   local expire_at = now_ms() + ttl
   for i = 2, #args - 1, 2 do
     redis.call('ZADD', expiry, expire_at, args[i])
     redis.call('HSET', info, args[i], args[i + 1])
   end
-  redis.call('PEXPIRE', info, ttl)
-  redis.call('PEXPIRE', expiry, ttl)
+  extend_ttl(info, ttl)
+  extend_ttl(expiry, ttl)
   return 0
 end
 
 local function herald_presence_remove(keys, args)
+  if args[1] == nil then return redis.error_reply('ERR expected a client id') end
   redis.call('HDEL', keys[1], args[1])
   redis.call('ZREM', keys[2], args[1])
   return 0
@@ -233,7 +241,8 @@ export class FunctionLibrary {
     await Promise.all(
       targets.map(async (node) => {
         const version = await node.call('FCALL', 'herald_version', 0).catch(() => 0);
-        if (Number(version) === FUNCTION_LIBRARY_VERSION) return;
+        // A newer library (a newer node's, during a rolling upgrade) has every function this one calls.
+        if (Number(version) >= FUNCTION_LIBRARY_VERSION) return;
         await this.run(() => node.call('FUNCTION', 'LOAD', 'REPLACE', FUNCTION_LIBRARY));
       }),
     );

@@ -1,4 +1,5 @@
-// Who is here, on Redis: the clients present in each channel, and the live nodes. Per channel, a hash of the clients present (client id -> info) and a sorted set
+// Who is here, on Redis: the clients present in each channel, and the live nodes.
+// Per channel, a hash of the clients present (client id -> info) and a sorted set
 // of the same ids scored by when each entry expires, both under the channel's hash tag, so a Redis
 // Cluster keeps them on the channel's shard. The library's functions (redis-functions.ts) add, remove
 // and read them atomically; a read drops the expired entries first, so a dead node's clients go once

@@ -217,7 +217,7 @@ export class RedisEngine implements Engine {
         ]),
       );
     } catch (err) {
-      this.options.log.debug({ err: (err as Error).message }, 'redis unsubscribe failed');
+      this.options.log.warn({ err: (err as Error).message, channels: targets.length }, 'redis unsubscribe failed');
     }
     // A channel wanted again while its UNSUBSCRIBE was on its way may have been subscribed before
     // Redis ran it: in a cluster, ioredis queues commands per connection, and after a failover a
@@ -227,7 +227,7 @@ export class RedisEngine implements Engine {
       const again = this.wanted[t.mode].get(t.name);
       if (!again || this.closed) continue;
       const sent = t.mode === 'shard' ? (this.sub as Cluster).ssubscribe(t.name) : t.mode === 'plain' ? this.sub.subscribe(t.name) : this.sub.psubscribe(t.name);
-      sent.catch(() => {
+      withTimeout(sent).catch(() => {
         // Not subscribed after all: its subscribers resynchronise and subscribe again.
         if (this.wanted[again.mode].get(again.name) !== again) return;
         this.wanted[again.mode].delete(again.name);

@@ -48,8 +48,11 @@ export function parseKeepingPayloads(text: string, keys: readonly PayloadKey[] =
   return value;
 }
 
+/** Each payload key as it is written in JSON text, made once. */
+const QUOTED: Readonly<Record<PayloadKey, string>> = { data: '"data"', info: '"info"', ci: '"ci"', hi: '"hi"' };
+
 function mentionsAny(text: string, keys: readonly PayloadKey[]): boolean {
-  for (const key of keys) if (text.includes(`"${key}"`)) return true;
+  for (const key of keys) if (text.includes(QUOTED[key])) return true;
   return false;
 }
 

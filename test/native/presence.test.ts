@@ -22,6 +22,7 @@ before(async () => {
         openNamespace('quiet', { presence: true }),
         openNamespace('joins', { join_leave: true, allow_presence_for_subscriber: true }),
         openNamespace('plain'),
+        openNamespace('hist', { presence: true, allow_presence_for_client: true, history_size: 10, history_ttl: '60s', force_positioning: true }),
       ],
     },
   });
@@ -84,8 +85,12 @@ test('presence lists every subscribed client with its info; stats count clients 
 
   alice2.disconnect();
   bob.disconnect();
-  // Leaving removes the entry at once, long before its TTL.
-  await sleep(200);
+  // Leaving removes the entry at once, long before its 1 s TTL (which presence updates would renew).
+  const left = Date.now();
+  while ((await a.presenceStats()).numClients !== 1) {
+    assert.ok(Date.now() - left < 700, 'the leavers were removed at once');
+    await sleep(20);
+  }
   assert.deepEqual(await a.presenceStats(), { numClients: 1, numUsers: 1 });
   alice.disconnect();
 });
@@ -134,8 +139,14 @@ test('a subscriber is not sent its own leave: unsubscribe, server API unsubscrib
   const short = await sign({ sub: 'frank', channel: 'lobby:exp' }, { expIn: 1 });
   await r.call('subscribe', { channel: 'lobby:exp', token: short });
   await until(() => r.messages.some((m) => m.push?.unsubscribe?.code === 2501), 5000, 'unsubscribe push 2501');
-  await sleep(100);
-  assert.deepEqual(leaves(), [], 'no leave of its own');
+  // Another client's join and leave come after: had its own leaves been sent, they would be before.
+  await r.call('subscribe', { channel: 'lobby:own2' });
+  const other = await sdk('gina');
+  const o = await subscribed(other, 'lobby:own2');
+  o.unsubscribe();
+  await until(() => leaves().length === 1, 3000, "the other client's leave");
+  assert.deepEqual(leaves().map((m) => m.push.leave.info.user), ['gina'], 'no leave of its own');
+  other.disconnect();
   r.close();
 });
 
@@ -264,7 +275,48 @@ test("a connection's new info (refresh) is in its presence entries from the next
   const infoOf = async () => Object.values((await g.presence()).clients).find((c) => c.user === 'grace')!.connInfo;
   assert.deepEqual(await infoOf(), { v: 1 });
   assert.deepEqual(await api('refresh', { user: 'grace', info: { v: 2 } }), { result: {} });
-  await sleep(700); // two presence updates (300 ms)
-  assert.deepEqual(await infoOf(), { v: 2 });
+  const refreshed = Date.now();
+  while (JSON.stringify(await infoOf()) !== '{"v":2}') {
+    assert.ok(Date.now() - refreshed < 3000, 'the new info within a few presence updates (300 ms)');
+    await sleep(50);
+  }
   grace.disconnect();
+});
+
+test('a pretty-printed token info is kept on one line: frames stay whole, presence shows it', async () => {
+  const pretty = await rawToken('{\n  "sub": "henry",\n  "info": {\n    "desk": 7,\n    "big": 12345678901234567890\n  }\n}');
+  const r = await RawClient.open(node.wsUrl);
+  await r.connect({ token: pretty });
+  await r.call('subscribe', { channel: 'room:pretty', join_leave: true });
+  const reply = await r.call('presence', { channel: 'room:pretty' });
+  await until(() => r.messages.some((m) => m.push?.join), 3000, 'own join');
+  assert.deepEqual(r.messages.filter((m) => m.__unparsable), [], 'every line of every frame is one JSON message');
+  const entry = Object.values(reply.presence.presence as Record<string, any>)[0];
+  assert.deepEqual(entry.conn_info, { desk: 7, big: 12345678901234567000 });
+  assert.ok(r.frames.some((f) => f.includes('"big": 12345678901234567890')), 'the 64-bit integer as written');
+  r.close();
+});
+
+test('a subscription the engine loses while it is being set up is not left in presence', async () => {
+  const engine = (node.herald as unknown as { engine: { history: (...a: unknown[]) => Promise<unknown> } }).engine;
+  const hub = (node.herald as unknown as { hub: { onResync: (channels: string[]) => void } }).hub;
+  const history = engine.history;
+  // The position read takes 300 ms; the engine loses the channel meanwhile (as a failover does).
+  engine.history = async (...a: unknown[]) => {
+    await sleep(300);
+    return history.apply(engine, a);
+  };
+  try {
+    const r = await RawClient.open(node.wsUrl);
+    await r.connect({ token: await userToken('ivan') });
+    const reply = r.call('subscribe', { channel: 'hist:lost' });
+    await sleep(100);
+    hub.onResync(['hist:lost']);
+    assert.equal((await reply).error?.code, 100, 'a temporary error: the client subscribes again');
+    r.close();
+  } finally {
+    engine.history = history;
+  }
+  await sleep(1_500); // past the 1 s TTL: an entry its node still kept would be there
+  assert.deepEqual(await api('presence_stats', { channel: 'hist:lost' }), { result: { num_clients: 0, num_users: 0 } });
 });

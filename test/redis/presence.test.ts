@@ -141,9 +141,9 @@ test('while Redis is away, the presence failures of many subscriptions are one w
     await redis.kill();
     await until(() => raws.every((r) => r.messages.some((m) => m.push?.unsubscribe?.code === 2500)), 5000, 'every subscription lost');
     await sleep(2_000); // the removes fail after the 300 ms command timeout; presence updates every 300 ms
-    const presenceLines = lines.filter((l) => l.msg.startsWith('presence'));
+    const presenceLines = lines.filter((l) => l.msg.startsWith('presence') || l.msg === 'join failed' || l.msg === 'leave failed');
     assert.ok(presenceLines.length >= 1, 'the failure is logged');
-    assert.ok(presenceLines.length <= 2, `${presenceLines.length} presence warnings: ${JSON.stringify(presenceLines.slice(0, 3))}`);
+    assert.ok(presenceLines.length <= 3, `${presenceLines.length} presence warnings: ${JSON.stringify(presenceLines.slice(0, 3))}`);
   } finally {
     for (const r of raws) r.close();
     await herald.close();

@@ -12,7 +12,7 @@ import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from '
 import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, str } from './fields.js';
-import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
+import { leaveChannel, presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -293,6 +293,7 @@ async function setup(
   const { engine, hub, config } = s.ctx;
   const fail = (err: unknown): never => {
     s.dropSub(sub);
+    leaveChannel(s, sub); // when the engine's resync took it out of the session first
     if (err instanceof ReplyError || err instanceof DisconnectError) throw err;
     logFailure(s.ctx.log, err, { channel }, 'subscribe failed');
     throw new ReplyError(Errors.internal);
@@ -300,6 +301,7 @@ async function setup(
   // Closed during setup: cleanup may have run before the sub was complete; take it out of the hub.
   const gone = (): null => {
     s.dropSub(sub);
+    leaveChannel(s, sub);
     return null;
   };
   const result: Record<string, unknown> = {};
@@ -360,6 +362,7 @@ async function setup(
     // In the channel's presence before the reply, as Centrifugo does (a presence call right after
     // subscribing sees the client). Marked first, so that leaving meanwhile removes it again.
     if (o.presence.emitPresence) {
+      if (s.subs.get(channel) !== sub) throw new ReplyError(Errors.internal); // lost meanwhile (resync)
       sub.present = true;
       await s.ctx.presence.add(sub);
       if (s.closed) return gone();

@@ -5,7 +5,7 @@
 // (`join_leave` in subscribe, with presence access) or are made to (`force_push_join_leave`) are sent
 // them. The `presence` and `presence_stats` commands read the engine, so they see every node.
 import type { Logger } from 'pino';
-import { canReadPresence } from '../../auth/channels.js';
+import { canReadPresence, type ChannelRules } from '../../auth/channels.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { ClientInfo, Engine, JoinLeave } from '../../engine/engine.js';
 import { throttledWarn } from '../../engine/log-throttle.js';
@@ -15,6 +15,9 @@ import { Errors, ReplyError } from './codes.js';
 import { channelOrBadRequest } from './fields.js';
 import type { ChannelSub } from './channel-ops.js';
 import type { NativeSession } from './session.js';
+
+/** Most clients one presence update call carries. */
+const UPDATE_SLICE = 500;
 
 /** What a subscription does about presence and join/leave. */
 export interface PresenceFlags {
@@ -75,7 +78,7 @@ export class PresenceTracker {
       this.timer.unref();
     }
     try {
-      await this.engine.addPresence(channel, [subscriberInfo(session, sub)], this.ttlMs);
+      await this.engine.addPresence(channel, [subscriberInfo(sub)], this.ttlMs);
     } catch (err) {
       if (clients.get(session.id) === sub) this.forget(channel, session.id);
       throw err;
@@ -114,20 +117,24 @@ export class PresenceTracker {
       return;
     }
     for (const [channel, clients] of this.local) {
-      const infos = [...clients.values()].map((sub) => subscriberInfo(sub.session, sub));
-      this.engine.addPresence(channel, infos, this.ttlMs).catch((err: unknown) => this.failed(err, channel, 'presence update failed'));
+      const infos = [...clients.values()].map(subscriberInfo);
+      // In slices, so that a crowded channel does not hold Redis in one long call.
+      for (let i = 0; i < infos.length; i += UPDATE_SLICE) {
+        this.engine.addPresence(channel, infos.slice(i, i + UPDATE_SLICE), this.ttlMs).catch((err: unknown) => this.failed(err, channel, 'presence update failed'));
+      }
     }
   }
 }
 
-/** Who a subscription's client is, in presence entries and joins/leaves. */
-export function subscriberInfo(s: NativeSession, sub: ChannelSub): ClientInfo {
+/** Who a subscription's client is, in presence entries and joins/leaves (its connection's info as it is now). */
+export function subscriberInfo(sub: ChannelSub): ClientInfo {
+  const s = sub.session;
   return { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: sub.chanInfo };
 }
 
 /** Publishes a subscription's join or leave (a failure is logged: join/leave is at most once). */
 export function publishJoinLeave(s: NativeSession, sub: ChannelSub, kind: JoinLeave): void {
-  s.ctx.engine.publishJoinLeave(sub.channel, kind, subscriberInfo(s, sub)).catch((err: unknown) => s.ctx.presence.failed(err, sub.channel, `${kind} failed`));
+  s.ctx.engine.publishJoinLeave(sub.channel, kind, subscriberInfo(sub)).catch((err: unknown) => s.ctx.presence.failed(err, sub.channel, `${kind} failed`));
 }
 
 /** A subscription goes: out of presence, and its leave published. */
@@ -143,12 +150,18 @@ export function encodeJoinLeavePush(channel: string, kind: JoinLeave, info: Clie
   return encodePush(kind, { info: clientInfoJson(info) }, channel);
 }
 
+/** A channel's namespace options when it keeps presence: 102 for an unknown namespace, 108 without presence. */
+export function presenceOptions(rules: ChannelRules, channel: string): NamespaceOptions {
+  const opts = rules.options(channel);
+  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  if (!opts.presence) throw new ReplyError(Errors.notAvailable);
+  return opts;
+}
+
 /** The `presence` and `presence_stats` commands. */
 export async function handlePresence(s: NativeSession, id: number, req: Record<string, unknown>, method: 'presence' | 'presence_stats'): Promise<void> {
   const channel = channelOrBadRequest(req);
-  const opts = s.ctx.rules.options(channel);
-  if (!opts) throw new ReplyError(Errors.unknownChannel);
-  if (!opts.presence) throw new ReplyError(Errors.notAvailable);
+  const opts = presenceOptions(s.ctx.rules, channel);
   if (!canReadPresence(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
   s.write(encodeResult(id, method, await readPresence(s.ctx.engine, channel, method)));
 }
