@@ -206,8 +206,9 @@ test('token exp and expire_at give expires/ttl in the connect result', async () 
 test('an unrefreshed connection closes with 3005; a refreshed one stays, with the new ttl', async () => {
   const stale = await RawClient.open(node.wsUrl);
   const fresh = await RawClient.open(node.wsUrl);
-  const staleResult = await stale.connect({ token: await sign({ sub: 'alice' }, { expIn: 1 }) });
-  const freshResult = await fresh.connect({ token: await sign({ sub: 'alice' }, { expIn: 1 }) });
+  // 2 s: `exp` is in whole seconds, so a token of 1 s may have expired by the time it is checked.
+  const staleResult = await stale.connect({ token: await sign({ sub: 'alice' }, { expIn: 2 }) });
+  const freshResult = await fresh.connect({ token: await sign({ sub: 'alice' }, { expIn: 2 }) });
   assert.equal(staleResult.expires, true);
   assert.equal(freshResult.expires, true);
   assert.ok(staleResult.ttl >= 1 && staleResult.ttl <= 2);
@@ -216,7 +217,7 @@ test('an unrefreshed connection closes with 3005; a refreshed one stays, with th
   assert.equal(refreshed.refresh.expires, true);
   assert.ok(refreshed.refresh.ttl > 590 && refreshed.refresh.ttl <= 600);
 
-  assert.equal((await stale.waitClose(4000)).code, 3005);
+  assert.equal((await stale.waitClose(5000)).code, 3005);
   assert.equal(fresh.closeInfo, undefined, 'the refreshed connection is still open');
   // and still works
   assert.ok((await fresh.call('unsubscribe', { channel: 'x' })).unsubscribe);
@@ -243,7 +244,7 @@ test('refresh with a bad token: empty 3501, another user or forged 3500, expired
 test('centrifuge-js refreshes an expiring connection through getToken and stays connected', async () => {
   let calls = 0;
   const c = client(node, {
-    token: await sign({ sub: 'alice' }, { expIn: 1 }),
+    token: await sign({ sub: 'alice' }, { expIn: 2 }),
     getToken: async () => {
       calls++;
       return sign({ sub: 'alice' }, { expIn: 600 });
@@ -252,9 +253,9 @@ test('centrifuge-js refreshes an expiring connection through getToken and stays 
   const log = record(c, 'connecting', 'connected', 'disconnected', 'error');
   c.connect();
   await c.ready(3000);
-  await until(() => calls === 1, 3000, 'getToken for the refresh');
+  await until(() => calls === 1, 4000, 'getToken for the refresh');
   // Past the first token's expiry plus the close delay: the connection must still be the same one.
-  await sleep(2200);
+  await sleep(3200);
   assert.equal(c.state, 'connected');
   assert.deepEqual(log.map(([e]) => e), ['connecting', 'connected']);
   assert.equal(calls, 1);

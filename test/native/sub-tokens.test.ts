@@ -181,10 +181,11 @@ test('token override force_recovery makes the subscription recoverable', async (
 
 test('token exp: expires/ttl in the result; unrefreshed the subscription ends with unsubscribe 2501', async () => {
   const r = await raw('alice');
-  const res = (await r.call('subscribe', { channel: 'secret:short', token: await subToken('alice', 'secret:short', {}, 1) })).subscribe;
+  // 2 s: `exp` is in whole seconds, so a token of 1 s may have expired by the time it is checked.
+  const res = (await r.call('subscribe', { channel: 'secret:short', token: await subToken('alice', 'secret:short', {}, 2) })).subscribe;
   assert.equal(res.expires, true);
   assert.ok(res.ttl >= 1 && res.ttl <= 2);
-  const push = await r.waitFor((m) => m.push?.unsubscribe !== undefined, 4000, 'unsubscribe push');
+  const push = await r.waitFor((m) => m.push?.unsubscribe !== undefined, 5000, 'unsubscribe push');
   assert.deepEqual(push, { push: { channel: 'secret:short', unsubscribe: { code: 2501, reason: 'subscription expired' } } });
   await node.api.publish('secret:short', 'after');
   await sleep(100);
@@ -195,13 +196,13 @@ test('token exp: expires/ttl in the result; unrefreshed the subscription ends wi
 
 test('sub_refresh: extends the subscription; not subscribed 103, empty token 107, mismatch 3500', async () => {
   const r = await raw('alice');
-  assert.ok((await r.call('subscribe', { channel: 'secret:r', token: await subToken('alice', 'secret:r', {}, 1) })).subscribe);
+  assert.ok((await r.call('subscribe', { channel: 'secret:r', token: await subToken('alice', 'secret:r', {}, 2) })).subscribe);
   const refreshed = (await r.call('sub_refresh', { channel: 'secret:r', token: await subToken('alice', 'secret:r', {}, 600) })).sub_refresh;
   assert.equal(refreshed.expires, true);
   assert.ok(refreshed.ttl > 590 && refreshed.ttl <= 600);
   assert.equal((await r.call('sub_refresh', { channel: 'secret:none', token: await subToken('alice', 'secret:none') })).error?.code, 103);
   assert.equal((await r.call('sub_refresh', { channel: 'secret:r', token: '' })).error?.code, 107);
-  await sleep(2200); // past the first token's expiry plus the close delay
+  await sleep(3200); // past the first token's expiry plus the close delay
   assert.equal(r.messages.some((m) => m.push?.unsubscribe), false, 'refreshed: no unsubscribe');
   await node.api.publish('secret:r', 'still');
   await r.waitFor((m) => m.push?.channel === 'secret:r');
