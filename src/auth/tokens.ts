@@ -4,7 +4,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { TokenConfig } from '../config/schema.js';
-import { parseKeepingPayloads, sourceOf, type PayloadKey } from '../server/json-source.js';
+import { parseKeepingPayloads, payloadText, type PayloadKey } from '../server/json-source.js';
 
 /** The outcome of verifying a token. */
 export type TokenResult =
@@ -109,12 +109,10 @@ export function rawJsonClaim(claims: Record<string, unknown>, name: PayloadKey):
       return undefined;
     }
   }
-  const value = claims[name];
-  if (value === undefined || value === null) return undefined;
+  if (claims[name] === null) return undefined;
   // As written, but on one line: a raw newline in JSON text is whitespace, and the text goes into
   // newline-delimited frames and Redis envelope headers.
-  const source = sourceOf(claims, name);
-  return source === undefined ? JSON.stringify(value) : source.replace(/\n/g, '');
+  return payloadText(claims, name)?.replace(/\n/g, '');
 }
 
 /** The user id a token names in `claim` ('' when absent): numbers count as their decimal text. */

@@ -226,8 +226,7 @@ export class RedisEngine implements Engine {
     for (const t of targets) {
       const again = this.wanted[t.mode].get(t.name);
       if (!again || this.closed) continue;
-      const sent = t.mode === 'shard' ? (this.sub as Cluster).ssubscribe(t.name) : t.mode === 'plain' ? this.sub.subscribe(t.name) : this.sub.psubscribe(t.name);
-      withTimeout(sent).catch(() => {
+      withTimeout(this.sendSubscribe(t.mode, [t.name])).catch(() => {
         // Not subscribed after all: its subscribers resynchronise and subscribe again.
         if (this.wanted[again.mode].get(again.name) !== again) return;
         this.wanted[again.mode].delete(again.name);
@@ -452,11 +451,17 @@ export class RedisEngine implements Engine {
     };
     const of = (mode: Mode) => batch.filter((p) => p.target.mode === mode);
     // SSUBSCRIBE takes channels of one slot at a time: one call per channel, sent together.
-    for (const item of of('shard')) run([item], () => (this.sub as Cluster).ssubscribe(item.target.name));
-    const plain = of('plain');
-    run(plain, () => this.sub.subscribe(...plain.map((p) => p.target.name)));
-    const patterns = of('pattern');
-    run(patterns, () => this.sub.psubscribe(...patterns.map((p) => p.target.name)));
+    for (const item of of('shard')) run([item], () => this.sendSubscribe('shard', [item.target.name]));
+    for (const mode of ['plain', 'pattern'] as const) {
+      const items = of(mode);
+      run(items, () => this.sendSubscribe(mode, items.map((p) => p.target.name)));
+    }
+  }
+
+  /** SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE (channels of one slot), as the mode says. */
+  private sendSubscribe(mode: Mode, names: string[]): Promise<unknown> {
+    if (mode === 'shard') return (this.sub as Cluster).ssubscribe(...names);
+    return mode === 'plain' ? this.sub.subscribe(...names) : this.sub.psubscribe(...names);
   }
 
   private onSubscriberReady(): void {

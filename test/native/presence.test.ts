@@ -43,6 +43,20 @@ async function subscribed(c: Centrifuge, channel: string, opts: Parameters<Centr
   return sub;
 }
 
+/** A subscription, subscribed, that records the named events it emits, in order, as [event, ctx]. */
+async function recorded(
+  c: Centrifuge,
+  channel: string,
+  opts: Parameters<Centrifuge['newSubscription']>[1],
+  ...names: string[]
+): Promise<{ sub: Subscription; events: Array<[string, any]> }> {
+  const sub = c.newSubscription(channel, opts);
+  const events = record(sub, ...names);
+  sub.subscribe();
+  await sub.ready(3000);
+  return { sub, events };
+}
+
 const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code);
 
 async function api(method: string, params: Record<string, unknown>): Promise<any> {
@@ -97,20 +111,14 @@ test('presence lists every subscribed client with its info; stats count clients 
 
 test('join and leave: a subscriber that asks (joinLeave) is sent them, its own join included; one that does not ask is not', async () => {
   const alice = await sdk('alice');
-  const a = alice.newSubscription('room:jl', { joinLeave: true });
-  const events = record(a, 'join', 'leave');
-  a.subscribe();
-  await a.ready(3000);
+  const { sub: a, events } = await recorded(alice, 'room:jl', { joinLeave: true }, 'join', 'leave');
   await until(() => events.length === 1, 3000, 'own join');
   assert.equal(events[0]![0], 'join');
   assert.equal(events[0]![1].info.user, 'alice');
   assert.equal(events[0]![1].channel, 'room:jl');
 
   const quietOne = await sdk('dave');
-  const q = quietOne.newSubscription('room:jl'); // no joinLeave: not sent joins and leaves
-  const qEvents = record(q, 'join', 'leave');
-  q.subscribe();
-  await q.ready(3000);
+  const { events: qEvents } = await recorded(quietOne, 'room:jl', {}, 'join', 'leave'); // no joinLeave: not sent joins and leaves
 
   const bob = await sdk('bob', { info: { team: 'blue' } });
   await subscribed(bob, 'room:jl');
@@ -152,10 +160,7 @@ test('a subscriber is not sent its own leave: unsubscribe, server API unsubscrib
 
 test('force_push_join_leave sends joins and leaves to every subscriber; an unsubscribe is a leave', async () => {
   const alice = await sdk('alice');
-  const a = alice.newSubscription('lobby:1');
-  const events = record(a, 'join', 'leave');
-  a.subscribe();
-  await a.ready(3000);
+  const { sub: a, events } = await recorded(alice, 'lobby:1', {}, 'join', 'leave');
   const bob = await sdk('bob');
   const b = await subscribed(bob, 'lobby:1');
   await until(() => events.length === 2, 3000, 'own join and bob');
@@ -169,10 +174,7 @@ test('force_push_join_leave sends joins and leaves to every subscriber; an unsub
 
 test('a subscription token overrides presence and join_leave, and its info is the chan_info', async () => {
   const watcher = await sdk('alice');
-  const w = watcher.newSubscription('room:tok', { joinLeave: true });
-  const events = record(w, 'join', 'leave');
-  w.subscribe();
-  await w.ready(3000);
+  const { sub: w, events } = await recorded(watcher, 'room:tok', { joinLeave: true }, 'join', 'leave');
   await until(() => events.length === 1, 3000, 'own join');
 
   const ghost = await sdk('ghost');
@@ -210,14 +212,8 @@ test('permissions: 108 where presence is off, 103 without access, 102 for an unk
   assert.equal(await code(anonymous.presence('lobby:any')), 103, 'anonymous clients need allow_presence_for_anonymous');
   assert.equal(await code(anonymous.presence('anon:any')), 0);
   // Join/leave without presence: joins are sent to subscribers that ask and may read presence.
-  const j = anonymous.newSubscription('joins:1', { joinLeave: true });
-  const anonEvents = record(j, 'join');
-  j.subscribe();
-  await j.ready(3000);
-  const k = alice.newSubscription('joins:1', { joinLeave: true });
-  const events = record(k, 'join');
-  k.subscribe();
-  await k.ready(3000);
+  const { events: anonEvents } = await recorded(anonymous, 'joins:1', { joinLeave: true }, 'join');
+  const { sub: k, events } = await recorded(alice, 'joins:1', { joinLeave: true }, 'join');
   await until(() => events.length === 1, 3000, "alice's own join");
   await sleep(100);
   assert.equal(anonEvents.length, 0, 'an anonymous subscriber may not read presence here, so is not sent joins');
@@ -252,10 +248,7 @@ test("a present client stays present past the entries' TTL: its node adds it aga
 
 test('server API subscribe: the connection enters presence with the call\'s info as chan_info, and its join is sent', async () => {
   const watcher = await sdk('alice');
-  const w = watcher.newSubscription('lobby:api');
-  const events = record(w, 'join');
-  w.subscribe();
-  await w.ready(3000);
+  const { sub: w, events } = await recorded(watcher, 'lobby:api', {}, 'join');
   const erin = await sdk('erin');
   const pushed = new Promise((resolve) => erin.once('subscribed', resolve));
   assert.deepEqual(await api('subscribe', { user: 'erin', channel: 'lobby:api', info: { seat: 3 } }), { result: {} });

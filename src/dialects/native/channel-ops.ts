@@ -11,8 +11,8 @@ import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson } fro
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
-import { asObject, channelOrBadRequest, num, str } from './fields.js';
-import { leaveChannel, presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
+import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
+import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -121,7 +121,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt,
     data,
     chanInfo,
-    presence: presenceFlags(opts, (name, fallback) => overrideFlag(override, name, fallback), s.user, req.join_leave === true),
+    presence: presenceFlags(opts, override, s.user, req.join_leave === true),
   });
   if (!prepared) return;
   s.write(encodeResult(id, 'subscribe', prepared.result));
@@ -148,7 +148,7 @@ export async function connectSubscription(
     expireAt: 0,
     data: rawJsonClaim(opts.claims, 'data'),
     chanInfo: rawJsonClaim(opts.claims, 'info'),
-    presence: presenceFlags(ns, (name, fallback) => overrideFlag(override, name, fallback), s.user, false),
+    presence: presenceFlags(ns, override, s.user, false),
   });
   if (!prepared) throw new DisconnectError(Disconnects.connectionClosed);
   return prepared;
@@ -173,7 +173,7 @@ export async function apiSubscribe(
     expireAt: 0,
     data: opts.data,
     chanInfo: opts.info,
-    presence: presenceFlags(ns, (_name, fallback) => fallback, s.user, false),
+    presence: presenceFlags(ns, {}, s.user, false),
   });
   if (!prepared) return;
   const r = prepared.result;
@@ -293,7 +293,6 @@ async function setup(
   const { engine, hub, config } = s.ctx;
   const fail = (err: unknown): never => {
     s.dropSub(sub);
-    leaveChannel(s, sub); // when the engine's resync took it out of the session first
     if (err instanceof ReplyError || err instanceof DisconnectError) throw err;
     logFailure(s.ctx.log, err, { channel }, 'subscribe failed');
     throw new ReplyError(Errors.internal);
@@ -301,7 +300,6 @@ async function setup(
   // Closed during setup: cleanup may have run before the sub was complete; take it out of the hub.
   const gone = (): null => {
     s.dropSub(sub);
-    leaveChannel(s, sub);
     return null;
   };
   const result: Record<string, unknown> = {};
@@ -450,9 +448,4 @@ function assertJsonPayloads(pubs: readonly Publication[]): void {
 function expiryFields(expireAt: number): Record<string, unknown> {
   if (expireAt <= 0) return {};
   return { expires: true, ttl: Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)) };
-}
-
-function overrideFlag(override: Record<string, unknown>, name: string, fallback: boolean): boolean {
-  const v = asObject(override[name]).value;
-  return typeof v === 'boolean' ? v : fallback;
 }

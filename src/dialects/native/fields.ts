@@ -23,3 +23,9 @@ export function num(v: unknown): number {
 export function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
+
+/** A token `override` flag (`{"name": {"value": bool}}`), or `fallback` when it does not set it. */
+export function overrideFlag(override: Record<string, unknown>, name: string, fallback: boolean): boolean {
+  const v = asObject(override[name]).value;
+  return typeof v === 'boolean' ? v : fallback;
+}

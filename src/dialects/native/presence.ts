@@ -12,7 +12,7 @@ import { throttledWarn } from '../../engine/log-throttle.js';
 import { isEngineUnavailable, logFailure } from '../../errors.js';
 import { clientInfoJson, encodePush, encodeResult } from './codec.js';
 import { Errors, ReplyError } from './codes.js';
-import { channelOrBadRequest } from './fields.js';
+import { channelOrBadRequest, overrideFlag } from './fields.js';
 import type { ChannelSub } from './channel-ops.js';
 import type { NativeSession } from './session.js';
 
@@ -34,17 +34,12 @@ export interface PresenceFlags {
  * `force_push_join_leave`), and for client subscriptions the client's `join_leave`, honoured when the
  * namespace has join_leave and the client may read presence as a subscriber.
  */
-export function presenceFlags(
-  ns: NamespaceOptions,
-  override: (name: string, fallback: boolean) => boolean,
-  user: string,
-  clientAsked: boolean,
-): PresenceFlags {
+export function presenceFlags(ns: NamespaceOptions, override: Record<string, unknown>, user: string, clientAsked: boolean): PresenceFlags {
   const asked = clientAsked && ns.join_leave && canReadPresence(ns, user, true);
   return {
-    emitPresence: override('presence', ns.presence),
-    emitJoinLeave: override('join_leave', ns.join_leave),
-    pushJoinLeave: override('force_push_join_leave', ns.force_push_join_leave) || asked,
+    emitPresence: overrideFlag(override, 'presence', ns.presence),
+    emitJoinLeave: overrideFlag(override, 'join_leave', ns.join_leave),
+    pushJoinLeave: overrideFlag(override, 'force_push_join_leave', ns.force_push_join_leave) || asked,
   };
 }
 
@@ -127,7 +122,7 @@ export class PresenceTracker {
 }
 
 /** Who a subscription's client is, in presence entries and joins/leaves (its connection's info as it is now). */
-export function subscriberInfo(sub: ChannelSub): ClientInfo {
+function subscriberInfo(sub: ChannelSub): ClientInfo {
   const s = sub.session;
   return { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: sub.chanInfo };
 }
