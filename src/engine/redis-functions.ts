@@ -167,6 +167,8 @@ local function herald_presence(keys, args)
   return redis.call('HGETALL', keys[1])
 end
 
+-- Distinct user ids as the memory engine counts them (memory.ts presenceStats): anonymous clients
+-- count as one user.
 local function herald_presence_stats(keys, args)
   drop_expired_presence(keys[1], keys[2])
   local entries = redis.call('HVALS', keys[1])
