@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { HeraldApi, HeraldApiError } from './api/client.js';
 import { handleApiRequest, isApiTarget } from './api/http.js';
-import { applyControl } from './api/control.js';
+import { applyControl, encodeControl } from './api/control.js';
 import { apiMethods, nodeInfo, toApiError, type ApiContext } from './api/methods.js';
 import { ChannelRules } from './auth/channels.js';
 import { TokenVerifier } from './auth/tokens.js';
@@ -20,6 +20,7 @@ import { encodeJoinLeavePush, PresenceTracker } from './dialects/native/presence
 import { SessionRegistry } from './dialects/native/registry.js';
 import type { NativeSession } from './dialects/native/session.js';
 import { NativeWebSocketEndpoint } from './dialects/native/websocket.js';
+import { NativeEmulationEndpoints } from './dialects/native/emulation.js';
 import type { Dialect } from './dialects/dialect.js';
 import { DIALECTS } from './dialects/index.js';
 import type { Engine } from './engine/engine.js';
@@ -102,6 +103,7 @@ class HeraldNode implements Herald {
   private readonly hub: Hub;
   private readonly presence: PresenceTracker;
   private readonly native: NativeWebSocketEndpoint;
+  private readonly emulation: NativeEmulationEndpoints;
   private readonly apiCtx: ApiContext;
   private readonly metrics: NodeMetrics | undefined;
   private demo: Demo | undefined;
@@ -125,6 +127,7 @@ class HeraldNode implements Herald {
     const subToken = config.client.subscription_token;
     // One verifier per key set: a JWKS endpoint is fetched and cached once, whoever checks tokens.
     const connectionTokens = new TokenVerifier(config.client.token);
+    const nodeId = randomUUID();
     const nativeCtx: NativeContext = {
       config,
       engine: this.engine,
@@ -136,8 +139,10 @@ class HeraldNode implements Herald {
       presence: this.presence,
       log: this.log.child({ dialect: 'native' }),
       version: VERSION,
+      nodeId,
     };
     this.native = new NativeWebSocketEndpoint(nativeCtx);
+    this.emulation = new NativeEmulationEndpoints(nativeCtx, (message) => this.engine.publishControl(encodeControl(message)));
     if (config.metrics.enabled) {
       this.metrics = new NodeMetrics({ hub: this.hub, connections: () => this.connectionCount(), users: () => registry.users });
     }
@@ -150,7 +155,7 @@ class HeraldNode implements Herald {
       log: this.log.child({ component: 'api' }),
       connections: () => this.connectionCount(),
       countCall: this.metrics ? (method, result) => this.metrics!.apiCalls.inc({ method, result }) : undefined,
-      node: { uid: randomUUID(), name: process.env.HOSTNAME || 'herald', version: VERSION, startedAt: Date.now() },
+      node: { uid: nodeId, name: process.env.HOSTNAME || 'herald', version: VERSION, startedAt: Date.now() },
     };
     this.ownServer = !options.server;
     this.server = options.server ?? createServer((req, res) => this.onRequest(req, res));
@@ -196,7 +201,7 @@ class HeraldNode implements Herald {
     await this.engine.start({
       onPublication: (channel, pub, position) => this.hub.onPublication(channel, pub, position),
       onResync: (channels) => this.hub.onResync(channels),
-      onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog),
+      onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog, this.apiCtx.node.uid),
       onJoinLeave: (channel, kind, info) => this.hub.onJoinLeave(channel, kind, info),
     });
     this.announce();
@@ -250,6 +255,7 @@ class HeraldNode implements Herald {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
       return true;
     }
+    if (this.emulation.handleRequest(req, res, url)) return true;
     for (const dialect of this.dialects) if (dialect.handleRequest && (await dialect.handleRequest(req, res, url))) return true;
     if (this.demo && url.pathname === '/demo/jobs') {
       await this.demo.handle(req, res);

@@ -6,6 +6,7 @@ import { rawJsonClaim } from '../auth/tokens.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, num, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
+import { feedEmulated } from '../dialects/native/emulation.js';
 import { stringify } from '../dialects/native/codec.js';
 import { Disconnects } from '../dialects/native/codes.js';
 import { parseKeepingPayloads, payloadText } from '../server/json-source.js';
@@ -21,8 +22,8 @@ export function encodeControl(message: ControlMessage): Buffer {
   return Buffer.from(stringify(message));
 }
 
-/** Applies a control message from any node to this node's connections. */
-export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Buffer, log: Logger): void {
+/** Applies a control message from any node to this node (`nodeId`) and its connections. */
+export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Buffer, log: Logger, nodeId: string): void {
   let message: ControlMessage;
   try {
     message = parseKeepingPayloads(bytes.toString('utf8')) as ControlMessage;
@@ -31,6 +32,14 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
     return;
   }
   const req = asObject(message.params);
+  if (message.method === 'emulation') {
+    // Commands of an HTTP streaming or SSE session, sent to another node's `/emulation`.
+    if (req.node !== nodeId || typeof req.session !== 'string' || typeof req.data !== 'string') return;
+    if (feedEmulated(registry, req.session, req.data) === 429) {
+      log.warn({ client: registry.emulatedSession(req.session)?.id }, 'dropped emulation commands: too many of the session\'s commands wait');
+    }
+    return;
+  }
   const sessions = typeof req.user === 'string' ? registry.find(req.user, str(req.client) || undefined) : [];
   if (sessions.length === 0) return;
   const channel = str(req.channel);

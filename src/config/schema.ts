@@ -236,6 +236,11 @@ export const configSchema = z
       z
         .object({
           websocket_path: z.string().startsWith('/').default('/connection/websocket'),
+          http_stream: defaults(
+            z.object({ enabled: flag(), path: z.string().startsWith('/').default('/connection/http_stream') }).strict(),
+          ),
+          sse: defaults(z.object({ enabled: flag(), path: z.string().startsWith('/').default('/connection/sse') }).strict()),
+          emulation_path: z.string().startsWith('/').default('/emulation'),
           token: defaults(tokenSchema.strict().superRefine(checkTokenKeys)),
           subscription_token: defaults(
             z.object({ enabled: flag() }).extend(tokenSchema.shape).strict().superRefine(checkTokenKeys),

@@ -7,6 +7,23 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 
+/**
+ * What an outbox writes to: a `ws` WebSocket, whose socket it writes whole frames to, or a
+ * `MessageStream` (an HTTP response streaming messages), which frames and writes them itself.
+ */
+export interface OutboxSocket {
+  /** 1 while open (WebSocket.OPEN). */
+  readonly readyState: number;
+  /** Bytes written but not yet sent. */
+  readonly bufferedAmount: number;
+}
+
+/** A connection that is not a WebSocket: it frames the messages an outbox gathered, and writes them. */
+export interface MessageStream extends OutboxSocket {
+  /** Writes `first` and the first `n - 1` of `rest`, in order, in one write. */
+  writeMessages(first: Buffer, rest: ReadonlyArray<Buffer | undefined> | undefined, n: number): void;
+}
+
 /** Limits and framing of an outbox. */
 export interface OutboxLimits {
   /** Most bytes allowed queued here plus unsent in the socket. */
@@ -108,10 +125,10 @@ const FLUSH_SLICE = 256;
 // The two lists keep their storage from pass to pass: each holds `*Count` outboxes, and a slot is
 // emptied (not the array shortened) once used. Setting an array's length to 0 gives V8 its storage
 // back, so every pass would grow it again from nothing, and the per-connection queues below alike.
-let draining: Array<OutboxBase | undefined> = [];
+let draining: Array<OutboxBase<OutboxSocket> | undefined> = [];
 let drainCount = 0;
 let drainPos = 0;
-let dirty: Array<OutboxBase | undefined> = [];
+let dirty: Array<OutboxBase<OutboxSocket> | undefined> = [];
 let dirtyCount = 0;
 let scheduled = false;
 
@@ -163,7 +180,7 @@ const QUEUE_KEPT = 32;
  * a delivery touches one object per connection, not a session and then its outbox, and says itself
  * what passing the limit does; others hold an `Outbox`, which calls back.
  */
-export abstract class OutboxBase<W extends WebSocket = WebSocket> {
+export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
   // The messages to write, `count` of them: the first in a field (a connection mostly has one at a
   // time, and an idle one then holds no array at all), the others in the first slots of `rest`, whose
   // storage a busy connection keeps from flush to flush with its used slots emptied. (An array
@@ -187,6 +204,8 @@ export abstract class OutboxBase<W extends WebSocket = WebSocket> {
   // Read on every message: copied out of the options, whose shape differs from dialect to dialect.
   private readonly maxBytes: number;
   private readonly separator: Buffer | null;
+  /** Set when the connection is a message stream rather than a WebSocket. */
+  private readonly stream: MessageStream | undefined;
 
   // Calls nothing a subclass overrides: a subclass's own fields are not set yet.
   constructor(
@@ -195,6 +214,7 @@ export abstract class OutboxBase<W extends WebSocket = WebSocket> {
   ) {
     this.maxBytes = limits.maxBytes;
     this.separator = limits.separator;
+    this.stream = 'writeMessages' in ws ? (ws as unknown as MessageStream) : undefined;
   }
 
   /** Called once when the limit is passed, everything queued dropped by then: the client is to go. */
@@ -233,26 +253,35 @@ export abstract class OutboxBase<W extends WebSocket = WebSocket> {
     const binary = this.binary;
     this.binary = undefined;
     this.queuedBytes = 0;
-    // The socket under `ws`: whole frames are written to it directly, so one frame built for many
-    // sockets costs one write each (ws itself would build a header and write twice per message).
-    // `writable` reads the socket's write state only (which the write reads anyway); `destroyed`
-    // would read its read state too, one more object per socket per flush.
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (this.ws.readyState === 1 && socket && socket.writable) {
-      const sep = this.separator;
-      if (n === 1) {
-        socket.write(binary?.[0] ? frame(first, OPCODE_BINARY) : textFrame(first));
-      } else if (sep && !binary) {
-        socket.write(batchFrame(first, rest!, n, sep));
-      } else {
-        socket.cork();
-        for (let i = 0; i < n; i++) {
-          const item = i === 0 ? first : rest![i - 1]!;
-          socket.write(binary?.[i] ? frame(item, OPCODE_BINARY) : textFrame(item));
-        }
-        socket.uncork();
+    const stream = this.stream;
+    if (stream) {
+      // HTTP streaming or SSE: the stream frames the messages itself.
+      if (stream.readyState === 1) {
+        stream.writeMessages(first, rest, n);
+        this.unsent = stream.bufferedAmount;
       }
-      this.unsent = socket.writableLength;
+    } else {
+      // The socket under `ws`: whole frames are written to it directly, so one frame built for many
+      // sockets costs one write each (ws itself would build a header and write twice per message).
+      // `writable` reads the socket's write state only (which the write reads anyway); `destroyed`
+      // would read its read state too, one more object per socket per flush.
+      const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+      if (this.ws.readyState === 1 && socket && socket.writable) {
+        const sep = this.separator;
+        if (n === 1) {
+          socket.write(binary?.[0] ? frame(first, OPCODE_BINARY) : textFrame(first));
+        } else if (sep && !binary) {
+          socket.write(batchFrame(first, rest!, n, sep));
+        } else {
+          socket.cork();
+          for (let i = 0; i < n; i++) {
+            const item = i === 0 ? first : rest![i - 1]!;
+            socket.write(binary?.[i] ? frame(item, OPCODE_BINARY) : textFrame(item));
+          }
+          socket.uncork();
+        }
+        this.unsent = socket.writableLength;
+      }
     }
     this.count = 0;
     this.first = undefined;

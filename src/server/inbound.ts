@@ -21,6 +21,11 @@ export class Inbound {
 
   constructor(private readonly socket: Pausable) {}
 
+  /** True while reading is paused: too many messages wait. */
+  get full(): boolean {
+    return this.paused;
+  }
+
   /** A message was received and waits for its turn. */
   add(): void {
     if (++this.waiting >= PAUSE_AT && !this.paused) {

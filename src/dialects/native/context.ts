@@ -23,6 +23,8 @@ export interface NativeContext {
   readonly presence: PresenceTracker;
   readonly log: Logger;
   readonly version: string;
+  /** This node's id (HTTP streaming and SSE clients send it back with their commands). */
+  readonly nodeId: string;
 }
 
 /** The native dialect's wire format name in the hub. */

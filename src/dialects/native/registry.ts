@@ -5,6 +5,8 @@
 export interface RegisteredSession {
   readonly id: string;
   readonly user: string;
+  /** HTTP streaming or SSE: the id its `/emulation` requests name it by. */
+  readonly emulatedSession?: string | undefined;
 }
 
 /**
@@ -16,10 +18,18 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
   private connected = 0;
   /** Sessions whose socket is open but whose client has not connected yet. */
   private readonly opening = new Set<S>();
+  /** HTTP streaming and SSE sessions, by the id their `/emulation` requests carry. */
+  private readonly emulated = new Map<string, S>();
 
   /** A session whose socket just opened (before its connect command). */
   open(session: S): void {
     this.opening.add(session);
+    if (session.emulatedSession !== undefined) this.emulated.set(session.emulatedSession, session);
+  }
+
+  /** The HTTP streaming or SSE session an `/emulation` request names, while it lasts. */
+  emulatedSession(id: string): S | undefined {
+    return this.emulated.get(id);
   }
 
   /** A connected session (no longer opening). */
@@ -35,6 +45,7 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
   /** A session that ended, opening or connected. */
   remove(session: S): void {
     this.opening.delete(session);
+    if (session.emulatedSession !== undefined) this.emulated.delete(session.emulatedSession);
     const set = this.byUser.get(session.user);
     if (!set?.delete(session)) return;
     this.connected--;

@@ -2,12 +2,11 @@
 // commands of a frame handled strictly in order, pings, connection expiry, and delivery of
 // publications from the hub through a bounded outbox.
 import { randomUUID } from 'node:crypto';
-import { WebSocket } from 'ws';
 import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { logFailure } from '../../errors.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
-import { OutboxBase } from '../../hub/outbox.js';
-import { Inbound } from '../../server/inbound.js';
+import { OutboxBase, type OutboxSocket } from '../../hub/outbox.js';
+import { Inbound, type Pausable } from '../../server/inbound.js';
 import { DeadlineObject, NOT_SCHEDULED, timers, type Deadline } from '../../hub/timer-wheel.js';
 import {
   commandMethod,
@@ -37,29 +36,37 @@ import {
 import { handlePresence, leaveChannel } from './presence.js';
 import { Subscriptions } from './subscriptions.js';
 
-/** Transport options read from the upgrade request. */
+/** How a session's connection was opened. */
 export interface TransportOptions {
   /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
   readonly framePingPong: boolean;
+  /**
+   * HTTP streaming or SSE: the session id the client sends its commands to `/emulation` with (a
+   * secret, unlike the client id, which presence shows to others).
+   */
+  readonly emulatedSession?: string;
+}
+
+/** The connection under a native session: a WebSocket, or an HTTP stream (emulation.ts). */
+export interface NativeSocket extends OutboxSocket, Pausable {
+  /** Ends the connection with a disconnect code and reason. */
+  close(code: number, reason: string): void;
+  /** Cuts the connection at once. */
+  terminate(): void;
+  /** Sends a WebSocket ping frame (`cf_ws_frame_ping_pong` only). */
+  ping(): void;
 }
 
 type Command = Record<string, unknown> & { id?: unknown };
 
 /**
- * The WebSocket of a native session (the endpoint's server makes these): it points at its session, so
- * the socket's event listeners are four functions shared by every connection, not closures made for
- * each one.
+ * A native protocol session over one connection (a WebSocket, or HTTP streaming or SSE with
+ * `/emulation`). It is its connection's outbox (the hub's deliveries go through one object per
+ * connection) and its own ping deadline on the timer wheel. The outbox's `push` queues bytes as they
+ * are: the session's own code goes through `write` and `deliver`. Its transport calls `onFrame`,
+ * `onPong` and `cleanup`.
  */
-export class SessionSocket extends WebSocket {
-  session: NativeSession | undefined = undefined;
-}
-
-/**
- * A native protocol session over one WebSocket. It is its connection's outbox (the hub's deliveries
- * go through one object per connection) and its own ping deadline on the timer wheel. The outbox's
- * `push` queues bytes as they are: the session's own code goes through `write` and `deliver`.
- */
-export class NativeSession extends OutboxBase<SessionSocket> implements Deadline {
+export class NativeSession extends OutboxBase<NativeSocket> implements Deadline {
   wheelAt = NOT_SCHEDULED;
   wheelPrev: Deadline | undefined = undefined;
   wheelNext: Deadline | undefined = undefined;
@@ -92,6 +99,8 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
   private earlyPingTick = NO_EARLY_PING;
   /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
   private readonly framePingPong: boolean;
+  /** HTTP streaming or SSE: the id `/emulation` requests name this session by. */
+  readonly emulatedSession: string | undefined;
 
   // The session is its outbox and its own ping deadline, and one small object, made only while it is
   // scheduled, is its other deadline: at tens of thousands of connections, every object per
@@ -104,38 +113,16 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
 
   constructor(
     readonly ctx: NativeContext,
-    ws: SessionSocket,
+    socket: NativeSocket,
     transport: TransportOptions,
   ) {
     // Messages queued together go out in one frame, joined by newlines; past queue_max_size bytes
     // queued plus unsent, the client is cut off (onOverflow).
-    super(ws, { maxBytes: ctx.config.client.queue_max_size, separator: SEPARATOR });
+    super(socket, { maxBytes: ctx.config.client.queue_max_size, separator: SEPARATOR });
     this.framePingPong = transport.framePingPong;
-    ws.session = this;
+    this.emulatedSession = transport.emulatedSession;
     ctx.registry.open(this);
-    ws.on('message', NativeSession.onSocketMessage);
-    ws.on('close', NativeSession.onSocketClose);
-    ws.on('error', NativeSession.onSocketError);
-    if (this.framePingPong) ws.on('pong', NativeSession.onSocketPong);
     this.scheduleCheck(ctx.config.client.stale_close_delay);
-  }
-
-  // The socket's listeners (`this` is the socket that emitted, a SessionSocket).
-  private static onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-    (this as SessionSocket).session?.onFrame(data, isBinary);
-  }
-
-  private static onSocketClose(this: WebSocket): void {
-    (this as SessionSocket).session?.cleanup();
-  }
-
-  private static onSocketError(this: WebSocket, err: Error): void {
-    const session = (this as SessionSocket).session;
-    session?.ctx.log.debug({ err, client: session.id }, 'websocket error');
-  }
-
-  private static onSocketPong(this: WebSocket): void {
-    (this as SessionSocket).session?.onPong();
   }
 
   /** The outbox's limit: the client let too many bytes pile up unsent. */
@@ -278,7 +265,8 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
     this.chain = chain;
   }
 
-  private onFrame(data: Buffer, _isBinary: boolean): void {
+  /** A message from the client: one or more commands. */
+  onFrame(data: Buffer): void {
     if (this.state === 'closed' || this.state === 'unusable') {
       if (this.state === 'unusable') this.close(Disconnects.badRequest);
       return;
@@ -307,6 +295,13 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
         })
         .finally(() => inbound.done()),
     );
+  }
+
+  /** The commands of an `/emulation` request; false (refused) while too many of its commands wait. */
+  emulatedFrame(data: string): boolean {
+    if (this.inbound?.full) return false;
+    this.onFrame(Buffer.from(data, 'utf8'));
+    return true;
   }
 
   private async processFrame(commands: Command[]): Promise<void> {
@@ -450,6 +445,10 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
       result.pong = true;
     }
     if (Object.keys(subResults).length) result.subs = subResults;
+    if (this.emulatedSession !== undefined) {
+      result.session = this.emulatedSession;
+      result.node = this.ctx.nodeId;
+    }
     this.write(encodeResult(id, 'connect', result));
     for (const activate of activations) activate();
     this.setExpiry(this.expireAt);
@@ -523,7 +522,8 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
     this.schedulePing(false);
   }
 
-  private onPong(): void {
+  /** The client's pong (a protocol `{}` or a WebSocket pong frame). */
+  onPong(): void {
     if (this.state !== 'connected' || !this.awaitingPong) return this.close(Disconnects.badRequest);
     this.awaitingPong = false;
     this.cancelCheck();
@@ -539,7 +539,8 @@ export class NativeSession extends OutboxBase<SessionSocket> implements Deadline
     this.checkDeadline = undefined;
   }
 
-  private cleanup(): void {
+  /** The connection is gone (closed by either side): the session ends. */
+  cleanup(): void {
     if (this.state !== 'closed') this.ctx.log.debug({ client: this.id, user: this.user }, 'client connection closed');
     this.state = 'closed';
     timers.cancel(this);

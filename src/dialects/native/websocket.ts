@@ -2,12 +2,39 @@
 // incoming size limit, and one NativeSession per accepted socket.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type Server } from 'ws';
+import { WebSocket, WebSocketServer, type Server } from 'ws';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
-import { NativeSession, SessionSocket } from './session.js';
+import { NativeSession } from './session.js';
 
 const JSON_PROTOCOL = 'centrifuge-json';
+
+/**
+ * The WebSocket of a native session (the endpoint's server makes these): it points at its session, so
+ * the socket's event listeners are four functions shared by every connection, not closures made for
+ * each one.
+ */
+class SessionSocket extends WebSocket {
+  session: NativeSession | undefined = undefined;
+}
+
+// The socket's listeners (`this` is the socket that emitted, a SessionSocket).
+function onSocketMessage(this: WebSocket, data: Buffer): void {
+  (this as SessionSocket).session?.onFrame(data);
+}
+
+function onSocketClose(this: WebSocket): void {
+  (this as SessionSocket).session?.cleanup();
+}
+
+function onSocketError(this: WebSocket, err: Error): void {
+  const session = (this as SessionSocket).session;
+  session?.ctx.log.debug({ err, client: session.id }, 'websocket error');
+}
+
+function onSocketPong(this: WebSocket): void {
+  (this as SessionSocket).session?.onPong();
+}
 
 /** Accepts native WebSocket upgrades. */
 export class NativeWebSocketEndpoint {
@@ -35,7 +62,12 @@ export class NativeWebSocketEndpoint {
         ws.close(Disconnects.inappropriateProtocol.code, 'protobuf is not supported: use JSON');
         return;
       }
-      new NativeSession(this.ctx, ws, { framePingPong: url.searchParams.get('cf_ws_frame_ping_pong') === 'true' });
+      const framePingPong = url.searchParams.get('cf_ws_frame_ping_pong') === 'true';
+      ws.session = new NativeSession(this.ctx, ws, { framePingPong });
+      ws.on('message', onSocketMessage);
+      ws.on('close', onSocketClose);
+      ws.on('error', onSocketError);
+      if (framePingPong) ws.on('pong', onSocketPong);
     });
   }
 
