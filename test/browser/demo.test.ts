@@ -62,10 +62,16 @@ after(async () => {
   await Promise.all(heralds.map((h) => h.close()));
 });
 
-/** A fresh page (own context) that fails the test on page errors and resource load failures. */
-async function openPage(path: string, url = base): Promise<{ page: Page; context: BrowserContext; problems: string[] }> {
+/**
+ * A fresh page (own context) that fails the test on page errors and resource load failures; `init`
+ * runs in the page before its own scripts.
+ */
+async function openPage(path: string, url = base, init?: string): Promise<{ page: Page; context: BrowserContext; problems: string[]; requested: string[] }> {
   const context = await browser.newContext({ viewport: { width: 960, height: 720 } });
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
+  const requested: string[] = [];
+  page.on('request', (req) => requested.push(`${req.method()} ${new URL(req.url()).pathname}`));
   page.setDefaultTimeout(WAIT);
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
@@ -81,7 +87,7 @@ async function openPage(path: string, url = base): Promise<{ page: Page; context
   });
   const res = await page.goto(url + path, { timeout: WAIT });
   assert.equal(res?.status(), 200, `GET ${path}`);
-  return { page, context, problems };
+  return { page, context, problems, requested };
 }
 
 async function waitConnected(page: Page): Promise<void> {
@@ -247,3 +253,29 @@ test('dashboard page: a page opened later shows the latest value at once (cache 
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+// A browser where no WebSocket can connect (a proxy that refuses upgrades, here no WebSocket at all):
+// the pages fall back to HTTP streaming, and without streamed fetch bodies to SSE.
+for (const [transport, init] of [
+  ['http_stream', 'window.WebSocket = undefined;'],
+  ['sse', 'window.WebSocket = undefined; window.ReadableStream = undefined;'],
+] as const) {
+  test(`dashboard page without WebSocket: over ${transport}, live values and a value published through the API`, async () => {
+    const { page, context, problems, requested } = await openPage('/dashboard.html', base, init);
+    await waitConnected(page);
+    await recordVariable(page);
+    await waitSeen(page, 'new Set(seen).size >= 2', 'the value to change');
+    await publishViaHttp(base, { variable: 515151, at: new Date().toISOString() });
+    await waitSeen(page, "seen.includes('515151')", 'the published value 515151');
+    // The page's own count of open pages comes from presence, asked for by /emulation.
+    await page.waitForFunction(() => /^\d+$/.test(document.getElementById('watching')?.textContent ?? ''), undefined, { timeout: WAIT });
+    const stream = transport === 'sse' ? 'GET /connection/sse' : 'POST /connection/http_stream';
+    assert.ok(requested.includes(stream), requested.join(', '));
+    assert.ok(requested.includes('POST /emulation'), requested.join(', '));
+    assert.ok(!requested.some((r) => r.includes('/connection/websocket')), requested.join(', '));
+    if (transport === 'sse') assert.ok(!requested.includes('POST /connection/http_stream'), requested.join(', '));
+    await screenshot(page, `dashboard-${transport}.png`);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+}
