@@ -1,6 +1,7 @@
 // A client that sends faster than its messages can be handled (here: Redis stalls, so each publish
 // waits) is not read past a bound: its messages wait in its own TCP window, not in the server's
-// memory. Once Redis answers again, every message is handled, in order.
+// memory. Once Redis answers again, every message is handled, in order. An HTTP streaming client's
+// commands, which come by /emulation, are refused (429) past the same bound.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
@@ -17,7 +18,7 @@ before(async () => {
   redis = await RedisProcess.start();
   node = await startNode({
     engine: { type: 'redis', redis: { url: redis.url, command_timeout: '60s' } },
-    client: { allow_anonymous_connect_without_token: true, queue_max_size: 64 * 1024 * 1024 },
+    client: { allow_anonymous_connect_without_token: true, queue_max_size: 64 * 1024 * 1024, http_stream: { enabled: true } },
     channel: { namespaces: [openNamespace('flood', { allow_publish_for_client: true, allow_publish_for_anonymous: true })] },
     ws4redis: { enabled: true, allowed_channels: ['subscribe-broadcast', 'publish-broadcast'], queue_max_size: 64 * 1024 * 1024 },
   });
@@ -77,5 +78,34 @@ test('ws4redis: a browser flooding messages while Redis stalls is not read past 
   await until(() => got.length === COUNT, 30_000, 'every message');
   assert.deepEqual(got, Array.from({ length: COUNT }, (_, i) => i));
   pub.close();
+  sub.close();
+});
+
+test('native over HTTP streaming: past 256 commands waiting, /emulation answers 429; those taken are all handled, in order, once Redis answers', async () => {
+  const sub = await RawClient.open(node.wsUrl);
+  await sub.connect();
+  assert.equal((await sub.call('subscribe', { channel: 'flood:e' })).error, undefined);
+  const stream = await fetch(`${node.url}/connection/http_stream`, { method: 'POST', body: JSON.stringify({ id: 1, connect: {} }) });
+  const reader = stream.body!.getReader();
+  let text = '';
+  for (let i = 0; i < 20 && !text.includes('\n'); i++) text += new TextDecoder().decode((await reader.read()).value);
+  const first = JSON.parse(text.split('\n')[0]!) as { connect: { session: string; node: string } };
+  const { session, node: nodeId } = first.connect;
+  const statuses: number[] = [];
+  redis.pause();
+  try {
+    for (let i = 0; i < 300; i++) {
+      const data = JSON.stringify({ id: i + 2, publish: { channel: 'flood:e', data: { i } } });
+      const res = await fetch(`${node.url}/emulation`, { method: 'POST', body: JSON.stringify({ session, node: nodeId, data }) });
+      statuses.push(res.status);
+    }
+  } finally {
+    redis.resume();
+  }
+  assert.deepEqual(statuses.slice(0, 256), new Array(256).fill(204));
+  assert.deepEqual(statuses.slice(256), new Array(44).fill(429));
+  await until(() => sub.pushes('flood:e').length === 256, 30_000, 'every publication taken');
+  assert.deepEqual(sub.pushes('flood:e').map((p) => p.data.i), Array.from({ length: 256 }, (_, i) => i));
+  await reader.cancel();
   sub.close();
 });
