@@ -21,8 +21,6 @@ before(async () => {
       http_stream: { enabled: true },
       sse: { enabled: true },
       allowed_origins: [ORIGIN],
-      ping_interval: '1s',
-      pong_timeout: '700ms',
       queue_max_size: 65536,
     },
     channel: {
@@ -38,17 +36,17 @@ after(() => node.close());
 const TRANSPORTS = ['http_stream', 'sse'] as const;
 type Transport = (typeof TRANSPORTS)[number];
 
-function emulated(transport: Transport, opts: ConstructorParameters<typeof Centrifuge>[1] = {}): Centrifuge {
-  const c = new Centrifuge([{ transport, endpoint: `${node.url}/connection/${transport}` }], {
+function emulated(transport: Transport, opts: ConstructorParameters<typeof Centrifuge>[1] = {}, on = node): Centrifuge {
+  const c = new Centrifuge([{ transport, endpoint: `${on.url}/connection/${transport}` }], {
     fetch,
     eventsource: EventSource,
     readableStream: ReadableStream,
-    emulationEndpoint: `${node.url}/emulation`,
+    emulationEndpoint: `${on.url}/emulation`,
     minReconnectDelay: 50,
     maxReconnectDelay: 300,
     ...opts,
   });
-  node.clients.add(c);
+  on.clients.add(c);
   return c;
 }
 
@@ -87,21 +85,29 @@ for (const transport of TRANSPORTS) {
     });
 
     test('pings go down the stream and pongs come by /emulation: the session outlives several pong timeouts', async () => {
-      const c = emulated(transport);
-      c.connect();
-      await c.ready(3000);
-      const events = record(c, 'connecting', 'disconnected');
-      const sub = c.newSubscription('room:pings');
-      const got: unknown[] = [];
-      sub.on('publication', (ctx) => got.push(ctx.data));
-      sub.subscribe();
-      await sub.ready(3000);
       // Pings every 1 s, each to be answered within 0.7 s.
-      await sleep(3500);
-      assert.deepEqual(events, []);
-      assert.equal(c.state, 'connected');
-      await node.api.publish('room:pings', 'still here');
-      await until(() => got.length === 1, 3000, 'the publication');
+      const pinging = await startNode({
+        client: { allow_anonymous_connect_without_token: true, http_stream: { enabled: true }, sse: { enabled: true }, ping_interval: '1s', pong_timeout: '700ms' },
+        channel: { namespaces: [openNamespace('room')] },
+      });
+      try {
+        const c = emulated(transport, {}, pinging);
+        c.connect();
+        await c.ready(3000);
+        const events = record(c, 'connecting', 'disconnected');
+        const sub = c.newSubscription('room:pings');
+        const got: unknown[] = [];
+        sub.on('publication', (ctx) => got.push(ctx.data));
+        sub.subscribe();
+        await sub.ready(3000);
+        await sleep(3500);
+        assert.deepEqual(events, []);
+        assert.equal(c.state, 'connected');
+        await pinging.api.publish('room:pings', 'still here');
+        await until(() => got.length === 1, 3000, 'the publication');
+      } finally {
+        await pinging.close();
+      }
     });
 
     test('a server disconnect arrives as a push: a terminal code stays disconnected with it', async () => {
