@@ -63,7 +63,10 @@ export interface Herald {
   api(method: string, params?: Record<string, unknown>): Promise<Record<string, unknown>>;
   /** Publishes in-process: `herald.publish('news', {text: 'hi'})`. */
   publish(channel: string, data: unknown): Promise<{ offset?: number; epoch?: string }>;
-  /** Handles an HTTP request if it is Herald's (API, demo); returns false to let the application answer. */
+  /**
+   * Handles an HTTP request if it is Herald's (API, HTTP streaming, SSE and `/emulation` when
+   * enabled, health, metrics, dialects, demo); returns false to let the application answer.
+   */
   handleRequest(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** Closes client connections (code 3001, they reconnect), the server (if Herald's own) and the engine. */
   close(): Promise<void>;
