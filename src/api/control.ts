@@ -35,9 +35,7 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
   if (message.method === 'emulation') {
     // Commands of an HTTP streaming or SSE session, sent to another node's `/emulation`.
     if (req.node !== nodeId || typeof req.session !== 'string' || typeof req.data !== 'string') return;
-    if (feedEmulated(registry, req.session, req.data) === 429) {
-      log.warn({ client: registry.emulatedSession(req.session)?.id }, 'dropped emulation commands: too many of the session\'s commands wait');
-    }
+    feedEmulated(registry, req.session, req.data, true);
     return;
   }
   const sessions = typeof req.user === 'string' ? registry.find(req.user, str(req.client) || undefined) : [];

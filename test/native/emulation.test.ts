@@ -290,6 +290,7 @@ describe('raw HTTP streaming and SSE', () => {
     assert.equal(await at('/connection/http_stream', { method: 'POST', body: 'x'.repeat(70_000) }), 413);
     assert.equal(await at('/emulation', { method: 'POST', body: 'x'.repeat(70_000) }), 413);
     assert.equal(await at('/connection/http_stream', { method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body: 'x' }), 415);
+    assert.equal(await at('/connection/http_stream', { method: 'POST', headers: { 'Content-Type': 'APPLICATION/Octet-Stream; charset=binary' }, body: 'x' }), 415);
     assert.equal(await at('/emulation', { method: 'POST', body: 'nope' }), 400);
     assert.equal(await at('/emulation', { method: 'POST', body: '{"session":"s","node":"n"}' }), 400);
     assert.equal(await at('/emulation', { method: 'POST', body: '{"session":"s","node":"no-such-node","data":"{}"}' }), 404);

@@ -1,12 +1,15 @@
 // HTTP streaming across nodes over one real Redis: a client's stream on node A and its commands
-// posted to node B's `/emulation` (no sticky sessions): B passes them to A through Redis.
+// posted to node B's `/emulation` (no sticky sessions): B passes them to A through Redis; past the
+// bound on waiting commands, those passed on end the session (3013).
 import assert from 'node:assert/strict';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ReadableStream } from 'node:stream/web';
 import { after, before, test } from 'node:test';
 import { Centrifuge } from 'centrifuge';
 import { EventSource } from 'eventsource';
 import { HeraldApi } from '../../src/index.js';
-import { API_KEY, record, sign, until } from '../helpers/herald.js';
+import { API_KEY, record, sign, startNode, until, type TestNode } from '../helpers/herald.js';
 import { spawnHerald, type HeraldProcess } from '../helpers/process.js';
 import { sleep } from '../helpers/raw.js';
 import { RedisProcess } from '../helpers/redis.js';
@@ -64,12 +67,67 @@ for (const transport of ['http_stream', 'sse'] as const) {
   });
 }
 
-test('/emulation answers 404 for a node that is not alive, and 204 for a live node\'s unknown session', async () => {
+test('/emulation answers 404 for a node that is not alive (reading the live nodes at most once a second), and 204 for a live node\'s unknown session', async () => {
   const post = (node: string) =>
     fetch(`${b.url}/emulation`, { method: 'POST', body: JSON.stringify({ session: 'no-such-session', node, data: '{}' }) }).then((r) => r.status);
   assert.equal(await post('no-such-node'), 404);
+  // Unknown nodes are not looked up in Redis once per request: at most once a second.
+  const redisClient = redis.client();
+  try {
+    const stats = async () => Number(/cmdstat_zrangebyscore:calls=(\d+)/.exec(await redisClient.info('commandstats'))?.[1] ?? 0);
+    const before = await stats();
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i++) statuses.push(await post(`random-${i}`));
+    assert.deepEqual(new Set(statuses), new Set([404]));
+    const reads = (await stats()) - before;
+    assert.ok(reads <= 2, `${reads} reads of the live nodes for 100 requests`);
+  } finally {
+    redisClient.disconnect();
+  }
   const info = await new HeraldApi(a.url, API_KEY).info();
   const uids = info.nodes.map((n) => n.uid as string);
   assert.equal(uids.length, 2);
   for (const uid of uids) assert.equal(await post(uid), 204);
+});
+
+test('commands passed on from another node while too many of the session\'s wait end the session with 3013, so the client reconnects instead of waiting', async () => {
+  // A JWKS endpoint that never answers holds the session's first command (a refresh whose token it
+  // must check) for 5 s, so the commands after it wait.
+  const held: ServerResponse[] = [];
+  const jwks = createServer((_req, res) => held.push(res));
+  await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r));
+  const config = {
+    engine: { type: 'redis' as const, redis: { url: redis.url } },
+    client: {
+      allow_anonymous_connect_without_token: true,
+      http_stream: { enabled: true },
+      token: { jwks_public_endpoint: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks` },
+    },
+  };
+  const [x, y] = await Promise.all([startNode(config), startNode(config)]);
+  try {
+    const stream = await fetch(`${x.url}/connection/http_stream`, { method: 'POST', body: JSON.stringify({ id: 1, connect: {} }) });
+    const reader = stream.body!.getReader();
+    let text = '';
+    const readMore = async () => (text += new TextDecoder().decode((await reader.read()).value ?? new Uint8Array()));
+    while (!text.includes('\n')) await readMore();
+    const { session, node } = (JSON.parse(text.split('\n')[0]!) as { connect: { session: string; node: string } }).connect;
+    const post = (on: TestNode, data: string) =>
+      fetch(`${on.url}/emulation`, { method: 'POST', body: JSON.stringify({ session, node, data }) }).then((r) => r.status);
+    const unsigned = `${Buffer.from('{"alg":"RS256","kid":"k1"}').toString('base64url')}.${Buffer.from('{"sub":""}').toString('base64url')}.c2ln`;
+    assert.equal(await post(x, JSON.stringify({ id: 2, refresh: { token: unsigned } })), 204);
+    await until(() => held.length === 1, 3000, 'the JWKS request');
+    for (let i = 0; i < 255; i++) assert.equal(await post(x, JSON.stringify({ id: i + 3, presence_stats: { channel: 'c' } })), 204);
+    assert.equal(await post(x, JSON.stringify({ id: 300, presence_stats: { channel: 'c' } })), 429);
+    // Node y cannot know: it answers 204 and passes the command on; x ends the session.
+    assert.equal(await post(y, JSON.stringify({ id: 301, presence_stats: { channel: 'c' } })), 204);
+    const started = Date.now();
+    while (!text.endsWith('\n') || !text.includes('"disconnect"')) await readMore();
+    assert.ok(Date.now() - started < 4000, 'before the JWKS request times out');
+    assert.deepEqual(JSON.parse(text.trim().split('\n').at(-1)!), { push: { disconnect: { code: 3013, reason: 'too many requests' } } });
+  } finally {
+    for (const res of held) res.destroy();
+    jwks.close();
+    await Promise.all([x.close(), y.close()]);
+  }
 });

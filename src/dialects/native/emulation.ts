@@ -12,6 +12,7 @@ import type { MessageStream } from '../../hub/outbox.js';
 import { readBodyThen } from '../../server/body.js';
 import { originAllowed } from '../../server/origin.js';
 import { encodePush } from './codec.js';
+import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
 import type { SessionRegistry } from './registry.js';
 import { NativeSession, type NativeSocket } from './session.js';
@@ -86,21 +87,31 @@ function withoutCR(message: Buffer): Buffer {
 
 /**
  * Hands the commands of an `/emulation` request to this node's session; the HTTP status to answer:
- * 204 (also when the session is gone: its stream has ended), or 429 while too many of its commands
- * wait already.
+ * 204 (also when the session is gone: its stream has ended), or 429 while too many of its requests
+ * wait already. Commands passed on from another node, which answered 204 for them, cannot be refused
+ * that way: past the bound the session ends with 3013 (too many requests), and the client reconnects
+ * and recovers instead of waiting for replies that would never come.
  */
-export function feedEmulated(registry: SessionRegistry<NativeSession>, session: string, data: string): number {
+export function feedEmulated(registry: SessionRegistry<NativeSession>, session: string, data: string, passedOn = false): number {
   const target = registry.emulatedSession(session);
   if (!target || target.closed) return 204;
-  return target.emulatedFrame(data) ? 204 : 429;
+  if (target.emulatedFrame(data)) return 204;
+  if (!passedOn) return 429;
+  target.ctx.log.warn({ client: target.id }, 'emulation commands from another node while too many of the session\'s wait: disconnected (3013)');
+  target.close(Disconnects.tooManyRequests);
+  return 204;
 }
 
-/** How long the list of live nodes is used before it is read again (a node not on it is looked up at once). */
-const NODES_FRESH_MS = 3_000;
+/** How long a read of the live nodes answers for a node it found. */
+const NODE_KNOWN_MS = 3_000;
+/** How long it answers for one it did not find (a node just started is looked up again after this). */
+const NODE_UNKNOWN_MS = 1_000;
 
 /** The HTTP streaming, SSE and `/emulation` endpoints of one node, as the config enables them. */
 export class NativeEmulationEndpoints {
   private nodes: { ids: Set<string>; at: number } | undefined;
+  /** A read of the live nodes under way: requests meanwhile wait for it rather than read again. */
+  private reading: Promise<Set<string>> | undefined;
   private readonly log: Logger;
 
   /** `sendControl` reaches every node (the engine's control messages). */
@@ -142,7 +153,7 @@ export class NativeEmulationEndpoints {
       res.writeHead(405, { ...cors, Allow: methods, 'Content-Type': 'text/plain' }).end('method not allowed\n');
       return true;
     }
-    if (kind === 'http_stream' && req.headers['content-type'] === 'application/octet-stream') {
+    if (kind === 'http_stream' && mediaType(req) === 'application/octet-stream') {
       return plain(res, 415, cors, 'protobuf is not supported: use JSON\n');
     }
     readBodyThen(req, this.ctx.config.client.max_message_size, (body, err) => {
@@ -207,12 +218,20 @@ export class NativeEmulationEndpoints {
     return 204;
   }
 
+  /** True when `node` announced itself lately. The engine is read at most once a second for nodes it did not list. */
   private async nodeAlive(node: string): Promise<boolean> {
     const cached = this.nodes;
-    if (cached && cached.ids.has(node) && Date.now() - cached.at < NODES_FRESH_MS) return true;
-    const ids = new Set((await this.ctx.engine.nodes()).map((n) => n.uid));
-    this.nodes = { ids, at: Date.now() };
-    return ids.has(node);
+    const age = cached ? Date.now() - cached.at : Infinity;
+    if (cached && (age < NODE_UNKNOWN_MS || (age < NODE_KNOWN_MS && cached.ids.has(node)))) return cached.ids.has(node);
+    this.reading ??= this.ctx.engine
+      .nodes()
+      .then((nodes) => {
+        const ids = new Set(nodes.map((n) => n.uid));
+        this.nodes = { ids, at: Date.now() };
+        return ids;
+      })
+      .finally(() => (this.reading = undefined));
+    return (await this.reading).has(node);
   }
 }
 
@@ -229,4 +248,9 @@ function corsHeaders(req: IncomingMessage): Record<string, string> {
 function plain(res: ServerResponse, status: number, cors: Record<string, string>, text: string): true {
   res.writeHead(status, { ...cors, 'Content-Type': 'text/plain' }).end(text);
   return true;
+}
+
+/** The request's media type, lower case, without parameters. */
+function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 }
