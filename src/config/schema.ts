@@ -87,6 +87,15 @@ const tokenSchema = z
     user_id_claim: z.string().default('sub'),
   });
 
+/** A proxy to the application's backend (Centrifugo's connect and RPC proxies): off while `endpoint` is empty. */
+const proxySchema = z
+  .object({
+    endpoint: z.string().regex(/^(https?:\/\/\S+)?$/, 'must be an http(s) URL').default(''),
+    timeout: duration().prefault('1s'),
+    http_headers: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')).default([]),
+  })
+  .strict();
+
 /** Token verification settings (keys, audience, issuer). */
 export type TokenConfig = z.output<typeof tokenSchema>;
 
@@ -241,6 +250,7 @@ export const configSchema = z
           ),
           sse: defaults(z.object({ enabled: flag(), path: z.string().startsWith('/').default('/connection/sse') }).strict()),
           emulation_path: z.string().startsWith('/').default('/emulation'),
+          proxy: defaults(z.object({ connect: defaults(proxySchema), rpc: defaults(proxySchema) }).strict()),
           token: defaults(tokenSchema.strict().superRefine(checkTokenKeys)),
           subscription_token: defaults(
             z.object({ enabled: flag() }).extend(tokenSchema.shape).strict().superRefine(checkTokenKeys),

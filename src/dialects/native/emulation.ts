@@ -12,6 +12,7 @@ import type { MessageStream } from '../../hub/outbox.js';
 import { readBodyThen } from '../../server/body.js';
 import { originAllowed } from '../../server/origin.js';
 import { encodePush } from './codec.js';
+import { forwardedHeaders } from './proxy.js';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
 import type { SessionRegistry } from './registry.js';
@@ -146,7 +147,7 @@ export class NativeEmulationEndpoints {
     if (kind === 'sse' && req.method === 'GET') {
       const connect = url.searchParams.get('cf_connect');
       if (!connect) return plain(res, 400, cors, 'cf_connect is missing: the connect command goes in it\n');
-      this.openStream(res, 'sse', cors, Buffer.from(connect, 'utf8'));
+      this.openStream(req, res, 'sse', cors, Buffer.from(connect, 'utf8'));
       return true;
     }
     if (req.method !== 'POST') {
@@ -164,13 +165,13 @@ export class NativeEmulationEndpoints {
       }
       if (kind === 'emulation') this.emulate(res, cors, body);
       else if (body.length === 0) plain(res, 400, cors, 'the body holds no connect command\n');
-      else this.openStream(res, kind, cors, body);
+      else this.openStream(req, res, kind, cors, body);
     });
     return true;
   }
 
   /** Answers 200, keeps the response open and runs a session on it, starting with `connect`. */
-  private openStream(res: ServerResponse, kind: StreamKind, cors: Record<string, string>, connect: Buffer): void {
+  private openStream(req: IncomingMessage, res: ServerResponse, kind: StreamKind, cors: Record<string, string>, connect: Buffer): void {
     const contentType = kind === 'sse' ? 'text/event-stream; charset=utf-8' : 'application/json';
     res.writeHead(200, { ...cors, ...NO_CACHE, 'Content-Type': contentType });
     // The headers go at once (with a first line for SSE, as Centrifugo writes), so the client knows
@@ -178,7 +179,8 @@ export class NativeEmulationEndpoints {
     if (kind === 'sse') res.write('\r\n');
     else res.flushHeaders();
     const socket = new StreamSocket(res, kind);
-    const session = new NativeSession(this.ctx, socket, { framePingPong: false, emulatedSession: randomUUID() });
+    const proxyHeaders = forwardedHeaders(this.ctx.config, req.headers);
+    const session = new NativeSession(this.ctx, socket, { name: kind, framePingPong: false, emulatedSession: randomUUID(), proxyHeaders });
     res.on('close', () => {
       socket.readyState = 3;
       session.cleanup();

@@ -2,7 +2,7 @@
 // commands of a frame handled strictly in order, pings, connection expiry, and delivery of
 // publications from the hub through a bounded outbox.
 import { randomUUID } from 'node:crypto';
-import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
+import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { logFailure } from '../../errors.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { OutboxBase, type OutboxSocket } from '../../hub/outbox.js';
@@ -33,13 +33,19 @@ import {
   connectSubscription,
   type ChannelSub,
 } from './channel-ops.js';
+import { connectIdentity } from './identity.js';
 import { handlePresence, leaveChannel } from './presence.js';
+import { handleRpc } from './proxy.js';
 import { Subscriptions } from './subscriptions.js';
 
 /** How a session's connection was opened. */
 export interface TransportOptions {
+  /** `websocket`, `http_stream` or `sse` (the proxies tell the backend). */
+  readonly name: string;
   /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
   readonly framePingPong: boolean;
+  /** Headers of the client's request that the proxies pass on (forwardedHeaders). */
+  readonly proxyHeaders?: Record<string, string>;
   /**
    * HTTP streaming or SSE: the session id the client sends its commands to `/emulation` with (a
    * secret, unlike the client id, which presence shows to others).
@@ -101,6 +107,10 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   private readonly framePingPong: boolean;
   /** HTTP streaming or SSE: the id `/emulation` requests name this session by. */
   readonly emulatedSession: string | undefined;
+  /** `websocket`, `http_stream` or `sse`. */
+  readonly transport: string;
+  /** Headers of the client's request that the proxies pass on; undefined when no proxy is on. */
+  readonly proxyHeaders: Record<string, string> | undefined;
 
   // The session is its outbox and its own ping deadline, and one small object, made only while it is
   // scheduled, is its other deadline: at tens of thousands of connections, every object per
@@ -121,6 +131,8 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     super(socket, { maxBytes: ctx.config.client.queue_max_size, separator: SEPARATOR });
     this.framePingPong = transport.framePingPong;
     this.emulatedSession = transport.emulatedSession;
+    this.transport = transport.name;
+    this.proxyHeaders = transport.proxyHeaders;
     ctx.registry.open(this);
     this.scheduleCheck(ctx.config.client.stale_close_delay);
   }
@@ -367,8 +379,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       case 'presence_stats':
         return handlePresence(this, id, req, method);
       case 'rpc':
-        // No RPC handler is configured.
-        throw new ReplyError(Errors.notAvailable);
+        return handleRpc(this, id, req);
       case 'ping':
         throw new DisconnectError(Disconnects.badRequest);
       case 'send':
@@ -378,33 +389,17 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   }
 
   private async handleConnect(id: number, req: Record<string, unknown>): Promise<void> {
-    const { config, connectionTokens, rules } = this.ctx;
-    const token = typeof req.token === 'string' ? req.token : '';
-    let channels: string[] = [];
-    let subsClaim: Record<string, unknown> = {};
-    if (token) {
-      const result = await connectionTokens.verify(token);
-      if (this.closed) return;
-      if (result.status === 'expired') return this.failConnect(id, Errors.tokenExpired);
-      const malformed = result.status === 'invalid' ? result.reason : malformedConnectClaims(result.claims);
-      if (malformed !== undefined || result.status !== 'ok') {
-        this.ctx.log.info({ client: this.id, reason: malformed }, 'invalid connection token');
-        return this.close(Disconnects.invalidToken);
-      }
-      const claims = result.claims;
-      this.user = tokenUser(claims, config.client.token.user_id_claim);
-      this.connInfo = rawJsonClaim(claims, 'info');
-      this.expireAt = tokenExpiry(claims);
-      subsClaim = asObject(claims.subs);
-      // Each channel once, whether the token names it twice or in both claims.
-      const named = new Set<string>(Array.isArray(claims.channels) ? claims.channels.filter((c): c is string => typeof c === 'string') : []);
-      for (const ch of Object.keys(subsClaim)) named.add(ch);
-      channels = [...named];
-      if (this.expireAt > 0 && this.expireAt <= Date.now()) return this.failConnect(id, Errors.tokenExpired);
-    } else if (!config.client.allow_anonymous_connect_without_token) {
-      this.ctx.log.info({ client: this.id }, 'connection without token refused (anonymous connections are not allowed)');
-      return this.close({ code: Disconnects.badRequest.code, reason: 'bad request: token required' });
-    }
+    const { config, rules } = this.ctx;
+    const outcome = await connectIdentity(this, req);
+    if (!outcome || this.closed) return;
+    if ('disconnect' in outcome) return this.close(outcome.disconnect);
+    if ('error' in outcome) return this.failConnect(id, outcome.error);
+    const { identity } = outcome;
+    this.user = identity.user;
+    this.connInfo = identity.info;
+    this.expireAt = identity.expireAt;
+    const channels = identity.channels;
+    const subsClaim = identity.subs;
     for (const ch of channels) {
       if (!rules.options(ch)) return this.failConnect(id, Errors.unknownChannel);
     }
@@ -445,6 +440,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       result.pong = true;
     }
     if (Object.keys(subResults).length) result.subs = subResults;
+    if (identity.data !== undefined) result.data = new RawJson(identity.data);
     if (this.emulatedSession !== undefined) {
       result.session = this.emulatedSession;
       result.node = this.ctx.nodeId;

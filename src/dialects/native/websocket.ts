@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type Server } from 'ws';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
+import { forwardedHeaders } from './proxy.js';
 import { NativeSession } from './session.js';
 
 const JSON_PROTOCOL = 'centrifuge-json';
@@ -63,7 +64,8 @@ export class NativeWebSocketEndpoint {
         return;
       }
       const framePingPong = url.searchParams.get('cf_ws_frame_ping_pong') === 'true';
-      ws.session = new NativeSession(this.ctx, ws, { framePingPong });
+      const proxyHeaders = forwardedHeaders(this.ctx.config, req.headers);
+      ws.session = new NativeSession(this.ctx, ws, { name: 'websocket', framePingPong, proxyHeaders });
       ws.on('message', onSocketMessage);
       ws.on('close', onSocketClose);
       ws.on('error', onSocketError);

@@ -1,0 +1,81 @@
+// Who a connecting client is: the claims of its connection token, or, without a token, what the
+// connect proxy's backend answers, or an anonymous connection where the config allows one.
+import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
+import { RawJson } from './codec.js';
+import { Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
+import { asObject, str } from './fields.js';
+import { callProxy, proxyRequest } from './proxy.js';
+import type { NativeSession } from './session.js';
+
+/** A connection's identity, and what its connect reply and subscriptions take from it. */
+export interface Identity {
+  readonly user: string;
+  /** Connection info (raw JSON), shown to others in presence and publications. */
+  readonly info: string | undefined;
+  /** When the connection expires (ms since the epoch); 0 = never. */
+  readonly expireAt: number;
+  /** Server-side subscriptions, each once. */
+  readonly channels: string[];
+  /** Per-channel options of the server-side subscriptions (`subs`). */
+  readonly subs: Record<string, unknown>;
+  /** `data` for the connect reply (raw JSON; the connect proxy's). */
+  readonly data: string | undefined;
+}
+
+/** The identity, or how the connect fails: an error reply, or the end of the connection. */
+export type IdentityOutcome = { readonly identity: Identity } | { readonly error: ProtocolError } | { readonly disconnect: Disconnect };
+
+/** Decides who the client of a `connect` command is; undefined when the session closed meanwhile. */
+export async function connectIdentity(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {
+  const { config, connectionTokens, log } = session.ctx;
+  const token = typeof req.token === 'string' ? req.token : '';
+  if (token) {
+    const result = await connectionTokens.verify(token);
+    if (session.closed) return undefined;
+    if (result.status === 'expired') return { error: Errors.tokenExpired };
+    const malformed = result.status === 'invalid' ? result.reason : malformedConnectClaims(result.claims);
+    if (malformed !== undefined || result.status !== 'ok') {
+      log.info({ client: session.id, reason: malformed }, 'invalid connection token');
+      return { disconnect: Disconnects.invalidToken };
+    }
+    return fromClaims(result.claims, tokenUser(result.claims, config.client.token.user_id_claim), tokenExpiry(result.claims), undefined);
+  }
+  const proxy = config.client.proxy.connect;
+  if (proxy.endpoint) return askProxy(session, req);
+  if (config.client.allow_anonymous_connect_without_token) return { identity: { user: '', info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
+  log.info({ client: session.id }, 'connection without token refused (anonymous connections are not allowed)');
+  return { disconnect: { code: Disconnects.badRequest.code, reason: 'bad request: token required' } };
+}
+
+/** The identity a token's claims, or a connect proxy's result, give (Centrifugo reads both alike). */
+function fromClaims(claims: Record<string, unknown>, user: string, expireAt: number, data: string | undefined): IdentityOutcome {
+  const subs = asObject(claims.subs);
+  // Each channel once, whether the claims name it twice or in both `channels` and `subs`.
+  const named = new Set<string>(Array.isArray(claims.channels) ? claims.channels.filter((c): c is string => typeof c === 'string') : []);
+  for (const ch of Object.keys(subs)) named.add(ch);
+  if (expireAt > 0 && expireAt <= Date.now()) return { error: Errors.tokenExpired };
+  return { identity: { user, info: rawJsonClaim(claims, 'info'), expireAt, channels: [...named], subs, data } };
+}
+
+/** Asks the connect proxy's backend who a client without a token is. */
+async function askProxy(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {
+  const { config, log } = session.ctx;
+  const data = rawJsonClaim(req, 'data');
+  const body = { ...proxyRequest(session), name: str(req.name), version: str(req.version), data: data === undefined ? undefined : new RawJson(data) };
+  try {
+    const reply = await callProxy(config.client.proxy.connect, body, session.proxyHeaders);
+    if (session.closed) return undefined;
+    if (!('result' in reply)) return reply;
+    const result = reply.result;
+    const malformed = malformedConnectClaims(result);
+    if (malformed !== undefined || (result.user !== undefined && typeof result.user !== 'string')) {
+      throw new Error(`the backend's result is malformed: ${malformed ?? 'user is not a string'}`);
+    }
+    // The proxy's `expire_at` (seconds) is when the connection expires, unless refreshed by the server API.
+    const expireAt = typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
+    return fromClaims(result, str(result.user), expireAt, rawJsonClaim(result, 'data'));
+  } catch (err) {
+    log.warn({ client: session.id, err: (err as Error).message }, 'connect proxy failed');
+    return { error: Errors.internal };
+  }
+}

@@ -1,0 +1,179 @@
+// The connect and RPC proxies against a real backend (a Node HTTP server in the test): who a client
+// without a token is, its info, data, server-side subscriptions and expiry; the backend's errors and
+// disconnects; a backend that fails or is slow; headers passed on (only those the config names);
+// tokens still checked without the backend; RPC answered by the backend.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { client, openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
+import { sleep } from '../helpers/raw.js';
+
+interface Seen {
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: any;
+  readonly text: string;
+}
+
+/** The application's backend: answers with `reply(request)` (an object, or [status, text]). */
+let reply: (seen: Seen) => unknown = () => ({ result: {} });
+const seen: Seen[] = [];
+let backend: Server;
+let node: TestNode;
+
+before(async () => {
+  backend = createServer((req, res) => {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (text += c));
+    req.on('end', async () => {
+      const s: Seen = { path: req.url ?? '', headers: req.headers, body: JSON.parse(text), text };
+      seen.push(s);
+      const out = await reply(s);
+      if (Array.isArray(out)) res.writeHead(out[0] as number).end(out[1] as string);
+      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(typeof out === 'string' ? out : JSON.stringify(out));
+    });
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+  node = await startNode({
+    client: {
+      http_stream: { enabled: true },
+      proxy: {
+        connect: { endpoint: `${url}/connect`, timeout: '500ms', http_headers: ['Cookie', 'X-Real-IP'] },
+        rpc: { endpoint: `${url}/rpc`, http_headers: ['Cookie'] },
+      },
+    },
+    channel: { namespaces: [openNamespace('room', { presence: true, allow_presence_for_subscriber: true }), openNamespace('news')] },
+  });
+});
+after(async () => {
+  await node.close();
+  backend.close();
+});
+
+/** A WebSocket class that sends `headers` with its upgrade, as a browser sends its cookies. */
+function withHeaders(headers: Record<string, string>): typeof WebSocket {
+  return class extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers });
+    }
+  } as unknown as typeof WebSocket;
+}
+
+test('connect proxy: the backend names the user (from the cookie passed on), its info, data, server-side subscriptions and expiry', async () => {
+  seen.length = 0;
+  // As text: the info holds a 64-bit integer that a JavaScript backend could not write.
+  reply = (s) =>
+    `{"result":{"user":${JSON.stringify(s.headers.cookie === 'session=abc' ? 'alice' : '')},"info":{"name":"Alice","id":12345678901234567890},` +
+    `"data":{"welcome":true},"channels":["news:1"],"expire_at":${Math.floor(Date.now() / 1000) + 3600}}}`;
+  const c = client(node, { websocket: withHeaders({ Cookie: 'session=abc', 'X-Real-IP': '10.1.2.3', 'X-Secret': 'not passed on' }), data: { hello: 'backend' } });
+  const connected = record(c, 'connected');
+  const publications = record(c, 'publication');
+  c.connect();
+  await c.ready(3000);
+  assert.deepEqual(connected[0]![1].data, { welcome: true });
+  assert.equal(seen.length, 1);
+  const req = seen[0]!;
+  assert.equal(req.path, '/connect');
+  assert.equal(req.headers['content-type'], 'application/json');
+  assert.equal(req.headers['x-real-ip'], '10.1.2.3');
+  assert.equal(req.headers['x-secret'], undefined);
+  assert.deepEqual(
+    { ...req.body, client: typeof req.body.client },
+    { client: 'string', transport: 'websocket', protocol: 'json', encoding: 'json', name: 'js', version: req.body.version, data: { hello: 'backend' } },
+  );
+  assert.equal(req.body.client, connected[0]![1].client);
+  // The connection is alice's, with the backend's info kept as written (64-bit integer and all).
+  const sub = c.newSubscription('room:1');
+  sub.subscribe();
+  await sub.ready(3000);
+  const presence = await node.api.call('presence', { channel: 'room:1' });
+  assert.match(JSON.stringify(presence), /"user":"alice"/);
+  const info = await fetch(`${node.url}/api/presence`, { method: 'POST', headers: { 'X-API-Key': 'test-api-key' }, body: '{"channel":"room:1"}' }).then((r) => r.text());
+  assert.match(info, /"conn_info":\{"name":"Alice","id":12345678901234567890\}/);
+  // The server-side subscription from the backend's `channels`.
+  await node.api.publish('news:1', 'extra');
+  await until(() => publications.length === 1, 3000, 'the server-side publication');
+  assert.deepEqual([publications[0]![1].channel, publications[0]![1].data], ['news:1', 'extra']);
+  c.disconnect();
+});
+
+test('connect proxy: an error from the backend is the connect\'s error; a disconnect ends the connection with its code', async () => {
+  reply = () => ({ error: { code: 1001, message: 'no session' } });
+  const a = client(node);
+  const aGone = new Promise<{ code: number; reason: string }>((r) => a.once('disconnected', r));
+  a.connect();
+  assert.deepEqual(await aGone.then((ctx) => [ctx.code, ctx.reason]), [1001, 'no session']);
+
+  reply = () => ({ disconnect: { code: 4501, reason: 'banned' } });
+  const b = client(node);
+  const bGone = new Promise<{ code: number; reason: string }>((r) => b.once('disconnected', r));
+  b.connect();
+  assert.deepEqual(await bGone.then((ctx) => [ctx.code, ctx.reason]), [4501, 'banned']);
+});
+
+test('connect proxy: a backend that fails, answers garbage or is slower than the timeout is a temporary error; the client connects once it answers', async () => {
+  for (const bad of [() => [500, 'oops'], () => 'not json', () => ({ result: { user: 42 } }), () => ({ result: { channels: 'x' } }), () => sleep(800).then(() => ({ result: {} }))]) {
+    reply = bad;
+    const c = client(node);
+    const errors = record(c, 'error');
+    c.connect();
+    await until(() => errors.length >= 1, 3000, 'a connect error');
+    assert.deepEqual([errors[0]![1].type, errors[0]![1].error.code, errors[0]![1].error.temporary], ['connect', 100, true]);
+    assert.equal(c.state, 'connecting');
+    reply = () => ({ result: { user: 'later' } });
+    await c.ready(5000);
+    c.disconnect();
+  }
+});
+
+test('connect proxy over HTTP streaming: the headers of the request that opened the stream are passed on', async () => {
+  seen.length = 0;
+  reply = (s) => ({ result: { user: s.headers.cookie === 'session=stream' ? 'dave' : 'nobody' } });
+  const res = await fetch(`${node.url}/connection/http_stream`, { method: 'POST', headers: { Cookie: 'session=stream' }, body: '{"id":1,"connect":{"data":{"x":1}}}' });
+  const reader = res.body!.getReader();
+  let text = '';
+  while (!text.includes('\n')) text += new TextDecoder().decode((await reader.read()).value);
+  const connect = JSON.parse(text.split('\n')[0]!).connect;
+  assert.deepEqual([seen[0]!.body.transport, seen[0]!.body.data, seen[0]!.headers.cookie], ['http_stream', { x: 1 }, 'session=stream']);
+  assert.equal(connect.client, seen[0]!.body.client);
+  assert.equal(typeof connect.session, 'string');
+  await reader.cancel();
+});
+
+test('a client with a token is checked as before, without asking the backend', async () => {
+  seen.length = 0;
+  reply = () => ({ error: { code: 1001, message: 'should not be asked' } });
+  const c = client(node, { token: await userToken('bob') });
+  c.connect();
+  await c.ready(3000);
+  assert.equal(seen.length, 0);
+  c.disconnect();
+});
+
+test('RPC proxy: the backend answers the client\'s rpc with its data, or an error, or a disconnect', async () => {
+  reply = (s) => (s.path === '/connect' ? { result: { user: 'carol' } } : { result: { data: { method: s.body.method, got: s.body.data, user: s.body.user, cookie: s.headers.cookie ?? null } } });
+  const c = client(node, { websocket: withHeaders({ Cookie: 'session=xyz' }) });
+  c.connect();
+  await c.ready(3000);
+  const res = await c.rpc('sum', { a: 1, b: 2 });
+  assert.deepEqual(res.data, { method: 'sum', got: { a: 1, b: 2 }, user: 'carol', cookie: 'session=xyz' });
+  const body = seen.at(-1)!.body;
+  assert.deepEqual([body.transport, body.client, body.protocol], ['websocket', c['_client'], 'json']);
+  reply = () => ({ error: { code: 1002, message: 'no such sum' } });
+  await assert.rejects(c.rpc('sum', {}), (e: { code: number; message: string }) => e.code === 1002 && e.message === 'no such sum');
+  reply = () => [502, 'bad gateway'];
+  await assert.rejects(c.rpc('sum', {}), (e: { code: number }) => e.code === 100);
+  reply = () => ({ disconnect: { code: 4502, reason: 'rpc says bye' } });
+  const gone = new Promise<{ code: number }>((r) => c.once('disconnected', r));
+  void c.rpc('sum', {}).catch(() => undefined);
+  assert.equal((await gone).code, 4502);
+});
+
+test('proxy endpoints must be http(s) URLs; header names must be header names', async () => {
+  await assert.rejects(startNode({ client: { proxy: { connect: { endpoint: 'ftp://x' } } } }), /client\.proxy\.connect\.endpoint/);
+  await assert.rejects(startNode({ client: { proxy: { rpc: { http_headers: ['bad header'] } } } }), /client\.proxy\.rpc\.http_headers/);
+});
