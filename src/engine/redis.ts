@@ -47,6 +47,8 @@ export interface RedisEngineOptions extends EngineOptions {
 type Client = Redis | Cluster;
 
 const NO_POSITION = { offset: 0, epoch: '' };
+/** How often the cluster clients re-read the slot table (CLUSTER SLOTS). */
+const SLOTS_REFRESH_MS = 2_000;
 
 /** The Redis / Redis Cluster engine. */
 export class RedisEngine implements Engine {
@@ -72,6 +74,7 @@ export class RedisEngine implements Engine {
   private readonly presenceStore: RedisPresence;
   private subscriberWasReady = false;
   private closed = false;
+  private slotsRefreshTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: RedisEngineOptions) {
     this.clusterMode = !!options.cluster && options.cluster.length > 0;
@@ -92,7 +95,8 @@ export class RedisEngine implements Engine {
         enableOfflineQueue: false,
         lazyConnect: true,
         clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-        slotsRefreshInterval: 2_000,
+        // No `slotsRefreshInterval`: the periodic slot refresh is Herald's (see start), as ioredis's
+        // timer survives disconnect() when a refresh is in flight then, and keeps the process alive.
       };
       this.cmd = new Cluster(seeds, clusterOpts);
       this.sub = new Cluster(seeds, {
@@ -139,6 +143,16 @@ export class RedisEngine implements Engine {
         this.options.log.warn('cannot tell which redis cluster connection serves a channel: every channel resyncs when a node is lost');
         this.sub.on('-node', () => this.resyncHeld(() => true, 'a redis cluster node was lost'));
       }
+    }
+    if (this.cmd instanceof Cluster && this.sub instanceof Cluster) {
+      // Re-reads the slot table every 2 s so topology changes show up without waiting for a MOVED.
+      // Not ioredis's `slotsRefreshInterval`: its loop re-arms its timer when a refresh still in
+      // flight at disconnect() ends, then refreshes an empty pool every 2 s for good.
+      const clusters = [this.cmd, this.sub];
+      this.slotsRefreshTimer = setInterval(() => {
+        for (const c of clusters) if (c.status === 'ready') c.refreshSlotsCache();
+      }, SLOTS_REFRESH_MS);
+      this.slotsRefreshTimer.unref();
     }
     // Not awaited: a Redis that is down at start is retried in the background; until it answers,
     // publishes and subscribes fail with a clear temporary error and the node keeps serving.
@@ -364,6 +378,7 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.slotsRefreshTimer);
     for (const p of this.pendingSubscribe.values()) for (const w of p.waiters) w.reject(new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed'));
     this.pendingSubscribe.clear();
     // QUIT politely, but never wait long: a dead cluster node would keep it pending forever.
