@@ -356,6 +356,16 @@ export const configSchema = z
         message: `must be longer than client.presence_update_interval (${config.client.presence_update_interval / 1000}s), or present clients drop out between updates`,
       });
     }
+    // A proxy call must be able to finish: after 0 it never can, and a connect still waiting at
+    // stale_close_delay is closed as stale (terminal) instead of getting a temporary error.
+    for (const which of ['connect', 'rpc'] as const) {
+      const timeout = config.client.proxy[which].timeout;
+      const stale = config.client.stale_close_delay;
+      if (timeout <= 0 || (which === 'connect' ? timeout >= stale : timeout > 60_000)) {
+        const why = which === 'connect' ? `shorter than client.stale_close_delay (${stale / 1000}s)` : 'at most 60s';
+        ctx.addIssue({ code: 'custom', path: ['client', 'proxy', which, 'timeout'], message: `must be > 0 and ${why}` });
+      }
+    }
     // ws4redis's channels and stored messages are raw Redis names: under the engine's prefix followed
     // by "." or "{" they would be the engine's own names, which it refuses to raw use.
     const names = config.ws4redis.prefix ? `${config.ws4redis.prefix}:` : '';

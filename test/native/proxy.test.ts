@@ -21,6 +21,7 @@ interface Seen {
 let reply: (seen: Seen) => unknown = () => ({ result: {} });
 const seen: Seen[] = [];
 let backend: Server;
+let backendUrl = '';
 let node: TestNode;
 
 before(async () => {
@@ -37,12 +38,12 @@ before(async () => {
     });
   });
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+  const url = (backendUrl = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`);
   node = await startNode({
     client: {
       http_stream: { enabled: true },
       proxy: {
-        connect: { endpoint: `${url}/connect`, timeout: '500ms', http_headers: ['Cookie', 'X-Real-IP'] },
+        connect: { endpoint: `${url}/connect`, timeout: '500ms', http_headers: ['Cookie', 'X-Real-IP', 'Authorization', 'Content-Type'] },
         rpc: { endpoint: `${url}/rpc`, http_headers: ['Cookie'] },
       },
     },
@@ -69,7 +70,12 @@ test('connect proxy: the backend names the user (from the cookie passed on), its
   reply = (s) =>
     `{"result":{"user":${JSON.stringify(s.headers.cookie === 'session=abc' ? 'alice' : '')},"info":{"name":"Alice","id":12345678901234567890},` +
     `"data":{"welcome":true},"channels":["news:1"],"expire_at":${Math.floor(Date.now() / 1000) + 3600}}}`;
-  const c = client(node, { websocket: withHeaders({ Cookie: 'session=abc', 'X-Real-IP': '10.1.2.3', 'X-Secret': 'not passed on' }), data: { hello: 'backend' } });
+  const c = client(node, {
+    websocket: withHeaders({ Cookie: 'session=abc', 'X-Real-IP': '10.1.2.3', 'X-Secret': 'not passed on', 'Content-Type': 'text/evil' }),
+    data: { hello: 'backend' },
+    // The SDK's emulated headers (in the connect command) join the request's.
+    headers: { Authorization: 'Bearer t0ken', 'X-Other': 'not passed on' },
+  });
   const connected = record(c, 'connected');
   const publications = record(c, 'publication');
   c.connect();
@@ -81,6 +87,8 @@ test('connect proxy: the backend names the user (from the cookie passed on), its
   assert.equal(req.headers['content-type'], 'application/json');
   assert.equal(req.headers['x-real-ip'], '10.1.2.3');
   assert.equal(req.headers['x-secret'], undefined);
+  assert.equal(req.headers.authorization, 'Bearer t0ken');
+  assert.equal(req.headers['x-other'], undefined);
   assert.deepEqual(
     { ...req.body, client: typeof req.body.client },
     { client: 'string', transport: 'websocket', protocol: 'json', encoding: 'json', name: 'js', version: req.body.version, data: { hello: 'backend' } },
@@ -144,6 +152,49 @@ test('connect proxy over HTTP streaming: the headers of the request that opened 
   await reader.cancel();
 });
 
+test('connect proxy: null fields count as absent (as Go reads them); an expire_at already past is 110; odd codes are a failing backend', async () => {
+  reply = () => ({ result: { user: 'nully', channels: null, subs: null, expire_at: null, b64info: null, info: null, data: null } });
+  const a = client(node);
+  a.connect();
+  await a.ready(3000);
+  a.disconnect();
+  reply = () => ({ result: { user: 'late', expire_at: Math.floor(Date.now() / 1000) - 10 } });
+  const b = client(node);
+  const bGone = new Promise<{ code: number }>((r) => b.once('disconnected', r));
+  b.connect();
+  assert.equal((await bGone).code, 110);
+  for (const odd of [{ disconnect: { code: 5000, reason: 'x' } }, { error: { code: 0, message: 'x' } }]) {
+    reply = () => odd;
+    const c = client(node);
+    const errors = record(c, 'error');
+    c.connect();
+    await until(() => errors.length >= 1, 3000, 'a connect error');
+    assert.equal(errors[0]![1].error.code, 100, JSON.stringify(odd));
+    c.disconnect();
+  }
+});
+
+test('connect proxy: at most 64 calls at once reach the backend; a burst of clients all connect', async () => {
+  // A timeout long enough that no call is given up (a call given up still runs on the backend).
+  const burst = await startNode({ client: { proxy: { connect: { endpoint: `${backendUrl}/connect`, timeout: '5s' } } } });
+  let inFlight = 0;
+  let most = 0;
+  reply = async () => {
+    most = Math.max(most, ++inFlight);
+    await sleep(300);
+    inFlight--;
+    return { result: { user: 'burst' } };
+  };
+  try {
+    const clients = Array.from({ length: 150 }, () => client(burst));
+    for (const c of clients) c.connect();
+    await Promise.all(clients.map((c) => c.ready(10_000)));
+    assert.ok(most <= 64 && most >= 48, `${most} calls at once`);
+  } finally {
+    await burst.close();
+  }
+});
+
 test('a client with a token is checked as before, without asking the backend', async () => {
   seen.length = 0;
   reply = () => ({ error: { code: 1001, message: 'should not be asked' } });
@@ -152,6 +203,34 @@ test('a client with a token is checked as before, without asking the backend', a
   await c.ready(3000);
   assert.equal(seen.length, 0);
   c.disconnect();
+});
+
+test('RPC proxy: an answer without a result is an empty one (a void call)', async () => {
+  reply = (s) => (s.path === '/connect' ? { result: { user: 'void' } } : s.body.method === 'a' ? {} : { result: null });
+  const c = client(node);
+  c.connect();
+  await c.ready(3000);
+  assert.equal((await c.rpc('a', {})).data, undefined);
+  assert.equal((await c.rpc('b', {})).data, undefined);
+  c.disconnect();
+});
+
+test('RPC proxy: a slow call does not hold back the pong of a ping that came meanwhile', async () => {
+  const slow = await startNode({
+    client: { ping_interval: '1s', pong_timeout: '700ms', proxy: { connect: { endpoint: `${backendUrl}/connect` }, rpc: { endpoint: `${backendUrl}/rpc`, timeout: '5s' } } },
+  });
+  try {
+    reply = async (s) => (s.path === '/connect' ? { result: { user: 'slow' } } : (await sleep(2500), { result: { data: 'late' } }));
+    const c = client(slow);
+    c.connect();
+    await c.ready(3000);
+    const events = record(c, 'connecting', 'disconnected');
+    assert.equal((await c.rpc('wait', {})).data, 'late');
+    assert.deepEqual(events, []);
+    c.disconnect();
+  } finally {
+    await slow.close();
+  }
 });
 
 test('RPC proxy: the backend answers the client\'s rpc with its data, or an error, or a disconnect', async () => {
@@ -173,7 +252,9 @@ test('RPC proxy: the backend answers the client\'s rpc with its data, or an erro
   assert.equal((await gone).code, 4502);
 });
 
-test('proxy endpoints must be http(s) URLs; header names must be header names', async () => {
+test('proxy endpoints must be http(s) URLs; header names must be header names; timeouts > 0, the connect proxy\'s under client.stale_close_delay', async () => {
+  await assert.rejects(startNode({ client: { proxy: { connect: { endpoint: 'http://x', timeout: '10s' } } } }), /client\.proxy\.connect\.timeout/);
+  await assert.rejects(startNode({ client: { proxy: { rpc: { endpoint: 'http://x', timeout: 0 } } } }), /client\.proxy\.rpc\.timeout/);
   await assert.rejects(startNode({ client: { proxy: { connect: { endpoint: 'ftp://x' } } } }), /client\.proxy\.connect\.endpoint/);
   await assert.rejects(startNode({ client: { proxy: { rpc: { http_headers: ['bad header'] } } } }), /client\.proxy\.rpc\.http_headers/);
 });

@@ -4,7 +4,7 @@ import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '..
 import { RawJson } from './codec.js';
 import { Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
-import { callProxy, proxyRequest } from './proxy.js';
+import { callProxy, proxyFailed, proxyRequest, withCommandHeaders } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /** A connection's identity, and what its connect reply and subscriptions take from it. */
@@ -38,7 +38,9 @@ export async function connectIdentity(session: NativeSession, req: Record<string
       log.info({ client: session.id, reason: malformed }, 'invalid connection token');
       return { disconnect: Disconnects.invalidToken };
     }
-    return fromClaims(result.claims, tokenUser(result.claims, config.client.token.user_id_claim), tokenExpiry(result.claims), undefined);
+    const expireAt = tokenExpiry(result.claims);
+    if (expireAt > 0 && expireAt <= Date.now()) return { error: Errors.tokenExpired };
+    return fromClaims(result.claims, tokenUser(result.claims, config.client.token.user_id_claim), expireAt, undefined);
   }
   const proxy = config.client.proxy.connect;
   if (proxy.endpoint) return askProxy(session, req);
@@ -48,22 +50,23 @@ export async function connectIdentity(session: NativeSession, req: Record<string
 }
 
 /** The identity a token's claims, or a connect proxy's result, give (Centrifugo reads both alike). */
-function fromClaims(claims: Record<string, unknown>, user: string, expireAt: number, data: string | undefined): IdentityOutcome {
+function fromClaims(claims: Record<string, unknown>, user: string, expireAt: number, data: string | undefined): { identity: Identity } {
   const subs = asObject(claims.subs);
   // Each channel once, whether the claims name it twice or in both `channels` and `subs`.
   const named = new Set<string>(Array.isArray(claims.channels) ? claims.channels.filter((c): c is string => typeof c === 'string') : []);
   for (const ch of Object.keys(subs)) named.add(ch);
-  if (expireAt > 0 && expireAt <= Date.now()) return { error: Errors.tokenExpired };
   return { identity: { user, info: rawJsonClaim(claims, 'info'), expireAt, channels: [...named], subs, data } };
 }
 
 /** Asks the connect proxy's backend who a client without a token is. */
 async function askProxy(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {
-  const { config, log } = session.ctx;
+  const proxy = session.ctx.config.client.proxy.connect;
   const data = rawJsonClaim(req, 'data');
   const body = { ...proxyRequest(session), name: str(req.name), version: str(req.version), data: data === undefined ? undefined : new RawJson(data) };
+  // The connect command's own headers join the connection's, for this call and the RPC proxy's.
+  session.proxyHeaders = withCommandHeaders(session, req);
   try {
-    const reply = await callProxy(config.client.proxy.connect, body, session.proxyHeaders);
+    const reply = await callProxy(proxy, body, session.proxyHeaders);
     if (session.closed) return undefined;
     if (!('result' in reply)) return reply;
     const result = reply.result;
@@ -71,11 +74,13 @@ async function askProxy(session: NativeSession, req: Record<string, unknown>): P
     if (malformed !== undefined || (result.user !== undefined && typeof result.user !== 'string')) {
       throw new Error(`the backend's result is malformed: ${malformed ?? 'user is not a string'}`);
     }
-    // The proxy's `expire_at` (seconds) is when the connection expires, unless refreshed by the server API.
+    // The proxy's `expire_at` (seconds) is when the connection expires; one already past is 110, as
+    // in Centrifugo.
     const expireAt = typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
+    if (expireAt > 0 && expireAt < Date.now()) return { error: Errors.expired };
     return fromClaims(result, str(result.user), expireAt, rawJsonClaim(result, 'data'));
   } catch (err) {
-    log.warn({ client: session.id, err: (err as Error).message }, 'connect proxy failed');
+    proxyFailed(session, 'connect', proxy.endpoint, err);
     return { error: Errors.internal };
   }
 }

@@ -1,15 +1,20 @@
 // The connect and RPC proxies (Centrifugo's): Herald asks the application's backend over HTTP who a
 // connection without a token is, and to answer a client's `rpc`. The backend answers
 // `{"result": …}`, `{"error": {code, message}}` (sent to the client as a reply error) or
-// `{"disconnect": {code, reason}}` (the connection ends with it). A backend that fails, times out or
-// answers anything else is an internal error (100, temporary: the client retries).
+// `{"disconnect": {code, reason}}` (the connection ends with it); `null` fields count as absent, as
+// in Centrifugo. A backend that fails, times out or answers anything else is an internal error (100,
+// temporary: the client retries). At most MAX_IN_FLIGHT calls per proxy are under way at once: a
+// reconnect storm queues (each call's timeout counting from when it was asked for) instead of opening
+// thousands of connections to the backend.
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Logger } from 'pino';
 import { rawJsonClaim } from '../../auth/tokens.js';
 import type { HeraldConfig } from '../../config/schema.js';
+import { throttledWarn } from '../../engine/log-throttle.js';
 import { parseKeepingPayloads } from '../../server/json-source.js';
 import { encodeResult, RawJson, stringify } from './codec.js';
 import { DisconnectError, Errors, ReplyError, type Disconnect, type ProtocolError } from './codes.js';
-import { str } from './fields.js';
+import { asObject, str } from './fields.js';
 import type { NativeSession } from './session.js';
 
 type ProxyConfig = HeraldConfig['client']['proxy']['connect'];
@@ -17,50 +22,154 @@ type ProxyConfig = HeraldConfig['client']['proxy']['connect'];
 /** What the backend answered. */
 export type ProxyReply = { readonly result: Record<string, unknown> } | { readonly error: ProtocolError } | { readonly disconnect: Disconnect };
 
+/** Most calls to one proxy under way at once; the others wait for a turn. */
+const MAX_IN_FLIGHT = 64;
+/** Largest answer read from the backend. */
+const MAX_ANSWER_BYTES = 1 << 20;
+/** Headers Herald sets itself: never taken from the client's request. */
+const OWN_HEADERS = new Set(['content-type', 'content-length', 'host', 'connection', 'transfer-encoding']);
+
 /**
  * The headers of a client's request (the WebSocket upgrade, or the request that opened its HTTP
  * stream) that the proxies pass on, by the names the config lists; undefined when no proxy is on
  * (nothing is kept per connection then).
  */
-export function forwardedHeaders(config: HeraldConfig, headers: IncomingHttpHeaders): Record<string, string> | undefined {
+export function forwardedHeaders(config: HeraldConfig, headers: IncomingHttpHeaders | Record<string, unknown>): Record<string, string> | undefined {
   const { connect, rpc } = config.client.proxy;
   if (!connect.endpoint && !rpc.endpoint) return undefined;
+  const wanted = new Set([...connect.http_headers, ...rpc.http_headers].map((h) => h.toLowerCase()));
   const out: Record<string, string> = {};
-  for (const name of [...connect.http_headers, ...rpc.http_headers]) {
-    const value = headers[name.toLowerCase()];
-    if (value !== undefined) out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  for (const [name, value] of Object.entries(headers)) {
+    const key = name.toLowerCase();
+    if (!wanted.has(key) || OWN_HEADERS.has(key)) continue;
+    if (typeof value === 'string') out[key] = value;
+    else if (Array.isArray(value)) out[key] = value.join(', ');
   }
   return out;
 }
 
+/** One proxy's turns: calls beyond MAX_IN_FLIGHT wait in order. */
+class Turns {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  async run<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    if (this.running >= MAX_IN_FLIGHT) {
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal.removeEventListener('abort', gone);
+          resolve();
+        };
+        const gone = () => {
+          const i = this.waiting.indexOf(go);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(signal.reason as Error);
+        };
+        signal.addEventListener('abort', gone, { once: true });
+        this.waiting.push(go);
+      });
+    }
+    this.running++;
+    try {
+      return await work();
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+const turns = new WeakMap<ProxyConfig, Turns>();
+const warnings = new WeakMap<Logger, ReturnType<typeof throttledWarn>>();
+
 /** Asks the backend; throws when it fails or answers something that is none of the three replies. */
 export async function callProxy(config: ProxyConfig, body: Record<string, unknown>, headers: Record<string, string> | undefined): Promise<ProxyReply> {
   const wanted = new Set(config.http_headers.map((h) => h.toLowerCase()));
-  const sent: Record<string, string> = { 'content-type': 'application/json' };
+  const sent: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers ?? {})) if (wanted.has(name)) sent[name] = value;
-  const res = await fetch(config.endpoint, { method: 'POST', headers: sent, body: stringify(body), signal: AbortSignal.timeout(config.timeout), redirect: 'error' });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`the backend answered HTTP ${res.status}`);
-  const reply = parseKeepingPayloads(text) as Record<string, unknown> | null;
+  sent['content-type'] = 'application/json';
+  const signal = AbortSignal.timeout(config.timeout);
+  let queue = turns.get(config);
+  if (!queue) turns.set(config, (queue = new Turns()));
+  const text = await queue.run(signal, async () => {
+    const res = await fetch(config.endpoint, { method: 'POST', headers: sent, body: stringify(body), signal, redirect: 'error' });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new Error(`the backend answered HTTP ${res.status}`);
+    }
+    return readLimited(res);
+  });
+  const reply: unknown = parseKeepingPayloads(text);
   if (reply === null || typeof reply !== 'object' || Array.isArray(reply)) throw new Error('the backend answered no JSON object');
   const { result, error, disconnect } = reply as { result?: unknown; error?: unknown; disconnect?: unknown };
-  if (isObject(disconnect) && Number.isInteger(disconnect.code)) {
-    return { disconnect: { code: disconnect.code as number, reason: str(disconnect.reason) } };
+  if (isObject(disconnect)) {
+    const code = disconnect.code;
+    // A close code the protocol can carry: 3000–4999.
+    if (!Number.isInteger(code) || (code as number) < 3000 || (code as number) > 4999) throw new Error(`the backend's disconnect code ${String(code)} is not 3000–4999`);
+    return { disconnect: { code: code as number, reason: str(disconnect.reason) } };
   }
-  if (isObject(error) && Number.isInteger(error.code)) {
-    return { error: { code: error.code as number, message: str(error.message), temporary: error.temporary === true || undefined } };
+  if (isObject(error)) {
+    const code = error.code;
+    if (!Number.isInteger(code) || (code as number) < 100) throw new Error(`the backend's error code ${String(code)} is not an integer from 100`);
+    return { error: { code: code as number, message: str(error.message), temporary: error.temporary === true || undefined } };
   }
-  if (isObject(result)) return { result };
-  throw new Error('the backend answered none of result, error and disconnect');
+  if (result !== undefined && result !== null && !isObject(result)) throw new Error('the backend\'s result is not an object');
+  // No result: an empty one (a void RPC; an anonymous connection). Null fields count as absent.
+  const out = (result ?? {}) as Record<string, unknown>;
+  for (const key of Object.keys(out)) if (out[key] === null) delete out[key];
+  return { result: out };
+}
+
+/** The answer's text, refused past MAX_ANSWER_BYTES. */
+async function readLimited(res: Response): Promise<string> {
+  if (Number(res.headers.get('content-length') ?? 0) > MAX_ANSWER_BYTES) {
+    await res.body?.cancel();
+    throw new Error(`the backend's answer is over ${MAX_ANSWER_BYTES} bytes`);
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body?.getReader();
+  for (;;) {
+    const part = await reader?.read();
+    if (!part || part.done) break;
+    size += part.value.length;
+    if (size > MAX_ANSWER_BYTES) {
+      await reader!.cancel();
+      throw new Error(`the backend's answer is over ${MAX_ANSWER_BYTES} bytes`);
+    }
+    chunks.push(part.value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Logs a failed proxy call: why, and which endpoint; once per 5 s per endpoint and cause, with a count. */
+export function proxyFailed(session: NativeSession, which: 'connect' | 'RPC', endpoint: string, err: unknown): void {
+  const log = session.ctx.log;
+  let warn = warnings.get(log);
+  if (!warn) warnings.set(log, (warn = throttledWarn(log, 5_000)));
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  const reason = e.name === 'TimeoutError' ? 'timed out' : e.cause ? `${e.message}: ${e.cause.code ?? e.cause.message ?? ''}` : e.message;
+  warn(`${which} ${endpoint} ${reason}`, { client: session.id, endpoint, reason }, `${which} proxy failed`);
+}
+
 /** What every proxy request says of the connection. */
 export function proxyRequest(session: NativeSession): Record<string, unknown> {
   return { client: session.id, transport: session.transport, protocol: 'json', encoding: 'json' };
+}
+
+/**
+ * Headers a connect command carries for the proxies (centrifuge-js `headers`, Centrifugo's emulated
+ * headers, for browsers whose WebSocket cannot set any): added to the connection's, for the names the
+ * config lists.
+ */
+export function withCommandHeaders(session: NativeSession, req: Record<string, unknown>): Record<string, string> | undefined {
+  const own = session.proxyHeaders;
+  if (own === undefined || req.headers === undefined) return own;
+  return { ...own, ...forwardedHeaders(session.ctx.config, asObject(req.headers)) };
 }
 
 /** A client's `rpc`: answered by the RPC proxy's backend, or 108 when none is configured. */
@@ -73,7 +182,7 @@ export async function handleRpc(session: NativeSession, id: number, req: Record<
   try {
     reply = await callProxy(config, body, session.proxyHeaders);
   } catch (err) {
-    session.ctx.log.warn({ client: session.id, err: (err as Error).message }, 'RPC proxy failed');
+    proxyFailed(session, 'RPC', config.endpoint, err);
     throw new ReplyError(Errors.internal);
   }
   if ('disconnect' in reply) throw new DisconnectError(reply.disconnect);

@@ -109,8 +109,8 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   readonly emulatedSession: string | undefined;
   /** `websocket`, `http_stream` or `sse`. */
   readonly transport: string;
-  /** Headers of the client's request that the proxies pass on; undefined when no proxy is on. */
-  readonly proxyHeaders: Record<string, string> | undefined;
+  /** Headers of the client's request (and connect command) that the proxies pass on; undefined when no proxy is on. */
+  proxyHeaders: Record<string, string> | undefined;
 
   // The session is its outbox and its own ping deadline, and one small object, made only while it is
   // scheduled, is its other deadline: at tens of thousands of connections, every object per
@@ -284,9 +284,10 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       return;
     }
     // The protocol's pong (an empty command, `{}`: what every idle connection sends once per ping
-    // interval) with no command in flight is answered at once, as the chain would answer it, without
-    // decoding or a turn of the chain.
-    if (data.length === 2 && data[0] === 0x7b && data[1] === 0x7d && this.chain === SETTLED) return this.onPong();
+    // interval) with no command in flight, or while a ping waits for it, is taken at once, without
+    // decoding or a turn of the chain: a slow command (an RPC to the backend) does not hold it back
+    // past the pong timeout.
+    if (data.length === 2 && data[0] === 0x7b && data[1] === 0x7d && (this.chain === SETTLED || this.awaitingPong)) return this.onPong();
     let commands: Command[];
     try {
       commands = decodeFrame(data.toString('utf8'));
@@ -433,7 +434,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     const result: Record<string, unknown> = { client: this.id, version: this.ctx.version };
     if (this.expireAt > 0) {
       result.expires = true;
-      result.ttl = Math.max(1, Math.ceil((this.expireAt - Date.now()) / 1000));
+      result.ttl = ttlSeconds(this.expireAt);
     }
     if (!this.framePingPong && config.client.ping_interval > 0) {
       result.ping = Math.max(1, Math.round(config.client.ping_interval / 1000));
@@ -472,7 +473,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     const out: Record<string, unknown> = { client: this.id, version: this.ctx.version };
     if (this.expireAt > 0) {
       out.expires = true;
-      out.ttl = Math.max(1, Math.ceil((this.expireAt - Date.now()) / 1000));
+      out.ttl = ttlSeconds(this.expireAt);
     }
     this.write(encodeResult(id, 'refresh', out));
   }
@@ -484,8 +485,10 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     this.expireTimer = undefined;
     if (expireAt <= 0 || this.state !== 'connected') return;
     const delay = Math.max(0, expireAt - Date.now()) + this.ctx.config.client.expired_close_delay;
+    // A timer fires after at most about 24.8 days: one due later is set again when it fires.
     this.expireTimer = setTimeout(() => {
       if (this.expireAt > 0 && this.expireAt <= Date.now()) this.close(Disconnects.expired);
+      else if (this.expireAt > 0) this.setExpiry(this.expireAt);
     }, Math.min(delay, 2 ** 31 - 1));
   }
 
@@ -568,6 +571,11 @@ class CheckDeadline extends DeadlineObject {
   fire(): void {
     this.session.onCheckDeadline();
   }
+}
+
+/** Seconds until `expireAt` (ms since the epoch) as the protocol's `ttl`: 1 to 2^32 - 1. */
+function ttlSeconds(expireAt: number): number {
+  return Math.min(0xffffffff, Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)));
 }
 
 /** A close reason cut to the 123 bytes a close frame allows, on a character boundary. */
