@@ -359,7 +359,8 @@ export const configSchema = z
     // A proxy call must be able to finish: after 0 it never can, and a connect still waiting at
     // stale_close_delay is closed as stale (terminal) instead of getting a temporary error.
     for (const which of ['connect', 'rpc'] as const) {
-      const timeout = config.client.proxy[which].timeout;
+      const { timeout, endpoint } = config.client.proxy[which];
+      if (!endpoint) continue;
       const stale = config.client.stale_close_delay;
       if (timeout <= 0 || (which === 'connect' ? timeout >= stale : timeout > 60_000)) {
         const why = which === 'connect' ? `shorter than client.stale_close_delay (${stale / 1000}s)` : 'at most 60s';

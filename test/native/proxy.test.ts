@@ -255,6 +255,9 @@ test('RPC proxy: the backend answers the client\'s rpc with its data, or an erro
 test('proxy endpoints must be http(s) URLs; header names must be header names; timeouts > 0, the connect proxy\'s under client.stale_close_delay', async () => {
   await assert.rejects(startNode({ client: { proxy: { connect: { endpoint: 'http://x', timeout: '10s' } } } }), /client\.proxy\.connect\.timeout/);
   await assert.rejects(startNode({ client: { proxy: { rpc: { endpoint: 'http://x', timeout: 0 } } } }), /client\.proxy\.rpc\.timeout/);
+  // Without an endpoint the proxy is off, and its timeout no matter.
+  const off = await startNode({ client: { stale_close_delay: '300ms' } });
+  await off.close();
   await assert.rejects(startNode({ client: { proxy: { connect: { endpoint: 'ftp://x' } } } }), /client\.proxy\.connect\.endpoint/);
   await assert.rejects(startNode({ client: { proxy: { rpc: { http_headers: ['bad header'] } } } }), /client\.proxy\.rpc\.http_headers/);
 });
