@@ -1,5 +1,7 @@
 // Test fixtures: real Herald nodes on port 0, real centrifuge-js clients, signed tokens.
+import { ReadableStream } from 'node:stream/web';
 import { Centrifuge, type Subscription } from 'centrifuge';
+import { EventSource } from 'eventsource';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { createHerald, HeraldApi, loadConfig, type Herald, type HeraldConfigInput } from '../../src/index.js';
@@ -123,4 +125,25 @@ export function openNamespace(name: string, extra: Record<string, unknown> = {})
 /** A token for `user` (HS256, test secret), valid for an hour unless `expIn` says otherwise. */
 export function userToken(user: string, claims: Record<string, unknown> = {}, expIn = 3600): Promise<string> {
   return sign({ sub: user, ...claims }, { expIn });
+}
+
+/**
+ * A centrifuge-js client over HTTP streaming or SSE (Node's fetch, the npm eventsource) with its
+ * stream on `streamUrl` and its commands posted to `emulationUrl` (the same node unless given).
+ */
+export function emulatedClient(
+  transport: 'http_stream' | 'sse',
+  streamUrl: string,
+  opts: ConstructorParameters<typeof Centrifuge>[1] = {},
+  emulationUrl = streamUrl,
+): Centrifuge {
+  return new Centrifuge([{ transport, endpoint: `${streamUrl}/connection/${transport}` }], {
+    fetch,
+    eventsource: EventSource,
+    readableStream: ReadableStream,
+    emulationEndpoint: `${emulationUrl}/emulation`,
+    minReconnectDelay: 50,
+    maxReconnectDelay: 300,
+    ...opts,
+  });
 }

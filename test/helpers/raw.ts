@@ -148,3 +148,22 @@ export class RawClient {
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Opens an HTTP stream on `url` (`POST /connection/http_stream` with `body`) and reads it up to its
+ * first line: that line parsed, the text read so far, and `more()`, which reads on and returns the
+ * text read so far.
+ */
+export async function openHttpStream(
+  url: string,
+  body: string,
+  headers: Record<string, string> = {},
+): Promise<{ first: any; reader: ReadableStreamDefaultReader<Uint8Array>; more: () => Promise<string> }> {
+  const res = await fetch(`${url}/connection/http_stream`, { method: 'POST', headers, body });
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const more = async () => (text += decoder.decode((await reader.read()).value ?? new Uint8Array(), { stream: true }));
+  for (let i = 0; i < 100 && !text.includes('\n'); i++) await more();
+  return { first: JSON.parse(text.split('\n')[0]!), reader, more };
+}

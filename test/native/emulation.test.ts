@@ -4,11 +4,9 @@
 // errors, SSE framing, and a client that stops reading.
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
-import { ReadableStream } from 'node:stream/web';
 import { after, before, describe, test } from 'node:test';
-import { Centrifuge } from 'centrifuge';
-import { EventSource } from 'eventsource';
-import { openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
+import type { Centrifuge } from 'centrifuge';
+import { emulatedClient, openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { sleep } from '../helpers/raw.js';
 
 const ORIGIN = 'http://app.example';
@@ -37,15 +35,7 @@ const TRANSPORTS = ['http_stream', 'sse'] as const;
 type Transport = (typeof TRANSPORTS)[number];
 
 function emulated(transport: Transport, opts: ConstructorParameters<typeof Centrifuge>[1] = {}, on = node): Centrifuge {
-  const c = new Centrifuge([{ transport, endpoint: `${on.url}/connection/${transport}` }], {
-    fetch,
-    eventsource: EventSource,
-    readableStream: ReadableStream,
-    emulationEndpoint: `${on.url}/emulation`,
-    minReconnectDelay: 50,
-    maxReconnectDelay: 300,
-    ...opts,
-  });
+  const c = emulatedClient(transport, on.url, opts);
   on.clients.add(c);
   return c;
 }

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { client, openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
-import { sleep } from '../helpers/raw.js';
+import { openHttpStream, sleep } from '../helpers/raw.js';
 
 interface Seen {
   readonly path: string;
@@ -141,11 +141,8 @@ test('connect proxy: a backend that fails, answers garbage or is slower than the
 test('connect proxy over HTTP streaming: the headers of the request that opened the stream are passed on', async () => {
   seen.length = 0;
   reply = (s) => ({ result: { user: s.headers.cookie === 'session=stream' ? 'dave' : 'nobody' } });
-  const res = await fetch(`${node.url}/connection/http_stream`, { method: 'POST', headers: { Cookie: 'session=stream' }, body: '{"id":1,"connect":{"data":{"x":1}}}' });
-  const reader = res.body!.getReader();
-  let text = '';
-  while (!text.includes('\n')) text += new TextDecoder().decode((await reader.read()).value);
-  const connect = JSON.parse(text.split('\n')[0]!).connect;
+  const { first, reader } = await openHttpStream(node.url, '{"id":1,"connect":{"data":{"x":1}}}', { Cookie: 'session=stream' });
+  const connect = first.connect;
   assert.deepEqual([seen[0]!.body.transport, seen[0]!.body.data, seen[0]!.headers.cookie], ['http_stream', { x: 1 }, 'session=stream']);
   assert.equal(connect.client, seen[0]!.body.client);
   assert.equal(typeof connect.session, 'string');

@@ -4,14 +4,11 @@
 import assert from 'node:assert/strict';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ReadableStream } from 'node:stream/web';
 import { after, before, test } from 'node:test';
-import { Centrifuge } from 'centrifuge';
-import { EventSource } from 'eventsource';
 import { HeraldApi } from '../../src/index.js';
-import { API_KEY, record, sign, startNode, until, type TestNode } from '../helpers/herald.js';
+import { API_KEY, emulatedClient, record, sign, startNode, until, type TestNode } from '../helpers/herald.js';
 import { spawnHerald, type HeraldProcess } from '../helpers/process.js';
-import { sleep } from '../helpers/raw.js';
+import { openHttpStream, sleep } from '../helpers/raw.js';
 import { RedisProcess } from '../helpers/redis.js';
 
 let redis: RedisProcess;
@@ -34,15 +31,7 @@ after(async () => {
 
 for (const transport of ['http_stream', 'sse'] as const) {
   test(`${transport} on node A with its commands sent to node B: subscribe, publish, presence and pongs reach A`, async () => {
-    const c = new Centrifuge([{ transport, endpoint: `${a.url}/connection/${transport}` }], {
-      fetch,
-      eventsource: EventSource,
-      readableStream: ReadableStream,
-      emulationEndpoint: `${b.url}/emulation`,
-      token: await sign({ sub: `cross-${transport}` }),
-      minReconnectDelay: 50,
-      maxReconnectDelay: 300,
-    });
+    const c = emulatedClient(transport, a.url, { token: await sign({ sub: `cross-${transport}` }) }, b.url);
     try {
       c.connect();
       await c.ready(5000);
@@ -106,12 +95,9 @@ test('commands passed on from another node while too many of the session\'s wait
   };
   const [x, y] = await Promise.all([startNode(config), startNode(config)]);
   try {
-    const stream = await fetch(`${x.url}/connection/http_stream`, { method: 'POST', body: JSON.stringify({ id: 1, connect: {} }) });
-    const reader = stream.body!.getReader();
+    const { first, more } = await openHttpStream(x.url, JSON.stringify({ id: 1, connect: {} }));
+    const { session, node } = first.connect as { session: string; node: string };
     let text = '';
-    const readMore = async () => (text += new TextDecoder().decode((await reader.read()).value ?? new Uint8Array()));
-    while (!text.includes('\n')) await readMore();
-    const { session, node } = (JSON.parse(text.split('\n')[0]!) as { connect: { session: string; node: string } }).connect;
     const post = (on: TestNode, data: string) =>
       fetch(`${on.url}/emulation`, { method: 'POST', body: JSON.stringify({ session, node, data }) }).then((r) => r.status);
     const unsigned = `${Buffer.from('{"alg":"RS256","kid":"k1"}').toString('base64url')}.${Buffer.from('{"sub":""}').toString('base64url')}.c2ln`;
@@ -122,7 +108,7 @@ test('commands passed on from another node while too many of the session\'s wait
     // Node y cannot know: it answers 204 and passes the command on; x ends the session.
     assert.equal(await post(y, JSON.stringify({ id: 301, presence_stats: { channel: 'c' } })), 204);
     const started = Date.now();
-    while (!text.endsWith('\n') || !text.includes('"disconnect"')) await readMore();
+    while (!text.endsWith('\n') || !text.includes('"disconnect"')) text = await more();
     assert.ok(Date.now() - started < 4000, 'before the JWKS request times out');
     assert.deepEqual(JSON.parse(text.trim().split('\n').at(-1)!), { push: { disconnect: { code: 3013, reason: 'too many requests' } } });
   } finally {

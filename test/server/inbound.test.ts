@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { once, openNamespace, startNode, until, type TestNode } from '../helpers/herald.js';
-import { RawClient } from '../helpers/raw.js';
+import { openHttpStream, RawClient } from '../helpers/raw.js';
 import { RedisProcess } from '../helpers/redis.js';
 
 let redis: RedisProcess;
@@ -85,12 +85,8 @@ test('native over HTTP streaming: past 256 commands waiting, /emulation answers 
   const sub = await RawClient.open(node.wsUrl);
   await sub.connect();
   assert.equal((await sub.call('subscribe', { channel: 'flood:e' })).error, undefined);
-  const stream = await fetch(`${node.url}/connection/http_stream`, { method: 'POST', body: JSON.stringify({ id: 1, connect: {} }) });
-  const reader = stream.body!.getReader();
-  let text = '';
-  for (let i = 0; i < 20 && !text.includes('\n'); i++) text += new TextDecoder().decode((await reader.read()).value);
-  const first = JSON.parse(text.split('\n')[0]!) as { connect: { session: string; node: string } };
-  const { session, node: nodeId } = first.connect;
+  const { first, reader } = await openHttpStream(node.url, JSON.stringify({ id: 1, connect: {} }));
+  const { session, node: nodeId } = first.connect as { session: string; node: string };
   const statuses: number[] = [];
   redis.pause();
   try {

@@ -9,6 +9,11 @@ export class RawJson {
   constructor(readonly text: string) {}
 }
 
+/** Raw JSON text as a value written verbatim; undefined stays absent. */
+export function rawJson(text: string | undefined): RawJson | undefined {
+  return text === undefined ? undefined : new RawJson(text);
+}
+
 /** Serialises a reply object, writing RawJson values as they are and omitting undefined fields. */
 export function stringify(value: unknown): string {
   if (value instanceof RawJson) return value.text;
@@ -32,8 +37,8 @@ export function clientInfoJson(info: ClientInfo): Record<string, unknown> {
   return {
     user: info.user,
     client: info.client,
-    conn_info: info.connInfo !== undefined ? new RawJson(info.connInfo) : undefined,
-    chan_info: info.chanInfo !== undefined ? new RawJson(info.chanInfo) : undefined,
+    conn_info: rawJson(info.connInfo),
+    chan_info: rawJson(info.chanInfo),
   };
 }
 

@@ -1,7 +1,7 @@
 // Who a connecting client is: the claims of its connection token, or, without a token, what the
 // connect proxy's backend answers, or an anonymous connection where the config allows one.
 import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
-import { RawJson } from './codec.js';
+import { rawJson } from './codec.js';
 import { Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
 import { callProxy, proxyFailed, proxyRequest, withCommandHeaders } from './proxy.js';
@@ -61,8 +61,7 @@ function fromClaims(claims: Record<string, unknown>, user: string, expireAt: num
 /** Asks the connect proxy's backend who a client without a token is. */
 async function askProxy(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {
   const proxy = session.ctx.config.client.proxy.connect;
-  const data = rawJsonClaim(req, 'data');
-  const body = { ...proxyRequest(session), name: str(req.name), version: str(req.version), data: data === undefined ? undefined : new RawJson(data) };
+  const body = { ...proxyRequest(session), name: str(req.name), version: str(req.version), data: rawJson(rawJsonClaim(req, 'data')) };
   // The connect command's own headers join the connection's, for this call and the RPC proxy's.
   session.proxyHeaders = withCommandHeaders(session, req);
   try {

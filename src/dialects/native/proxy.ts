@@ -12,7 +12,7 @@ import { rawJsonClaim } from '../../auth/tokens.js';
 import type { HeraldConfig } from '../../config/schema.js';
 import { throttledWarn } from '../../engine/log-throttle.js';
 import { parseKeepingPayloads } from '../../server/json-source.js';
-import { encodeResult, RawJson, stringify } from './codec.js';
+import { encodeResult, rawJson, stringify } from './codec.js';
 import { DisconnectError, Errors, ReplyError, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
 import type { NativeSession } from './session.js';
@@ -176,8 +176,7 @@ export function withCommandHeaders(session: NativeSession, req: Record<string, u
 export async function handleRpc(session: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
   const config = session.ctx.config.client.proxy.rpc;
   if (!config.endpoint) throw new ReplyError(Errors.notAvailable);
-  const data = rawJsonClaim(req, 'data');
-  const body = { ...proxyRequest(session), user: session.user, method: str(req.method), data: data === undefined ? undefined : new RawJson(data) };
+  const body = { ...proxyRequest(session), user: session.user, method: str(req.method), data: rawJson(rawJsonClaim(req, 'data')) };
   let reply: ProxyReply;
   try {
     reply = await callProxy(config, body, session.proxyHeaders);
@@ -187,6 +186,5 @@ export async function handleRpc(session: NativeSession, id: number, req: Record<
   }
   if ('disconnect' in reply) throw new DisconnectError(reply.disconnect);
   if ('error' in reply) throw new ReplyError(reply.error);
-  const out = rawJsonClaim(reply.result, 'data');
-  session.write(encodeResult(id, 'rpc', { data: out === undefined ? undefined : new RawJson(out) }));
+  session.write(encodeResult(id, 'rpc', { data: rawJson(rawJsonClaim(reply.result, 'data')) }));
 }

@@ -17,6 +17,7 @@ import {
   NON_JSON_PUSH,
   PING,
   RawJson,
+  rawJson,
   SEPARATOR,
   type Method,
 } from './codec.js';
@@ -441,7 +442,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       result.pong = true;
     }
     if (Object.keys(subResults).length) result.subs = subResults;
-    if (identity.data !== undefined) result.data = new RawJson(identity.data);
+    result.data = rawJson(identity.data);
     if (this.emulatedSession !== undefined) {
       result.session = this.emulatedSession;
       result.node = this.ctx.nodeId;
