@@ -16,6 +16,7 @@ import type { HeraldConfig, HeraldConfigInput } from './config/schema.js';
 import { Demo } from './demo/demo.js';
 import { encodePublicationPush, stringify } from './dialects/native/codec.js';
 import { NATIVE_FORMAT, type NativeContext } from './dialects/native/context.js';
+import { ConnectionLimits } from './dialects/native/limits.js';
 import { encodeJoinLeavePush, PresenceTracker } from './dialects/native/presence.js';
 import { SessionRegistry } from './dialects/native/registry.js';
 import type { NativeSession } from './dialects/native/session.js';
@@ -131,6 +132,8 @@ class HeraldNode implements Herald {
     // One verifier per key set: a JWKS endpoint is fetched and cached once, whoever checks tokens.
     const connectionTokens = new TokenVerifier(config.client.token);
     const nodeId = randomUUID();
+    const nativeLog = this.log.child({ dialect: 'native' });
+    const limits = new ConnectionLimits(config, registry, nativeLog);
     const nativeCtx: NativeContext = {
       config,
       engine: this.engine,
@@ -140,14 +143,15 @@ class HeraldNode implements Herald {
       subscriptionTokens: subToken.enabled ? new TokenVerifier(subToken) : connectionTokens,
       registry,
       presence: this.presence,
-      log: this.log.child({ dialect: 'native' }),
+      limits,
+      log: nativeLog,
       version: VERSION,
       nodeId,
     };
     this.native = new NativeWebSocketEndpoint(nativeCtx);
     this.emulation = new NativeEmulationEndpoints(nativeCtx, (message) => this.engine.publishControl(encodeControl(message)));
     if (config.metrics.enabled) {
-      this.metrics = new NodeMetrics({ hub: this.hub, connections: () => this.connectionCount(), users: () => registry.users });
+      this.metrics = new NodeMetrics({ hub: this.hub, connections: () => this.connectionCount(), users: () => registry.users, refused: limits.refused });
     }
     this.apiCtx = {
       config,

@@ -8,6 +8,8 @@ export interface MetricsSources {
   readonly hub: Hub;
   readonly connections: () => number;
   readonly users: () => number;
+  /** Native connections refused since start, by the limit that refused them. */
+  readonly refused: Readonly<Record<string, number>>;
 }
 
 /** A node's metrics registry and the counters other parts increment. */
@@ -38,6 +40,16 @@ export class NodeMetrics {
       });
     counter('herald_hub_publications_total', 'Publications fanned out to local subscribers since start.', () => sources.hub.publications);
     counter('herald_hub_deliveries_total', 'Publications handed to local subscribers since start (one per subscriber).', () => sources.hub.deliveries);
+    new Counter({
+      name: 'herald_connections_refused_total',
+      help: 'Native connections refused by a limit (client.connection_limit, connection_rate_limit, user_connection_limit).',
+      labelNames: ['limit'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [limit, n] of Object.entries(sources.refused)) this.inc({ limit }, n);
+      },
+    });
     this.apiCalls = new Counter({ name: 'herald_api_calls_total', help: 'Server API calls.', labelNames: ['method', 'result'], registers: [r] });
   }
 }

@@ -257,3 +257,15 @@ test('CLI: JSON log lines for start and stop; at debug, one per connection opene
   assert.equal(lines.find((l) => l.msg === 'client connected')!.client, lines.find((l) => l.msg === 'client connection closed')!.client);
   assert.equal(lines.find((l) => l.msg === 'herald stopping')!.connections, 0);
 });
+
+test('connection limits: off (0) by default; a negative or fractional one is refused, naming the key', () => {
+  const c = loadConfig();
+  assert.equal(c.client.connection_limit, 0);
+  assert.equal(c.client.connection_rate_limit, 0);
+  assert.equal(c.client.user_connection_limit, 0);
+  for (const key of ['connection_limit', 'connection_rate_limit', 'user_connection_limit']) {
+    assert.match(configError(() => loadConfig({ values: { client: { [key]: -1 } } })), new RegExp(`client\\.${key}:`));
+    assert.match(configError(() => loadConfig({ values: { client: { [key]: 1.5 } } })), new RegExp(`client\\.${key}:`));
+    assert.equal(loadConfig({ values: { client: { [key]: 10_000 } } }).client[key as 'connection_limit'], 10_000);
+  }
+});

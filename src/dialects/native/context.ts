@@ -6,6 +6,7 @@ import type { TokenVerifier } from '../../auth/tokens.js';
 import type { HeraldConfig } from '../../config/schema.js';
 import type { Engine } from '../../engine/engine.js';
 import type { Hub } from '../../hub/hub.js';
+import type { ConnectionLimits } from './limits.js';
 import type { PresenceTracker } from './presence.js';
 import type { SessionRegistry } from './registry.js';
 import type { NativeSession } from './session.js';
@@ -21,6 +22,8 @@ export interface NativeContext {
   readonly registry: SessionRegistry<NativeSession>;
   /** This node's present clients (presence entries it keeps up to date). */
   readonly presence: PresenceTracker;
+  /** Connections this node takes, opens a second, and lets one user hold. */
+  readonly limits: ConnectionLimits;
   readonly log: Logger;
   readonly version: string;
   /** This node's id (HTTP streaming and SSE clients send it back with their commands). */

@@ -172,6 +172,7 @@ export class NativeEmulationEndpoints {
 
   /** Answers 200, keeps the response open and runs a session on it, starting with `connect`. */
   private openStream(req: IncomingMessage, res: ServerResponse, kind: StreamKind, cors: Record<string, string>, connect: Buffer): void {
+    if (!this.ctx.limits.admit()) return void plain(res, 503, cors, 'connection limit reached\n');
     const contentType = kind === 'sse' ? 'text/event-stream; charset=utf-8' : 'application/json';
     res.writeHead(200, { ...cors, ...NO_CACHE, 'Content-Type': contentType });
     // The headers go at once (with a first line for SSE, as Centrifugo writes), so the client knows

@@ -65,6 +65,16 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
     return this.connected;
   }
 
+  /** Number of sessions, connected or still opening. */
+  get total(): number {
+    return this.connected + this.opening.size;
+  }
+
+  /** Number of connected sessions of `user`. */
+  userConnections(user: string): number {
+    return this.byUser.get(user)?.size ?? 0;
+  }
+
   /** Number of distinct users (anonymous counts as one). */
   get users(): number {
     return this.byUser.size;

@@ -406,6 +406,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       if (!rules.options(ch)) return this.failConnect(id, Errors.unknownChannel);
     }
     if (channels.length > config.client.channel_limit) return this.failConnect(id, Errors.limitExceeded);
+    if (!this.ctx.limits.userAllowed(this.user, this.id)) return this.close(Disconnects.connectionLimit);
 
     this.cancelCheck();
     this.state = 'connected';

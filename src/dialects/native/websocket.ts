@@ -3,6 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type Server } from 'ws';
+import { refuseUpgrade } from '../../server/upgrade.js';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
 import { forwardedHeaders } from './proxy.js';
@@ -57,6 +58,7 @@ export class NativeWebSocketEndpoint {
 
   /** Completes an upgrade request already routed here. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    if (!this.ctx.limits.admit()) return refuseUpgrade(socket, 503);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const format = url.searchParams.get('cf_protocol') ?? url.searchParams.get('format');
       if (format === 'protobuf') {

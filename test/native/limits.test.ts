@@ -1,0 +1,170 @@
+// Connection limits (Centrifugo's names): client.connection_limit and client.connection_rate_limit
+// answer a new connection 503 (WebSocket upgrade, HTTP stream, SSE), and centrifuge-js keeps trying
+// until a place frees; client.user_connection_limit closes a user's connect over it with 3504
+// (terminal). Each limit is counted in the metrics and logged.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import { createHerald, HeraldApi, loadConfig, type HeraldConfigInput } from '../../src/index.js';
+import { API_KEY, client, emulatedClient, once, record, startNode, testConfig, userToken, type TestNode } from '../helpers/herald.js';
+import { RawClient, sleep } from '../helpers/raw.js';
+
+/** The HTTP status a WebSocket upgrade gets: 101 when it opens (the socket is then closed). */
+function upgradeStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => {
+      ws.terminate();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('error', (err) => reject(err));
+  });
+}
+
+const refused = async (node: TestNode, limit: string) => {
+  const text = await (await fetch(`${node.url}/metrics`)).text();
+  return Number(new RegExp(`^herald_connections_refused_total\\{limit="${limit}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+};
+
+/** A node whose log lines are kept in `lines`. */
+async function loggedNode(extra: HeraldConfigInput) {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const herald = createHerald({ config: loadConfig({ values: testConfig(extra) }), logger });
+  await herald.start();
+  const url = `http://127.0.0.1:${herald.port}`;
+  const node: TestNode = {
+    herald,
+    port: herald.port,
+    url,
+    wsUrl: `ws://127.0.0.1:${herald.port}/connection/websocket`,
+    api: new HeraldApi(url, API_KEY),
+    clients: new Set(),
+    close: () => {
+      for (const c of node.clients) c.disconnect();
+      return herald.close();
+    },
+  };
+  return { node, lines };
+}
+
+test('client.connection_limit: past it a WebSocket, an HTTP stream or SSE is answered 503; centrifuge-js connects once a place frees', async () => {
+  const { node, lines } = await loggedNode({
+    metrics: { enabled: true },
+    client: { connection_limit: 2, http_stream: { enabled: true }, sse: { enabled: true } },
+  });
+  try {
+    // A socket that never sends its connect command holds a place too (until stale_close_delay).
+    const idle = await RawClient.open(node.wsUrl);
+    const alice = client(node, { token: await userToken('alice'), minReconnectDelay: 50, maxReconnectDelay: 200 });
+    alice.connect();
+    await once(alice, 'connected');
+    assert.equal(await upgradeStatus(node.wsUrl), 503);
+    const stream = await fetch(`${node.url}/connection/http_stream`, { method: 'POST', body: JSON.stringify({ id: 1, connect: {} }) });
+    assert.equal(stream.status, 503);
+    assert.equal(await stream.text(), 'connection limit reached\n');
+    const sse = await fetch(`${node.url}/connection/sse?cf_connect=${encodeURIComponent(JSON.stringify({ id: 1, connect: {} }))}`);
+    assert.equal(sse.status, 503);
+    assert.equal(await refused(node, 'connection_limit'), 3);
+    assert.equal(lines.filter((l) => /node connection limit reached/.test(String(l.msg))).length, 1, 'the warning is logged once, not per refusal');
+    assert.equal(lines.find((l) => /node connection limit reached/.test(String(l.msg)))?.limit, 2);
+
+    // centrifuge-js keeps trying while the node is full, and connects when a place frees.
+    const bob = client(node, { token: await userToken('bob'), minReconnectDelay: 50, maxReconnectDelay: 200 });
+    const events = record(bob, 'connected', 'disconnected');
+    bob.connect();
+    await sleep(600);
+    assert.equal(bob.state, 'connecting');
+    assert.deepEqual(events, []);
+    idle.close();
+    await once(bob, 'connected', 3000);
+    assert.equal(await upgradeStatus(node.wsUrl), 503, 'full again');
+    bob.disconnect();
+    await sleep(100);
+    assert.equal(await upgradeStatus(node.wsUrl), 101, 'a place freed by a client that left');
+  } finally {
+    await node.close();
+  }
+});
+
+test('client.connection_rate_limit: past that many new connections in a second, 503 until the second refills', async () => {
+  const { node, lines } = await loggedNode({ metrics: { enabled: true }, client: { connection_rate_limit: 3 } });
+  try {
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push(await upgradeStatus(node.wsUrl));
+    assert.deepEqual(statuses, [101, 101, 101, 503, 503]);
+    assert.equal(await refused(node, 'connection_rate_limit'), 2);
+    assert.ok(lines.some((l) => /connection rate limit reached/.test(String(l.msg))));
+    await sleep(400); // a third of a second: one more
+    assert.equal(await upgradeStatus(node.wsUrl), 101);
+    assert.equal(await upgradeStatus(node.wsUrl), 503);
+  } finally {
+    await node.close();
+  }
+});
+
+test('client.user_connection_limit: a user\'s connect over it is closed 3504 (the SDK stays disconnected); others and anonymous ones are not counted', async () => {
+  const { node, lines } = await loggedNode({
+    metrics: { enabled: true },
+    client: { user_connection_limit: 2, allow_anonymous_connect_without_token: true, http_stream: { enabled: true } },
+  });
+  try {
+    const token = await userToken('alice');
+    const first = client(node, { token });
+    const second = emulatedClient('http_stream', node.url, { token });
+    node.clients.add(second);
+    first.connect();
+    second.connect();
+    await Promise.all([once(first, 'connected'), once(second, 'connected')]);
+
+    const third = client(node, { token, minReconnectDelay: 50, maxReconnectDelay: 200 });
+    const disconnected = once<{ code: number; reason: string }>(third, 'disconnected');
+    third.connect();
+    assert.deepEqual(await disconnected, { code: 3504, reason: 'connection limit' });
+    await sleep(400);
+    assert.equal(third.state, 'disconnected', 'terminal: no reconnect');
+    assert.equal(await refused(node, 'user_connection_limit'), 1);
+    const line = lines.find((l) => /limit of connections for user reached/.test(String(l.msg)));
+    assert.equal(line?.user, 'alice');
+    assert.equal(line?.limit, 2);
+
+    const raw = await RawClient.open(node.wsUrl);
+    raw.send({ id: 1, connect: { token } });
+    assert.equal((await raw.waitClose()).code, 3504);
+    assert.equal(raw.messages.length, 0, 'no connect reply before the close');
+
+    // Another user, and anonymous connections, are not held back by alice's.
+    const bob = client(node, { token: await userToken('bob') });
+    bob.connect();
+    await once(bob, 'connected');
+    const anonymous = [client(node), client(node), client(node)];
+    for (const c of anonymous) c.connect();
+    await Promise.all(anonymous.map((c) => once(c, 'connected')));
+
+    // When one of alice's connections goes, she may connect again.
+    first.disconnect();
+    await sleep(100);
+    const again = client(node, { token });
+    again.connect();
+    await once(again, 'connected');
+  } finally {
+    await node.close();
+  }
+});
+
+test('the limits are off by default: many connections of one user, opened at once', async () => {
+  const node = await startNode();
+  try {
+    const token = await userToken('alice');
+    const clients = Array.from({ length: 30 }, () => client(node, { token }));
+    for (const c of clients) c.connect();
+    await Promise.all(clients.map((c) => once(c, 'connected')));
+  } finally {
+    await node.close();
+  }
+});
