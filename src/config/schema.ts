@@ -33,6 +33,9 @@ const namespaceOptionsBase = z.object({
   allow_presence_for_subscriber: flag(),
   allow_presence_for_anonymous: flag(),
   allow_user_limited_channels: flag(),
+  // The subscribe and publish proxies (channel.proxy) decide for this namespace's channels.
+  subscribe_proxy_enabled: flag(),
+  publish_proxy_enabled: flag(),
 });
 
 function checkNamespace(ns: z.output<typeof namespaceOptionsBase>, ctx: z.RefinementCtx): void {
@@ -279,6 +282,7 @@ export const configSchema = z
         .object({
           without_namespace: defaults(namespaceOptionsSchema),
           namespaces: z.array(namespaceSchema).default([]),
+          proxy: defaults(z.object({ subscribe: defaults(proxySchema), publish: defaults(proxySchema) }).strict()),
         })
         .strict()
         .superRefine((channel, ctx) => {
@@ -289,6 +293,18 @@ export const configSchema = z
             }
             seen.add(ns.name);
           });
+          // A namespace that hands its decisions to a proxy needs the proxy.
+          const all: Array<[NamespaceOptions, Array<string | number>]> = [
+            [channel.without_namespace, ['without_namespace']],
+            ...channel.namespaces.map((ns, i): [NamespaceOptions, Array<string | number>] => [ns, ['namespaces', i]]),
+          ];
+          for (const [ns, path] of all) {
+            for (const which of ['subscribe', 'publish'] as const) {
+              if (ns[`${which}_proxy_enabled`] && !channel.proxy[which].endpoint) {
+                ctx.addIssue({ code: 'custom', path: [...path, `${which}_proxy_enabled`], message: `needs channel.proxy.${which}.endpoint` });
+              }
+            }
+          }
         }),
     ),
     http_api: defaults(
@@ -361,13 +377,18 @@ export const configSchema = z
     }
     // A proxy call must be able to finish: after 0 it never can, and a connect still waiting at
     // stale_close_delay is closed as stale (terminal) instead of getting a temporary error.
-    for (const which of ['connect', 'rpc'] as const) {
-      const { timeout, endpoint } = config.client.proxy[which];
+    const proxies = [
+      ['client', 'connect', config.client.proxy.connect],
+      ['client', 'rpc', config.client.proxy.rpc],
+      ['channel', 'subscribe', config.channel.proxy.subscribe],
+      ['channel', 'publish', config.channel.proxy.publish],
+    ] as const;
+    for (const [section, which, { timeout, endpoint }] of proxies) {
       if (!endpoint) continue;
       const stale = config.client.stale_close_delay;
       if (timeout <= 0 || (which === 'connect' ? timeout >= stale : timeout > 60_000)) {
         const why = which === 'connect' ? `shorter than client.stale_close_delay (${stale / 1000}s)` : 'at most 60s';
-        ctx.addIssue({ code: 'custom', path: ['client', 'proxy', which, 'timeout'], message: `must be > 0 and ${why}` });
+        ctx.addIssue({ code: 'custom', path: [section, 'proxy', which, 'timeout'], message: `must be > 0 and ${why}` });
       }
     }
     // ws4redis's channels and stored messages are raw Redis names: under the engine's prefix followed

@@ -13,6 +13,7 @@ import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
+import { askChannelProxy } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -103,7 +104,17 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt = tokenExpiry(claims);
     override = asObject(claims.override);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.tokenExpired);
-  } else if (rules.isPrivate(channel) || !(canSubscribe(opts, s.user) || rules.userAllowed(channel, s.user, opts))) {
+  } else if (rules.isPrivate(channel)) {
+    throw new ReplyError(Errors.permissionDenied);
+  } else if (opts.subscribe_proxy_enabled && !rules.userAllowed(channel, s.user, opts)) {
+    // The backend decides, as a token would (a user-limited channel that lists the user needs neither).
+    const result = await askChannelProxy(s, 'subscribe', channel, rawJsonClaim(req, 'data'));
+    data = rawJsonClaim(result, 'data');
+    chanInfo = rawJsonClaim(result, 'info');
+    override = asObject(result.override);
+    expireAt = typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
+    if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.expired);
+  } else if (!(canSubscribe(opts, s.user) || rules.userAllowed(channel, s.user, opts))) {
     throw new ReplyError(Errors.permissionDenied);
   }
 
@@ -216,13 +227,21 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
   const channel = channelOrBadRequest(req);
   const opts = s.ctx.rules.options(channel);
   if (!opts) throw new ReplyError(Errors.unknownChannel);
-  if (!canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
-  const data = payloadText(req, 'data');
+  const proxied = opts.publish_proxy_enabled;
+  if (!proxied && !canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
+  let data = payloadText(req, 'data');
   if (data === undefined) throw new ReplyError(Errors.badRequest);
+  let history = historyOf(opts);
+  if (proxied) {
+    // The backend decides, and may publish other data in the client's place, or keep it out of history.
+    const result = await askChannelProxy(s, 'publish', channel, data);
+    data = rawJsonClaim(result, 'data') ?? data;
+    if (result.skip_history === true) history = undefined;
+  }
   await s.ctx.engine.publish(channel, {
     data: Buffer.from(data),
     info: { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: s.subs.get(channel)?.chanInfo },
-    history: historyOf(opts),
+    history,
   });
   s.write(encodeResult(id, 'publish', {}));
 }

@@ -28,6 +28,8 @@ export type IdentityOutcome = { readonly identity: Identity } | { readonly error
 /** Decides who the client of a `connect` command is; undefined when the session closed meanwhile. */
 export async function connectIdentity(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {
   const { config, connectionTokens, log } = session.ctx;
+  // The connect command's own headers join the connection's, for every proxy's calls.
+  session.proxyHeaders = withCommandHeaders(session, req);
   const token = typeof req.token === 'string' ? req.token : '';
   if (token) {
     const result = await connectionTokens.verify(token);
@@ -62,8 +64,6 @@ function fromClaims(claims: Record<string, unknown>, user: string, expireAt: num
 async function askProxy(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {
   const proxy = session.ctx.config.client.proxy.connect;
   const body = { ...proxyRequest(session), name: str(req.name), version: str(req.version), data: rawJson(rawJsonClaim(req, 'data')) };
-  // The connect command's own headers join the connection's, for this call and the RPC proxy's.
-  session.proxyHeaders = withCommandHeaders(session, req);
   try {
     const reply = await callProxy(proxy, body, session.proxyHeaders);
     if (session.closed) return undefined;

@@ -1,5 +1,6 @@
-// The connect and RPC proxies (Centrifugo's): Herald asks the application's backend over HTTP who a
-// connection without a token is, and to answer a client's `rpc`. The backend answers
+// The proxies (Centrifugo's): Herald asks the application's backend over HTTP who a connection
+// without a token is (connect), to answer a client's `rpc`, and, in the namespaces that enable them,
+// whether a client may subscribe to a channel and publish to it (subscribe, publish). The backend answers
 // `{"result": …}`, `{"error": {code, message}}` (sent to the client as a reply error) or
 // `{"disconnect": {code, reason}}` (the connection ends with it); `null` fields count as absent, as
 // in Centrifugo. A backend that fails, times out or answers anything else is an internal error (100,
@@ -36,8 +37,10 @@ const OWN_HEADERS = new Set(['content-type', 'content-length', 'host', 'connecti
  */
 export function forwardedHeaders(config: HeraldConfig, headers: IncomingHttpHeaders | Record<string, unknown>): Record<string, string> | undefined {
   const { connect, rpc } = config.client.proxy;
-  if (!connect.endpoint && !rpc.endpoint) return undefined;
-  const wanted = new Set([...connect.http_headers, ...rpc.http_headers].map((h) => h.toLowerCase()));
+  const { subscribe, publish } = config.channel.proxy;
+  const on = [connect, rpc, subscribe, publish].filter((p) => p.endpoint);
+  if (on.length === 0) return undefined;
+  const wanted = new Set(on.flatMap((p) => p.http_headers).map((h) => h.toLowerCase()));
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const key = name.toLowerCase();
@@ -147,7 +150,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Logs a failed proxy call: why, and which endpoint; once per 5 s per endpoint and cause, with a count. */
-export function proxyFailed(session: NativeSession, which: 'connect' | 'RPC', endpoint: string, err: unknown): void {
+export function proxyFailed(session: NativeSession, which: 'connect' | 'RPC' | 'subscribe' | 'publish', endpoint: string, err: unknown): void {
   const log = session.ctx.log;
   let warn = warnings.get(log);
   if (!warn) warnings.set(log, (warn = throttledWarn(log, 5_000)));
@@ -172,19 +175,35 @@ export function withCommandHeaders(session: NativeSession, req: Record<string, u
   return { ...own, ...forwardedHeaders(session.ctx.config, asObject(req.headers)) };
 }
 
-/** A client's `rpc`: answered by the RPC proxy's backend, or 108 when none is configured. */
-export async function handleRpc(session: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
-  const config = session.ctx.config.client.proxy.rpc;
-  if (!config.endpoint) throw new ReplyError(Errors.notAvailable);
-  const body = { ...proxyRequest(session), user: session.user, method: str(req.method), data: rawJson(rawJsonClaim(req, 'data')) };
+/**
+ * Asks a proxy on behalf of a client's command: the backend's result, or its error (a reply error) or
+ * disconnect thrown as the command's outcome; a failing backend is error 100 (temporary).
+ */
+async function ask(session: NativeSession, which: 'RPC' | 'subscribe' | 'publish', config: ProxyConfig, body: Record<string, unknown>): Promise<Record<string, unknown>> {
   let reply: ProxyReply;
   try {
-    reply = await callProxy(config, body, session.proxyHeaders);
+    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session.proxyHeaders);
   } catch (err) {
-    proxyFailed(session, 'RPC', config.endpoint, err);
+    proxyFailed(session, which, config.endpoint, err);
     throw new ReplyError(Errors.internal);
   }
   if ('disconnect' in reply) throw new DisconnectError(reply.disconnect);
   if ('error' in reply) throw new ReplyError(reply.error);
-  session.write(encodeResult(id, 'rpc', { data: rawJson(rawJsonClaim(reply.result, 'data')) }));
+  return reply.result;
+}
+
+/** A client's `rpc`: answered by the RPC proxy's backend, or 108 when none is configured. */
+export async function handleRpc(session: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+  const config = session.ctx.config.client.proxy.rpc;
+  if (!config.endpoint) throw new ReplyError(Errors.notAvailable);
+  const result = await ask(session, 'RPC', config, { method: str(req.method), data: rawJson(rawJsonClaim(req, 'data')) });
+  session.write(encodeResult(id, 'rpc', { data: rawJson(rawJsonClaim(result, 'data')) }));
+}
+
+/**
+ * Asks the subscribe or publish proxy whether the client may subscribe to `channel` or publish `data`
+ * (raw JSON) to it: the backend's result (what to change), or its refusal thrown as the command's.
+ */
+export function askChannelProxy(session: NativeSession, which: 'subscribe' | 'publish', channel: string, data: string | undefined): Promise<Record<string, unknown>> {
+  return ask(session, which, session.ctx.config.channel.proxy[which], { channel, data: rawJson(data) });
 }

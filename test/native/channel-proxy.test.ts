@@ -1,0 +1,224 @@
+// The subscribe and publish proxies (Centrifugo's channel.proxy) against a real backend (a Node HTTP
+// server in the test), in the namespaces that enable them: the backend decides who subscribes and
+// publishes, with its info, data, option overrides and expiry, or its own error or disconnect; it may
+// publish other data in the client's place or keep it out of history; a failing backend is a
+// temporary error; tokens, private and user-limited channels are decided without it.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import WebSocket from 'ws';
+import { loadConfig } from '../../src/index.js';
+import { client, collect, once, openNamespace, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
+import { RawClient, sleep } from '../helpers/raw.js';
+
+interface Seen {
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: any;
+}
+
+/** The backend's answer to a request: an object, [status, text], or a promise of either. */
+let reply: (seen: Seen) => unknown = () => ({ result: {} });
+const seen: Seen[] = [];
+let backend: Server;
+let node: TestNode;
+
+before(async () => {
+  backend = createServer((req, res) => {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (text += c));
+    req.on('end', async () => {
+      const s: Seen = { path: req.url ?? '', headers: req.headers, body: JSON.parse(text) };
+      seen.push(s);
+      const out = await reply(s);
+      if (Array.isArray(out)) res.writeHead(out[0] as number).end(out[1] as string);
+      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(out));
+    });
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+  node = await startNode({
+    client: { allow_anonymous_connect_without_token: true },
+    channel: {
+      proxy: {
+        subscribe: { endpoint: `${url}/subscribe`, timeout: '400ms', http_headers: ['Cookie'] },
+        publish: { endpoint: `${url}/publish`, http_headers: ['Cookie'] },
+      },
+      namespaces: [
+        // No allow_* option: the proxies decide.
+        { name: 'room', subscribe_proxy_enabled: true, publish_proxy_enabled: true, history_size: 10, history_ttl: '60s', allow_positioning: true, allow_user_limited_channels: true, allow_history_for_subscriber: true },
+        openNamespace('plain'),
+      ],
+    },
+  });
+});
+after(async () => {
+  await node.close();
+  backend.close();
+});
+
+/** A WebSocket class that sends `headers` with its upgrade, as a browser sends its cookies. */
+function withHeaders(headers: Record<string, string>): typeof WebSocket {
+  return class extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers });
+    }
+  } as unknown as typeof WebSocket;
+}
+
+test('subscribe proxy: the backend is asked with the client, user, channel, data and headers (the connect command\'s too, with a token), and its info, data and override apply', async () => {
+  seen.length = 0;
+  const expireAt = Math.floor(Date.now() / 1000) + 3600;
+  reply = (s) =>
+    s.headers.cookie === 'session=abc'
+      ? { result: { info: { role: 'admin' }, data: { welcome: 'room 1' }, override: { force_positioning: { value: true } }, expire_at: expireAt } }
+      : { error: { code: 403, message: 'not yours' } };
+  const c = client(node, { token: await userToken('alice'), websocket: withHeaders({ 'X-Other': 'not passed on' }), headers: { Cookie: 'session=abc' } });
+  const sub = c.newSubscription('room:1', { data: { want: 'in' } });
+  const subscribed = once<any>(sub, 'subscribed');
+  sub.subscribe();
+  c.connect();
+  const ctx = (await subscribed) as { data: unknown; positioned: boolean };
+  assert.deepEqual(ctx.data, { welcome: 'room 1' });
+  assert.equal(ctx.positioned, true, 'the override forced positioning');
+
+  const asked = seen.filter((s) => s.path === '/subscribe');
+  assert.equal(asked.length, 1);
+  const body = asked[0]!.body;
+  assert.equal(body.user, 'alice');
+  assert.equal(body.channel, 'room:1');
+  assert.deepEqual(body.data, { want: 'in' });
+  assert.equal(body.transport, 'websocket');
+  assert.equal(body.protocol, 'json');
+  assert.equal(typeof body.client, 'string');
+  assert.equal(asked[0]!.headers.cookie, 'session=abc');
+  assert.equal(asked[0]!.headers['x-other'], undefined);
+
+  // The info the backend gave is the subscriber's channel info in what it publishes.
+  reply = () => ({ result: {} });
+  const got = collect(sub);
+  await sub.publish({ text: 'hi' });
+  await until(() => got.length === 1);
+  const pubs = (await sub.history({ limit: 10 })).publications as Array<{ info?: { chanInfo?: unknown } }>;
+  assert.deepEqual(pubs.at(-1)?.info?.chanInfo, { role: 'admin' });
+  c.disconnect();
+});
+
+test("subscribe proxy: the backend's error reaches the subscription (no retry), its disconnect ends the connection", async () => {
+  reply = () => ({ error: { code: 1403, message: 'not in this room' } });
+  const c = client(node, { token: await userToken('bob') });
+  const sub = c.newSubscription('room:2');
+  const unsubscribed = once<any>(sub, 'unsubscribed');
+  sub.subscribe();
+  c.connect();
+  assert.deepEqual(await unsubscribed, { channel: 'room:2', code: 1403, reason: 'not in this room' });
+  await sleep(300);
+  assert.equal(sub.state, 'unsubscribed');
+  c.disconnect();
+
+  reply = () => ({ disconnect: { code: 4501, reason: 'banned' } });
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: { token: await userToken('bob') } });
+  await raw.reply(1);
+  raw.send({ id: 2, subscribe: { channel: 'room:3' } });
+  assert.deepEqual(await raw.waitClose(), { code: 4501, reason: 'banned' });
+});
+
+test('subscribe proxy: a failing, slow or malformed backend is error 100 (the SDK retries and subscribes once it answers); an expire_at already past is 110', async () => {
+  let calls = 0;
+  reply = () => (++calls === 1 ? [500, 'boom'] : calls === 2 ? sleep(800).then(() => ({ result: {} })) : calls === 3 ? 'not an object' : { result: {} });
+  const c = client(node, { token: await userToken('carol'), minReconnectDelay: 50, maxReconnectDelay: 100 });
+  const sub = c.newSubscription('room:4', { minResubscribeDelay: 50, maxResubscribeDelay: 100 });
+  const errors: number[] = [];
+  sub.on('error', (ctx: { error: { code: number } }) => errors.push(ctx.error.code));
+  const subscribed = once(sub, 'subscribed', 5000);
+  sub.subscribe();
+  c.connect();
+  await subscribed;
+  assert.deepEqual(errors, [100, 100, 100]);
+  c.disconnect();
+
+  reply = () => ({ result: { expire_at: Math.floor(Date.now() / 1000) - 10 } });
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: { token: await userToken('carol') } });
+  await raw.reply(1);
+  raw.send({ id: 2, subscribe: { channel: 'room:5' } });
+  assert.equal((await raw.reply(2)).error.code, 110);
+  raw.close();
+});
+
+test('subscribe proxy: a subscription token, a user-limited channel listing the user, and a namespace without the proxy are decided without the backend', async () => {
+  seen.length = 0;
+  reply = () => ({ error: { code: 403, message: 'no' } });
+  const c = client(node, { token: await userToken('dave') });
+  c.connect();
+  const byToken = c.newSubscription('room:6', { token: await sign({ sub: 'dave', channel: 'room:6' }) });
+  const limited = c.newSubscription('room:7#dave');
+  const plain = c.newSubscription('plain:1');
+  for (const s of [byToken, limited, plain]) s.subscribe();
+  await Promise.all([byToken.ready(3000), limited.ready(3000), plain.ready(3000)]);
+  assert.equal(seen.filter((s) => s.path === '/subscribe').length, 0);
+  c.disconnect();
+});
+
+test('publish proxy: the backend decides; it may publish other data in the client\'s place, or keep it out of history', async () => {
+  seen.length = 0;
+  reply = (s) =>
+    s.path === '/subscribe'
+      ? { result: {} }
+      : s.body.data.text === 'spam'
+        ? { error: { code: 1429, message: 'no spam' } }
+        : s.body.data.text === 'ephemeral'
+          ? { result: { skip_history: true } }
+          : { result: { data: { text: s.body.data.text, checked: true } } };
+  const c = client(node, { token: await userToken('erin'), websocket: withHeaders({ Cookie: 'session=erin' }) });
+  const sub = c.newSubscription('room:8');
+  const got = collect(sub);
+  sub.subscribe();
+  c.connect();
+  await sub.ready(3000);
+
+  await sub.publish({ text: 'hello' });
+  await assert.rejects(sub.publish({ text: 'spam' }), (err: { code: number; message: string }) => err.code === 1429 && err.message === 'no spam');
+  await sub.publish({ text: 'ephemeral' });
+  await until(() => got.length === 2);
+  assert.deepEqual(got, [{ text: 'hello', checked: true }, { text: 'ephemeral' }]);
+  const history = await sub.history({ limit: 10 });
+  assert.deepEqual(history.publications.map((p: { data: unknown }) => p.data), [{ text: 'hello', checked: true }]);
+
+  const asked = seen.filter((s) => s.path === '/publish');
+  assert.deepEqual(asked.map((s) => s.body.data), [{ text: 'hello' }, { text: 'spam' }, { text: 'ephemeral' }]);
+  assert.equal(asked[0]!.body.user, 'erin');
+  assert.equal(asked[0]!.body.channel, 'room:8');
+  assert.equal(asked[0]!.headers.cookie, 'session=erin', 'the upgrade request\'s header, by the name the config lists');
+
+  // An anonymous client is asked about too (the backend decides), and a failing backend is 100.
+  reply = () => [503, 'down'];
+  const anonymous = client(node);
+  anonymous.connect();
+  await once(anonymous, 'connected');
+  await assert.rejects(anonymous.publish('room:8', { text: 'x' }), (err: { code: number }) => err.code === 100);
+  assert.equal(seen.filter((s) => s.path === '/publish').at(-1)?.body.user, '');
+  c.disconnect();
+  anonymous.disconnect();
+});
+
+test('config: a namespace that enables a proxy needs its endpoint; its timeout must be > 0 and at most 60s', () => {
+  assert.throws(
+    () => loadConfig({ values: { channel: { namespaces: [{ name: 'a', subscribe_proxy_enabled: true }] } } }),
+    /channel\.namespaces\.0\.subscribe_proxy_enabled: needs channel\.proxy\.subscribe\.endpoint/,
+  );
+  assert.throws(
+    () => loadConfig({ values: { channel: { without_namespace: { publish_proxy_enabled: true } } } }),
+    /channel\.without_namespace\.publish_proxy_enabled: needs channel\.proxy\.publish\.endpoint/,
+  );
+  assert.throws(
+    () => loadConfig({ values: { channel: { proxy: { publish: { endpoint: 'http://127.0.0.1:1/p', timeout: '61s' } } } } }),
+    /channel\.proxy\.publish\.timeout: must be > 0 and at most 60s/,
+  );
+  const c = loadConfig({ values: { channel: { proxy: { subscribe: { endpoint: 'http://127.0.0.1:1/s' } } } } });
+  assert.equal(c.channel.proxy.subscribe.timeout, 1000);
+  assert.equal(c.channel.without_namespace.subscribe_proxy_enabled, false, 'off unless a namespace enables it');
+});
