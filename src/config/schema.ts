@@ -253,7 +253,7 @@ export const configSchema = z
           ),
           sse: defaults(z.object({ enabled: flag(), path: z.string().startsWith('/').default('/connection/sse') }).strict()),
           emulation_path: z.string().startsWith('/').default('/emulation'),
-          proxy: defaults(z.object({ connect: defaults(proxySchema), rpc: defaults(proxySchema) }).strict()),
+          proxy: defaults(z.object({ connect: defaults(proxySchema), refresh: defaults(proxySchema), rpc: defaults(proxySchema) }).strict()),
           token: defaults(tokenSchema.strict().superRefine(checkTokenKeys)),
           subscription_token: defaults(
             z.object({ enabled: flag() }).extend(tokenSchema.shape).strict().superRefine(checkTokenKeys),
@@ -379,6 +379,7 @@ export const configSchema = z
     // stale_close_delay is closed as stale (terminal) instead of getting a temporary error.
     const proxies = [
       ['client', 'connect', config.client.proxy.connect],
+      ['client', 'refresh', config.client.proxy.refresh],
       ['client', 'rpc', config.client.proxy.rpc],
       ['channel', 'subscribe', config.channel.proxy.subscribe],
       ['channel', 'publish', config.channel.proxy.publish],

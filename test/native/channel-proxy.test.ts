@@ -205,7 +205,7 @@ test('publish proxy: the backend decides; it may publish other data in the clien
   anonymous.disconnect();
 });
 
-test('config: a namespace that enables a proxy needs its endpoint; its timeout must be > 0 and at most 60s', () => {
+test('config: a namespace that enables a proxy needs its endpoint; a proxy\'s timeout must be > 0 and at most 60s', () => {
   assert.throws(
     () => loadConfig({ values: { channel: { namespaces: [{ name: 'a', subscribe_proxy_enabled: true }] } } }),
     /channel\.namespaces\.0\.subscribe_proxy_enabled: needs channel\.proxy\.subscribe\.endpoint/,
@@ -217,6 +217,10 @@ test('config: a namespace that enables a proxy needs its endpoint; its timeout m
   assert.throws(
     () => loadConfig({ values: { channel: { proxy: { publish: { endpoint: 'http://127.0.0.1:1/p', timeout: '61s' } } } } }),
     /channel\.proxy\.publish\.timeout: must be > 0 and at most 60s/,
+  );
+  assert.throws(
+    () => loadConfig({ values: { client: { proxy: { refresh: { endpoint: 'http://127.0.0.1:1/r', timeout: 0 } } } } }),
+    /client\.proxy\.refresh\.timeout: must be > 0 and at most 60s/,
   );
   const c = loadConfig({ values: { channel: { proxy: { subscribe: { endpoint: 'http://127.0.0.1:1/s' } } } } });
   assert.equal(c.channel.proxy.subscribe.timeout, 1000);

@@ -1,8 +1,10 @@
 // Who a connecting client is: the claims of its connection token, or, without a token, what the
-// connect proxy's backend answers, or an anonymous connection where the config allows one.
+// connect proxy's backend answers, or an anonymous connection where the config allows one; and how
+// an expiring connection lives on: refreshed by the client with a new token, or, with the refresh
+// proxy, by the server asking the backend.
 import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
-import { rawJson } from './codec.js';
-import { Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
+import { encodeResult, rawJson } from './codec.js';
+import { DisconnectError, Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
 import { callProxy, proxyFailed, proxyRequest, withCommandHeaders } from './proxy.js';
 import type { NativeSession } from './session.js';
@@ -82,4 +84,64 @@ async function askProxy(session: NativeSession, req: Record<string, unknown>): P
     proxyFailed(session, 'connect', proxy.endpoint, err);
     return { error: Errors.internal };
   }
+}
+
+/** Seconds until `expireAt` (ms since the epoch) as the protocol's `ttl`: 1 to 2^32 - 1. */
+export function ttlSeconds(expireAt: number): number {
+  return Math.min(0xffffffff, Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)));
+}
+
+/**
+ * The client's `refresh` with a new connection token. With the refresh proxy the server refreshes
+ * and a client's `refresh` is a protocol error (3501), as in Centrifugo.
+ */
+export async function handleRefresh(session: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+  const { config, connectionTokens, version } = session.ctx;
+  const token = typeof req.token === 'string' ? req.token : '';
+  if (!token || config.client.proxy.refresh.endpoint) throw new DisconnectError(Disconnects.badRequest);
+  const result = await connectionTokens.verify(token);
+  if (result.status === 'expired') throw new DisconnectError(Disconnects.expired);
+  if (result.status === 'invalid') throw new DisconnectError(Disconnects.invalidToken);
+  if (tokenUser(result.claims, config.client.token.user_id_claim) !== session.user) throw new DisconnectError(Disconnects.invalidToken);
+  // A token whose `expire_at` has passed is expired, as a connect with it would be.
+  const expireAt = tokenExpiry(result.claims);
+  if (expireAt > 0 && expireAt <= Date.now()) throw new DisconnectError(Disconnects.expired);
+  const info = rawJsonClaim(result.claims, 'info');
+  if (info !== undefined) session.connInfo = info;
+  session.setExpiry(expireAt);
+  const out: Record<string, unknown> = { client: session.id, version };
+  if (session.expireAt > 0) {
+    out.expires = true;
+    out.ttl = ttlSeconds(session.expireAt);
+  }
+  session.write(encodeResult(id, 'refresh', out));
+}
+
+/** How long a connection lives on when the refresh proxy fails, before it is asked again (Centrifugo's minute). */
+const REFRESH_RETRY_MS = 60_000;
+
+/**
+ * An expiring connection with the refresh proxy on, at its expiry: the backend says whether it lives
+ * on (`expire_at`, and new `info`) or not (`expired`, or no later `expire_at`: closed with 3005). A
+ * backend that fails is asked again a minute later, the connection living on meanwhile.
+ */
+export async function refreshByProxy(session: NativeSession): Promise<void> {
+  const proxy = session.ctx.config.client.proxy.refresh;
+  let result: Record<string, unknown> | undefined;
+  try {
+    const reply = await callProxy(proxy, { ...proxyRequest(session), user: session.user }, session.proxyHeaders);
+    // As in Centrifugo, a refresh answer carries no error nor disconnect: without a result it expires.
+    result = 'result' in reply ? reply.result : undefined;
+  } catch (err) {
+    if (session.closed) return;
+    proxyFailed(session, 'refresh', proxy.endpoint, err);
+    session.setExpiry(Date.now() + REFRESH_RETRY_MS);
+    return;
+  }
+  if (session.closed) return;
+  const expireAt = typeof result?.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
+  if (!result || result.expired === true || expireAt <= Date.now()) return session.close(Disconnects.expired);
+  const info = rawJsonClaim(result, 'info');
+  if (info !== undefined) session.connInfo = info;
+  session.setExpiry(expireAt);
 }

@@ -1,5 +1,6 @@
 // The proxies (Centrifugo's): Herald asks the application's backend over HTTP who a connection
-// without a token is (connect), to answer a client's `rpc`, and, in the namespaces that enable them,
+// without a token is (connect), whether an expiring connection lives on (refresh), to answer a
+// client's `rpc`, and, in the namespaces that enable them,
 // whether a client may subscribe to a channel and publish to it (subscribe, publish). The backend answers
 // `{"result": …}`, `{"error": {code, message}}` (sent to the client as a reply error) or
 // `{"disconnect": {code, reason}}` (the connection ends with it); `null` fields count as absent, as
@@ -36,9 +37,9 @@ const OWN_HEADERS = new Set(['content-type', 'content-length', 'host', 'connecti
  * (nothing is kept per connection then).
  */
 export function forwardedHeaders(config: HeraldConfig, headers: IncomingHttpHeaders | Record<string, unknown>): Record<string, string> | undefined {
-  const { connect, rpc } = config.client.proxy;
+  const { connect, refresh, rpc } = config.client.proxy;
   const { subscribe, publish } = config.channel.proxy;
-  const on = [connect, rpc, subscribe, publish].filter((p) => p.endpoint);
+  const on = [connect, refresh, rpc, subscribe, publish].filter((p) => p.endpoint);
   if (on.length === 0) return undefined;
   const wanted = new Set(on.flatMap((p) => p.http_headers).map((h) => h.toLowerCase()));
   const out: Record<string, string> = {};
@@ -150,7 +151,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Logs a failed proxy call: why, and which endpoint; once per 5 s per endpoint and cause, with a count. */
-export function proxyFailed(session: NativeSession, which: 'connect' | 'RPC' | 'subscribe' | 'publish', endpoint: string, err: unknown): void {
+export function proxyFailed(session: NativeSession, which: 'connect' | 'refresh' | 'RPC' | 'subscribe' | 'publish', endpoint: string, err: unknown): void {
   const log = session.ctx.log;
   let warn = warnings.get(log);
   if (!warn) warnings.set(log, (warn = throttledWarn(log, 5_000)));

@@ -2,7 +2,6 @@
 // commands of a frame handled strictly in order, pings, connection expiry, and delivery of
 // publications from the hub through a bounded outbox.
 import { randomUUID } from 'node:crypto';
-import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { logFailure } from '../../errors.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { OutboxBase, type OutboxSocket } from '../../hub/outbox.js';
@@ -34,7 +33,7 @@ import {
   connectSubscription,
   type ChannelSub,
 } from './channel-ops.js';
-import { connectIdentity } from './identity.js';
+import { connectIdentity, handleRefresh, refreshByProxy, ttlSeconds } from './identity.js';
 import { handlePresence, leaveChannel } from './presence.js';
 import { handleRpc } from './proxy.js';
 import { Subscriptions } from './subscriptions.js';
@@ -376,7 +375,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       case 'sub_refresh':
         return handleSubRefresh(this, id, req);
       case 'refresh':
-        return this.handleRefresh(id, req);
+        return handleRefresh(this, id, req);
       case 'presence':
       case 'presence_stats':
         return handlePresence(this, id, req, method);
@@ -434,7 +433,8 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     }
 
     const result: Record<string, unknown> = { client: this.id, version: this.ctx.version };
-    if (this.expireAt > 0) {
+    // With the refresh proxy the server refreshes: the client is not told of the expiry.
+    if (this.expireAt > 0 && !config.client.proxy.refresh.endpoint) {
       result.expires = true;
       result.ttl = ttlSeconds(this.expireAt);
     }
@@ -459,38 +459,23 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     this.state = 'unusable';
   }
 
-  private async handleRefresh(id: number, req: Record<string, unknown>): Promise<void> {
-    const token = typeof req.token === 'string' ? req.token : '';
-    if (!token) throw new DisconnectError(Disconnects.badRequest);
-    const result = await this.ctx.connectionTokens.verify(token);
-    if (result.status === 'expired') throw new DisconnectError(Disconnects.expired);
-    if (result.status === 'invalid') throw new DisconnectError(Disconnects.invalidToken);
-    if (tokenUser(result.claims, this.ctx.config.client.token.user_id_claim) !== this.user) throw new DisconnectError(Disconnects.invalidToken);
-    // A token whose `expire_at` has passed is expired, as a connect with it would be.
-    const expireAt = tokenExpiry(result.claims);
-    if (expireAt > 0 && expireAt <= Date.now()) throw new DisconnectError(Disconnects.expired);
-    const info = rawJsonClaim(result.claims, 'info');
-    if (info !== undefined) this.connInfo = info;
-    this.setExpiry(expireAt);
-    const out: Record<string, unknown> = { client: this.id, version: this.ctx.version };
-    if (this.expireAt > 0) {
-      out.expires = true;
-      out.ttl = ttlSeconds(this.expireAt);
-    }
-    this.write(encodeResult(id, 'refresh', out));
-  }
-
-  /** Arms the connection expiry: without a refresh, the connection closes with 3005 after a grace delay. */
-  private setExpiry(expireAt: number): void {
+  /**
+   * Arms the connection expiry: without a refresh, the connection closes with 3005 after a grace
+   * delay; with the refresh proxy, the backend is asked at the expiry instead (refreshByProxy).
+   */
+  setExpiry(expireAt: number): void {
     this.expireAt = expireAt;
     if (this.expireTimer) clearTimeout(this.expireTimer);
     this.expireTimer = undefined;
     if (expireAt <= 0 || this.state !== 'connected') return;
-    const delay = Math.max(0, expireAt - Date.now()) + this.ctx.config.client.expired_close_delay;
+    const byProxy = this.ctx.config.client.proxy.refresh.endpoint !== '';
+    const delay = Math.max(0, expireAt - Date.now()) + (byProxy ? 0 : this.ctx.config.client.expired_close_delay);
     // A timer fires after at most about 24.8 days: one due later is set again when it fires.
     this.expireTimer = setTimeout(() => {
-      if (this.expireAt > 0 && this.expireAt <= Date.now()) this.close(Disconnects.expired);
-      else if (this.expireAt > 0) this.setExpiry(this.expireAt);
+      if (this.expireAt <= 0) return;
+      if (this.expireAt > Date.now()) this.setExpiry(this.expireAt);
+      else if (byProxy) void refreshByProxy(this);
+      else this.close(Disconnects.expired);
     }, Math.min(delay, 2 ** 31 - 1));
   }
 
@@ -575,10 +560,6 @@ class CheckDeadline extends DeadlineObject {
   }
 }
 
-/** Seconds until `expireAt` (ms since the epoch) as the protocol's `ttl`: 1 to 2^32 - 1. */
-function ttlSeconds(expireAt: number): number {
-  return Math.min(0xffffffff, Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)));
-}
 
 /** A close reason cut to the 123 bytes a close frame allows, on a character boundary. */
 function closeReason(reason: string): string {
