@@ -36,6 +36,8 @@ const namespaceOptionsBase = z.object({
   // The subscribe and publish proxies (channel.proxy) decide for this namespace's channels.
   subscribe_proxy_enabled: flag(),
   publish_proxy_enabled: flag(),
+  // Subscriptions the subscribe proxy made expiring are refreshed by channel.proxy.sub_refresh.
+  sub_refresh_proxy_enabled: flag(),
 });
 
 function checkNamespace(ns: z.output<typeof namespaceOptionsBase>, ctx: z.RefinementCtx): void {
@@ -282,7 +284,7 @@ export const configSchema = z
         .object({
           without_namespace: defaults(namespaceOptionsSchema),
           namespaces: z.array(namespaceSchema).default([]),
-          proxy: defaults(z.object({ subscribe: defaults(proxySchema), publish: defaults(proxySchema) }).strict()),
+          proxy: defaults(z.object({ subscribe: defaults(proxySchema), publish: defaults(proxySchema), sub_refresh: defaults(proxySchema) }).strict()),
         })
         .strict()
         .superRefine((channel, ctx) => {
@@ -299,7 +301,7 @@ export const configSchema = z
             ...channel.namespaces.map((ns, i): [NamespaceOptions, Array<string | number>] => [ns, ['namespaces', i]]),
           ];
           for (const [ns, path] of all) {
-            for (const which of ['subscribe', 'publish'] as const) {
+            for (const which of ['subscribe', 'publish', 'sub_refresh'] as const) {
               if (ns[`${which}_proxy_enabled`] && !channel.proxy[which].endpoint) {
                 ctx.addIssue({ code: 'custom', path: [...path, `${which}_proxy_enabled`], message: `needs channel.proxy.${which}.endpoint` });
               }
@@ -383,6 +385,7 @@ export const configSchema = z
       ['client', 'rpc', config.client.proxy.rpc],
       ['channel', 'subscribe', config.channel.proxy.subscribe],
       ['channel', 'publish', config.channel.proxy.publish],
+      ['channel', 'sub_refresh', config.channel.proxy.sub_refresh],
     ] as const;
     for (const [section, which, { timeout, endpoint }] of proxies) {
       if (!endpoint) continue;

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/index.js';
 import { client, collect, once, openNamespace, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
-import { RawClient, sleep } from '../helpers/raw.js';
+import { RawClient, sleep, type Msg } from '../helpers/raw.js';
 
 interface Seen {
   readonly path: string;
@@ -45,11 +45,14 @@ before(async () => {
       proxy: {
         subscribe: { endpoint: `${url}/subscribe`, timeout: '400ms', http_headers: ['Cookie'] },
         publish: { endpoint: `${url}/publish`, http_headers: ['Cookie'] },
+        sub_refresh: { endpoint: `${url}/sub_refresh`, timeout: '300ms' },
       },
       namespaces: [
         // No allow_* option: the proxies decide.
         { name: 'room', subscribe_proxy_enabled: true, publish_proxy_enabled: true, history_size: 10, history_ttl: '60s', allow_positioning: true, allow_user_limited_channels: true, allow_history_for_subscriber: true },
         openNamespace('plain'),
+        // Subscriptions the subscribe proxy makes expiring are refreshed by the server.
+        { name: 'live', subscribe_proxy_enabled: true, sub_refresh_proxy_enabled: true, allow_publish_for_subscriber: true, history_size: 10, history_ttl: '60s' },
       ],
     },
   });
@@ -225,4 +228,59 @@ test('config: a namespace that enables a proxy needs its endpoint; a proxy\'s ti
   const c = loadConfig({ values: { channel: { proxy: { subscribe: { endpoint: 'http://127.0.0.1:1/s' } } } } });
   assert.equal(c.channel.proxy.subscribe.timeout, 1000);
   assert.equal(c.channel.without_namespace.subscribe_proxy_enabled, false, 'off unless a namespace enables it');
+});
+
+test('sub_refresh proxy: an expiring subscription of the subscribe proxy is refreshed by the server (new expiry and info), or ended with unsubscribe 2501', async () => {
+  seen.length = 0;
+  const inSeconds = (n: number) => Math.floor(Date.now() / 1000) + n;
+  let round = 0;
+  let refreshAnswer: () => unknown = () => ({ result: { expire_at: inSeconds(2), info: { v: ++round } } });
+  reply = (s) => (s.path === '/subscribe' ? { result: { expire_at: inSeconds(2), info: { v: 0 } } } : refreshAnswer());
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: { token: await userToken('fay') } });
+  await raw.reply(1);
+  raw.send({ id: 2, subscribe: { channel: 'live:1' } });
+  const subscribed = await raw.reply(2);
+  assert.deepEqual(subscribed.subscribe, {}, 'no expires nor ttl: the server refreshes');
+  await until(() => seen.filter((s) => s.path === '/sub_refresh').length >= 2, 6000, 'two sub refreshes');
+  const asked = seen.find((s) => s.path === '/sub_refresh')!.body;
+  assert.equal(asked.channel, 'live:1');
+  assert.equal(asked.user, 'fay');
+  assert.equal(typeof asked.client, 'string');
+
+  // Still subscribed, with the channel info the backend gave last.
+  raw.send({ id: 3, publish: { channel: 'live:1', data: { n: 1 } } });
+  assert.deepEqual(await raw.reply(3), { id: 3, publish: {} });
+  const history = (await node.api.call('history', { channel: 'live:1', limit: 1, reverse: true })) as any;
+  assert.deepEqual(history.publications[0].info.chan_info, { v: round });
+
+  // The client's own sub_refresh is a protocol error for such a subscription.
+  const other = await RawClient.open(node.wsUrl);
+  other.send({ id: 1, connect: { token: await userToken('fay') } });
+  await other.reply(1);
+  other.send({ id: 2, subscribe: { channel: 'live:2' } });
+  await other.reply(2);
+  other.send({ id: 3, sub_refresh: { channel: 'live:2', token: await sign({ sub: 'fay', channel: 'live:2' }) } });
+  assert.equal((await other.waitClose()).code, 3501);
+
+  // A failing backend leaves it subscribed; then `expired` ends it with unsubscribe 2501.
+  refreshAnswer = () => [500, 'down'];
+  const failedBefore = seen.filter((s) => s.path === '/sub_refresh').length;
+  await until(() => seen.filter((s) => s.path === '/sub_refresh').length > failedBefore, 4000, 'a failing sub refresh');
+  await sleep(500);
+  assert.equal(raw.messages.some((m: Msg) => m.push?.unsubscribe), false, 'still subscribed after the failure');
+  raw.close();
+
+  refreshAnswer = () => ({ result: { expired: true } });
+  const third = await RawClient.open(node.wsUrl);
+  third.send({ id: 1, connect: { token: await userToken('fay') } });
+  await third.reply(1);
+  third.send({ id: 2, subscribe: { channel: 'live:3' } });
+  await third.reply(2);
+  await until(() => third.messages.some((m: Msg) => m.push?.unsubscribe), 4000, 'the unsubscribe push');
+  const push = third.messages.find((m: Msg) => m.push?.unsubscribe)!.push;
+  assert.equal(push.channel, 'live:3');
+  assert.equal(push.unsubscribe.code, 2501);
+  assert.equal(third.closeInfo, undefined, 'the connection stays');
+  third.close();
 });

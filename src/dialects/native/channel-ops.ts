@@ -13,7 +13,7 @@ import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
-import { askChannelProxy } from './proxy.js';
+import { askChannelProxy, askSubRefresh } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -35,6 +35,8 @@ export class ChannelSub implements Subscriber {
   joined = false;
   /** Sent the channel's joins and leaves (the hub asks). */
   pushJoinLeave = false;
+  /** Refreshed by the server through the sub_refresh proxy (the client was not told of its expiry). */
+  refreshByProxy = false;
 
   constructor(
     readonly session: NativeSession,
@@ -46,7 +48,7 @@ export class ChannelSub implements Subscriber {
     /** When the subscription expires (ms since epoch); 0 = never. */
     public expireAt: number,
     /** Raw JSON channel info (subscription token `info`): the `chan_info` of this client's publications. */
-    readonly chanInfo: string | undefined,
+    public chanInfo: string | undefined,
   ) {}
 
   deliver(_channel: string, pub: Publication, position: StreamPosition, bytes: Buffer): void {
@@ -74,6 +76,8 @@ interface SetupOptions {
   readonly data?: string;
   readonly chanInfo?: string;
   readonly presence: PresenceFlags;
+  /** Made by the subscribe proxy in a namespace with sub_refresh_proxy_enabled. */
+  readonly refreshByProxy?: boolean;
 }
 
 /** A subscription set up but not yet active: write `result` somewhere, then call `activate`. */
@@ -96,6 +100,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   let data: string | undefined;
   let chanInfo: string | undefined;
   let override: Record<string, unknown> = {};
+  let refreshByProxy = false;
   const token = str(req.token);
   if (token) {
     const claims = await verifySubscriptionToken(s, channel, token, 'subscribe');
@@ -114,6 +119,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     override = asObject(result.override);
     expireAt = typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.expired);
+    refreshByProxy = opts.sub_refresh_proxy_enabled;
   } else if (!(canSubscribe(opts, s.user) || rules.userAllowed(channel, s.user, opts))) {
     throw new ReplyError(Errors.permissionDenied);
   }
@@ -133,6 +139,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     data,
     chanInfo,
     presence: presenceFlags(opts, override, s.user, req.join_leave === true),
+    refreshByProxy,
   });
   if (!prepared) return;
   s.write(encodeResult(id, 'subscribe', prepared.result));
@@ -213,6 +220,8 @@ export async function handleSubRefresh(s: NativeSession, id: number, req: Record
   const channel = channelOrBadRequest(req);
   const sub = s.subs.get(channel);
   if (!sub) throw new ReplyError(Errors.permissionDenied);
+  // The server refreshes this one (sub_refresh proxy): the client was never asked to, as in Centrifugo.
+  if (sub.refreshByProxy) throw new DisconnectError(Disconnects.badRequest);
   const token = str(req.token);
   if (!token) throw new ReplyError(Errors.badRequest);
   const claims = await verifySubscriptionToken(s, channel, token, 'sub_refresh');
@@ -308,6 +317,7 @@ async function setup(
   // holds each one, and would hand a replaced one the channel's publications too).
   const sub = new ChannelSub(s, channel, serverSide, o.positioned, o.recoverable, o.expireAt, o.chanInfo);
   sub.pushJoinLeave = o.presence.pushJoinLeave;
+  sub.refreshByProxy = o.refreshByProxy === true;
   s.subs.set(sub);
   const { engine, hub, config } = s.ctx;
   const fail = (err: unknown): never => {
@@ -391,7 +401,8 @@ async function setup(
     return fail(err);
   }
   if (o.data !== undefined) result.data = new RawJson(o.data);
-  Object.assign(result, expiryFields(o.expireAt));
+  // Refreshed by the server (sub_refresh proxy): the client is not told of the expiry.
+  if (!sub.refreshByProxy) Object.assign(result, expiryFields(o.expireAt));
   return {
     result,
     activate: () => {
@@ -450,13 +461,33 @@ function armSubExpiry(s: NativeSession, sub: ChannelSub, expireAt: number): void
   // No timer for a subscription already dropped (e.g. writing its held-back publications closed the
   // connection, or it left while a refresh token was verified): it would keep the session alive.
   if (expireAt <= 0 || s.subs.get(sub.channel) !== sub) return;
-  const delay = Math.max(0, expireAt - Date.now()) + s.ctx.config.client.expired_close_delay;
+  // Refreshed by the server, it is asked about at the expiry; a client has a grace delay to refresh.
+  const delay = Math.max(0, expireAt - Date.now()) + (sub.refreshByProxy ? 0 : s.ctx.config.client.expired_close_delay);
   sub.expireTimer = setTimeout(() => {
     if (sub.expireAt <= 0 || sub.expireAt > Date.now() || s.subs.get(sub.channel) !== sub) return;
-    if (sub.serverSide) return s.close(Disconnects.subExpired);
-    s.dropSub(sub);
-    s.write(encodePush('unsubscribe', Unsubscribes.expired, sub.channel));
+    if (sub.refreshByProxy) return void refreshSubByProxy(s, sub);
+    expireSub(s, sub);
   }, Math.min(delay, 2 ** 31 - 1));
+}
+
+/** Ends an expired subscription: unsubscribe 2501, or, for a server-side one, the connection (3006). */
+function expireSub(s: NativeSession, sub: ChannelSub): void {
+  if (sub.serverSide) return s.close(Disconnects.subExpired);
+  s.dropSub(sub);
+  s.write(encodePush('unsubscribe', Unsubscribes.expired, sub.channel));
+}
+
+/** How long a subscription lives on when the sub_refresh proxy fails, before it is asked again (Centrifugo's minute). */
+const SUB_REFRESH_RETRY_MS = 60_000;
+
+/** At its expiry, asks the sub_refresh proxy whether a subscription lives on, and with which info. */
+async function refreshSubByProxy(s: NativeSession, sub: ChannelSub): Promise<void> {
+  const outcome = await askSubRefresh(s, sub.channel);
+  if (s.closed || s.subs.get(sub.channel) !== sub) return;
+  if (outcome === 'expired') return expireSub(s, sub);
+  if (outcome === 'failed') return armSubExpiry(s, sub, Date.now() + SUB_REFRESH_RETRY_MS);
+  if (outcome.info !== undefined) sub.chanInfo = outcome.info;
+  armSubExpiry(s, sub, outcome.expireAt);
 }
 
 /** A JSON client cannot be sent a non-JSON payload: it is disconnected with 3506. */

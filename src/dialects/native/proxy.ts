@@ -1,13 +1,13 @@
 // The proxies (Centrifugo's): Herald asks the application's backend over HTTP who a connection
 // without a token is (connect), whether an expiring connection lives on (refresh), to answer a
-// client's `rpc`, and, in the namespaces that enable them,
-// whether a client may subscribe to a channel and publish to it (subscribe, publish). The backend answers
-// `{"result": …}`, `{"error": {code, message}}` (sent to the client as a reply error) or
-// `{"disconnect": {code, reason}}` (the connection ends with it); `null` fields count as absent, as
-// in Centrifugo. A backend that fails, times out or answers anything else is an internal error (100,
-// temporary: the client retries). At most MAX_IN_FLIGHT calls per proxy are under way at once: a
-// reconnect storm queues (each call's timeout counting from when it was asked for) instead of opening
-// thousands of connections to the backend.
+// client's `rpc`, and, in the namespaces that enable them, whether a client may subscribe to a
+// channel (subscribe), publish to it (publish), and whether such an expiring subscription lives on
+// (sub_refresh). The backend answers `{"result": …}`, `{"error": {code, message}}` (sent to the
+// client as a reply error) or `{"disconnect": {code, reason}}` (the connection ends with it); `null`
+// fields count as absent, as in Centrifugo. A backend that fails, times out or answers anything else
+// is an internal error (100, temporary: the client retries). At most MAX_IN_FLIGHT calls per proxy are
+// under way at once: a reconnect storm queues (each call's timeout counting from when it was asked
+// for) instead of opening thousands of connections to the backend.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { rawJsonClaim } from '../../auth/tokens.js';
@@ -38,8 +38,8 @@ const OWN_HEADERS = new Set(['content-type', 'content-length', 'host', 'connecti
  */
 export function forwardedHeaders(config: HeraldConfig, headers: IncomingHttpHeaders | Record<string, unknown>): Record<string, string> | undefined {
   const { connect, refresh, rpc } = config.client.proxy;
-  const { subscribe, publish } = config.channel.proxy;
-  const on = [connect, refresh, rpc, subscribe, publish].filter((p) => p.endpoint);
+  const { subscribe, publish, sub_refresh } = config.channel.proxy;
+  const on = [connect, refresh, rpc, subscribe, publish, sub_refresh].filter((p) => p.endpoint);
   if (on.length === 0) return undefined;
   const wanted = new Set(on.flatMap((p) => p.http_headers).map((h) => h.toLowerCase()));
   const out: Record<string, string> = {};
@@ -151,7 +151,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Logs a failed proxy call: why, and which endpoint; once per 5 s per endpoint and cause, with a count. */
-export function proxyFailed(session: NativeSession, which: 'connect' | 'refresh' | 'RPC' | 'subscribe' | 'publish', endpoint: string, err: unknown): void {
+export function proxyFailed(session: NativeSession, which: 'connect' | 'refresh' | 'RPC' | 'subscribe' | 'publish' | 'sub_refresh', endpoint: string, err: unknown): void {
   const log = session.ctx.log;
   let warn = warnings.get(log);
   if (!warn) warnings.set(log, (warn = throttledWarn(log, 5_000)));
@@ -180,7 +180,7 @@ export function withCommandHeaders(session: NativeSession, req: Record<string, u
  * Asks a proxy on behalf of a client's command: the backend's result, or its error (a reply error) or
  * disconnect thrown as the command's outcome; a failing backend is error 100 (temporary).
  */
-async function ask(session: NativeSession, which: 'RPC' | 'subscribe' | 'publish', config: ProxyConfig, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function ask(session: NativeSession, which: 'RPC' | 'subscribe' | 'publish' | 'sub_refresh', config: ProxyConfig, body: Record<string, unknown>): Promise<Record<string, unknown>> {
   let reply: ProxyReply;
   try {
     reply = await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session.proxyHeaders);
@@ -207,4 +207,27 @@ export async function handleRpc(session: NativeSession, id: number, req: Record<
  */
 export function askChannelProxy(session: NativeSession, which: 'subscribe' | 'publish', channel: string, data: string | undefined): Promise<Record<string, unknown>> {
   return ask(session, which, session.ctx.config.channel.proxy[which], { channel, data: rawJson(data) });
+}
+
+/** What the sub_refresh proxy answers about an expiring subscription. */
+export type SubRefreshOutcome = { readonly expireAt: number; readonly info: string | undefined } | 'expired' | 'failed';
+
+/**
+ * Asks the sub_refresh proxy whether a subscription lives on: until when (ms since the epoch) and
+ * with which channel info, or `expired` (its answer said so, gave no later `expire_at`, or had no
+ * result, as in Centrifugo), or `failed` (logged).
+ */
+export async function askSubRefresh(session: NativeSession, channel: string): Promise<SubRefreshOutcome> {
+  const config = session.ctx.config.channel.proxy.sub_refresh;
+  let reply: ProxyReply;
+  try {
+    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, channel }, session.proxyHeaders);
+  } catch (err) {
+    if (!session.closed) proxyFailed(session, 'sub_refresh', config.endpoint, err);
+    return 'failed';
+  }
+  const result = 'result' in reply ? reply.result : undefined;
+  const expireAt = typeof result?.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
+  if (!result || result.expired === true || expireAt <= Date.now()) return 'expired';
+  return { expireAt, info: rawJsonClaim(result, 'info') };
 }
