@@ -67,7 +67,7 @@ async function askProxy(session: NativeSession, req: Record<string, unknown>): P
   const proxy = session.ctx.config.client.proxy.connect;
   const body = { ...proxyRequest(session), name: str(req.name), version: str(req.version), data: rawJson(rawJsonClaim(req, 'data')) };
   try {
-    const reply = await callProxy(proxy, body, session.proxyHeaders);
+    const reply = await callProxy(proxy, body, session);
     if (session.closed) return undefined;
     if (!('result' in reply)) return reply;
     const result = reply.result;
@@ -129,7 +129,7 @@ export async function refreshByProxy(session: NativeSession): Promise<void> {
   const proxy = session.ctx.config.client.proxy.refresh;
   let result: Record<string, unknown> | undefined;
   try {
-    const reply = await callProxy(proxy, { ...proxyRequest(session), user: session.user }, session.proxyHeaders);
+    const reply = await callProxy(proxy, { ...proxyRequest(session), user: session.user }, session);
     // As in Centrifugo, a refresh answer carries no error nor disconnect: without a result it expires.
     result = 'result' in reply ? reply.result : undefined;
   } catch (err) {

@@ -86,13 +86,28 @@ class Turns {
 const turns = new WeakMap<ProxyConfig, Turns>();
 const warnings = new WeakMap<Logger, ReturnType<typeof throttledWarn>>();
 
-/** Asks the backend; throws when it fails or answers something that is none of the three replies. */
-export async function callProxy(config: ProxyConfig, body: Record<string, unknown>, headers: Record<string, string> | undefined): Promise<ProxyReply> {
+/** Aborts the proxy calls of sessions that ended (made only for sessions that call a proxy). */
+const leaving = new WeakMap<NativeSession, AbortController>();
+
+/** Called when a session ends: its proxy calls still under way or waiting for a turn are abandoned. */
+export function abandonProxyCalls(session: NativeSession): void {
+  leaving.get(session)?.abort(new Error('the client left'));
+}
+
+/**
+ * Asks the backend for `session` (with the headers it passes on); throws when it fails or answers
+ * something that is none of the three replies, or when the client leaves meanwhile (the request is
+ * then abandoned, as Centrifugo cancels it, so that a storm of clients that leave does not hold the
+ * backend's turns).
+ */
+export async function callProxy(config: ProxyConfig, body: Record<string, unknown>, session: NativeSession): Promise<ProxyReply> {
   const wanted = new Set(config.http_headers.map((h) => h.toLowerCase()));
   const sent: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) if (wanted.has(name)) sent[name] = value;
+  for (const [name, value] of Object.entries(session.proxyHeaders ?? {})) if (wanted.has(name)) sent[name] = value;
   sent['content-type'] = 'application/json';
-  const signal = AbortSignal.timeout(config.timeout);
+  let gone = leaving.get(session);
+  if (!gone) leaving.set(session, (gone = new AbortController()));
+  const signal = AbortSignal.any([AbortSignal.timeout(config.timeout), gone.signal]);
   let queue = turns.get(config);
   if (!queue) turns.set(config, (queue = new Turns()));
   const text = await queue.run(signal, async () => {
@@ -152,6 +167,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** Logs a failed proxy call: why, and which endpoint; once per 5 s per endpoint and cause, with a count. */
 export function proxyFailed(session: NativeSession, which: 'connect' | 'refresh' | 'RPC' | 'subscribe' | 'publish' | 'sub_refresh', endpoint: string, err: unknown): void {
+  if (session.closed) return; // the client left: its call was abandoned, nothing failed
   const log = session.ctx.log;
   let warn = warnings.get(log);
   if (!warn) warnings.set(log, (warn = throttledWarn(log, 5_000)));
@@ -183,7 +199,7 @@ export function withCommandHeaders(session: NativeSession, req: Record<string, u
 async function ask(session: NativeSession, which: 'RPC' | 'subscribe' | 'publish' | 'sub_refresh', config: ProxyConfig, body: Record<string, unknown>): Promise<Record<string, unknown>> {
   let reply: ProxyReply;
   try {
-    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session.proxyHeaders);
+    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session);
   } catch (err) {
     proxyFailed(session, which, config.endpoint, err);
     throw new ReplyError(Errors.internal);
@@ -221,9 +237,9 @@ export async function askSubRefresh(session: NativeSession, channel: string): Pr
   const config = session.ctx.config.channel.proxy.sub_refresh;
   let reply: ProxyReply;
   try {
-    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, channel }, session.proxyHeaders);
+    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, channel }, session);
   } catch (err) {
-    if (!session.closed) proxyFailed(session, 'sub_refresh', config.endpoint, err);
+    proxyFailed(session, 'sub_refresh', config.endpoint, err);
     return 'failed';
   }
   const result = 'result' in reply ? reply.result : undefined;

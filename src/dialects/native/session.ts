@@ -35,7 +35,7 @@ import {
 } from './channel-ops.js';
 import { connectIdentity, handleRefresh, refreshByProxy, ttlSeconds } from './identity.js';
 import { handlePresence, leaveChannel } from './presence.js';
-import { handleRpc } from './proxy.js';
+import { abandonProxyCalls, handleRpc } from './proxy.js';
 import { Subscriptions } from './subscriptions.js';
 
 /** How a session's connection was opened. */
@@ -534,6 +534,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     if (this.expireTimer) clearTimeout(this.expireTimer);
     for (const sub of this.subs.list()) this.dropSub(sub);
     this.ctx.registry.remove(this);
+    abandonProxyCalls(this);
   }
 }
 
