@@ -44,11 +44,15 @@ export class ChannelRules {
     return channel.startsWith(PRIVATE_PREFIX);
   }
 
+  /** True for a user-limited channel (`dialog#alice,bob` in a namespace with allow_user_limited_channels). */
+  isUserLimited(channel: string, options: NamespaceOptions): boolean {
+    return options.allow_user_limited_channels && channel.includes(USER_BOUNDARY);
+  }
+
   /** True when the channel is user-limited and names this user among its users. */
   userAllowed(channel: string, user: string, options: NamespaceOptions): boolean {
-    if (!options.allow_user_limited_channels || user === '') return false;
+    if (!this.isUserLimited(channel, options) || user === '') return false;
     const i = channel.lastIndexOf(USER_BOUNDARY);
-    if (i < 0) return false;
     return channel.slice(i + 1).split(USER_SEPARATOR).includes(user);
   }
 }

@@ -93,13 +93,18 @@ const tokenSchema = z
   });
 
 /** A proxy to the application's backend (Centrifugo's connect and RPC proxies): off while `endpoint` is empty. */
+const headerNames = z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')).default([]);
 const proxySchema = z
   .object({
+    // Centrifugo v6's switch: a proxy is on when its endpoint is set, unless this says false.
+    enabled: z.boolean().optional(),
     endpoint: z.string().regex(/^(https?:\/\/\S+)?$/, 'must be an http(s) URL').default(''),
     timeout: duration().prefault('1s'),
-    http_headers: z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')).default([]),
+    http_headers: headerNames,
+    emulated_headers: headerNames,
   })
-  .strict();
+  .strict()
+  .transform((p) => (p.enabled === false ? { ...p, endpoint: '' } : p));
 
 /** Token verification settings (keys, audience, issuer). */
 export type TokenConfig = z.output<typeof tokenSchema>;

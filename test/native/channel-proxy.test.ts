@@ -43,13 +43,15 @@ before(async () => {
     client: { allow_anonymous_connect_without_token: true },
     channel: {
       proxy: {
-        subscribe: { endpoint: `${url}/subscribe`, timeout: '400ms', http_headers: ['Cookie'] },
+        subscribe: { endpoint: `${url}/subscribe`, timeout: '400ms', http_headers: ['Cookie'], emulated_headers: ['X-Token'] },
         publish: { endpoint: `${url}/publish`, http_headers: ['Cookie'] },
         sub_refresh: { endpoint: `${url}/sub_refresh`, timeout: '300ms' },
       },
       namespaces: [
         // No allow_* option: the proxies decide.
         { name: 'room', subscribe_proxy_enabled: true, publish_proxy_enabled: true, history_size: 10, history_ttl: '60s', allow_positioning: true, allow_user_limited_channels: true, allow_history_for_subscriber: true },
+        // allow_subscribe_for_client does not open user-limited channels to users they do not list.
+        { name: 'dm', subscribe_proxy_enabled: true, allow_user_limited_channels: true, allow_subscribe_for_client: true },
         openNamespace('plain'),
         // Subscriptions the subscribe proxy makes expiring are refreshed by the server.
         { name: 'live', subscribe_proxy_enabled: true, sub_refresh_proxy_enabled: true, allow_publish_for_subscriber: true, history_size: 10, history_ttl: '60s' },
@@ -164,6 +166,85 @@ test('subscribe proxy: a subscription token, a user-limited channel listing the 
   await Promise.all([byToken.ready(3000), limited.ready(3000), plain.ready(3000)]);
   assert.equal(seen.filter((s) => s.path === '/subscribe').length, 0);
   c.disconnect();
+
+  // A user-limited channel that does not list the user is refused without asking the backend (which
+  // a backend written for Centrifugo never sees), whatever else the namespace allows.
+  reply = () => ({ result: {} });
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: { token: await userToken('mallory') } });
+  await raw.reply(1);
+  for (const [i, channel] of ['room:7#dave', 'dm:1#dave,erin'].entries()) {
+    raw.send({ id: 2 + i, subscribe: { channel } });
+    assert.equal((await raw.reply(2 + i)).error?.code, 103, channel);
+  }
+  raw.send({ id: 9, subscribe: { channel: 'dm:2#mallory' } });
+  assert.deepEqual((await raw.reply(9)).subscribe, {}, 'one that lists the user');
+  assert.equal(seen.filter((s) => s.path === '/subscribe').length, 0);
+  raw.close();
+});
+
+test("headers: a connection request's header wins over the connect command's of the same name; emulated_headers names pass from the command", async () => {
+  seen.length = 0;
+  reply = () => ({ result: {} });
+  const c = client(node, {
+    token: await userToken('gus'),
+    websocket: withHeaders({ Cookie: 'session=real' }),
+    headers: { Cookie: 'session=forged', 'X-Token': 't0k', 'X-Other': 'not passed on' },
+  });
+  const sub = c.newSubscription('room:11');
+  sub.subscribe();
+  c.connect();
+  await sub.ready(3000);
+  const headers = seen.find((s) => s.path === '/subscribe')!.headers;
+  assert.equal(headers.cookie, 'session=real');
+  assert.equal(headers['x-token'], 't0k');
+  assert.equal(headers['x-other'], undefined);
+  c.disconnect();
+});
+
+test('a result that a Go backend could not have sent (wrong types, bad base64) is a failing backend: 100, nothing done', async () => {
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: { token: await userToken('hal') } });
+  await raw.reply(1);
+  let id = 2;
+  for (const result of [{ expire_at: 'soon' }, { expire_at: 1.5 }, { override: { presence: true } }, { override: 'x' }, { b64info: '%%%' }, { b64data: Buffer.from('not json').toString('base64') }]) {
+    reply = () => ({ result });
+    raw.send({ id, subscribe: { channel: `room:bad${id}` } });
+    assert.equal((await raw.reply(id)).error?.code, 100, JSON.stringify(result));
+    id++;
+  }
+  reply = (s) => (s.path === '/subscribe' ? { result: {} } : { result: { b64data: '%%%' } });
+  raw.send({ id, subscribe: { channel: 'room:pub' } });
+  await raw.reply(id++);
+  for (const result of [{ b64data: '%%%' }, { b64data: Buffer.from('{oops').toString('base64') }, { skip_history: 'true' }]) {
+    reply = (s) => (s.path === '/subscribe' ? { result: {} } : { result });
+    raw.send({ id, publish: { channel: 'room:pub', data: { original: true } } });
+    assert.equal((await raw.reply(id)).error?.code, 100, JSON.stringify(result));
+    id++;
+  }
+  // Both data and b64data: data is published, as Centrifugo reads it.
+  reply = () => ({ result: { data: { from: 'data' }, b64data: Buffer.from('{"from":"b64data"}').toString('base64') } });
+  raw.send({ id, publish: { channel: 'room:pub', data: { original: true } } });
+  await raw.reply(id);
+  await until(() => raw.messages.some((m: Msg) => m.push?.pub));
+  assert.deepEqual(raw.messages.filter((m: Msg) => m.push?.pub).map((m: Msg) => m.push.pub.data), [{ from: 'data' }], 'nothing else was published');
+  raw.close();
+});
+
+test('sub_refresh with a subscription token replaces the channel info', async () => {
+  reply = () => ({ result: {} });
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: { token: await userToken('ivy') } });
+  await raw.reply(1);
+  raw.send({ id: 2, subscribe: { channel: 'room:12', token: await sign({ sub: 'ivy', channel: 'room:12', info: { v: 'first' } }) } });
+  await raw.reply(2);
+  raw.send({ id: 3, sub_refresh: { channel: 'room:12', token: await sign({ sub: 'ivy', channel: 'room:12', info: { v: 'refreshed' } }) } });
+  await raw.reply(3);
+  raw.send({ id: 4, publish: { channel: 'room:12', data: { n: 1 } } });
+  await raw.reply(4);
+  const history = (await node.api.call('history', { channel: 'room:12', limit: 1, reverse: true })) as any;
+  assert.deepEqual(history.publications[0].info.chan_info, { v: 'refreshed' });
+  raw.close();
 });
 
 test('publish proxy: the backend decides; it may publish other data in the client\'s place, or keep it out of history', async () => {
@@ -225,6 +306,9 @@ test('config: a namespace that enables a proxy needs its endpoint; a proxy\'s ti
     () => loadConfig({ values: { client: { proxy: { refresh: { endpoint: 'http://127.0.0.1:1/r', timeout: 0 } } } } }),
     /client\.proxy\.refresh\.timeout: must be > 0 and at most 60s/,
   );
+  // Centrifugo v6's `enabled`: false turns a proxy off even with its endpoint set.
+  assert.equal(loadConfig({ values: { client: { proxy: { connect: { enabled: false, endpoint: 'http://127.0.0.1:1/c' } } } } }).client.proxy.connect.endpoint, '');
+  assert.equal(loadConfig({ values: { client: { proxy: { connect: { enabled: true, endpoint: 'http://127.0.0.1:1/c' } } } } }).client.proxy.connect.endpoint, 'http://127.0.0.1:1/c');
   const c = loadConfig({ values: { channel: { proxy: { subscribe: { endpoint: 'http://127.0.0.1:1/s' } } } } });
   assert.equal(c.channel.proxy.subscribe.timeout, 1000);
   assert.equal(c.channel.without_namespace.subscribe_proxy_enabled, false, 'off unless a namespace enables it');
@@ -283,4 +367,16 @@ test('sub_refresh proxy: an expiring subscription of the subscribe proxy is refr
   assert.equal(push.unsubscribe.code, 2501);
   assert.equal(third.closeInfo, undefined, 'the connection stays');
   third.close();
+
+  // A subscription made with an expiring token in such a namespace is refreshed by the server too.
+  seen.length = 0;
+  refreshAnswer = () => ({ result: { expire_at: inSeconds(3600) } });
+  const fourth = await RawClient.open(node.wsUrl);
+  fourth.send({ id: 1, connect: { token: await userToken('fay') } });
+  await fourth.reply(1);
+  fourth.send({ id: 2, subscribe: { channel: 'live:4', token: await sign({ sub: 'fay', channel: 'live:4' }, { expIn: 1 }) } });
+  assert.deepEqual((await fourth.reply(2)).subscribe, {}, 'no expires nor ttl');
+  await until(() => seen.some((s) => s.path === '/sub_refresh' && s.body.channel === 'live:4'), 4000, 'the token subscription refreshed by the backend');
+  assert.equal(seen.filter((s) => s.path === '/subscribe').length, 0, 'the token decided the subscribe');
+  fourth.close();
 });

@@ -13,7 +13,7 @@ import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
-import { askChannelProxy, askSubRefresh } from './proxy.js';
+import { askChannelProxy, askSubRefresh, publishedData } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -109,10 +109,14 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt = tokenExpiry(claims);
     override = asObject(claims.override);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.tokenExpired);
+    refreshByProxy = opts.sub_refresh_proxy_enabled;
   } else if (rules.isPrivate(channel)) {
     throw new ReplyError(Errors.permissionDenied);
-  } else if (opts.subscribe_proxy_enabled && !rules.userAllowed(channel, s.user, opts)) {
-    // The backend decides, as a token would (a user-limited channel that lists the user needs neither).
+  } else if (rules.isUserLimited(channel, opts)) {
+    // Only the users it lists, whatever else the namespace allows (and never asking the backend).
+    if (!rules.userAllowed(channel, s.user, opts)) throw new ReplyError(Errors.permissionDenied);
+  } else if (opts.subscribe_proxy_enabled) {
+    // The backend decides, as a token would.
     const result = await askChannelProxy(s, 'subscribe', channel, rawJsonClaim(req, 'data'));
     data = rawJsonClaim(result, 'data');
     chanInfo = rawJsonClaim(result, 'info');
@@ -120,7 +124,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt = typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.expired);
     refreshByProxy = opts.sub_refresh_proxy_enabled;
-  } else if (!(canSubscribe(opts, s.user) || rules.userAllowed(channel, s.user, opts))) {
+  } else if (!canSubscribe(opts, s.user)) {
     throw new ReplyError(Errors.permissionDenied);
   }
 
@@ -227,6 +231,8 @@ export async function handleSubRefresh(s: NativeSession, id: number, req: Record
   const claims = await verifySubscriptionToken(s, channel, token, 'sub_refresh');
   if (s.closed) return;
   if (s.subs.get(channel) !== sub) throw new ReplyError(Errors.permissionDenied); // gone meanwhile
+  const info = rawJsonClaim(claims, 'info');
+  if (info !== undefined) sub.chanInfo = info;
   armSubExpiry(s, sub, tokenExpiry(claims));
   s.write(encodeResult(id, 'sub_refresh', expiryFields(sub.expireAt)));
 }
@@ -244,7 +250,7 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
   if (proxied) {
     // The backend decides, and may publish other data in the client's place, or keep it out of history.
     const result = await askChannelProxy(s, 'publish', channel, data);
-    data = rawJsonClaim(result, 'data') ?? data;
+    data = publishedData(result) ?? data;
     if (result.skip_history === true) history = undefined;
   }
   await s.ctx.engine.publish(channel, {

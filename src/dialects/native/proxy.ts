@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { rawJsonClaim } from '../../auth/tokens.js';
 import type { HeraldConfig } from '../../config/schema.js';
 import { throttledWarn } from '../../engine/log-throttle.js';
-import { parseKeepingPayloads } from '../../server/json-source.js';
+import { parseKeepingPayloads, payloadText } from '../../server/json-source.js';
 import { encodeResult, rawJson, stringify } from './codec.js';
 import { DisconnectError, Errors, ReplyError, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
@@ -36,12 +36,16 @@ const OWN_HEADERS = new Set(['content-type', 'content-length', 'host', 'connecti
  * stream) that the proxies pass on, by the names the config lists; undefined when no proxy is on
  * (nothing is kept per connection then).
  */
-export function forwardedHeaders(config: HeraldConfig, headers: IncomingHttpHeaders | Record<string, unknown>): Record<string, string> | undefined {
+export function forwardedHeaders(
+  config: HeraldConfig,
+  headers: IncomingHttpHeaders | Record<string, unknown>,
+  emulated = false,
+): Record<string, string> | undefined {
   const { connect, refresh, rpc } = config.client.proxy;
   const { subscribe, publish, sub_refresh } = config.channel.proxy;
   const on = [connect, refresh, rpc, subscribe, publish, sub_refresh].filter((p) => p.endpoint);
   if (on.length === 0) return undefined;
-  const wanted = new Set(on.flatMap((p) => p.http_headers).map((h) => h.toLowerCase()));
+  const wanted = new Set(on.flatMap((p) => (emulated ? [...p.http_headers, ...p.emulated_headers] : p.http_headers)).map((h) => h.toLowerCase()));
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const key = name.toLowerCase();
@@ -86,12 +90,41 @@ class Turns {
 const turns = new WeakMap<ProxyConfig, Turns>();
 const warnings = new WeakMap<Logger, ReturnType<typeof throttledWarn>>();
 
-/** Aborts the proxy calls of sessions that ended (made only for sessions that call a proxy). */
-const leaving = new WeakMap<NativeSession, AbortController>();
+/** Each session's proxy calls under way or waiting for a turn (one controller per call, gone when it ends). */
+const callsOf = new WeakMap<NativeSession, Set<AbortController>>();
 
 /** Called when a session ends: its proxy calls still under way or waiting for a turn are abandoned. */
 export function abandonProxyCalls(session: NativeSession): void {
-  leaving.get(session)?.abort(new Error('the client left'));
+  const calls = callsOf.get(session);
+  if (calls) for (const call of calls) call.abort(new Error('the client left'));
+}
+
+/** Base64 as Go's standard encoding writes it (padded). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Why a result's fields cannot be read as Centrifugo's typed results read them (a Go backend's
+ * answer would fail to decode there), or undefined when they can.
+ */
+function malformedResult(result: Record<string, unknown>): string | undefined {
+  const expireAt = result.expire_at;
+  if (expireAt !== undefined && !(Number.isSafeInteger(expireAt) && (expireAt as number) >= 0)) return 'expire_at is not a whole number of seconds';
+  for (const flag of ['expired', 'skip_history']) {
+    if (result[flag] !== undefined && typeof result[flag] !== 'boolean') return `${flag} is not a boolean`;
+  }
+  for (const name of ['info', 'data'] as const) {
+    const b64 = result[`b64${name}`];
+    if (b64 === undefined || b64 === '') continue;
+    if (typeof b64 !== 'string' || !BASE64.test(b64) || rawJsonClaim(result, name) === undefined) return `b64${name} is not base64 of JSON`;
+  }
+  const override = result.override;
+  if (override !== undefined) {
+    if (!isObject(override)) return 'override is not an object';
+    for (const [key, v] of Object.entries(override)) {
+      if (v !== null && !(isObject(v) && typeof v.value === 'boolean')) return `override.${key} is not {"value": true or false}`;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -101,23 +134,35 @@ export function abandonProxyCalls(session: NativeSession): void {
  * backend's turns).
  */
 export async function callProxy(config: ProxyConfig, body: Record<string, unknown>, session: NativeSession): Promise<ProxyReply> {
-  const wanted = new Set(config.http_headers.map((h) => h.toLowerCase()));
+  const wanted = new Set([...config.http_headers, ...config.emulated_headers].map((h) => h.toLowerCase()));
   const sent: Record<string, string> = {};
   for (const [name, value] of Object.entries(session.proxyHeaders ?? {})) if (wanted.has(name)) sent[name] = value;
   sent['content-type'] = 'application/json';
-  let gone = leaving.get(session);
-  if (!gone) leaving.set(session, (gone = new AbortController()));
-  const signal = AbortSignal.any([AbortSignal.timeout(config.timeout), gone.signal]);
+  if (session.closed) throw new Error('the client left');
+  // One controller per call, for its timeout and for the client leaving (a long-lived signal that
+  // every call listened to would keep a listener per call for the connection's life).
+  const call = new AbortController();
+  const signal = call.signal;
+  const timer = setTimeout(() => call.abort(new DOMException('the backend did not answer in time', 'TimeoutError')), config.timeout);
+  let calls = callsOf.get(session);
+  if (!calls) callsOf.set(session, (calls = new Set()));
+  calls.add(call);
   let queue = turns.get(config);
   if (!queue) turns.set(config, (queue = new Turns()));
-  const text = await queue.run(signal, async () => {
-    const res = await fetch(config.endpoint, { method: 'POST', headers: sent, body: stringify(body), signal, redirect: 'error' });
-    if (res.status !== 200) {
-      await res.body?.cancel();
-      throw new Error(`the backend answered HTTP ${res.status}`);
-    }
-    return readLimited(res);
-  });
+  let text: string;
+  try {
+    text = await queue.run(signal, async () => {
+      const res = await fetch(config.endpoint, { method: 'POST', headers: sent, body: stringify(body), signal, redirect: 'error' });
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        throw new Error(`the backend answered HTTP ${res.status}`);
+      }
+      return readLimited(res);
+    });
+  } finally {
+    clearTimeout(timer);
+    calls.delete(call);
+  }
   const reply: unknown = parseKeepingPayloads(text);
   if (reply === null || typeof reply !== 'object' || Array.isArray(reply)) throw new Error('the backend answered no JSON object');
   const { result, error, disconnect } = reply as { result?: unknown; error?: unknown; disconnect?: unknown };
@@ -136,7 +181,17 @@ export async function callProxy(config: ProxyConfig, body: Record<string, unknow
   // No result: an empty one (a void RPC; an anonymous connection). Null fields count as absent.
   const out = (result ?? {}) as Record<string, unknown>;
   for (const key of Object.keys(out)) if (out[key] === null) delete out[key];
+  const malformed = malformedResult(out);
+  if (malformed !== undefined) throw new Error(`the backend's result is malformed: ${malformed}`);
   return { result: out };
+}
+
+/**
+ * The data a publish proxy's result publishes in the client's place (raw JSON), or undefined to
+ * publish the client's: `data` when given (as Centrifugo reads it), otherwise `b64data`.
+ */
+export function publishedData(result: Record<string, unknown>): string | undefined {
+  return result.data !== undefined ? payloadText(result, 'data')?.replace(/\n/g, '') : rawJsonClaim(result, 'data');
 }
 
 /** The answer's text, refused past MAX_ANSWER_BYTES. */
@@ -184,12 +239,13 @@ export function proxyRequest(session: NativeSession): Record<string, unknown> {
 /**
  * Headers a connect command carries for the proxies (centrifuge-js `headers`, Centrifugo's emulated
  * headers, for browsers whose WebSocket cannot set any): added to the connection's, for the names the
- * config lists.
+ * config lists in `http_headers` or `emulated_headers`. A header of the connection's own request wins
+ * over an emulated one of the same name (the client writes those; a gateway in front may set these).
  */
 export function withCommandHeaders(session: NativeSession, req: Record<string, unknown>): Record<string, string> | undefined {
   const own = session.proxyHeaders;
   if (own === undefined || req.headers === undefined) return own;
-  return { ...own, ...forwardedHeaders(session.ctx.config, asObject(req.headers)) };
+  return { ...forwardedHeaders(session.ctx.config, asObject(req.headers), true), ...own };
 }
 
 /**

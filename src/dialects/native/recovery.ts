@@ -33,6 +33,11 @@ export function liveAfter(buffered: readonly Buffered[], lastOffset: number, epo
   const out: Buffered[] = [];
   let next = lastOffset + 1;
   for (const b of buffered) {
+    // Published without history (`skip_history`): no place in the stream, nothing to check.
+    if (b.pub.offset === 0) {
+      out.push(b);
+      continue;
+    }
     if (b.position.epoch !== epoch) return null;
     if (b.pub.offset < next) continue; // already covered by history
     if (b.pub.offset !== next) return null;
