@@ -12,6 +12,10 @@ function ignore(): void {}
 export function refuseUpgrade(socket: Duplex, status: number, body = `${STATUS_CODES[status] ?? 'Error'}\n`): void {
   socket.on('error', ignore);
   if (socket.destroyed) return;
+  // Closed once the answer is written, as ws closes a handshake it aborts: Node keeps a half-closed
+  // upgrade socket open while the client keeps its side open, with no timeout, so refused clients
+  // would hold descriptors (past client.connection_limit) and hold up the server's close.
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

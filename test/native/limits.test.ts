@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { createHerald, HeraldApi, loadConfig, type HeraldConfigInput } from '../../src/index.js';
 import { API_KEY, client, emulatedClient, once, record, startNode, testConfig, userToken, type TestNode } from '../helpers/herald.js';
@@ -25,6 +26,39 @@ function upgradeStatus(url: string): Promise<number> {
     ws.once('error', (err) => reject(err));
   });
 }
+
+/**
+ * Sends a WebSocket upgrade on a raw TCP socket that never closes its own side; resolves with what the
+ * server answered once the server has closed the connection, not just ended its side (rejects if it
+ * has not within 2 s).
+ */
+function refusedUpgrade(port: number, path = '/connection/websocket'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.setEncoding('utf8');
+    socket.allowHalfOpen = true; // the client keeps its side open, as a slow or hostile one would
+    let text = '';
+    socket.on('data', (chunk: string) => (text += chunk));
+    let poke: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      clearInterval(poke);
+      socket.destroy();
+      reject(new Error(`the server kept a refused upgrade open (it answered ${JSON.stringify(text.split('\r\n')[0])})`));
+    }, 2000);
+    // The server's answer ends its side; whether it closed the connection too shows when this side
+    // writes: a closed socket answers with a reset.
+    socket.on('end', () => (poke = setInterval(() => socket.write('x'), 50)));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      clearInterval(poke);
+      resolve(text);
+    });
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`);
+  });
+}
+
+const refusedBody = async (port: number) => (await refusedUpgrade(port)).split('\r\n\r\n')[1] ?? '';
 
 const refused = async (node: TestNode, limit: string) => {
   const text = await (await fetch(`${node.url}/metrics`)).text();
@@ -67,7 +101,7 @@ test('client.connection_limit: past it a WebSocket, an HTTP stream or SSE is ans
     assert.equal(await upgradeStatus(node.wsUrl), 503);
     const stream = await fetch(`${node.url}/connection/http_stream`, { method: 'POST', body: JSON.stringify({ id: 1, connect: {} }) });
     assert.equal(stream.status, 503);
-    assert.equal(await stream.text(), 'connection limit reached\n');
+    assert.equal(await stream.text(), 'node connection limit reached (client.connection_limit), retry later\n');
     const sse = await fetch(`${node.url}/connection/sse?cf_connect=${encodeURIComponent(JSON.stringify({ id: 1, connect: {} }))}`);
     assert.equal(sse.status, 503);
     assert.equal(await refused(node, 'connection_limit'), 3);
@@ -99,6 +133,7 @@ test('client.connection_rate_limit: past that many new connections in a second, 
     for (let i = 0; i < 5; i++) statuses.push(await upgradeStatus(node.wsUrl));
     assert.deepEqual(statuses, [101, 101, 101, 503, 503]);
     assert.equal(await refused(node, 'connection_rate_limit'), 2);
+    assert.match(await refusedBody(node.port), /^connection rate limit reached \(client\.connection_rate_limit\), retry later$/m);
     assert.ok(lines.some((l) => /connection rate limit reached/.test(String(l.msg))));
     await sleep(400); // a third of a second: one more
     assert.equal(await upgradeStatus(node.wsUrl), 101);
@@ -167,4 +202,16 @@ test('the limits are off by default: many connections of one user, opened at onc
   } finally {
     await node.close();
   }
+});
+
+test('a refused upgrade (503 at the limit, 404 elsewhere) is closed by the server even while its client keeps its side open; the node then stops at once', async () => {
+  const node = await startNode({ client: { connection_limit: 1 } });
+  const idle = await RawClient.open(node.wsUrl);
+  const answers = await Promise.all(Array.from({ length: 20 }, () => refusedUpgrade(node.port)));
+  for (const a of answers) assert.match(a, /^HTTP\/1\.1 503 /);
+  assert.match(await refusedUpgrade(node.port, '/elsewhere'), /^HTTP\/1\.1 404 /);
+  idle.close();
+  const started = Date.now();
+  await node.close();
+  assert.ok(Date.now() - started < 1000, `closed in ${Date.now() - started} ms`);
 });

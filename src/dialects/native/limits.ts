@@ -36,15 +36,16 @@ export class ConnectionLimits {
   }
 
   /**
-   * Whether a new connection may open (WebSocket, HTTP stream or SSE); false means answer 503 now. A
-   * connection still waiting for its connect command counts, so that sockets opened and never used
-   * cannot crowd the limit's connections out, up to `client.stale_close_delay` each.
+   * Whether a new connection may open (WebSocket, HTTP stream or SSE): undefined when it may, or the
+   * limit that refuses it (answer 503 now). A connection still waiting for its connect command counts,
+   * so that sockets opened and never used cannot crowd the limit's connections out, up to
+   * `client.stale_close_delay` each.
    */
-  admit(): boolean {
+  admit(): LimitName | undefined {
     if (this.nodeLimit > 0 && this.registry.total >= this.nodeLimit) {
       this.refused.connection_limit++;
       this.warn('node', { limit: this.nodeLimit }, 'node connection limit reached (client.connection_limit): new connections answered 503');
-      return false;
+      return 'connection_limit';
     }
     if (this.rate > 0) {
       const now = performance.now();
@@ -53,11 +54,11 @@ export class ConnectionLimits {
       if (this.tokens < 1) {
         this.refused.connection_rate_limit++;
         this.warn('rate', { limit: this.rate }, 'connection rate limit reached (client.connection_rate_limit): new connections answered 503');
-        return false;
+        return 'connection_rate_limit';
       }
       this.tokens -= 1;
     }
-    return true;
+    return undefined;
   }
 
   /**
@@ -70,4 +71,9 @@ export class ConnectionLimits {
     this.log.info({ user, client, limit: this.userLimit }, 'limit of connections for user reached (client.user_connection_limit): disconnected (3504)');
     return false;
   }
+}
+
+/** The text of a 503 answer: which limit refused the connection. */
+export function refusalText(limit: LimitName): string {
+  return `${limit === 'connection_limit' ? 'node connection limit' : 'connection rate limit'} reached (client.${limit}), retry later\n`;
 }
