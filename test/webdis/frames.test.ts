@@ -146,16 +146,32 @@ for (const [name, head] of [
   });
 }
 
-test('handshakes Webdis would refuse too: no key, a key out of bounds, another path', async () => {
+test('handshakes Webdis would refuse too: no key, a key out of bounds', async () => {
   const noKey = await TcpWs.connect(node.webdisPort);
   sockets.push(noKey);
   assert.match(await noKey.handshake(['GET /.json HTTP/1.1', 'Host: x', 'Upgrade: websocket', 'Connection: Upgrade', '', ''].join('\r\n')), /^HTTP\/1\.1 400 /);
   const shortKey = await TcpWs.connect(node.webdisPort);
   sockets.push(shortKey);
   assert.match(await shortKey.handshake(minimalHandshake('/.json', [], 'short')), /^HTTP\/1\.1 400 /);
-  const elsewhere = await TcpWs.connect(node.webdisPort);
-  sockets.push(elsewhere);
-  assert.match(await elsewhere.handshake(minimalHandshake('/elsewhere')), /^HTTP\/1\.1 404 /);
+});
+
+test('paths as Webdis reads them: by prefix (/.json/, /.jsonx are JSON, /.raw… RESP); any other path upgrades, and its first message ends the connection', async () => {
+  for (const path of ['/.json/', '/.jsonx', '/webdis/.json/x']) {
+    const { ws, response } = await upgraded(minimalHandshake(path), path.startsWith('/webdis') ? node.port : node.webdisPort);
+    assert.match(response, /^HTTP\/1\.1 101 /, path);
+    await pingPong(ws);
+  }
+  const { ws: raw } = await upgraded(minimalHandshake('/.rawx'));
+  raw.write(clientFrame(0x1, '*1\r\n$4\r\nPING\r\n'));
+  assert.equal((await raw.frame()).payload.toString(), '+PONG\r\n');
+
+  const { ws: elsewhere, response } = await upgraded(minimalHandshake('/elsewhere'));
+  assert.match(response, /^HTTP\/1\.1 101 /, 'the handshake succeeds, as with Webdis');
+  elsewhere.write(clientFrame(0x9, ''));
+  const pong = await elsewhere.frame();
+  assert.equal(pong.opcode, 0xa, 'pings are answered');
+  elsewhere.write(clientFrame(0x1, '["PING"]'));
+  await elsewhere.closed();
 });
 
 test('frames from a client split across TCP writes, and several in one write, are all answered in order', async () => {

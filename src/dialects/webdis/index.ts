@@ -118,9 +118,7 @@ export class WebdisDialect implements Dialect {
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: string): boolean {
     if (!this.services.config.webdis.websockets) return false;
     const q = target.indexOf('?');
-    const mode = modeOfPath(q < 0 ? target : target.slice(0, q));
-    if (!mode) return false;
-    this.websocket.handleUpgrade(req, socket, head, mode);
+    this.websocket.handleUpgrade(req, socket, head, modeOfPath(q < 0 ? target : target.slice(0, q)));
     return true;
   }
 

@@ -1,4 +1,6 @@
-// Webdis WebSocket upgrades on `/.json`, `/` (JSON) and `/.raw` (RESP). Standard handshakes go
+// Webdis WebSocket upgrades: on `/.json…` and `/` (JSON) and `/.raw…` (RESP), the path chosen by its
+// prefix as Webdis does; on any other path the handshake succeeds, as Webdis's does, and the first
+// message ends the connection. Standard handshakes go
 // through ws's WebSocketServer. Webdis also accepts hand-written ones (no Sec-WebSocket-Version, a
 // key that is not 16 base64-encoded bytes, any Upgrade value), which ws refuses: those are
 // completed here the way WebSocketServer completes its own, then handed to ws for the framing, so
@@ -26,10 +28,14 @@ export interface WebSocketContext extends SessionContext {
   readonly maxMessageSize: number;
 }
 
-/** The wire mode of a Webdis WebSocket path, or undefined when the path is not one. */
+/**
+ * The wire mode of a Webdis WebSocket path, by its prefix as Webdis reads it (`/.json/` and `/.jsonx`
+ * are JSON too), or undefined for a path that has none (Webdis upgrades it, then drops the
+ * connection at its first message).
+ */
 export function modeOfPath(path: string): WireMode | undefined {
-  if (path === '/.json' || path === '/') return 'json';
-  if (path === '/.raw') return 'raw';
+  if (path === '/' || path.startsWith('/.json')) return 'json';
+  if (path.startsWith('/.raw')) return 'raw';
   return undefined;
 }
 
@@ -37,6 +43,8 @@ export function modeOfPath(path: string): WireMode | undefined {
 export class WebdisWebSocketEndpoint {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<WebdisSession>();
+  /** Sockets upgraded on a path with no wire mode, until their first message ends them. */
+  private readonly modeless = new Set<WebSocket>();
 
   /** Open WebSocket sessions. */
   get size(): number {
@@ -54,8 +62,8 @@ export class WebdisWebSocketEndpoint {
     });
   }
 
-  /** Completes an upgrade already routed to a Webdis path (`mode` from modeOfPath). */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, mode: WireMode): void {
+  /** Completes an upgrade already routed to Webdis (`mode` from modeOfPath). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, mode: WireMode | undefined): void {
     const key = req.headers['sec-websocket-key'];
     const version = req.headers['sec-websocket-version'];
     if (req.method !== 'GET' || typeof key !== 'string') return refuseUpgrade(socket, 400);
@@ -73,10 +81,20 @@ export class WebdisWebSocketEndpoint {
   shutdown(): void {
     for (const s of [...this.sessions]) s.end(SHUTDOWN_CLOSE, 'server shutting down');
     this.sessions.clear();
+    for (const ws of this.modeless) ws.terminate();
+    this.modeless.clear();
     this.wss.close();
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage, mode: WireMode): void {
+  private accept(ws: WebSocket, req: IncomingMessage, mode: WireMode | undefined): void {
+    if (mode === undefined) {
+      // As Webdis: no format for this path, so its first message drops the connection.
+      this.modeless.add(ws);
+      ws.on('error', () => undefined);
+      ws.once('message', () => ws.terminate());
+      ws.once('close', () => this.modeless.delete(ws));
+      return;
+    }
     const allowed = this.ctx.acl.permissions(req.socket.remoteAddress, req.headers.authorization);
     const session = new WebdisSession(this.ctx, ws, mode, allowed);
     this.sessions.add(session);
