@@ -62,6 +62,8 @@ export class Ws4RedisSession implements Subscriber {
   private readonly inbound: Inbound;
   /** A publish failed: the connection is closing, and the messages after it are not published. */
   private publishFailed = false;
+  /** Leaving every joined channel, once begun (at the client's close, or when the socket closed). */
+  private leaving: Promise<void> | undefined;
   /** A reserved close code (1004, 1005, 1006, 1015) the client sent on the wire. */
   private reservedCode: number | undefined;
   private readonly heartbeat: Buffer | undefined;
@@ -248,11 +250,23 @@ export class Ws4RedisSession implements Subscriber {
     }
     this.state = 'closing';
     this.outbox.kill();
-    void this.settled(CLOSE_WAIT_MS).then(() => {
-      // A reserved code from the client is a normal close to ws4redis clients, not a protocol error.
-      if (this.reservedCode !== undefined) this.realClose(CloseCodes.normal);
-      else this.realClose(code, reason);
-    });
+    // Leaves its channels before answering, as ws4redis releases its subscription on the close: once
+    // the client has the answer, a PUBLISH no longer counts it as a receiver.
+    void this.settled(CLOSE_WAIT_MS)
+      .then(() => this.leaveChannels(CLOSE_WAIT_MS))
+      .then(() => {
+        // A reserved code from the client is a normal close to ws4redis clients, not a protocol error.
+        if (this.reservedCode !== undefined) this.realClose(CloseCodes.normal);
+        else this.realClose(code, reason);
+      });
+  }
+
+  /** Leaves every joined channel (at most `ms` waiting for the engine); the same promise for every caller. */
+  private leaveChannels(ms: number): Promise<void> {
+    this.leaving ??= Promise.all([...this.joined].map((ch) => this.ctx.hub.unsubscribe(ch, this).catch(() => undefined))).then(() => this.joined.clear());
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+    return Promise.race([this.leaving, limit]).finally(() => clearTimeout(timer));
   }
 
   private onError(err: Error & { code?: string }): void {
@@ -272,8 +286,8 @@ export class Ws4RedisSession implements Subscriber {
     this.ctx.log.debug({ facility: this.setup.facility, code: this.reservedCode ?? code }, 'ws4redis connection closed');
     // Messages received before the close are still published and stored; then the channels go.
     void this.settled(CLOSE_WAIT_MS).then(async () => {
-      await Promise.all([...this.joined].map((ch) => this.ctx.hub.unsubscribe(ch, this).catch(() => undefined)));
-      this.joined.clear();
+      await this.leaveChannels(CLOSE_WAIT_MS);
+      await this.leaving;
       this.resolveDone();
     });
   }
