@@ -1,6 +1,7 @@
 // Prometheus metrics of one node (prom-client), served at `metrics.path` when `metrics.enabled`.
 // Hot-path numbers are plain counters on the hub, read only when Prometheus scrapes.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { LimitName } from './dialects/native/limits.js';
 import type { Hub } from './hub/hub.js';
 
 /** What the metrics read. */
@@ -9,7 +10,7 @@ export interface MetricsSources {
   readonly connections: () => number;
   readonly users: () => number;
   /** Native connections refused since start, by the limit that refused them. */
-  readonly refused: Readonly<Record<string, number>>;
+  readonly refused: Readonly<Record<LimitName, number>>;
 }
 
 /** A node's metrics registry and the counters other parts increment. */

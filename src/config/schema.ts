@@ -92,8 +92,11 @@ const tokenSchema = z
     user_id_claim: z.string().default('sub'),
   });
 
-/** A proxy to the application's backend (Centrifugo's connect and RPC proxies): off while `endpoint` is empty. */
 const headerNames = z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')).default([]);
+/**
+ * A proxy to the application's backend (Centrifugo's connect, refresh, RPC, subscribe, publish and
+ * sub_refresh proxies): off while `endpoint` is empty, or when `enabled` is false.
+ */
 const proxySchema = z
   .object({
     // Centrifugo v6's switch: a proxy is on when its endpoint is set, unless this says false.

@@ -43,9 +43,9 @@ before(async () => {
     client: { allow_anonymous_connect_without_token: true },
     channel: {
       proxy: {
-        subscribe: { endpoint: `${url}/subscribe`, timeout: '400ms', http_headers: ['Cookie'], emulated_headers: ['X-Token'] },
+        subscribe: { endpoint: `${url}/subscribe`, timeout: '1s', http_headers: ['Cookie'], emulated_headers: ['X-Token'] },
         publish: { endpoint: `${url}/publish`, http_headers: ['Cookie'] },
-        sub_refresh: { endpoint: `${url}/sub_refresh`, timeout: '300ms' },
+        sub_refresh: { endpoint: `${url}/sub_refresh`, timeout: '2s' },
       },
       namespaces: [
         // No allow_* option: the proxies decide.
@@ -133,7 +133,7 @@ test("subscribe proxy: the backend's error reaches the subscription (no retry), 
 
 test('subscribe proxy: a failing, slow or malformed backend is error 100 (the SDK retries and subscribes once it answers); an expire_at already past is 110', async () => {
   let calls = 0;
-  reply = () => (++calls === 1 ? [500, 'boom'] : calls === 2 ? sleep(800).then(() => ({ result: {} })) : calls === 3 ? 'not an object' : { result: {} });
+  reply = () => (++calls === 1 ? [500, 'boom'] : calls === 2 ? sleep(2500).then(() => ({ result: {} })) : calls === 3 ? 'not an object' : { result: {} });
   const c = client(node, { token: await userToken('carol'), minReconnectDelay: 50, maxReconnectDelay: 100 });
   const sub = c.newSubscription('room:4', { minResubscribeDelay: 50, maxResubscribeDelay: 100 });
   const errors: number[] = [];
@@ -374,9 +374,25 @@ test('sub_refresh proxy: an expiring subscription of the subscribe proxy is refr
   const fourth = await RawClient.open(node.wsUrl);
   fourth.send({ id: 1, connect: { token: await userToken('fay') } });
   await fourth.reply(1);
-  fourth.send({ id: 2, subscribe: { channel: 'live:4', token: await sign({ sub: 'fay', channel: 'live:4' }, { expIn: 1 }) } });
+  fourth.send({ id: 2, subscribe: { channel: 'live:4', token: await sign({ sub: 'fay', channel: 'live:4' }, { expIn: 2 }) } });
   assert.deepEqual((await fourth.reply(2)).subscribe, {}, 'no expires nor ttl');
   await until(() => seen.some((s) => s.path === '/sub_refresh' && s.body.channel === 'live:4'), 4000, 'the token subscription refreshed by the backend');
   assert.equal(seen.filter((s) => s.path === '/subscribe').length, 0, 'the token decided the subscribe');
   fourth.close();
+
+  // An answer without expire_at keeps the subscription, without expiry (as centrifuge does).
+  seen.length = 0;
+  refreshAnswer = () => ({ result: {} });
+  reply = (s) => (s.path === '/subscribe' ? { result: { expire_at: inSeconds(2) } } : refreshAnswer());
+  const fifth = await RawClient.open(node.wsUrl);
+  fifth.send({ id: 1, connect: { token: await userToken('fay') } });
+  await fifth.reply(1);
+  fifth.send({ id: 2, subscribe: { channel: 'live:5' } });
+  await fifth.reply(2);
+  await until(() => seen.some((s) => s.path === '/sub_refresh'), 4000, 'the sub refresh');
+  await sleep(300);
+  await node.api.publish('live:5', { still: 'here' });
+  await until(() => fifth.messages.some((m: Msg) => m.push?.pub), 3000, 'the publication');
+  assert.equal(fifth.messages.some((m: Msg) => m.push?.unsubscribe), false);
+  fifth.close();
 });

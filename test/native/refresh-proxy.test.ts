@@ -37,7 +37,7 @@ before(async () => {
   await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
   node = await startNode({
-    client: { proxy: { connect: { endpoint: `${url}/connect` }, refresh: { endpoint: `${url}/refresh`, timeout: '300ms' } } },
+    client: { proxy: { connect: { endpoint: `${url}/connect` }, refresh: { endpoint: `${url}/refresh`, timeout: '2s' } } },
     channel: { namespaces: [openNamespace('chat', { history_size: 10, history_ttl: '60s', allow_publish_for_client: true })] },
   });
 });
@@ -51,7 +51,11 @@ const refreshes = (user?: string) => seen.filter((s) => s.path === '/refresh' &&
 test('the backend is asked at the expiry and extends the connection with new info; the client is never told of the expiry', async () => {
   seen.length = 0;
   let round = 0;
-  reply = (s) => (s.path === '/connect' ? { result: { user: 'alice', info: { v: 0 }, expire_at: inSeconds(2) } } : { result: { expire_at: inSeconds(2), info: { v: ++round } } });
+  // The first refresh extends by two seconds, the second by an hour: two rounds, then quiet.
+  reply = (s) =>
+    s.path === '/connect'
+      ? { result: { user: 'alice', info: { v: 0 }, expire_at: inSeconds(2) } }
+      : { result: { expire_at: inSeconds(++round === 1 ? 2 : 3600), info: { v: round } } };
   const raw = await RawClient.open(node.wsUrl);
   raw.send({ id: 1, connect: {} });
   const connect = (await raw.reply(1)).connect;
@@ -64,18 +68,25 @@ test('the backend is asked at the expiry and extends the connection with new inf
   assert.equal(body.transport, 'websocket');
   assert.equal(raw.closeInfo, undefined, 'still open');
 
-  // The info the backend gave last is the connection's in what it publishes.
-  raw.send({ id: 2, publish: { channel: 'chat:1', data: { text: 'hi' } } });
-  assert.deepEqual(await raw.reply(2), { id: 2, publish: {} });
-  const history = await node.api.call('history', { channel: 'chat:1', limit: 1, reverse: true });
-  assert.deepEqual((history as any).publications[0].info.conn_info, { v: round });
+  // The info the backend gave last is the connection's in what it publishes (once applied).
+  let id = 2;
+  let last: unknown;
+  for (const end = Date.now() + 3000; Date.now() < end; await sleep(50)) {
+    raw.send({ id, publish: { channel: 'chat:1', data: { text: 'hi' } } });
+    assert.deepEqual(await raw.reply(id), { id, publish: {} });
+    id++;
+    const history = await node.api.call('history', { channel: 'chat:1', limit: 1, reverse: true });
+    last = (history as any).publications[0].info.conn_info;
+    if ((last as { v: number }).v === 2) break;
+  }
+  assert.deepEqual(last, { v: 2 });
   raw.close();
 });
 
 test('the backend ends the connection with `expired`, or by giving no later expire_at: close 3005, and centrifuge-js reconnects', async () => {
   for (const answer of [{ result: { expired: true } }, { result: {} }, { result: { expire_at: inSeconds(-5) } }, { error: { code: 1000, message: 'x' } }]) {
     seen.length = 0;
-    reply = (s) => (s.path === '/connect' ? { result: { user: 'bob', expire_at: inSeconds(1) } } : answer);
+    reply = (s) => (s.path === '/connect' ? { result: { user: 'bob', expire_at: inSeconds(2) } } : answer);
     const raw = await RawClient.open(node.wsUrl);
     raw.send({ id: 1, connect: {} });
     await raw.reply(1);
@@ -85,7 +96,7 @@ test('the backend ends the connection with `expired`, or by giving no later expi
   }
 
   let connects = 0;
-  reply = (s) => (s.path === '/connect' ? { result: { user: 'bob', expire_at: inSeconds(++connects === 1 ? 1 : 3600) } } : { result: { expired: true } });
+  reply = (s) => (s.path === '/connect' ? { result: { user: 'bob', expire_at: inSeconds(++connects === 1 ? 2 : 3600) } } : { result: { expired: true } });
   const c = client(node, { minReconnectDelay: 50, maxReconnectDelay: 100 });
   const events = record(c, 'connected', 'disconnected', 'connecting');
   c.connect();
@@ -97,7 +108,7 @@ test('the backend ends the connection with `expired`, or by giving no later expi
 
 test('a failing backend leaves the connection open, and the client\'s own refresh is a protocol error (3501)', async () => {
   seen.length = 0;
-  reply = (s) => (s.path === '/connect' ? { result: { user: 'carol', expire_at: inSeconds(1) } } : [500, 'down']);
+  reply = (s) => (s.path === '/connect' ? { result: { user: 'carol', expire_at: inSeconds(2) } } : [500, 'down']);
   const raw = await RawClient.open(node.wsUrl);
   raw.send({ id: 1, connect: {} });
   await raw.reply(1);
@@ -109,9 +120,30 @@ test('a failing backend leaves the connection open, and the client\'s own refres
   assert.equal((await raw.waitClose()).code, 3501);
 });
 
-test('a connection with a token is refreshed by the backend too, when its token expires', async () => {
+test('an answer that comes after the server API changed the expiry is dropped', async () => {
+  seen.length = 0;
+  let answer: (value: unknown) => void = () => undefined;
+  reply = (s) => (s.path === '/connect' ? { result: { user: 'eve', expire_at: inSeconds(2) } } : new Promise((r) => (answer = r)));
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: {} });
+  await raw.reply(1);
+  await until(() => refreshes('eve').length === 1, 5000, 'the refresh asked');
+  await node.api.call('refresh', { user: 'eve', expire_at: inSeconds(3600) });
+  answer({ result: { expired: true } });
+  await sleep(500);
+  assert.equal(raw.closeInfo, undefined, 'the API extended it: the late `expired` is dropped');
+  raw.close();
+});
+
+test('a connection with a token is refreshed by the backend too, when its token expires (no expires in its connect reply)', async () => {
   seen.length = 0;
   reply = () => ({ result: { expire_at: inSeconds(3600) } });
+  const raw = await RawClient.open(node.wsUrl);
+  raw.send({ id: 1, connect: { token: await userToken('dave', {}, 60) } });
+  const connect = (await raw.reply(1)).connect;
+  assert.equal(connect.expires, undefined);
+  assert.equal(connect.ttl, undefined);
+  raw.close();
   const c = client(node, { token: await userToken('dave', {}, 2) });
   const events = record(c, 'connected', 'disconnected');
   c.connect();

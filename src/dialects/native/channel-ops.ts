@@ -7,13 +7,13 @@ import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { logFailure } from '../../errors.js';
 import type { Subscriber } from '../../hub/hub.js';
 import { payloadText } from '../../server/json-source.js';
-import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson } from './codec.js';
+import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson, ttlSeconds } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
-import { askChannelProxy, askSubRefresh, publishedData } from './proxy.js';
+import { askChannelProxy, askRefresh, proxyExpiry, publishedData, REFRESH_RETRY_MS } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -36,7 +36,7 @@ export class ChannelSub implements Subscriber {
   /** Sent the channel's joins and leaves (the hub asks). */
   pushJoinLeave = false;
   /** Refreshed by the server through the sub_refresh proxy (the client was not told of its expiry). */
-  refreshByProxy = false;
+  serverRefreshed = false;
 
   constructor(
     readonly session: NativeSession,
@@ -76,8 +76,8 @@ interface SetupOptions {
   readonly data?: string;
   readonly chanInfo?: string;
   readonly presence: PresenceFlags;
-  /** Made by the subscribe proxy in a namespace with sub_refresh_proxy_enabled. */
-  readonly refreshByProxy?: boolean;
+  /** Refreshed by the server through the sub_refresh proxy (a namespace with sub_refresh_proxy_enabled). */
+  readonly serverRefreshed?: boolean;
 }
 
 /** A subscription set up but not yet active: write `result` somewhere, then call `activate`. */
@@ -100,7 +100,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   let data: string | undefined;
   let chanInfo: string | undefined;
   let override: Record<string, unknown> = {};
-  let refreshByProxy = false;
+  let serverRefreshed = false;
   const token = str(req.token);
   if (token) {
     const claims = await verifySubscriptionToken(s, channel, token, 'subscribe');
@@ -109,7 +109,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt = tokenExpiry(claims);
     override = asObject(claims.override);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.tokenExpired);
-    refreshByProxy = opts.sub_refresh_proxy_enabled;
+    serverRefreshed = opts.sub_refresh_proxy_enabled;
   } else if (rules.isPrivate(channel)) {
     throw new ReplyError(Errors.permissionDenied);
   } else if (rules.isUserLimited(channel, opts)) {
@@ -121,9 +121,9 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     data = rawJsonClaim(result, 'data');
     chanInfo = rawJsonClaim(result, 'info');
     override = asObject(result.override);
-    expireAt = typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
+    expireAt = proxyExpiry(result);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.expired);
-    refreshByProxy = opts.sub_refresh_proxy_enabled;
+    serverRefreshed = opts.sub_refresh_proxy_enabled;
   } else if (!canSubscribe(opts, s.user)) {
     throw new ReplyError(Errors.permissionDenied);
   }
@@ -143,7 +143,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     data,
     chanInfo,
     presence: presenceFlags(opts, override, s.user, req.join_leave === true),
-    refreshByProxy,
+    serverRefreshed,
   });
   if (!prepared) return;
   s.write(encodeResult(id, 'subscribe', prepared.result));
@@ -225,7 +225,7 @@ export async function handleSubRefresh(s: NativeSession, id: number, req: Record
   const sub = s.subs.get(channel);
   if (!sub) throw new ReplyError(Errors.permissionDenied);
   // The server refreshes this one (sub_refresh proxy): the client was never asked to, as in Centrifugo.
-  if (sub.refreshByProxy) throw new DisconnectError(Disconnects.badRequest);
+  if (sub.serverRefreshed) throw new DisconnectError(Disconnects.badRequest);
   const token = str(req.token);
   if (!token) throw new ReplyError(Errors.badRequest);
   const claims = await verifySubscriptionToken(s, channel, token, 'sub_refresh');
@@ -323,7 +323,7 @@ async function setup(
   // holds each one, and would hand a replaced one the channel's publications too).
   const sub = new ChannelSub(s, channel, serverSide, o.positioned, o.recoverable, o.expireAt, o.chanInfo);
   sub.pushJoinLeave = o.presence.pushJoinLeave;
-  sub.refreshByProxy = o.refreshByProxy === true;
+  sub.serverRefreshed = o.serverRefreshed === true;
   s.subs.set(sub);
   const { engine, hub, config } = s.ctx;
   const fail = (err: unknown): never => {
@@ -408,7 +408,7 @@ async function setup(
   }
   if (o.data !== undefined) result.data = new RawJson(o.data);
   // Refreshed by the server (sub_refresh proxy): the client is not told of the expiry.
-  if (!sub.refreshByProxy) Object.assign(result, expiryFields(o.expireAt));
+  if (!sub.serverRefreshed) Object.assign(result, expiryFields(o.expireAt));
   return {
     result,
     activate: () => {
@@ -468,10 +468,13 @@ function armSubExpiry(s: NativeSession, sub: ChannelSub, expireAt: number): void
   // connection, or it left while a refresh token was verified): it would keep the session alive.
   if (expireAt <= 0 || s.subs.get(sub.channel) !== sub) return;
   // Refreshed by the server, it is asked about at the expiry; a client has a grace delay to refresh.
-  const delay = Math.max(0, expireAt - Date.now()) + (sub.refreshByProxy ? 0 : s.ctx.config.client.expired_close_delay);
+  const delay = Math.max(0, expireAt - Date.now()) + (sub.serverRefreshed ? 0 : s.ctx.config.client.expired_close_delay);
   sub.expireTimer = setTimeout(() => {
     if (sub.expireAt <= 0 || sub.expireAt > Date.now() || s.subs.get(sub.channel) !== sub) return;
-    if (sub.refreshByProxy) return void refreshSubByProxy(s, sub);
+    if (sub.serverRefreshed) {
+      refreshSubByProxy(s, sub).catch((err: unknown) => logFailure(s.ctx.log, err, { channel: sub.channel }, 'sub refresh failed'));
+      return;
+    }
     expireSub(s, sub);
   }, Math.min(delay, 2 ** 31 - 1));
 }
@@ -483,15 +486,15 @@ function expireSub(s: NativeSession, sub: ChannelSub): void {
   s.write(encodePush('unsubscribe', Unsubscribes.expired, sub.channel));
 }
 
-/** How long a subscription lives on when the sub_refresh proxy fails, before it is asked again (Centrifugo's minute). */
-const SUB_REFRESH_RETRY_MS = 60_000;
-
-/** At its expiry, asks the sub_refresh proxy whether a subscription lives on, and with which info. */
+/**
+ * At its expiry, asks the sub_refresh proxy whether a subscription lives on, and with which info; an
+ * answer without `expire_at` keeps it without expiry, as centrifuge does.
+ */
 async function refreshSubByProxy(s: NativeSession, sub: ChannelSub): Promise<void> {
-  const outcome = await askSubRefresh(s, sub.channel);
+  const outcome = await askRefresh(s, 'sub_refresh', s.ctx.config.channel.proxy.sub_refresh, { channel: sub.channel });
   if (s.closed || s.subs.get(sub.channel) !== sub) return;
   if (outcome === 'expired') return expireSub(s, sub);
-  if (outcome === 'failed') return armSubExpiry(s, sub, Date.now() + SUB_REFRESH_RETRY_MS);
+  if (outcome === 'failed') return armSubExpiry(s, sub, Date.now() + REFRESH_RETRY_MS);
   if (outcome.info !== undefined) sub.chanInfo = outcome.info;
   armSubExpiry(s, sub, outcome.expireAt);
 }
@@ -503,5 +506,5 @@ function assertJsonPayloads(pubs: readonly Publication[]): void {
 
 function expiryFields(expireAt: number): Record<string, unknown> {
   if (expireAt <= 0) return {};
-  return { expires: true, ttl: Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)) };
+  return { expires: true, ttl: ttlSeconds(expireAt) };
 }

@@ -9,6 +9,11 @@ export class RawJson {
   constructor(readonly text: string) {}
 }
 
+/** Seconds until `expireAt` (ms since the epoch) as the protocol's `ttl`: 1 to 2^32 - 1. */
+export function ttlSeconds(expireAt: number): number {
+  return Math.min(0xffffffff, Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)));
+}
+
 /** Raw JSON text as a value written verbatim; undefined stays absent. */
 export function rawJson(text: string | undefined): RawJson | undefined {
   return text === undefined ? undefined : new RawJson(text);

@@ -3,10 +3,10 @@
 // an expiring connection lives on: refreshed by the client with a new token, or, with the refresh
 // proxy, by the server asking the backend.
 import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
-import { encodeResult, rawJson } from './codec.js';
+import { encodeResult, rawJson, ttlSeconds } from './codec.js';
 import { DisconnectError, Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
-import { callProxy, proxyFailed, proxyRequest, withCommandHeaders } from './proxy.js';
+import { askRefresh, callProxy, proxyExpiry, proxyFailed, proxyRequest, REFRESH_RETRY_MS, withCommandHeaders } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /** A connection's identity, and what its connect reply and subscriptions take from it. */
@@ -77,18 +77,13 @@ async function askProxy(session: NativeSession, req: Record<string, unknown>): P
     }
     // The proxy's `expire_at` (seconds) is when the connection expires; one already past is 110, as
     // in Centrifugo.
-    const expireAt = typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
+    const expireAt = proxyExpiry(result);
     if (expireAt > 0 && expireAt < Date.now()) return { error: Errors.expired };
     return fromClaims(result, str(result.user), expireAt, rawJsonClaim(result, 'data'));
   } catch (err) {
     proxyFailed(session, 'connect', proxy.endpoint, err);
     return { error: Errors.internal };
   }
-}
-
-/** Seconds until `expireAt` (ms since the epoch) as the protocol's `ttl`: 1 to 2^32 - 1. */
-export function ttlSeconds(expireAt: number): number {
-  return Math.min(0xffffffff, Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)));
 }
 
 /**
@@ -117,31 +112,18 @@ export async function handleRefresh(session: NativeSession, id: number, req: Rec
   session.write(encodeResult(id, 'refresh', out));
 }
 
-/** How long a connection lives on when the refresh proxy fails, before it is asked again (Centrifugo's minute). */
-const REFRESH_RETRY_MS = 60_000;
-
 /**
  * An expiring connection with the refresh proxy on, at its expiry: the backend says whether it lives
- * on (`expire_at`, and new `info`) or not (`expired`, or no later `expire_at`: closed with 3005). A
- * backend that fails is asked again a minute later, the connection living on meanwhile.
+ * on (a later `expire_at`, and new `info`) or not (`expired`, or no later `expire_at`: closed with
+ * 3005, as centrifuge does). A backend that fails is asked again a minute later, the connection
+ * living on meanwhile. An answer that comes after the server API changed the expiry is dropped.
  */
-export async function refreshByProxy(session: NativeSession): Promise<void> {
-  const proxy = session.ctx.config.client.proxy.refresh;
-  let result: Record<string, unknown> | undefined;
-  try {
-    const reply = await callProxy(proxy, { ...proxyRequest(session), user: session.user }, session);
-    // As in Centrifugo, a refresh answer carries no error nor disconnect: without a result it expires.
-    result = 'result' in reply ? reply.result : undefined;
-  } catch (err) {
-    if (session.closed) return;
-    proxyFailed(session, 'refresh', proxy.endpoint, err);
-    session.setExpiry(Date.now() + REFRESH_RETRY_MS);
-    return;
-  }
-  if (session.closed) return;
-  const expireAt = typeof result?.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
-  if (!result || result.expired === true || expireAt <= Date.now()) return session.close(Disconnects.expired);
-  const info = rawJsonClaim(result, 'info');
-  if (info !== undefined) session.connInfo = info;
-  session.setExpiry(expireAt);
+export async function refreshConnectionByProxy(session: NativeSession): Promise<void> {
+  const asked = session.expireAt;
+  const outcome = await askRefresh(session, 'refresh', session.ctx.config.client.proxy.refresh, {});
+  if (session.closed || session.expireAt !== asked) return;
+  if (outcome === 'failed') return session.setExpiry(Date.now() + REFRESH_RETRY_MS);
+  if (outcome === 'expired' || outcome.expireAt === 0) return session.close(Disconnects.expired);
+  if (outcome.info !== undefined) session.connInfo = outcome.info;
+  session.setExpiry(outcome.expireAt);
 }

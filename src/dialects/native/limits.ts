@@ -10,6 +10,8 @@ import type { SessionRegistry } from './registry.js';
 
 /** Which limit turned a connection away (the `limit` label of the metric). */
 export type LimitName = 'connection_limit' | 'connection_rate_limit' | 'user_connection_limit';
+/** The limits that refuse a connection before it opens (503). */
+export type OpenLimit = Exclude<LimitName, 'user_connection_limit'>;
 
 /** The connection limits of one node's native dialect, and how often each refused. */
 export class ConnectionLimits {
@@ -20,35 +22,38 @@ export class ConnectionLimits {
   private readonly userLimit: number;
   /** The rate limit's bucket: connections it may still open now (up to `rate`, one second's worth). */
   private tokens: number;
-  private refilledAt = performance.now();
+  private refilledAt: number;
   private readonly warn: ReturnType<typeof throttledWarn>;
 
   constructor(
     config: HeraldConfig,
     private readonly registry: SessionRegistry<{ readonly id: string; readonly user: string }>,
     private readonly log: Logger,
+    /** The clock of the rate limit (ms, monotonic). */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.nodeLimit = config.client.connection_limit;
     this.rate = config.client.connection_rate_limit;
     this.userLimit = config.client.user_connection_limit;
     this.tokens = this.rate;
+    this.refilledAt = this.now();
     this.warn = throttledWarn(log, 5_000);
   }
 
   /**
    * Whether a new connection may open (WebSocket, HTTP stream or SSE): undefined when it may, or the
    * limit that refuses it (answer 503 now). A connection still waiting for its connect command counts,
-   * so that sockets opened and never used cannot crowd the limit's connections out, up to
-   * `client.stale_close_delay` each.
+   * so that sockets opened and never used cannot push the node past the limit; each holds its place
+   * up to `client.stale_close_delay`.
    */
-  admit(): LimitName | undefined {
+  admit(): OpenLimit | undefined {
     if (this.nodeLimit > 0 && this.registry.total >= this.nodeLimit) {
       this.refused.connection_limit++;
       this.warn('node', { limit: this.nodeLimit }, 'node connection limit reached (client.connection_limit): new connections answered 503');
       return 'connection_limit';
     }
     if (this.rate > 0) {
-      const now = performance.now();
+      const now = this.now();
       this.tokens = Math.min(this.rate, this.tokens + ((now - this.refilledAt) * this.rate) / 1000);
       this.refilledAt = now;
       if (this.tokens < 1) {
@@ -74,6 +79,6 @@ export class ConnectionLimits {
 }
 
 /** The text of a 503 answer: which limit refused the connection. */
-export function refusalText(limit: LimitName): string {
+export function refusalText(limit: OpenLimit): string {
   return `${limit === 'connection_limit' ? 'node connection limit' : 'connection rate limit'} reached (client.${limit}), retry later\n`;
 }

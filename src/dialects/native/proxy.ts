@@ -62,6 +62,8 @@ class Turns {
   private readonly waiting: Array<() => void> = [];
 
   async run<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    // A turn is handed over directly to the next waiter (running stays counted), so that no new call
+    // slips in between a turn ending and its waiter waking.
     if (this.running >= MAX_IN_FLIGHT) {
       await new Promise<void>((resolve, reject) => {
         const go = () => {
@@ -76,13 +78,15 @@ class Turns {
         signal.addEventListener('abort', gone, { once: true });
         this.waiting.push(go);
       });
+    } else {
+      this.running++;
     }
-    this.running++;
     try {
       return await work();
     } finally {
-      this.running--;
-      this.waiting.shift()?.();
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
     }
   }
 }
@@ -252,7 +256,7 @@ export function withCommandHeaders(session: NativeSession, req: Record<string, u
  * Asks a proxy on behalf of a client's command: the backend's result, or its error (a reply error) or
  * disconnect thrown as the command's outcome; a failing backend is error 100 (temporary).
  */
-async function ask(session: NativeSession, which: 'RPC' | 'subscribe' | 'publish' | 'sub_refresh', config: ProxyConfig, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+async function ask(session: NativeSession, which: 'RPC' | 'subscribe' | 'publish', config: ProxyConfig, body: Record<string, unknown>): Promise<Record<string, unknown>> {
   let reply: ProxyReply;
   try {
     reply = await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session);
@@ -281,25 +285,38 @@ export function askChannelProxy(session: NativeSession, which: 'subscribe' | 'pu
   return ask(session, which, session.ctx.config.channel.proxy[which], { channel, data: rawJson(data) });
 }
 
-/** What the sub_refresh proxy answers about an expiring subscription. */
-export type SubRefreshOutcome = { readonly expireAt: number; readonly info: string | undefined } | 'expired' | 'failed';
+/** When a result's `expire_at` (Unix seconds) falls, in ms since the epoch; 0 when it gives none. */
+export function proxyExpiry(result: Record<string, unknown>): number {
+  return typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
+}
+
+/** How long a connection or subscription lives on when its refresh fails, before it is asked about again (Centrifugo's minute). */
+export const REFRESH_RETRY_MS = 60_000;
+
+/** What the refresh or sub_refresh proxy answers: the new expiry (0: none given) and info, or `expired`, or `failed` (logged). */
+export type RefreshOutcome = { readonly expireAt: number; readonly info: string | undefined } | 'expired' | 'failed';
 
 /**
- * Asks the sub_refresh proxy whether a subscription lives on: until when (ms since the epoch) and
- * with which channel info, or `expired` (its answer said so, gave no later `expire_at`, or had no
- * result, as in Centrifugo), or `failed` (logged).
+ * Asks the refresh or sub_refresh proxy whether a connection or subscription lives on. `expired` when
+ * the answer says so, has no result (a refresh carries no error nor disconnect, as in Centrifugo) or
+ * gives an `expire_at` already past; what no `expire_at` means is the caller's (centrifuge ends a
+ * connection then, and keeps a subscription without expiry).
  */
-export async function askSubRefresh(session: NativeSession, channel: string): Promise<SubRefreshOutcome> {
-  const config = session.ctx.config.channel.proxy.sub_refresh;
+export async function askRefresh(
+  session: NativeSession,
+  which: 'refresh' | 'sub_refresh',
+  config: ProxyConfig,
+  body: Record<string, unknown>,
+): Promise<RefreshOutcome> {
   let reply: ProxyReply;
   try {
-    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, channel }, session);
+    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session);
   } catch (err) {
-    proxyFailed(session, 'sub_refresh', config.endpoint, err);
+    proxyFailed(session, which, config.endpoint, err);
     return 'failed';
   }
   const result = 'result' in reply ? reply.result : undefined;
-  const expireAt = typeof result?.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
-  if (!result || result.expired === true || expireAt <= Date.now()) return 'expired';
+  const expireAt = result ? proxyExpiry(result) : 0;
+  if (!result || result.expired === true || (expireAt > 0 && expireAt <= Date.now())) return 'expired';
   return { expireAt, info: rawJsonClaim(result, 'info') };
 }

@@ -18,6 +18,7 @@ import {
   RawJson,
   rawJson,
   SEPARATOR,
+  ttlSeconds,
   type Method,
 } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes, type Disconnect } from './codes.js';
@@ -33,7 +34,7 @@ import {
   connectSubscription,
   type ChannelSub,
 } from './channel-ops.js';
-import { connectIdentity, handleRefresh, refreshByProxy, ttlSeconds } from './identity.js';
+import { connectIdentity, handleRefresh, refreshConnectionByProxy } from './identity.js';
 import { handlePresence, leaveChannel } from './presence.js';
 import { abandonProxyCalls, handleRpc } from './proxy.js';
 import { Subscriptions } from './subscriptions.js';
@@ -461,7 +462,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
 
   /**
    * Arms the connection expiry: without a refresh, the connection closes with 3005 after a grace
-   * delay; with the refresh proxy, the backend is asked at the expiry instead (refreshByProxy).
+   * delay; with the refresh proxy, the backend is asked at the expiry instead (refreshConnectionByProxy).
    */
   setExpiry(expireAt: number): void {
     this.expireAt = expireAt;
@@ -474,7 +475,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     this.expireTimer = setTimeout(() => {
       if (this.expireAt <= 0) return;
       if (this.expireAt > Date.now()) this.setExpiry(this.expireAt);
-      else if (byProxy) void refreshByProxy(this);
+      else if (byProxy) refreshConnectionByProxy(this).catch((err: unknown) => logFailure(this.ctx.log, err, { client: this.id }, 'refresh failed'));
       else this.close(Disconnects.expired);
     }, Math.min(delay, 2 ** 31 - 1));
   }
@@ -560,7 +561,6 @@ class CheckDeadline extends DeadlineObject {
     this.session.onCheckDeadline();
   }
 }
-
 
 /** A close reason cut to the 123 bytes a close frame allows, on a character boundary. */
 function closeReason(reason: string): string {
