@@ -4,41 +4,24 @@
 // publish other data in the client's place or keep it out of history; a failing backend is a
 // temporary error; tokens, private and user-limited channels are decided without it.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import { startBackend, type Backend, type BackendRequest } from '../helpers/backend.js';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/index.js';
 import { client, collect, once, openNamespace, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { RawClient, sleep, type Msg } from '../helpers/raw.js';
 
-interface Seen {
-  readonly path: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: any;
-}
+type Seen = BackendRequest;
 
 /** The backend's answer to a request: an object, [status, text], or a promise of either. */
 let reply: (seen: Seen) => unknown = () => ({ result: {} });
 const seen: Seen[] = [];
-let backend: Server;
+let backend: Backend;
 let node: TestNode;
 
 before(async () => {
-  backend = createServer((req, res) => {
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (text += c));
-    req.on('end', async () => {
-      const s: Seen = { path: req.url ?? '', headers: req.headers, body: JSON.parse(text) };
-      seen.push(s);
-      const out = await reply(s);
-      if (Array.isArray(out)) res.writeHead(out[0] as number).end(out[1] as string);
-      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(out));
-    });
-  });
-  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+  backend = await startBackend((s) => reply(s), seen);
+  const url = backend.url;
   node = await startNode({
     client: { allow_anonymous_connect_without_token: true },
     channel: {

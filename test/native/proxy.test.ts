@@ -3,42 +3,24 @@
 // disconnects; a backend that fails or is slow; headers passed on (only those the config names);
 // tokens still checked without the backend; RPC answered by the backend.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import { startBackend, type Backend, type BackendRequest } from '../helpers/backend.js';
 import WebSocket from 'ws';
 import { client, openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { openHttpStream, sleep } from '../helpers/raw.js';
 
-interface Seen {
-  readonly path: string;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: any;
-  readonly text: string;
-}
+type Seen = BackendRequest;
 
 /** The application's backend: answers with `reply(request)` (an object, or [status, text]). */
 let reply: (seen: Seen) => unknown = () => ({ result: {} });
 const seen: Seen[] = [];
-let backend: Server;
+let backend: Backend;
 let backendUrl = '';
 let node: TestNode;
 
 before(async () => {
-  backend = createServer((req, res) => {
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (text += c));
-    req.on('end', async () => {
-      const s: Seen = { path: req.url ?? '', headers: req.headers, body: JSON.parse(text), text };
-      seen.push(s);
-      const out = await reply(s);
-      if (Array.isArray(out)) res.writeHead(out[0] as number).end(out[1] as string);
-      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(typeof out === 'string' ? out : JSON.stringify(out));
-    });
-  });
-  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  const url = (backendUrl = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`);
+  backend = await startBackend((s) => reply(s), seen);
+  const url = (backendUrl = backend.url);
   node = await startNode({
     client: {
       http_stream: { enabled: true },

@@ -3,39 +3,23 @@
 // of the expiry and never sends `refresh`); the backend extends it, changes its info, or ends it
 // (3005); a failing backend leaves the connection open and is asked again later.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
+import { startBackend, type Backend, type BackendRequest } from '../helpers/backend.js';
 import { client, openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { RawClient, sleep } from '../helpers/raw.js';
 
-interface Seen {
-  readonly path: string;
-  readonly body: any;
-}
+type Seen = BackendRequest;
 
 /** The backend's answer to a request. */
 let reply: (seen: Seen) => unknown = () => ({ result: {} });
 const seen: Seen[] = [];
-let backend: Server;
+let backend: Backend;
 let node: TestNode;
 const inSeconds = (s: number) => Math.floor(Date.now() / 1000) + s;
 
 before(async () => {
-  backend = createServer((req, res) => {
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (text += c));
-    req.on('end', async () => {
-      const s: Seen = { path: req.url ?? '', body: JSON.parse(text) };
-      seen.push(s);
-      const out = await reply(s);
-      if (Array.isArray(out)) res.writeHead(out[0] as number).end(out[1] as string);
-      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(out));
-    });
-  });
-  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
+  backend = await startBackend((s) => reply(s), seen);
+  const url = backend.url;
   node = await startNode({
     client: { proxy: { connect: { endpoint: `${url}/connect` }, refresh: { endpoint: `${url}/refresh`, timeout: '2s' } } },
     channel: { namespaces: [openNamespace('chat', { history_size: 10, history_ttl: '60s', allow_publish_for_client: true })] },
