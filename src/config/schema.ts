@@ -7,6 +7,9 @@ import { duration } from './duration.js';
 
 const flag = (value = false) => z.boolean().default(value);
 
+/** The name under which a namespace picks its section's own proxy (`channel.proxy.<kind>`). */
+export const DEFAULT_PROXY_NAME = 'default';
+
 /** The longest delay Node's timers keep (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -36,8 +39,12 @@ const namespaceOptionsBase = z.object({
   // The subscribe and publish proxies (channel.proxy) decide for this namespace's channels.
   subscribe_proxy_enabled: flag(),
   publish_proxy_enabled: flag(),
-  // Subscriptions the subscribe proxy made expiring are refreshed by channel.proxy.sub_refresh.
+  // Expiring subscriptions are refreshed by channel.proxy.sub_refresh.
   sub_refresh_proxy_enabled: flag(),
+  // Which proxy: `default` (channel.proxy.<kind>) or the name of one in `proxies`.
+  subscribe_proxy_name: z.string().default(DEFAULT_PROXY_NAME),
+  publish_proxy_name: z.string().default(DEFAULT_PROXY_NAME),
+  sub_refresh_proxy_name: z.string().default(DEFAULT_PROXY_NAME),
 });
 
 function checkNamespace(ns: z.output<typeof namespaceOptionsBase>, ctx: z.RefinementCtx): void {
@@ -97,17 +104,22 @@ const headerNames = z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'm
  * A proxy to the application's backend (Centrifugo's connect, refresh, RPC, subscribe, publish and
  * sub_refresh proxies): off while `endpoint` is empty, or when `enabled` is false.
  */
-const proxySchema = z
-  .object({
-    // Centrifugo v6's switch: a proxy is on when its endpoint is set, unless this says false.
-    enabled: z.boolean().optional(),
-    endpoint: z.string().regex(/^(https?:\/\/\S+)?$/, 'must be an http(s) URL').default(''),
-    timeout: duration().prefault('1s'),
-    http_headers: headerNames,
-    emulated_headers: headerNames,
-  })
+const proxyShape = {
+  // Centrifugo v6's switch: a proxy is on when its endpoint is set, unless this says false.
+  enabled: z.boolean().optional(),
+  endpoint: z.string().regex(/^(https?:\/\/\S+)?$/, 'must be an http(s) URL').default(''),
+  timeout: duration().prefault('1s'),
+  http_headers: headerNames,
+  emulated_headers: headerNames,
+};
+const offWhenDisabled = <P extends { enabled?: boolean | undefined; endpoint: string }>(p: P): P => (p.enabled === false ? { ...p, endpoint: '' } : p);
+const proxySchema = z.object(proxyShape).strict().transform(offWhenDisabled);
+/** A named proxy (Centrifugo's `proxies`), which namespaces pick with `subscribe_proxy_name` and the like. */
+const namedProxySchema = z
+  .object({ name: z.string().regex(/^[-a-zA-Z0-9_.]{2,}$/, 'letters, digits, "-", "_" and "." only, at least 2'), ...proxyShape })
   .strict()
-  .transform((p) => (p.enabled === false ? { ...p, endpoint: '' } : p));
+  .transform(offWhenDisabled);
+
 
 /** Token verification settings (keys, audience, issuer). */
 export type TokenConfig = z.output<typeof tokenSchema>;
@@ -303,18 +315,6 @@ export const configSchema = z
             }
             seen.add(ns.name);
           });
-          // A namespace that hands its decisions to a proxy needs the proxy.
-          const all: Array<[NamespaceOptions, Array<string | number>]> = [
-            [channel.without_namespace, ['without_namespace']],
-            ...channel.namespaces.map((ns, i): [NamespaceOptions, Array<string | number>] => [ns, ['namespaces', i]]),
-          ];
-          for (const [ns, path] of all) {
-            for (const which of ['subscribe', 'publish', 'sub_refresh'] as const) {
-              if (ns[`${which}_proxy_enabled`] && !channel.proxy[which].endpoint) {
-                ctx.addIssue({ code: 'custom', path: [...path, `${which}_proxy_enabled`], message: `needs channel.proxy.${which}.endpoint` });
-              }
-            }
-          }
         }),
     ),
     http_api: defaults(
@@ -370,9 +370,31 @@ export const configSchema = z
         }),
     ),
     ws4redis: defaults(ws4redisSchema),
+    proxies: z.array(namedProxySchema).default([]),
   })
   .strict()
   .superRefine((config, ctx) => {
+    // Named proxies: unique names; a namespace that hands its decisions to a proxy needs that proxy.
+    const named = new Map<string, (typeof config.proxies)[number]>();
+    config.proxies.forEach((p, i) => {
+      if (named.has(p.name) || p.name === DEFAULT_PROXY_NAME) ctx.addIssue({ code: 'custom', path: ['proxies', i, 'name'], message: `"${p.name}" is taken` });
+      named.set(p.name, p);
+    });
+    const all: Array<[NamespaceOptions, Array<string | number>]> = [
+      [config.channel.without_namespace, ['channel', 'without_namespace']],
+      ...config.channel.namespaces.map((ns, i): [NamespaceOptions, Array<string | number>] => [ns, ['channel', 'namespaces', i]]),
+    ];
+    for (const [ns, path] of all) {
+      for (const which of ['subscribe', 'publish', 'sub_refresh'] as const) {
+        if (!ns[`${which}_proxy_enabled`]) continue;
+        const name = ns[`${which}_proxy_name`];
+        if (name === DEFAULT_PROXY_NAME) {
+          if (!config.channel.proxy[which].endpoint) ctx.addIssue({ code: 'custom', path: [...path, `${which}_proxy_enabled`], message: `needs channel.proxy.${which}.endpoint` });
+        } else if (!named.get(name)?.endpoint) {
+          ctx.addIssue({ code: 'custom', path: [...path, `${which}_proxy_name`], message: `no proxy named "${name}" with an endpoint in proxies` });
+        }
+      }
+    }
     // A client's presence entry is added again every presence_update_interval: it must outlive that.
     if (config.client.presence_update_interval <= 0) {
       ctx.addIssue({ code: 'custom', path: ['client', 'presence_update_interval'], message: 'must be > 0' });
@@ -395,12 +417,12 @@ export const configSchema = z
       ['channel', 'publish', config.channel.proxy.publish],
       ['channel', 'sub_refresh', config.channel.proxy.sub_refresh],
     ] as const;
-    for (const [section, which, { timeout, endpoint }] of proxies) {
+    for (const [section, which, { timeout, endpoint }] of [...proxies, ...config.proxies.map((p, i) => ['proxies', i, p] as const)]) {
       if (!endpoint) continue;
       const stale = config.client.stale_close_delay;
       if (timeout <= 0 || (which === 'connect' ? timeout >= stale : timeout > 60_000)) {
         const why = which === 'connect' ? `shorter than client.stale_close_delay (${stale / 1000}s)` : 'at most 60s';
-        ctx.addIssue({ code: 'custom', path: [section, 'proxy', which, 'timeout'], message: `must be > 0 and ${why}` });
+        ctx.addIssue({ code: 'custom', path: section === 'proxies' ? [section, which, 'timeout'] : [section, 'proxy', which, 'timeout'], message: `must be > 0 and ${why}` });
       }
     }
     // ws4redis's channels and stored messages are raw Redis names: under the engine's prefix followed

@@ -24,6 +24,10 @@ before(async () => {
   const url = backend.url;
   node = await startNode({
     client: { allow_anonymous_connect_without_token: true },
+    proxies: [
+      { name: 'rooms', endpoint: `${url}/rooms/subscribe`, http_headers: ['X-Named'] },
+      { name: 'rooms-publish', endpoint: `${url}/rooms/publish` },
+    ],
     channel: {
       proxy: {
         subscribe: { endpoint: `${url}/subscribe`, timeout: '1s', http_headers: ['Cookie'], emulated_headers: ['X-Token'] },
@@ -35,6 +39,8 @@ before(async () => {
         { name: 'room', subscribe_proxy_enabled: true, publish_proxy_enabled: true, history_size: 10, history_ttl: '60s', allow_positioning: true, allow_user_limited_channels: true, allow_history_for_subscriber: true },
         // allow_subscribe_for_client does not open user-limited channels to users they do not list.
         { name: 'dm', subscribe_proxy_enabled: true, allow_user_limited_channels: true, allow_subscribe_for_client: true },
+        // Named proxies (Centrifugo's `proxies`), picked per namespace.
+        { name: 'named', subscribe_proxy_enabled: true, subscribe_proxy_name: 'rooms', publish_proxy_enabled: true, publish_proxy_name: 'rooms-publish' },
         openNamespace('plain'),
         // Subscriptions the subscribe proxy makes expiring are refreshed by the server.
         { name: 'live', subscribe_proxy_enabled: true, sub_refresh_proxy_enabled: true, allow_publish_for_subscriber: true, history_size: 10, history_ttl: '60s' },
@@ -272,6 +278,24 @@ test('publish proxy: the backend decides; it may publish other data in the clien
   anonymous.disconnect();
 });
 
+test('named proxies: a namespace picks one of `proxies` by name for its subscribes and publishes', async () => {
+  seen.length = 0;
+  reply = (s) => (s.path === '/rooms/publish' ? { result: { data: { via: 'rooms-publish' } } } : { result: { data: { via: s.path } } });
+  const c = client(node, { token: await userToken('kim'), websocket: withHeaders({ 'X-Named': 'yes' }) });
+  const sub = c.newSubscription('named:1');
+  const subscribed = once<any>(sub, 'subscribed');
+  const got = collect(sub);
+  sub.subscribe();
+  c.connect();
+  assert.deepEqual(((await subscribed) as { data: unknown }).data, { via: '/rooms/subscribe' });
+  assert.equal(seen.find((r) => r.path === '/rooms/subscribe')?.headers['x-named'], 'yes', 'its own http_headers');
+  await sub.publish({ text: 'hi' });
+  await until(() => got.length === 1);
+  assert.deepEqual(got, [{ via: 'rooms-publish' }]);
+  assert.deepEqual(seen.map((r) => r.path), ['/rooms/subscribe', '/rooms/publish'], 'the default channel proxies were not asked');
+  c.disconnect();
+});
+
 test('config: a namespace that enables a proxy needs its endpoint; a proxy\'s timeout must be > 0 and at most 60s', () => {
   assert.throws(
     () => loadConfig({ values: { channel: { namespaces: [{ name: 'a', subscribe_proxy_enabled: true }] } } }),
@@ -289,6 +313,18 @@ test('config: a namespace that enables a proxy needs its endpoint; a proxy\'s ti
     () => loadConfig({ values: { client: { proxy: { refresh: { endpoint: 'http://127.0.0.1:1/r', timeout: 0 } } } } }),
     /client\.proxy\.refresh\.timeout: must be > 0 and at most 60s/,
   );
+  assert.throws(
+    () => loadConfig({ values: { channel: { namespaces: [{ name: 'a', subscribe_proxy_enabled: true, subscribe_proxy_name: 'nope' }] } } }),
+    /channel\.namespaces\.0\.subscribe_proxy_name: no proxy named "nope" with an endpoint in proxies/,
+  );
+  for (const names of [['x1', 'x1'], ['default']]) {
+    assert.throws(
+      () => loadConfig({ values: { proxies: names.map((name) => ({ name, endpoint: 'http://127.0.0.1:1/p' })) } }),
+      /proxies\.\d\.name: "(x1|default)" is taken/,
+      names.join(','),
+    );
+  }
+  assert.throws(() => loadConfig({ values: { proxies: [{ name: 'slow', endpoint: 'http://127.0.0.1:1/p', timeout: '2m' }] } }), /proxies\.0\.timeout: must be > 0 and at most 60s/);
   // Centrifugo v6's `enabled`: false turns a proxy off even with its endpoint set.
   assert.equal(loadConfig({ values: { client: { proxy: { connect: { enabled: false, endpoint: 'http://127.0.0.1:1/c' } } } } }).client.proxy.connect.endpoint, '');
   assert.equal(loadConfig({ values: { client: { proxy: { connect: { enabled: true, endpoint: 'http://127.0.0.1:1/c' } } } } }).client.proxy.connect.endpoint, 'http://127.0.0.1:1/c');

@@ -13,7 +13,7 @@ import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
-import { askChannelProxy, askRefresh, proxyExpiry, publishedData, REFRESH_RETRY_MS } from './proxy.js';
+import { askChannelProxy, askRefresh, channelProxy, proxyExpiry, publishedData, REFRESH_RETRY_MS } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -117,7 +117,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     if (!rules.userAllowed(channel, s.user, opts)) throw new ReplyError(Errors.permissionDenied);
   } else if (opts.subscribe_proxy_enabled) {
     // The backend decides, as a token would.
-    const result = await askChannelProxy(s, 'subscribe', channel, rawJsonClaim(req, 'data'));
+    const result = await askChannelProxy(s, 'subscribe', opts, channel, rawJsonClaim(req, 'data'));
     data = rawJsonClaim(result, 'data');
     chanInfo = rawJsonClaim(result, 'info');
     override = asObject(result.override);
@@ -249,7 +249,7 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
   let history = historyOf(opts);
   if (proxied) {
     // The backend decides, and may publish other data in the client's place, or keep it out of history.
-    const result = await askChannelProxy(s, 'publish', channel, data);
+    const result = await askChannelProxy(s, 'publish', opts, channel, data);
     data = publishedData(result) ?? data;
     if (result.skip_history === true) history = undefined;
   }
@@ -491,7 +491,9 @@ function expireSub(s: NativeSession, sub: ChannelSub): void {
  * answer without `expire_at` keeps it without expiry, as centrifuge does.
  */
 async function refreshSubByProxy(s: NativeSession, sub: ChannelSub): Promise<void> {
-  const outcome = await askRefresh(s, 'sub_refresh', s.ctx.config.channel.proxy.sub_refresh, { channel: sub.channel });
+  const ns = s.ctx.rules.options(sub.channel);
+  if (!ns) return expireSub(s, sub); // its namespace is always configured: the subscription was made
+  const outcome = await askRefresh(s, 'sub_refresh', channelProxy(s.ctx.config, ns, 'sub_refresh'), { channel: sub.channel });
   if (s.closed || s.subs.get(sub.channel) !== sub) return;
   if (outcome === 'expired') return expireSub(s, sub);
   if (outcome === 'failed') return armSubExpiry(s, sub, Date.now() + REFRESH_RETRY_MS);

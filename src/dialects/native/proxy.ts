@@ -11,7 +11,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { rawJsonClaim } from '../../auth/tokens.js';
-import type { HeraldConfig } from '../../config/schema.js';
+import { DEFAULT_PROXY_NAME, type HeraldConfig, type NamespaceOptions } from '../../config/schema.js';
 import { throttledWarn } from '../../engine/log-throttle.js';
 import { parseKeepingPayloads, payloadText } from '../../server/json-source.js';
 import { encodeResult, rawJson, stringify } from './codec.js';
@@ -43,7 +43,7 @@ export function forwardedHeaders(
 ): Record<string, string> | undefined {
   const { connect, refresh, rpc } = config.client.proxy;
   const { subscribe, publish, sub_refresh } = config.channel.proxy;
-  const on = [connect, refresh, rpc, subscribe, publish, sub_refresh].filter((p) => p.endpoint);
+  const on = [connect, refresh, rpc, subscribe, publish, sub_refresh, ...config.proxies].filter((p) => p.endpoint);
   if (on.length === 0) return undefined;
   const wanted = new Set(on.flatMap((p) => (emulated ? [...p.http_headers, ...p.emulated_headers] : p.http_headers)).map((h) => h.toLowerCase()));
   const out: Record<string, string> = {};
@@ -281,8 +281,26 @@ export async function handleRpc(session: NativeSession, id: number, req: Record<
  * Asks the subscribe or publish proxy whether the client may subscribe to `channel` or publish `data`
  * (raw JSON) to it: the backend's result (what to change), or its refusal thrown as the command's.
  */
-export function askChannelProxy(session: NativeSession, which: 'subscribe' | 'publish', channel: string, data: string | undefined): Promise<Record<string, unknown>> {
-  return ask(session, which, session.ctx.config.channel.proxy[which], { channel, data: rawJson(data) });
+export function askChannelProxy(
+  session: NativeSession,
+  which: 'subscribe' | 'publish',
+  ns: NamespaceOptions,
+  channel: string,
+  data: string | undefined,
+): Promise<Record<string, unknown>> {
+  return ask(session, which, channelProxy(session.ctx.config, ns, which), { channel, data: rawJson(data) });
+}
+
+const namedProxies = new WeakMap<HeraldConfig, Map<string, ProxyConfig>>();
+
+/** The proxy a namespace picked for `which`: `channel.proxy.<which>`, or one of `proxies` by name. */
+export function channelProxy(config: HeraldConfig, ns: NamespaceOptions, which: 'subscribe' | 'publish' | 'sub_refresh'): ProxyConfig {
+  const name = ns[`${which}_proxy_name`];
+  if (name === DEFAULT_PROXY_NAME) return config.channel.proxy[which];
+  let named = namedProxies.get(config);
+  if (!named) namedProxies.set(config, (named = new Map(config.proxies.map((p) => [p.name, p]))));
+  // The config checked that the name is there (with an endpoint).
+  return named.get(name)!;
 }
 
 /** When a result's `expire_at` (Unix seconds) falls, in ms since the epoch; 0 when it gives none. */
