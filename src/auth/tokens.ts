@@ -123,8 +123,16 @@ export function tokenUser(claims: Record<string, unknown>, claim: string): strin
 
 /** The expiry a token sets for the connection or subscription, in ms since the epoch; 0 = never. */
 export function tokenExpiry(claims: Record<string, unknown>): number {
-  if (typeof claims.expire_at === 'number') return claims.expire_at > 0 ? claims.expire_at * 1000 : 0;
+  if (typeof claims.expire_at === 'number') return expireAtMs(claims);
   return typeof claims.exp === 'number' ? claims.exp * 1000 : 0;
+}
+
+/**
+ * An `expire_at` (Unix seconds, a token's claim or a proxy's result) in ms since the epoch; 0 when
+ * absent or 0 (never).
+ */
+export function expireAtMs(fields: Record<string, unknown>): number {
+  return typeof fields.expire_at === 'number' && fields.expire_at > 0 ? fields.expire_at * 1000 : 0;
 }
 
 /**

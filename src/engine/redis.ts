@@ -95,8 +95,7 @@ export class RedisEngine implements Engine {
         enableOfflineQueue: false,
         lazyConnect: true,
         clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-        // No `slotsRefreshInterval`: the periodic slot refresh is Herald's (see start), as ioredis's
-        // timer survives disconnect() when a refresh is in flight then, and keeps the process alive.
+        // No `slotsRefreshInterval`: the periodic slot refresh is Herald's (see start).
       };
       this.cmd = new Cluster(seeds, clusterOpts);
       this.sub = new Cluster(seeds, {

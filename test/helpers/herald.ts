@@ -3,6 +3,7 @@ import { ReadableStream } from 'node:stream/web';
 import { Centrifuge, type Subscription } from 'centrifuge';
 import { EventSource } from 'eventsource';
 import { SignJWT } from 'jose';
+import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { createHerald, HeraldApi, loadConfig, type Herald, type HeraldConfigInput } from '../../src/index.js';
 
@@ -36,9 +37,9 @@ export function testConfig(extra: HeraldConfigInput = {}): HeraldConfigInput {
   return merge(base, extra);
 }
 
-/** Starts a Herald node on a free port. */
-export async function startNode(extra: HeraldConfigInput = {}): Promise<TestNode> {
-  const herald = createHerald({ config: loadConfig({ values: testConfig(extra) }) });
+/** Starts a Herald node on a free port (logging to `logger` when given, otherwise silent). */
+export async function startNode(extra: HeraldConfigInput = {}, logger?: Logger): Promise<TestNode> {
+  const herald = createHerald({ config: loadConfig({ values: testConfig(extra) }), logger });
   await herald.start();
   const port = herald.port;
   const clients = new Set<Centrifuge>();
@@ -146,4 +147,13 @@ export function emulatedClient(
     maxReconnectDelay: 300,
     ...opts,
   });
+}
+
+/** A WebSocket class that sends `headers` with its upgrade, as a browser sends its cookies. */
+export function withHeaders(headers: Record<string, string>): typeof WebSocket {
+  return class extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers });
+    }
+  } as unknown as typeof WebSocket;
 }

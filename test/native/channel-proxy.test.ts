@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startBackend, type Backend, type BackendRequest } from '../helpers/backend.js';
-import WebSocket from 'ws';
 import { loadConfig } from '../../src/index.js';
-import { client, collect, once, openNamespace, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
+import { client, collect, once, openNamespace, sign, startNode, until, userToken, withHeaders, type TestNode } from '../helpers/herald.js';
 import { RawClient, sleep, type Msg } from '../helpers/raw.js';
 
 type Seen = BackendRequest;
@@ -52,15 +51,6 @@ after(async () => {
   await node.close();
   backend.close();
 });
-
-/** A WebSocket class that sends `headers` with its upgrade, as a browser sends its cookies. */
-function withHeaders(headers: Record<string, string>): typeof WebSocket {
-  return class extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, { headers });
-    }
-  } as unknown as typeof WebSocket;
-}
 
 test('subscribe proxy: the backend is asked with the client, user, channel, data and headers (the connect command\'s too, with a token), and its info, data and override apply', async () => {
   seen.length = 0;

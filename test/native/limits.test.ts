@@ -7,10 +7,10 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
-import { createHerald, HeraldApi, loadConfig, type HeraldConfigInput } from '../../src/index.js';
+import { loadConfig, type HeraldConfigInput } from '../../src/index.js';
 import { ConnectionLimits } from '../../src/dialects/native/limits.js';
 import { SessionRegistry } from '../../src/dialects/native/registry.js';
-import { API_KEY, client, emulatedClient, once, record, startNode, testConfig, userToken, type TestNode } from '../helpers/herald.js';
+import { client, emulatedClient, once, record, startNode, userToken, type TestNode } from '../helpers/herald.js';
 import { RawClient, sleep } from '../helpers/raw.js';
 
 /** The HTTP status a WebSocket upgrade gets: 101 when it opens (the socket is then closed). */
@@ -80,22 +80,7 @@ const refused = async (node: TestNode, limit: string) => {
 async function loggedNode(extra: HeraldConfigInput) {
   const lines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
-  const herald = createHerald({ config: loadConfig({ values: testConfig(extra) }), logger });
-  await herald.start();
-  const url = `http://127.0.0.1:${herald.port}`;
-  const node: TestNode = {
-    herald,
-    port: herald.port,
-    url,
-    wsUrl: `ws://127.0.0.1:${herald.port}/connection/websocket`,
-    api: new HeraldApi(url, API_KEY),
-    clients: new Set(),
-    close: () => {
-      for (const c of node.clients) c.disconnect();
-      return herald.close();
-    },
-  };
-  return { node, lines };
+  return { node: await startNode(extra, logger), lines };
 }
 
 test('client.connection_limit: past it a WebSocket, an HTTP stream or SSE is answered 503; centrifuge-js connects once a place frees', async () => {

@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startBackend, type Backend, type BackendRequest } from '../helpers/backend.js';
-import WebSocket from 'ws';
-import { client, openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
+import { client, openNamespace, record, startNode, until, userToken, withHeaders, type TestNode } from '../helpers/herald.js';
 import { openHttpStream, sleep } from '../helpers/raw.js';
 
 type Seen = BackendRequest;
@@ -36,15 +35,6 @@ after(async () => {
   await node.close();
   backend.close();
 });
-
-/** A WebSocket class that sends `headers` with its upgrade, as a browser sends its cookies. */
-function withHeaders(headers: Record<string, string>): typeof WebSocket {
-  return class extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, { headers });
-    }
-  } as unknown as typeof WebSocket;
-}
 
 test('connect proxy: the backend names the user (from the cookie passed on), its info, data, server-side subscriptions and expiry', async () => {
   seen.length = 0;

@@ -1,7 +1,7 @@
 // Channel commands of the native dialect: subscribe (with positioning and recovery), unsubscribe,
 // sub_refresh, publish and history; plus server-side subscriptions (connection token, server API).
 import { canPublish, canReadHistory, canSubscribe } from '../../auth/channels.js';
-import { rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
+import { expireAtMs, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { logFailure } from '../../errors.js';
@@ -13,7 +13,7 @@ import { NATIVE_FORMAT } from './context.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
-import { askChannelProxy, askRefresh, channelProxy, proxyExpiry, publishedData, REFRESH_RETRY_MS } from './proxy.js';
+import { askChannelProxy, askRefresh, channelProxy, publishedData, REFRESH_RETRY_MS } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -121,7 +121,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     data = rawJsonClaim(result, 'data');
     chanInfo = rawJsonClaim(result, 'info');
     override = asObject(result.override);
-    expireAt = proxyExpiry(result);
+    expireAt = expireAtMs(result);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.expired);
     serverRefreshed = opts.sub_refresh_proxy_enabled;
   } else if (!canSubscribe(opts, s.user)) {

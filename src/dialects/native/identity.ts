@@ -2,11 +2,11 @@
 // connect proxy's backend answers, or an anonymous connection where the config allows one; and how
 // an expiring connection lives on: refreshed by the client with a new token, or, with the refresh
 // proxy, by the server asking the backend.
-import { malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
+import { expireAtMs, malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { encodeResult, rawJson, ttlSeconds } from './codec.js';
 import { DisconnectError, Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
-import { askRefresh, callProxy, proxyExpiry, proxyFailed, proxyRequest, REFRESH_RETRY_MS, withCommandHeaders } from './proxy.js';
+import { askRefresh, callProxy, proxyFailed, proxyRequest, REFRESH_RETRY_MS, withCommandHeaders } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /** A connection's identity, and what its connect reply and subscriptions take from it. */
@@ -77,7 +77,7 @@ async function askProxy(session: NativeSession, req: Record<string, unknown>): P
     }
     // The proxy's `expire_at` (seconds) is when the connection expires; one already past is 110, as
     // in Centrifugo.
-    const expireAt = proxyExpiry(result);
+    const expireAt = expireAtMs(result);
     if (expireAt > 0 && expireAt < Date.now()) return { error: Errors.expired };
     return fromClaims(result, str(result.user), expireAt, rawJsonClaim(result, 'data'));
   } catch (err) {

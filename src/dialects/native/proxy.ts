@@ -10,7 +10,7 @@
 // for) instead of opening thousands of connections to the backend.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import { rawJsonClaim } from '../../auth/tokens.js';
+import { expireAtMs, rawJsonClaim } from '../../auth/tokens.js';
 import { DEFAULT_PROXY_NAME, type HeraldConfig, type NamespaceOptions } from '../../config/schema.js';
 import { throttledWarn } from '../../engine/log-throttle.js';
 import { parseKeepingPayloads, payloadText } from '../../server/json-source.js';
@@ -41,11 +41,9 @@ export function forwardedHeaders(
   headers: IncomingHttpHeaders | Record<string, unknown>,
   emulated = false,
 ): Record<string, string> | undefined {
-  const { connect, refresh, rpc } = config.client.proxy;
-  const { subscribe, publish, sub_refresh } = config.channel.proxy;
-  const on = [connect, refresh, rpc, subscribe, publish, sub_refresh, ...config.proxies].filter((p) => p.endpoint);
-  if (on.length === 0) return undefined;
-  const wanted = new Set(on.flatMap((p) => (emulated ? [...p.http_headers, ...p.emulated_headers] : p.http_headers)).map((h) => h.toLowerCase()));
+  if (!requestNames.has(config)) headerNamesOf(config);
+  const wanted = (emulated ? emulatedNames : requestNames).get(config);
+  if (!wanted) return undefined;
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const key = name.toLowerCase();
@@ -54,6 +52,24 @@ export function forwardedHeaders(
     else if (Array.isArray(value)) out[key] = value.join(', ');
   }
   return out;
+}
+
+/** Per config, the header names the proxies on pass on from a connection's request; null when no proxy is on. */
+const requestNames = new WeakMap<HeraldConfig, Set<string> | null>();
+/** The same, from the connect command's `headers` too (`emulated_headers`). */
+const emulatedNames = new WeakMap<HeraldConfig, Set<string> | null>();
+/** Per proxy, the header names it is sent. */
+const proxyNames = new WeakMap<ProxyConfig, Set<string>>();
+
+const lowerSet = (names: readonly string[]) => new Set(names.map((h) => h.toLowerCase()));
+
+/** Works out (once per config, which is frozen) the header names of requestNames and emulatedNames. */
+function headerNamesOf(config: HeraldConfig): void {
+  const { connect, refresh, rpc } = config.client.proxy;
+  const { subscribe, publish, sub_refresh } = config.channel.proxy;
+  const on = [connect, refresh, rpc, subscribe, publish, sub_refresh, ...config.proxies].filter((p) => p.endpoint);
+  requestNames.set(config, on.length ? lowerSet(on.flatMap((p) => p.http_headers)) : null);
+  emulatedNames.set(config, on.length ? lowerSet(on.flatMap((p) => [...p.http_headers, ...p.emulated_headers])) : null);
 }
 
 /** One proxy's turns: calls beyond MAX_IN_FLIGHT wait in order. */
@@ -138,7 +154,8 @@ function malformedResult(result: Record<string, unknown>): string | undefined {
  * backend's turns).
  */
 export async function callProxy(config: ProxyConfig, body: Record<string, unknown>, session: NativeSession): Promise<ProxyReply> {
-  const wanted = new Set([...config.http_headers, ...config.emulated_headers].map((h) => h.toLowerCase()));
+  let wanted = proxyNames.get(config);
+  if (!wanted) proxyNames.set(config, (wanted = lowerSet([...config.http_headers, ...config.emulated_headers])));
   const sent: Record<string, string> = {};
   for (const [name, value] of Object.entries(session.proxyHeaders ?? {})) if (wanted.has(name)) sent[name] = value;
   sent['content-type'] = 'application/json';
@@ -303,11 +320,6 @@ export function channelProxy(config: HeraldConfig, ns: NamespaceOptions, which: 
   return named.get(name)!;
 }
 
-/** When a result's `expire_at` (Unix seconds) falls, in ms since the epoch; 0 when it gives none. */
-export function proxyExpiry(result: Record<string, unknown>): number {
-  return typeof result.expire_at === 'number' && result.expire_at > 0 ? result.expire_at * 1000 : 0;
-}
-
 /** How long a connection or subscription lives on when its refresh fails, before it is asked about again (Centrifugo's minute). */
 export const REFRESH_RETRY_MS = 60_000;
 
@@ -334,7 +346,7 @@ export async function askRefresh(
     return 'failed';
   }
   const result = 'result' in reply ? reply.result : undefined;
-  const expireAt = result ? proxyExpiry(result) : 0;
+  const expireAt = result ? expireAtMs(result) : 0;
   if (!result || result.expired === true || (expireAt > 0 && expireAt <= Date.now())) return 'expired';
   return { expireAt, info: rawJsonClaim(result, 'info') };
 }

@@ -138,8 +138,7 @@ export class Ws4RedisSession implements Subscriber {
   async shutdown(waitMs: number): Promise<void> {
     await this.settled(waitMs);
     this.close(CloseCodes.shutdown, 'server shutdown');
-    const timer = new Promise<void>((r) => setTimeout(r, waitMs).unref());
-    await Promise.race([this.done, timer]);
+    await within(this.done, waitMs);
     if (this.state !== 'closed') this.ws.terminate();
   }
 
@@ -253,7 +252,7 @@ export class Ws4RedisSession implements Subscriber {
     // Leaves its channels before answering, as ws4redis releases its subscription on the close: once
     // the client has the answer, a PUBLISH no longer counts it as a receiver.
     void this.settled(CLOSE_WAIT_MS)
-      .then(() => this.leaveChannels(CLOSE_WAIT_MS))
+      .then(() => within(this.leaveChannels(), CLOSE_WAIT_MS))
       .then(() => {
         // A reserved code from the client is a normal close to ws4redis clients, not a protocol error.
         if (this.reservedCode !== undefined) this.realClose(CloseCodes.normal);
@@ -261,12 +260,10 @@ export class Ws4RedisSession implements Subscriber {
       });
   }
 
-  /** Leaves every joined channel (at most `ms` waiting for the engine); the same promise for every caller. */
-  private leaveChannels(ms: number): Promise<void> {
+  /** Leaves every joined channel; the same promise for every caller. */
+  private leaveChannels(): Promise<void> {
     this.leaving ??= Promise.all([...this.joined].map((ch) => this.ctx.hub.unsubscribe(ch, this).catch(() => undefined))).then(() => this.joined.clear());
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<void>((r) => (timer = setTimeout(r, ms)));
-    return Promise.race([this.leaving, limit]).finally(() => clearTimeout(timer));
+    return this.leaving;
   }
 
   private onError(err: Error & { code?: string }): void {
@@ -285,17 +282,20 @@ export class Ws4RedisSession implements Subscriber {
     this.outbox.kill();
     this.ctx.log.debug({ facility: this.setup.facility, code: this.reservedCode ?? code }, 'ws4redis connection closed');
     // Messages received before the close are still published and stored; then the channels go.
-    void this.settled(CLOSE_WAIT_MS).then(async () => {
-      await this.leaveChannels(CLOSE_WAIT_MS);
-      await this.leaving;
-      this.resolveDone();
-    });
+    void this.settled(CLOSE_WAIT_MS)
+      .then(() => this.leaveChannels())
+      .then(() => this.resolveDone());
   }
 
   /** Resolves when the work received so far is done, or after `ms`. */
   private settled(ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<void>((r) => (timer = setTimeout(r, ms)));
-    return Promise.race([this.chain.catch(() => undefined), limit]).finally(() => clearTimeout(timer));
+    return within(this.chain.catch(() => undefined), ms);
   }
+}
+
+/** Resolves when `work` does, or after `ms`, whichever comes first. */
+function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+  return Promise.race([work.then(() => undefined), limit]).finally(() => clearTimeout(timer));
 }
