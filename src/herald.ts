@@ -151,7 +151,7 @@ class HeraldNode implements Herald {
     this.native = new NativeWebSocketEndpoint(nativeCtx);
     this.emulation = new NativeEmulationEndpoints(nativeCtx, (message) => this.engine.publishControl(encodeControl(message)));
     if (config.metrics.enabled) {
-      this.metrics = new NodeMetrics({ hub: this.hub, connections: () => this.connectionCount(), users: () => registry.users, refused: limits.refused });
+      this.metrics = new NodeMetrics({ hub: this.hub, connections: () => this.connectionCount(), users: () => registry.users, refused: () => this.refusedConnections(limits) });
     }
     this.apiCtx = {
       config,
@@ -182,6 +182,16 @@ class HeraldNode implements Herald {
       for (const [format, encoder] of Object.entries(dialect.formats ?? {})) this.hub.registerFormat(format, encoder);
       this.dialects.push(dialect);
     }
+  }
+
+  /** Connections each dialect's limits refused since start, by limit. */
+  private refusedConnections(native: ConnectionLimits): Record<string, Readonly<Record<string, number>>> {
+    const counts: Record<string, Readonly<Record<string, number>>> = { native: native.refused };
+    for (const d of this.dialects) {
+      const refused = d.refused?.();
+      if (refused) counts[d.name] = refused;
+    }
+    return counts;
   }
 
   /** Client connections of every dialect on this node. */

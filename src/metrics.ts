@@ -1,7 +1,6 @@
 // Prometheus metrics of one node (prom-client), served at `metrics.path` when `metrics.enabled`.
 // Hot-path numbers are plain counters on the hub, read only when Prometheus scrapes.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { LimitName } from './dialects/native/limits.js';
 import type { Hub } from './hub/hub.js';
 
 /** What the metrics read. */
@@ -9,8 +8,8 @@ export interface MetricsSources {
   readonly hub: Hub;
   readonly connections: () => number;
   readonly users: () => number;
-  /** Native connections refused since start, by the limit that refused them. */
-  readonly refused: Readonly<Record<LimitName, number>>;
+  /** Connections refused since start, by dialect, then by the limit that refused them. */
+  readonly refused: () => Readonly<Record<string, Readonly<Record<string, number>>>>;
 }
 
 /** A node's metrics registry and the counters other parts increment. */
@@ -43,12 +42,14 @@ export class NodeMetrics {
     counter('herald_hub_deliveries_total', 'Publications handed to local subscribers since start (one per subscriber).', () => sources.hub.deliveries);
     new Counter({
       name: 'herald_connections_refused_total',
-      help: 'Native connections refused by a limit (client.connection_limit, connection_rate_limit, user_connection_limit).',
-      labelNames: ['limit'],
+      help: 'Connections refused by a limit (connection_limit, connection_rate_limit, and the native user_connection_limit), by dialect.',
+      labelNames: ['dialect', 'limit'],
       registers: [r],
       collect() {
         this.reset();
-        for (const [limit, n] of Object.entries(sources.refused)) this.inc({ limit }, n);
+        for (const [dialect, counts] of Object.entries(sources.refused())) {
+          for (const [limit, n] of Object.entries(counts)) this.inc({ dialect, limit }, n);
+        }
       },
     });
     this.apiCalls = new Counter({ name: 'herald_api_calls_total', help: 'Server API calls.', labelNames: ['method', 'result'], registers: [r] });

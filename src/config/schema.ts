@@ -210,6 +210,8 @@ const ws4redisSchema = z
     ),
     max_message_size: z.number().int().min(1024).default(65536),
     queue_max_size: z.number().int().min(1024).default(1_048_576),
+    connection_limit: z.number().int().min(0).default(0),
+    connection_rate_limit: z.number().int().min(0).default(0),
   })
   .strict()
   .superRefine((w, ctx) => {
@@ -361,6 +363,8 @@ export const configSchema = z
           queue_max_size: z.number().int().min(1024).default(4_194_304),
           http_max_body_size: z.number().int().min(1024).default(10_485_760),
           redis_pool_size: z.number().int().min(1).max(64).default(4),
+          connection_limit: z.number().int().min(0).default(0),
+          connection_rate_limit: z.number().int().min(0).default(0),
         })
         .strict()
         .superRefine((webdis, ctx) => {

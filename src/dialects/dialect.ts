@@ -43,6 +43,8 @@ export interface Dialect {
    * clients may not publish or subscribe to it, nor receive it through a pattern.
    */
   ownsRawName?(name: string): boolean;
+  /** Connections its limits refused since start, by limit (metrics). */
+  refused?(): Readonly<Record<string, number>>;
   /** How many client connections the dialect holds now (metrics, the API's `info`). */
   connections?(): number;
   /** Starts what the dialect runs of its own (after the engine started). */

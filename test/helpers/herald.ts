@@ -157,3 +157,9 @@ export function withHeaders(headers: Record<string, string>): typeof WebSocket {
     }
   } as unknown as typeof WebSocket;
 }
+
+/** How many connections of `dialect` the node's `limit` refused, as its metrics say (metrics.enabled). */
+export async function refusedCount(node: TestNode, dialect: string, limit: string): Promise<number> {
+  const text = await (await fetch(`${node.url}/metrics`)).text();
+  return Number(new RegExp(`^herald_connections_refused_total\\{dialect="${dialect}",limit="${limit}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+}

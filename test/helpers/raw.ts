@@ -167,3 +167,27 @@ export async function openHttpStream(
   for (let i = 0; i < 100 && !text.includes('\n'); i++) await more();
   return { first: JSON.parse(text.split('\n')[0]!), reader, more };
 }
+
+/**
+ * What a WebSocket upgrade on `url` is answered: 101 when it opens (the socket is then closed), or the
+ * status and body of the refusal.
+ */
+export function upgradeAnswer(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => {
+      ws.terminate();
+      resolve({ status: 101, body: '' });
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body });
+        ws.terminate();
+      });
+    });
+    ws.once('error', (err) => reject(err));
+  });
+}

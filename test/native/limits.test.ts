@@ -6,28 +6,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { connect } from 'node:net';
-import WebSocket from 'ws';
 import { loadConfig, type HeraldConfigInput } from '../../src/index.js';
 import { ConnectionLimits } from '../../src/dialects/native/limits.js';
 import { SessionRegistry } from '../../src/dialects/native/registry.js';
-import { client, emulatedClient, once, record, startNode, userToken, type TestNode } from '../helpers/herald.js';
-import { RawClient, sleep } from '../helpers/raw.js';
+import { client, emulatedClient, once, record, refusedCount, startNode, userToken, type TestNode } from '../helpers/herald.js';
+import { RawClient, sleep, upgradeAnswer } from '../helpers/raw.js';
 
-/** The HTTP status a WebSocket upgrade gets: 101 when it opens (the socket is then closed). */
-function upgradeStatus(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('error', (err) => reject(err));
-  });
-}
+const upgradeStatus = async (url: string) => (await upgradeAnswer(url)).status;
 
 /**
  * Sends a WebSocket upgrade on a raw TCP socket that never closes its own side; resolves with what the
@@ -71,10 +56,7 @@ async function connectionsAre(node: TestNode, n: number, what = `${n} connection
   }
 }
 
-const refused = async (node: TestNode, limit: string) => {
-  const text = await (await fetch(`${node.url}/metrics`)).text();
-  return Number(new RegExp(`^herald_connections_refused_total\\{limit="${limit}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
-};
+const refused = (node: TestNode, limit: string) => refusedCount(node, 'native', limit);
 
 /** A node whose log lines are kept in `lines`. */
 async function loggedNode(extra: HeraldConfigInput) {

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { HeraldConfigInput } from '../../src/index.js';
 import { startNode, type TestNode } from '../helpers/herald.js';
@@ -18,10 +19,10 @@ export interface WebdisNode extends TestNode {
   readonly httpBase: string;
 }
 
-/** Starts a node with `webdis.enabled`, port 0, and the given extra config. */
-export async function startWebdis(extra: HeraldConfigInput = {}): Promise<WebdisNode> {
+/** Starts a node with `webdis.enabled`, port 0, and the given extra config (logging to `logger` when given). */
+export async function startWebdis(extra: HeraldConfigInput = {}, logger?: Logger): Promise<WebdisNode> {
   const webdis = { enabled: true, port: 0, ...(extra.webdis ?? {}) };
-  const node = await startNode({ ...extra, webdis });
+  const node = await startNode({ ...extra, webdis }, logger);
   const port = node.herald.webdisPort;
   return { ...node, webdisPort: port, wsBase: `ws://127.0.0.1:${port}`, httpBase: `http://127.0.0.1:${port}` };
 }

@@ -15,7 +15,6 @@ import { encodePush } from './codec.js';
 import { forwardedHeaders } from './proxy.js';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
-import { refusalText } from './limits.js';
 import type { SessionRegistry } from './registry.js';
 import { NativeSession, type NativeSocket } from './session.js';
 
@@ -174,7 +173,7 @@ export class NativeEmulationEndpoints {
   /** Answers 200, keeps the response open and runs a session on it, starting with `connect`. */
   private openStream(req: IncomingMessage, res: ServerResponse, kind: StreamKind, cors: Record<string, string>, connect: Buffer): void {
     const refused = this.ctx.limits.admit();
-    if (refused) return void plain(res, 503, cors, refusalText(refused));
+    if (refused) return void plain(res, 503, cors, this.ctx.limits.refusalText(refused));
     const contentType = kind === 'sse' ? 'text/event-stream; charset=utf-8' : 'application/json';
     res.writeHead(200, { ...cors, ...NO_CACHE, 'Content-Type': contentType });
     // The headers go at once (with a first line for SSE, as Centrifugo writes), so the client knows

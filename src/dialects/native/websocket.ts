@@ -5,7 +5,6 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type Server } from 'ws';
 import { refuseUpgrade } from '../../server/upgrade.js';
 import { Disconnects } from './codes.js';
-import { refusalText } from './limits.js';
 import type { NativeContext } from './context.js';
 import { forwardedHeaders } from './proxy.js';
 import { NativeSession } from './session.js';
@@ -60,7 +59,7 @@ export class NativeWebSocketEndpoint {
   /** Completes an upgrade request already routed here. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     const refused = this.ctx.limits.admit();
-    if (refused) return refuseUpgrade(socket, 503, refusalText(refused));
+    if (refused) return refuseUpgrade(socket, 503, this.ctx.limits.refusalText(refused));
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const format = url.searchParams.get('cf_protocol') ?? url.searchParams.get('format');
       if (format === 'protobuf') {

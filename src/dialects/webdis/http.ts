@@ -12,6 +12,7 @@ import { jsonp } from './json-codec.js';
 import { PubSub, SubscribeFailedError } from './pubsub.js';
 import { array, bulk, integer, type RespValue } from './resp.js';
 import { readBody } from '../../server/body.js';
+import type { OpenLimits } from '../../server/open-limits.js';
 
 /** What the HTTP side needs. */
 export interface HttpContext extends CommandContext {
@@ -19,6 +20,8 @@ export interface HttpContext extends CommandContext {
   readonly acl: Acl;
   readonly queueMaxSize: number;
   readonly httpMaxBodySize: number;
+  /** webdis.connection_limit and webdis.connection_rate_limit (comet streams count). */
+  readonly limits: OpenLimits;
 }
 
 const CORS: OutgoingHttpHeaders = {
@@ -38,6 +41,11 @@ export class WebdisHttp {
   private readonly comets = new Set<ServerResponse>();
 
   constructor(private readonly ctx: HttpContext) {}
+
+  /** Open comet streams. */
+  get streams(): number {
+    return this.comets.size;
+  }
 
   /** Answers a request whose target (path and query, raw) is relative to the Webdis root. */
   async handle(req: IncomingMessage, res: ServerResponse, target: string): Promise<void> {
@@ -132,6 +140,8 @@ export class WebdisHttp {
     command: HttpCommand,
     options: HttpOptions,
   ): Promise<void> {
+    const refused = this.ctx.limits.admit();
+    if (refused) return send(res, 503, { 'Content-Type': 'text/plain; charset=utf-8' }, Buffer.from(this.ctx.limits.refusalText(refused)));
     const max = this.ctx.queueMaxSize;
     const callback = command.format.render === 'json' ? options.jsonp : undefined;
     const start = () => {

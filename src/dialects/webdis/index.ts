@@ -4,6 +4,7 @@
 // listener of its own (port 7379 by default) and/or under `webdis.path_prefix` on the main port.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { OpenLimits } from '../../server/open-limits.js';
 import { refuseUpgrade } from '../../server/upgrade.js';
 import type { Dialect, DialectFactory, DialectServices } from '../dialect.js';
 import { Acl } from './acl.js';
@@ -29,6 +30,7 @@ export class WebdisDialect implements Dialect {
   private readonly websocket: WebdisWebSocketEndpoint;
   private readonly http: WebdisHttp;
   private readonly listener: WebdisListener | undefined;
+  private readonly limits: OpenLimits;
 
   constructor(private readonly services: DialectServices) {
     const { config, engine, hub } = services;
@@ -43,6 +45,12 @@ export class WebdisDialect implements Dialect {
       config.engine.type === 'memory'
         ? MEMORY_ENGINE_ERROR
         : 'ERR command not available: Herald forwards commands to a single Redis (engine.redis.url), not to a Redis Cluster';
+    // WebSockets (those on a path without a format too) and comet streams alike.
+    this.limits = new OpenLimits(
+      { section: 'webdis', connectionLimit: w.connection_limit, rateLimit: w.connection_rate_limit },
+      () => this.websocket.held + this.http.streams,
+      log,
+    );
     const ctx: WebSocketContext & HttpContext = {
       engine,
       reserved: services.reservedRawName,
@@ -54,6 +62,7 @@ export class WebdisDialect implements Dialect {
       queueMaxSize: w.queue_max_size,
       maxMessageSize: w.max_message_size,
       httpMaxBodySize: w.http_max_body_size,
+      limits: this.limits,
     };
     this.websocket = new WebdisWebSocketEndpoint(ctx);
     this.http = new WebdisHttp(ctx);
@@ -91,6 +100,10 @@ export class WebdisDialect implements Dialect {
     // A failure is HERALD_ERR_LISTEN like the main server's, so the CLI reports it the same way.
     await this.listener.listen(w.port, address);
     this.services.log.info({ port: this.port, address }, 'webdis listening');
+  }
+
+  refused(): Readonly<Record<string, number>> {
+    return this.limits.refused;
   }
 
   /** Open WebSocket connections (comet streams are not counted). */

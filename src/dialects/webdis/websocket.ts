@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import type { OpenLimits } from '../../server/open-limits.js';
 import { refuseUpgrade } from '../../server/upgrade.js';
 import type { Acl } from './acl.js';
 import type { WireMode } from './pubsub.js';
@@ -26,6 +27,8 @@ const SHUTDOWN_CLOSE = 1001;
 export interface WebSocketContext extends SessionContext {
   readonly acl: Acl;
   readonly maxMessageSize: number;
+  /** webdis.connection_limit and webdis.connection_rate_limit. */
+  readonly limits: OpenLimits;
 }
 
 /**
@@ -51,6 +54,11 @@ export class WebdisWebSocketEndpoint {
     return this.sessions.size;
   }
 
+  /** Open WebSockets, those on a path without a format included (what the connection limit counts). */
+  get held(): number {
+    return this.sessions.size + this.modeless.size;
+  }
+
   constructor(private readonly ctx: WebSocketContext) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -67,6 +75,8 @@ export class WebdisWebSocketEndpoint {
     const key = req.headers['sec-websocket-key'];
     const version = req.headers['sec-websocket-version'];
     if (req.method !== 'GET' || typeof key !== 'string') return refuseUpgrade(socket, 400);
+    const refused = this.ctx.limits.admit();
+    if (refused) return refuseUpgrade(socket, 503, this.ctx.limits.refusalText(refused));
     const standard = req.headers.upgrade?.toLowerCase() === 'websocket' && STANDARD_KEY.test(key) && (version === '13' || version === '8');
     if (standard) {
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, mode));

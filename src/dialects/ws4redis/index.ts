@@ -21,6 +21,7 @@ export const createWs4RedisDialect: DialectFactory = ({ config, engine, hub, log
     handleRequest: (req, res, url) => endpoint.handleRequest(req, res, url),
     ownsRawName: (name) => isWs4RedisName(settings.prefix, name),
     connections: () => endpoint.size,
+    refused: () => endpoint.limits.refused,
     close: () => endpoint.shutdown(),
   };
 };

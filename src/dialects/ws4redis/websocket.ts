@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { OpenLimits } from '../../server/open-limits.js';
 import { originAllowed } from '../../server/origin.js';
 import { refuseUpgrade } from '../../server/upgrade.js';
 import type { Ws4RedisContext } from './context.js';
@@ -26,6 +27,10 @@ const SHUTDOWN_WAIT_MS = 2_000;
 export class Ws4RedisEndpoint {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Ws4RedisSession>();
+  /** Upgrades past the limits' check still waiting for their identity and rules. */
+  private opening = 0;
+  /** ws4redis.connection_limit and ws4redis.connection_rate_limit. */
+  readonly limits: OpenLimits;
 
   /** Open sessions. */
   get size(): number {
@@ -39,6 +44,8 @@ export class Ws4RedisEndpoint {
     private readonly safety: SafetyRules,
     private readonly allowedOrigins: readonly string[],
   ) {
+    const { connection_limit: connectionLimit, connection_rate_limit: rateLimit } = ctx.config;
+    this.limits = new OpenLimits({ section: 'ws4redis', connectionLimit, rateLimit }, () => this.sessions.size + this.opening, ctx.log);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: ctx.config.max_message_size,
@@ -91,6 +98,21 @@ export class Ws4RedisEndpoint {
       log.info({ origin: req.headers.origin, facility: request.facility }, 'ws4redis origin not allowed (see client.allowed_origins)');
       return refuseUpgrade(socket, 403);
     }
+    // Checked before the identity, which may ask the application (identity_hook): a flood of
+    // upgrades is turned away before it reaches it.
+    const refused = this.limits.admit();
+    if (refused) return refuseUpgrade(socket, 503, this.limits.refusalText(refused));
+    this.opening++;
+    try {
+      await this.open(req, socket, head, url, request);
+    } finally {
+      this.opening--;
+    }
+  }
+
+  /** The rest of an admitted upgrade: identity, safety rules, then the WebSocket. */
+  private async open(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, request: Ws4RedisRequest): Promise<void> {
+    const log = this.ctx.log;
     const who = await this.identity.resolve(req, url, request);
     if (socket.destroyed) return;
     if (!who.ok) {
