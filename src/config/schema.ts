@@ -365,6 +365,7 @@ export const configSchema = z
           redis_pool_size: z.number().int().min(1).max(64).default(4),
           connection_limit: z.number().int().min(0).default(0),
           connection_rate_limit: z.number().int().min(0).default(0),
+          max_node_patterns: z.number().int().min(0).default(10_000),
         })
         .strict()
         .superRefine((webdis, ctx) => {

@@ -264,6 +264,42 @@ test('one socket holds at most 256 patterns; past that PSUBSCRIBE answers an err
   c.close();
 });
 
+test('webdis.max_node_patterns bounds the distinct patterns of the node: a shared one is free, one given back (PUNSUBSCRIBE, a socket gone) frees a place; comet streams share it', async () => {
+  const small = await startWebdis({ webdis: { max_node_patterns: 2 } });
+  const full = { PSUBSCRIBE: [false, 'ERR too many patterns on this node (webdis.max_node_patterns: 2)'] };
+  try {
+    const a = await open('/.json', small);
+    const b = await open('/.json', small);
+    a.send('PSUBSCRIBE', 'a*', 'b*');
+    assert.deepEqual((await a.take(2)).map((f) => JSON.parse(f)), [{ PSUBSCRIBE: ['psubscribe', 'a*', 1] }, { PSUBSCRIBE: ['psubscribe', 'b*', 2] }]);
+    assert.deepEqual(await b.call('PSUBSCRIBE', 'a*'), { PSUBSCRIBE: ['psubscribe', 'a*', 1] }, 'a pattern the node holds already');
+    assert.deepEqual(await b.call('PSUBSCRIBE', 'c*'), full);
+    assert.deepEqual(await b.call('SUBSCRIBE', 'plain'), { SUBSCRIBE: ['subscribe', 'plain', 2] }, 'channels are not counted');
+    const comet = await http(small.webdisPort, 'GET', '/PSUBSCRIBE/c*');
+    assert.equal(comet.text, JSON.stringify(full), 'comet streams share the budget');
+    assert.deepEqual(await a.call('PUNSUBSCRIBE', 'b*'), { PUNSUBSCRIBE: ['punsubscribe', 'b*', 1] });
+    assert.deepEqual(await b.call('PSUBSCRIBE', 'c*'), { PSUBSCRIBE: ['psubscribe', 'c*', 3] });
+    a.close();
+    await a.waitClose();
+    assert.deepEqual(await b.call('PSUBSCRIBE', 'd*'), full, 'a* is still held by b');
+    assert.deepEqual(await b.call('PUNSUBSCRIBE', 'a*'), { PUNSUBSCRIBE: ['punsubscribe', 'a*', 2] });
+    const c = await open('/.json', small);
+    assert.deepEqual(await c.call('PSUBSCRIBE', 'd*'), { PSUBSCRIBE: ['psubscribe', 'd*', 1] });
+    b.close();
+    await b.waitClose();
+    // b's close reaches the node after its close frame: retry (bounded) until c* is given back.
+    let answer: unknown = full;
+    for (let i = 0; i < 100 && JSON.stringify(answer) === JSON.stringify(full); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 20));
+      answer = await c.call('PSUBSCRIBE', 'e*');
+    }
+    assert.deepEqual(answer, { PSUBSCRIBE: ['psubscribe', 'e*', 2] });
+    c.close();
+  } finally {
+    await small.close();
+  }
+});
+
 test('channel names over 1,024 bytes and patterns over 128 are refused with an error; at the limit they work', async () => {
   const c = await open();
   const long = 'c'.repeat(1025);

@@ -4,21 +4,18 @@
 // as one chunk until the client goes away.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Hub } from '../../hub/hub.js';
 import type { Acl } from './acl.js';
 import { arityError, nameTooLong, namesReserved, PUBSUB_VERBS, runCommand, verbOf, type CommandContext } from './commands.js';
 import { parseCommandPath, readOptions, renderReply, type HttpCommand, type HttpOptions } from './http-command.js';
 import { jsonp } from './json-codec.js';
-import { PubSub, SubscribeFailedError } from './pubsub.js';
+import { PubSub, SubscribeFailedError, type PubSubContext } from './pubsub.js';
 import { array, bulk, integer, type RespValue } from './resp.js';
 import { readBody } from '../../server/body.js';
 import type { OpenLimits } from '../../server/open-limits.js';
 
 /** What the HTTP side needs. */
-export interface HttpContext extends CommandContext {
-  readonly hub: Hub;
+export interface HttpContext extends CommandContext, PubSubContext {
   readonly acl: Acl;
-  readonly queueMaxSize: number;
   readonly httpMaxBodySize: number;
   /** webdis.connection_limit and webdis.connection_rate_limit (comet streams count). */
   readonly limits: OpenLimits;
@@ -151,7 +148,7 @@ export class WebdisHttp {
       res.writeHead(200, headers);
     };
     const pubsub = new PubSub(
-      this.ctx.hub,
+      this.ctx,
       command.format.render === 'raw' ? 'raw' : 'json',
       {
         write: (bytes) => {
@@ -163,8 +160,6 @@ export class WebdisHttp {
         },
         overflow: () => res.destroy(),
       },
-      max,
-      this.ctx.reserved,
     );
     this.comets.add(res);
     res.on('close', () => {
@@ -174,6 +169,8 @@ export class WebdisHttp {
     req.socket.setTimeout(0);
     try {
       await pubsub.subscribe(verb, pattern, names);
+      // Every name refused (too many patterns): nothing will come, so the answer ends here.
+      if (pubsub.count === 0) res.end();
     } catch (err) {
       if (!(err instanceof SubscribeFailedError)) throw err;
       this.ctx.log.debug({ err: err.message }, 'webdis comet subscribe failed');

@@ -12,7 +12,7 @@ import { MEMORY_ENGINE_ERROR } from './commands.js';
 import { Forwarder } from './forward.js';
 import { WebdisHttp, type HttpContext } from './http.js';
 import { WebdisListener } from './listener.js';
-import { encodeJsonPush, encodeRawPush, JSON_FORMAT, RAW_FORMAT } from './pubsub.js';
+import { encodeJsonPush, encodeRawPush, JSON_FORMAT, PatternBudget, RAW_FORMAT } from './pubsub.js';
 import { parseRedisUrl } from './resp-connection.js';
 import { modeOfPath, WebdisWebSocketEndpoint, type WebSocketContext } from './websocket.js';
 
@@ -63,6 +63,7 @@ export class WebdisDialect implements Dialect {
       maxMessageSize: w.max_message_size,
       httpMaxBodySize: w.http_max_body_size,
       limits: this.limits,
+      patterns: new PatternBudget(w.max_node_patterns),
     };
     this.websocket = new WebdisWebSocketEndpoint(ctx);
     this.http = new WebdisHttp(ctx);

@@ -43,6 +43,49 @@ function pushOf(channel: string, pub: Publication): [string, RespValue] {
   return ['SUBSCRIBE', array([bulk('message'), bulk(name), bulk(pub.data)])];
 }
 
+/**
+ * The distinct patterns this node's Webdis clients hold, up to `webdis.max_node_patterns` (0: no
+ * limit): every publication to a raw channel is matched against each of them (by the memory engine
+ * here, by Redis with the Redis engine), so their number bounds the cost of every publish.
+ */
+export class PatternBudget {
+  /** Holders of each pattern channel. */
+  private readonly holders = new Map<string, number>();
+
+  constructor(readonly max: number) {}
+
+  /** Distinct patterns held. */
+  get size(): number {
+    return this.holders.size;
+  }
+
+  /** Takes one more holder of `channel`; false when it is a pattern new to the node past the limit. */
+  take(channel: string): boolean {
+    const n = this.holders.get(channel);
+    if (n === undefined && this.max > 0 && this.holders.size >= this.max) return false;
+    this.holders.set(channel, (n ?? 0) + 1);
+    return true;
+  }
+
+  /** A holder of `channel` let it go. */
+  give(channel: string): void {
+    const n = this.holders.get(channel);
+    if (n === undefined) return;
+    if (n <= 1) this.holders.delete(channel);
+    else this.holders.set(channel, n - 1);
+  }
+}
+
+/** What a client's subscriptions share with the rest of the node. */
+export interface PubSubContext {
+  readonly hub: Hub;
+  /** Most bytes of pushes held for one client while its subscribe replies are not out. */
+  readonly queueMaxSize: number;
+  /** Raw names that are not this dialect's (Herald's own, ws4redis's): a pattern does not deliver them. */
+  readonly reserved: (name: string) => boolean;
+  readonly patterns: PatternBudget;
+}
+
 /** Subscribing failed because the engine (Redis) could not subscribe. */
 export class SubscribeFailedError extends Error {
   override readonly name = 'SubscribeFailedError';
@@ -72,15 +115,21 @@ export class PubSub implements Subscriber {
   private readonly subs = new Map<string, Sub>();
   private closed = false;
 
+  private readonly hub: Hub;
+  private readonly maxHeldBytes: number;
+  private readonly reserved: (name: string) => boolean;
+  private readonly patterns: PatternBudget;
+
   constructor(
-    private readonly hub: Hub,
+    ctx: PubSubContext,
     private readonly mode: WireMode,
     private readonly sink: PubSubSink,
-    private readonly maxHeldBytes: number,
-    /** Raw names that are not this dialect's (Herald's own, ws4redis's): a pattern does not deliver them. */
-    private readonly reserved: (name: string) => boolean,
   ) {
     this.format = mode === 'json' ? JSON_FORMAT : RAW_FORMAT;
+    this.hub = ctx.hub;
+    this.maxHeldBytes = ctx.queueMaxSize;
+    this.reserved = ctx.reserved;
+    this.patterns = ctx.patterns;
   }
 
   /** Channels plus patterns subscribed: the count Redis reports. */
@@ -109,6 +158,9 @@ export class PubSub implements Subscriber {
       } else if (pattern && patterns >= MAX_PATTERNS) {
         steps.push({ name, refused: `ERR too many patterns on one connection (${MAX_PATTERNS})` });
         break;
+      } else if (pattern && !this.patterns.take(channel)) {
+        steps.push({ name, refused: `ERR too many patterns on this node (webdis.max_node_patterns: ${this.patterns.max})` });
+        break;
       } else {
         if (pattern) patterns++;
         const sub: Sub = { channel, label: verb, buffer: [], bufferedBytes: 0 };
@@ -128,7 +180,7 @@ export class PubSub implements Subscriber {
       }
       if (result.status === 'rejected') {
         failure ??= result.reason;
-        if (this.subs.get(sub!.channel) === sub) this.subs.delete(sub!.channel);
+        if (this.subs.get(sub!.channel) === sub) this.drop(sub!);
         await this.hub.unsubscribe(sub!.channel, this).catch(() => undefined);
         continue;
       }
@@ -162,8 +214,7 @@ export class PubSub implements Subscriber {
       const channel = pattern ? patternChannel(name) : rawChannel(name);
       const sub = this.subs.get(channel);
       if (sub) {
-        this.subs.delete(channel);
-        if (sub.retry) clearTimeout(sub.retry);
+        this.drop(sub);
         leaving.push(this.hub.unsubscribe(channel, this).catch(() => undefined));
       }
       replies.push(this.confirmation(verb, word, name, this.subs.size));
@@ -212,11 +263,17 @@ export class PubSub implements Subscriber {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const sub of this.subs.values()) {
-      if (sub.retry) clearTimeout(sub.retry);
+    for (const sub of [...this.subs.values()]) {
+      this.drop(sub);
       void this.hub.unsubscribe(sub.channel, this).catch(() => undefined);
     }
-    this.subs.clear();
+  }
+
+  /** Forgets a subscription (the caller leaves its channel): its retry stops, its pattern is given back. */
+  private drop(sub: Sub): void {
+    this.subs.delete(sub.channel);
+    if (sub.retry) clearTimeout(sub.retry);
+    if (channelKind(sub.channel).kind === 'pattern') this.patterns.give(sub.channel);
   }
 
   /** The shared push bytes, with this subscription's label when the client spelled the verb otherwise. */

@@ -3,13 +3,12 @@
 // subscriptions only (P)(UN)SUBSCRIBE with arguments are accepted, as in Webdis. Malformed input gets
 // an error frame and the socket stays usable.
 import type { WebSocket } from 'ws';
-import type { Hub } from '../../hub/hub.js';
 import { Outbox } from '../../hub/outbox.js';
 import { Inbound } from '../../server/inbound.js';
 import type { Permissions } from './acl.js';
 import { PUBSUB_VERBS, arityError, nameTooLong, namesReserved, runCommand, verbOf, type CommandContext, type Outcome } from './commands.js';
 import { CommandSyntaxError, errorJson, parseJsonCommand, replyJson } from './json-codec.js';
-import { PubSub, SubscribeFailedError, type WireMode } from './pubsub.js';
+import { PubSub, SubscribeFailedError, type PubSubContext, type WireMode } from './pubsub.js';
 import { RespSyntaxError, encodeResp, parseCommands } from './resp.js';
 
 /** The text frame Webdis sends for a command a subscribed socket may not run. */
@@ -21,10 +20,7 @@ export const SERVICE_UNAVAILABLE = 'Service Unavailable';
 const SLOW_CLOSE = 1008;
 
 /** What a session needs from the dialect. */
-export interface SessionContext extends CommandContext {
-  readonly hub: Hub;
-  readonly queueMaxSize: number;
-}
+export interface SessionContext extends CommandContext, PubSubContext {}
 
 /** A Webdis WebSocket connection. */
 export class WebdisSession {
@@ -43,7 +39,7 @@ export class WebdisSession {
   ) {
     const overflow = () => this.end(SLOW_CLOSE, 'slow consumer: more than webdis.queue_max_size bytes waiting');
     this.outbox = new Outbox(ws, { maxBytes: ctx.queueMaxSize, separator: null, onOverflow: overflow });
-    this.pubsub = new PubSub(ctx.hub, mode, { write: (b) => this.write(b), overflow }, ctx.queueMaxSize, ctx.reserved);
+    this.pubsub = new PubSub(ctx, mode, { write: (b) => this.write(b), overflow });
     this.inbound = new Inbound(ws);
     ws.on('message', (data: Buffer | Buffer[] | ArrayBuffer) => this.onFrame(toBuffer(data)));
     ws.on('close', () => this.onClose());
