@@ -120,11 +120,34 @@ const namedProxySchema = z
   .strict()
   .transform(offWhenDisabled);
 
-
 /** Token verification settings (keys, audience, issuer). */
 export type TokenConfig = z.output<typeof tokenSchema>;
 
 const defaults = <T extends z.ZodType>(schema: T) => schema.prefault({} as never);
+
+/** Which proxy answers the RPC methods of a namespace (Centrifugo v6's `rpc` options). */
+const rpcOptionsShape = { proxy_enabled: flag(), proxy_name: z.string().default(DEFAULT_PROXY_NAME) };
+/** Centrifugo v6's `rpc` section: RPC methods by namespace (`ns:method`), each namespace's proxy, and the ping extension. */
+const rpcSchema = z
+  .object({
+    // The default RPC proxy (`proxy_name` "default").
+    proxy: defaults(proxySchema),
+    without_namespace: defaults(z.object(rpcOptionsShape).strict()),
+    namespaces: z
+      .array(z.object({ name: z.string().regex(/^[-a-zA-Z0-9_.]+$/, 'letters, digits, "-", "_" and "." only'), ...rpcOptionsShape }).strict())
+      .default([]),
+    namespace_boundary: z.string().default(':'),
+    // An RPC answered by Herald itself with an empty result (a client measuring its round trip).
+    ping: defaults(z.object({ enabled: flag(), method: z.string().min(1).default('ping') }).strict()),
+  })
+  .strict()
+  .superRefine((rpc, ctx) => {
+    const seen = new Set<string>();
+    rpc.namespaces.forEach((ns, i) => {
+      if (seen.has(ns.name)) ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate RPC namespace "${ns.name}"` });
+      seen.add(ns.name);
+    });
+  });
 
 /** Why a Webdis ACL `ip` is not an address or CIDR, or undefined when it is one. */
 function subnetProblem(spec: string): string | undefined {
@@ -376,6 +399,7 @@ export const configSchema = z
     ),
     ws4redis: defaults(ws4redisSchema),
     proxies: z.array(namedProxySchema).default([]),
+    rpc: defaults(rpcSchema),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -400,6 +424,25 @@ export const configSchema = z
         }
       }
     }
+    // RPC namespaces that hand their methods to a proxy need that proxy; Herald's earlier
+    // client.proxy.rpc (every method to one backend) is not mixed with them.
+    const { rpc } = config;
+    const rpcOptions: Array<[{ proxy_enabled: boolean; proxy_name: string }, Array<string | number>]> = [
+      [rpc.without_namespace, ['rpc', 'without_namespace']],
+      ...rpc.namespaces.map((ns, i): [typeof ns, Array<string | number>] => [ns, ['rpc', 'namespaces', i]]),
+    ];
+    for (const [ns, path] of rpcOptions) {
+      if (!ns.proxy_enabled) continue;
+      if (config.client.proxy.rpc.endpoint) {
+        ctx.addIssue({ code: 'custom', path: ['client', 'proxy', 'rpc', 'endpoint'], message: 'sends every RPC to one backend: leave it empty when rpc namespaces enable proxies (set rpc.proxy instead)' });
+        break;
+      }
+      if (ns.proxy_name === DEFAULT_PROXY_NAME) {
+        if (!rpc.proxy.endpoint) ctx.addIssue({ code: 'custom', path: [...path, 'proxy_enabled'], message: 'needs rpc.proxy.endpoint' });
+      } else if (!named.get(ns.proxy_name)?.endpoint) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'proxy_name'], message: `no proxy named "${ns.proxy_name}" with an endpoint in proxies` });
+      }
+    }
     // A client's presence entry is added again every presence_update_interval: it must outlive that.
     if (config.client.presence_update_interval <= 0) {
       ctx.addIssue({ code: 'custom', path: ['client', 'presence_update_interval'], message: 'must be > 0' });
@@ -418,6 +461,7 @@ export const configSchema = z
       ['client', 'connect', config.client.proxy.connect],
       ['client', 'refresh', config.client.proxy.refresh],
       ['client', 'rpc', config.client.proxy.rpc],
+      ['rpc', 'rpc', config.rpc.proxy],
       ['channel', 'subscribe', config.channel.proxy.subscribe],
       ['channel', 'publish', config.channel.proxy.publish],
       ['channel', 'sub_refresh', config.channel.proxy.sub_refresh],
@@ -427,7 +471,7 @@ export const configSchema = z
       const stale = config.client.stale_close_delay;
       if (timeout <= 0 || (which === 'connect' ? timeout >= stale : timeout > 60_000)) {
         const why = which === 'connect' ? `shorter than client.stale_close_delay (${stale / 1000}s)` : 'at most 60s';
-        ctx.addIssue({ code: 'custom', path: section === 'proxies' ? [section, which, 'timeout'] : [section, 'proxy', which, 'timeout'], message: `must be > 0 and ${why}` });
+        ctx.addIssue({ code: 'custom', path: section === 'proxies' ? [section, which, 'timeout'] : section === 'rpc' ? ['rpc', 'proxy', 'timeout'] : [section, 'proxy', which, 'timeout'], message: `must be > 0 and ${why}` });
       }
     }
     // ws4redis's channels and stored messages are raw Redis names: under the engine's prefix followed

@@ -67,7 +67,7 @@ const lowerSet = (names: readonly string[]) => new Set(names.map((h) => h.toLowe
 function headerNamesOf(config: HeraldConfig): void {
   const { connect, refresh, rpc } = config.client.proxy;
   const { subscribe, publish, sub_refresh } = config.channel.proxy;
-  const on = [connect, refresh, rpc, subscribe, publish, sub_refresh, ...config.proxies].filter((p) => p.endpoint);
+  const on = [connect, refresh, rpc, config.rpc.proxy, subscribe, publish, sub_refresh, ...config.proxies].filter((p) => p.endpoint);
   requestNames.set(config, on.length ? lowerSet(on.flatMap((p) => p.http_headers)) : null);
   emulatedNames.set(config, on.length ? lowerSet(on.flatMap((p) => [...p.http_headers, ...p.emulated_headers])) : null);
 }
@@ -286,11 +286,16 @@ async function ask(session: NativeSession, which: 'RPC' | 'subscribe' | 'publish
   return reply.result;
 }
 
-/** A client's `rpc`: answered by the RPC proxy's backend, or 108 when none is configured. */
+/**
+ * A client's `rpc`: the ping extension's empty answer, or the answer of the backend its method's
+ * namespace picked (108 when the namespace has no proxy on, 104 for a namespace not configured).
+ */
 export async function handleRpc(session: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
-  const config = session.ctx.config.client.proxy.rpc;
-  if (!config.endpoint) throw new ReplyError(Errors.notAvailable);
-  const result = await ask(session, 'RPC', config, { method: str(req.method), data: rawJson(rawJsonClaim(req, 'data')) });
+  const method = str(req.method);
+  const { ping } = session.ctx.config.rpc;
+  if (ping.enabled && method === ping.method) return session.write(encodeResult(id, 'rpc', {}));
+  const config = rpcProxy(session.ctx.config, method);
+  const result = await ask(session, 'RPC', config, { method, data: rawJson(rawJsonClaim(req, 'data')) });
   session.write(encodeResult(id, 'rpc', { data: rawJson(rawJsonClaim(result, 'data')) }));
 }
 
@@ -310,14 +315,33 @@ export function askChannelProxy(
 
 const namedProxies = new WeakMap<HeraldConfig, Map<string, ProxyConfig>>();
 
+/** One of `proxies` by name (the config checked that a namespace's name is there, with an endpoint). */
+function namedProxy(config: HeraldConfig, name: string): ProxyConfig {
+  let named = namedProxies.get(config);
+  if (!named) namedProxies.set(config, (named = new Map(config.proxies.map((p) => [p.name, p]))));
+  return named.get(name)!;
+}
+
 /** The proxy a namespace picked for `which`: `channel.proxy.<which>`, or one of `proxies` by name. */
 export function channelProxy(config: HeraldConfig, ns: NamespaceOptions, which: 'subscribe' | 'publish' | 'sub_refresh'): ProxyConfig {
   const name = ns[`${which}_proxy_name`];
-  if (name === DEFAULT_PROXY_NAME) return config.channel.proxy[which];
-  let named = namedProxies.get(config);
-  if (!named) namedProxies.set(config, (named = new Map(config.proxies.map((p) => [p.name, p]))));
-  // The config checked that the name is there (with an endpoint).
-  return named.get(name)!;
+  return name === DEFAULT_PROXY_NAME ? config.channel.proxy[which] : namedProxy(config, name);
+}
+
+/**
+ * The proxy that answers an RPC `method`: `client.proxy.rpc` for every method when it is set;
+ * otherwise, as Centrifugo picks it, by the method's namespace (what precedes `rpc.namespace_boundary`,
+ * or none): `rpc.proxy` or a named proxy. A namespace not configured is 104, one without its proxy on 108.
+ */
+function rpcProxy(config: HeraldConfig, method: string): ProxyConfig {
+  if (config.client.proxy.rpc.endpoint) return config.client.proxy.rpc;
+  const { rpc } = config;
+  const at = rpc.namespace_boundary ? method.indexOf(rpc.namespace_boundary) : -1;
+  const ns = at < 0 ? '' : method.slice(0, at);
+  const options = ns === '' ? rpc.without_namespace : rpc.namespaces.find((n) => n.name === ns);
+  if (!options) throw new ReplyError(Errors.methodNotFound);
+  if (!options.proxy_enabled) throw new ReplyError(Errors.notAvailable);
+  return options.proxy_name === DEFAULT_PROXY_NAME ? rpc.proxy : namedProxy(config, options.proxy_name);
 }
 
 /** How long a connection or subscription lives on when its refresh fails, before it is asked about again (Centrifugo's minute). */
