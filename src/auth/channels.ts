@@ -57,6 +57,15 @@ export class ChannelRules {
   }
 }
 
+/**
+ * The personal channel of a user (Centrifugo's `subscribe_to_user_personal_channel`): `#<user>`, or
+ * `<namespace>:#<user>` when the config names a namespace for it.
+ */
+export function personalChannel(config: HeraldConfig['client']['subscribe_to_user_personal_channel'], user: string): string {
+  const ns = config.personal_channel_namespace;
+  return `${ns ? ns + NAMESPACE_BOUNDARY : ''}${USER_BOUNDARY}${user}`;
+}
+
 /** May a connection subscribe without a token? */
 export function canSubscribe(o: NamespaceOptions, user: string): boolean {
   return o.allow_subscribe_for_client && (user !== '' || o.allow_subscribe_for_anonymous);

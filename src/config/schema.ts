@@ -321,6 +321,10 @@ export const configSchema = z
           history_max_publication_limit: z.number().int().min(1).default(300),
           recovery_max_publication_limit: z.number().int().min(1).default(300),
           presence_update_interval: duration().prefault('27s'),
+          // Every connection with a user is subscribed server-side to that user's channel (#user).
+          subscribe_to_user_personal_channel: defaults(
+            z.object({ enabled: flag(), personal_channel_namespace: z.string().default(''), single_connection: flag() }).strict(),
+          ),
         })
         .strict(),
     ),
@@ -423,6 +427,14 @@ export const configSchema = z
           ctx.addIssue({ code: 'custom', path: [...path, `${which}_proxy_name`], message: `no proxy named "${name}" with an endpoint in proxies` });
         }
       }
+    }
+    const personal = config.client.subscribe_to_user_personal_channel;
+    if (personal.enabled && personal.personal_channel_namespace && !config.channel.namespaces.some((ns) => ns.name === personal.personal_channel_namespace)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['client', 'subscribe_to_user_personal_channel', 'personal_channel_namespace'],
+        message: `no channel namespace "${personal.personal_channel_namespace}" in channel.namespaces`,
+      });
     }
     // RPC namespaces that hand their methods to a proxy need that proxy; Herald's earlier
     // client.proxy.rpc (every method to one backend) is not mixed with them.

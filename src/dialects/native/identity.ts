@@ -2,7 +2,9 @@
 // connect proxy's backend answers, or an anonymous connection where the config allows one; and how
 // an expiring connection lives on: refreshed by the client with a new token, or, with the refresh
 // proxy, by the server asking the backend.
+import { personalChannel } from '../../auth/channels.js';
 import { expireAtMs, malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
+import { encodeControl } from '../../api/control.js';
 import { encodeResult, rawJson, ttlSeconds } from './codec.js';
 import { DisconnectError, Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
@@ -27,8 +29,34 @@ export interface Identity {
 /** The identity, or how the connect fails: an error reply, or the end of the connection. */
 export type IdentityOutcome = { readonly identity: Identity } | { readonly error: ProtocolError } | { readonly disconnect: Disconnect };
 
-/** Decides who the client of a `connect` command is; undefined when the session closed meanwhile. */
+/**
+ * Decides who the client of a `connect` command is; undefined when the session closed meanwhile. With
+ * `client.subscribe_to_user_personal_channel`, a user's server-side subscriptions include its
+ * personal channel.
+ */
 export async function connectIdentity(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {
+  const outcome = await resolveIdentity(session, req);
+  const personal = session.ctx.config.client.subscribe_to_user_personal_channel;
+  if (!outcome || !('identity' in outcome) || !personal.enabled || outcome.identity.user === '') return outcome;
+  const channel = personalChannel(personal, outcome.identity.user);
+  const { channels } = outcome.identity;
+  return channels.includes(channel) ? outcome : { identity: { ...outcome.identity, channels: [...channels, channel] } };
+}
+
+/**
+ * With `client.subscribe_to_user_personal_channel.single_connection`, a user's new connection ends the
+ * user's others, on every node, with 3504 (`connection limit`), as Centrifugo does.
+ */
+export function endOtherConnections(session: NativeSession): void {
+  const personal = session.ctx.config.client.subscribe_to_user_personal_channel;
+  if (!personal.enabled || !personal.single_connection || session.user === '') return;
+  const params = { user: session.user, whitelist: [session.id], disconnect: Disconnects.connectionLimit };
+  session.ctx.engine.publishControl(encodeControl({ method: 'disconnect', params })).catch((err: unknown) => {
+    session.ctx.log.warn({ err, user: session.user, client: session.id }, "could not end the user's other connections (single_connection)");
+  });
+}
+
+async function resolveIdentity(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {
   const { config, connectionTokens, log } = session.ctx;
   // The connect command's own headers join the connection's, for every proxy's calls.
   session.proxyHeaders = withCommandHeaders(session, req);

@@ -34,7 +34,7 @@ import {
   connectSubscription,
   type ChannelSub,
 } from './channel-ops.js';
-import { connectIdentity, handleRefresh, refreshConnectionByProxy } from './identity.js';
+import { connectIdentity, endOtherConnections, handleRefresh, refreshConnectionByProxy } from './identity.js';
 import { handlePresence, leaveChannel } from './presence.js';
 import { abandonProxyCalls, handleRpc } from './proxy.js';
 import { Subscriptions } from './subscriptions.js';
@@ -451,6 +451,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     }
     this.write(encodeResult(id, 'connect', result));
     for (const activate of activations) activate();
+    endOtherConnections(this);
     this.setExpiry(this.expireAt);
     this.schedulePing(true);
   }
