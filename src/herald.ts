@@ -30,7 +30,7 @@ import { RedisEngine } from './engine/redis.js';
 import { HeraldError, logFailure } from './errors.js';
 import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
-import { originAllowed } from './server/origin.js';
+import { originAllowed, originFields } from './server/origin.js';
 import { listen, listeningUrl } from './server/listen.js';
 import { requestFailed } from './server/failure.js';
 import { refuseUpgrade } from './server/upgrade.js';
@@ -334,7 +334,7 @@ class HeraldNode implements Herald {
       return;
     }
     if (!originAllowed(req, this.config.client.allowed_origins)) {
-      this.log.info({ origin: req.headers.origin }, 'websocket origin not allowed (see client.allowed_origins)');
+      this.log.info(originFields(req), 'websocket origin not allowed (see client.allowed_origins)');
       return refuseUpgrade(socket, 403);
     }
     this.native.handleUpgrade(req, socket, head, url);

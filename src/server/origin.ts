@@ -15,6 +15,14 @@ export function originAllowed(req: IncomingMessage, allowed: readonly string[]):
   return allowed.some((pattern) => globMatch(pattern.toLowerCase(), origin.toLowerCase()));
 }
 
+/**
+ * What a refusal's log line says of the request: its Origin and the Host it was compared with (behind
+ * a reverse proxy, the Host the proxy sent, which is not the page's unless the proxy passes it on).
+ */
+export function originFields(req: IncomingMessage): { origin: string | undefined; host: string | undefined } {
+  return { origin: req.headers.origin, host: req.headers.host };
+}
+
 function globMatch(pattern: string, value: string): boolean {
   if (pattern === '*') return true;
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\?]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);

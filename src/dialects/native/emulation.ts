@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { ControlMessage } from '../../api/control.js';
 import type { MessageStream } from '../../hub/outbox.js';
 import { readBodyThen } from '../../server/body.js';
-import { originAllowed } from '../../server/origin.js';
+import { originAllowed, originFields } from '../../server/origin.js';
 import { encodePush } from './codec.js';
 import { forwardedHeaders } from './proxy.js';
 import { Disconnects } from './codes.js';
@@ -134,7 +134,7 @@ export class NativeEmulationEndpoints {
     else return false;
 
     if (!originAllowed(req, allowed_origins)) {
-      this.log.info({ origin: req.headers.origin, path }, 'origin not allowed (see client.allowed_origins)');
+      this.log.info({ ...originFields(req), path }, 'origin not allowed (see client.allowed_origins)');
       res.writeHead(403, { 'Content-Type': 'text/plain' }).end('origin not allowed\n');
       return true;
     }

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { OpenLimits } from '../../server/open-limits.js';
-import { originAllowed } from '../../server/origin.js';
+import { originAllowed, originFields } from '../../server/origin.js';
 import { refuseUpgrade } from '../../server/upgrade.js';
 import type { Ws4RedisContext } from './context.js';
 import type { IdentityResolver } from './identity.js';
@@ -95,7 +95,7 @@ export class Ws4RedisEndpoint {
     if (req.method !== 'GET') return refuseUpgrade(socket, 400, NOT_A_GET);
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return refuseUpgrade(socket, 400, NOT_AN_UPGRADE);
     if (!originAllowed(req, this.allowedOrigins)) {
-      log.info({ origin: req.headers.origin, facility: request.facility }, 'ws4redis origin not allowed (see client.allowed_origins)');
+      log.info({ ...originFields(req), facility: request.facility }, 'ws4redis origin not allowed (see client.allowed_origins)');
       return refuseUpgrade(socket, 403);
     }
     // Checked before the identity, which may ask the application (identity_hook): a flood of
