@@ -306,6 +306,7 @@ export const configSchema = z
             z.object({ enabled: flag() }).extend(tokenSchema.shape).strict().superRefine(checkTokenKeys),
           ),
           allow_anonymous_connect_without_token: flag(),
+          disallow_anonymous_connection_tokens: flag(),
           allowed_origins: z.array(z.string()).default([]),
           ping_interval: duration().prefault('25s'),
           pong_timeout: duration().prefault('8s'),

@@ -76,6 +76,29 @@ test('anonymous connections are accepted when allow_anonymous_connect_without_to
   }
 });
 
+test('a token without a user connects anonymously, unless client.disallow_anonymous_connection_tokens: then close 3507 and the SDK stays disconnected', async () => {
+  const anonToken = await sign({ sub: '' });
+  const open = client(node, { token: anonToken });
+  const connected = once<{ client: string }>(open, 'connected');
+  open.connect();
+  assert.match((await connected).client, UUID);
+  open.disconnect();
+  const strict = await startNode({ client: { disallow_anonymous_connection_tokens: true } });
+  try {
+    const c = client(strict, { token: anonToken });
+    const disconnected = once<{ code: number; reason: string }>(c, 'disconnected');
+    c.connect();
+    assert.deepEqual(await disconnected, { code: 3507, reason: 'permission denied' });
+    await sleep(400);
+    assert.equal(c.state, 'disconnected');
+    const alice = client(strict, { token: await userToken('alice') });
+    alice.connect();
+    await once(alice, 'connected');
+  } finally {
+    await strict.close();
+  }
+});
+
 test('an expired connection token: error 109, the rest of the frame dropped, the connection unusable', async () => {
   const raw = await RawClient.open(node.wsUrl);
   const expired = await sign({ sub: 'alice' }, { expIn: -10 });

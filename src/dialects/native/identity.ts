@@ -72,7 +72,12 @@ async function resolveIdentity(session: NativeSession, req: Record<string, unkno
     }
     const expireAt = tokenExpiry(result.claims);
     if (expireAt > 0 && expireAt <= Date.now()) return { error: Errors.tokenExpired };
-    return fromClaims(result.claims, tokenUser(result.claims, config.client.token.user_id_claim), expireAt, undefined);
+    const user = tokenUser(result.claims, config.client.token.user_id_claim);
+    if (user === '' && config.client.disallow_anonymous_connection_tokens) {
+      log.info({ client: session.id }, 'anonymous connection token refused (client.disallow_anonymous_connection_tokens)');
+      return { disconnect: Disconnects.permissionDenied };
+    }
+    return fromClaims(result.claims, user, expireAt, undefined);
   }
   const proxy = config.client.proxy.connect;
   if (proxy.endpoint) return askProxy(session, req);
