@@ -12,6 +12,11 @@ export const DEFAULT_PROXY_NAME = 'default';
 
 /** The longest delay Node's timers keep (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How often Webdis and ws4redis sockets are pinged (WebSocket ping frames); 0: never. */
+const pingInterval = () =>
+  duration()
+    .prefault('25s')
+    .refine((ms) => ms <= MAX_TIMER_MS, { message: 'must be at most 24 days (2147483647 ms, the longest timer Node keeps)' });
 
 const namespaceOptionsBase = z.object({
   history_size: z.number().int().min(0).max(1_000_000).default(0),
@@ -235,6 +240,7 @@ const ws4redisSchema = z
     queue_max_size: z.number().int().min(1024).default(1_048_576),
     connection_limit: z.number().int().min(0).default(0),
     connection_rate_limit: z.number().int().min(0).default(0),
+    ping_interval: pingInterval(),
   })
   .strict()
   .superRefine((w, ctx) => {
@@ -394,6 +400,7 @@ export const configSchema = z
           connection_limit: z.number().int().min(0).default(0),
           connection_rate_limit: z.number().int().min(0).default(0),
           max_node_patterns: z.number().int().min(0).default(10_000),
+          ping_interval: pingInterval(),
         })
         .strict()
         .superRefine((webdis, ctx) => {

@@ -13,7 +13,7 @@ function open(url: string): Promise<WebSocket> {
   });
 }
 
-test('native, Webdis and ws4redis connections are all counted; channels lists native channels only', async () => {
+test('native, Webdis (WebSockets and comet streams) and ws4redis connections are all counted; channels lists native channels only', async () => {
   const node = await startNode({
     metrics: { enabled: true },
     client: { allow_anonymous_connect_without_token: true },
@@ -34,10 +34,17 @@ test('native, Webdis and ws4redis connections are all counted; channels lists na
     webdis.send(JSON.stringify(['SUBSCRIBE', 'webdis-chan']));
     await subscribed;
     sockets.push(await open(`ws://127.0.0.1:${node.port}/ws/foo?subscribe-broadcast`));
+    // A Webdis comet stream and a Webdis socket on a path without a format are connections too (as
+    // webdis.connection_limit counts them).
+    const comet = await fetch(`http://127.0.0.1:${node.herald.webdisPort}/SUBSCRIBE/comet-chan`);
+    const reader = comet.body!.getReader();
+    await reader.read(); // the subscribe confirmation
+    sockets.push(await open(`ws://127.0.0.1:${node.herald.webdisPort}/.None`));
     const info = (await node.api.info()).nodes[0] as { num_clients: number };
-    assert.equal(info.num_clients, 3);
+    assert.equal(info.num_clients, 5);
     const metrics = await (await fetch(`${node.url}/metrics`)).text();
-    assert.match(metrics, /^herald_connections 3$/m);
+    assert.match(metrics, /^herald_connections 5$/m);
+    await reader.cancel();
     const { channels } = await node.api.channels();
     assert.deepEqual(Object.keys(channels), ['native-news']);
   } finally {

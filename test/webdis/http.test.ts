@@ -185,11 +185,12 @@ async function until(check: () => boolean, what: string, ms = 3000): Promise<voi
   }
 }
 
-test('comet: GET /SUBSCRIBE/chan streams the confirmation then each message, one chunk each', async () => {
+test('comet: GET /SUBSCRIBE/chan streams the confirmation then each message, one chunk each, unbuffered by nginx', async () => {
   const c = await comet(node.webdisPort, '/SUBSCRIBE/cometchan');
   assert.equal(c.res.statusCode, 200);
   assert.equal(c.res.headers['transfer-encoding'], 'chunked');
   assert.equal(c.res.headers['content-type'], 'application/json');
+  assert.equal(c.res.headers['x-accel-buffering'], 'no', 'a proxy in front (nginx) does not buffer the stream');
   await until(() => c.chunks.length === 1, 'the confirmation');
   assert.equal(c.chunks[0], '{"SUBSCRIBE":["subscribe","cometchan",1]}');
   assert.equal((await get('/PUBLISH/cometchan/first')).text, '{"PUBLISH":1}');

@@ -143,7 +143,8 @@ export class WebdisHttp {
     const callback = command.format.render === 'json' ? options.jsonp : undefined;
     const start = () => {
       if (res.headersSent) return;
-      const headers: OutgoingHttpHeaders = { ...CORS, 'Content-Type': command.format.contentType, 'Cache-Control': 'no-cache' };
+      // `X-Accel-Buffering: no`: nginx in front passes each reply on at once instead of buffering the stream.
+      const headers: OutgoingHttpHeaders = { ...CORS, 'Content-Type': command.format.contentType, 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' };
       if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
       res.writeHead(200, headers);
     };

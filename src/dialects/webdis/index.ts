@@ -48,7 +48,7 @@ export class WebdisDialect implements Dialect {
     // WebSockets (those on a path without a format too) and comet streams alike.
     this.limits = new OpenLimits(
       { section: 'webdis', connectionLimit: w.connection_limit, rateLimit: w.connection_rate_limit },
-      () => this.websocket.held + this.http.streams,
+      () => this.connections(),
       log,
     );
     const ctx: WebSocketContext & HttpContext = {
@@ -63,6 +63,7 @@ export class WebdisDialect implements Dialect {
       maxMessageSize: w.max_message_size,
       httpMaxBodySize: w.http_max_body_size,
       limits: this.limits,
+      pingInterval: w.ping_interval,
       patterns: new PatternBudget(w.max_node_patterns),
     };
     this.websocket = new WebdisWebSocketEndpoint(ctx);
@@ -107,9 +108,9 @@ export class WebdisDialect implements Dialect {
     return this.limits.refused;
   }
 
-  /** Open WebSocket connections (comet streams are not counted). */
+  /** Open WebSockets (those on a path without a format too) and comet streams: what the connection limit counts. */
   connections(): number {
-    return this.websocket.size;
+    return this.websocket.held + this.http.streams;
   }
 
   async close(): Promise<void> {

@@ -143,24 +143,23 @@ export class PubSub implements Subscriber {
    * for many); throws SubscribeFailedError, after the replies of those that worked, when some failed.
    */
   async subscribe(verb: string, pattern: boolean, names: readonly string[]): Promise<void> {
+    if (this.closed) return; // the client is gone: nothing to take, nobody to answer
     const word = pattern ? 'psubscribe' : 'subscribe';
     let count = this.subs.size;
     const steps: Array<{ name: string; sub?: Sub; done?: Promise<void>; refused?: string }> = [];
     let patterns = 0;
     if (pattern) for (const key of this.subs.keys()) if (channelKind(key).kind === 'pattern') patterns++;
+    // One reply per name, as Redis gives: a name refused by a limit gets an error, the others go on.
     for (const name of names) {
       const channel = pattern ? patternChannel(name) : rawChannel(name);
       if (this.subs.has(channel)) {
         steps.push({ name });
       } else if (this.subs.size >= MAX_SUBSCRIPTIONS) {
         steps.push({ name, refused: `ERR too many subscriptions on one connection (${MAX_SUBSCRIPTIONS})` });
-        break;
       } else if (pattern && patterns >= MAX_PATTERNS) {
         steps.push({ name, refused: `ERR too many patterns on one connection (${MAX_PATTERNS})` });
-        break;
       } else if (pattern && !this.patterns.take(channel)) {
         steps.push({ name, refused: `ERR too many patterns on this node (webdis.max_node_patterns: ${this.patterns.max})` });
-        break;
       } else {
         if (pattern) patterns++;
         const sub: Sub = { channel, label: verb, buffer: [], bufferedBytes: 0 };
@@ -180,8 +179,11 @@ export class PubSub implements Subscriber {
       }
       if (result.status === 'rejected') {
         failure ??= result.reason;
-        if (this.subs.get(sub!.channel) === sub) this.drop(sub!);
-        await this.hub.unsubscribe(sub!.channel, this).catch(() => undefined);
+        // Left alone when an UNSUBSCRIBE (which left the channel) or a new SUBSCRIBE took its place.
+        if (this.subs.get(sub!.channel) === sub) {
+          this.drop(sub!);
+          await this.hub.unsubscribe(sub!.channel, this).catch(() => undefined);
+        }
         continue;
       }
       if (this.closed) return;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { KeepAlive } from '../../server/keepalive.js';
 import type { OpenLimits } from '../../server/open-limits.js';
 import { refuseUpgrade } from '../../server/upgrade.js';
 import type { Acl } from './acl.js';
@@ -29,6 +30,8 @@ export interface WebSocketContext extends SessionContext {
   readonly maxMessageSize: number;
   /** webdis.connection_limit and webdis.connection_rate_limit. */
   readonly limits: OpenLimits;
+  /** webdis.ping_interval (ms; 0: no pings). */
+  readonly pingInterval: number;
 }
 
 /**
@@ -48,11 +51,7 @@ export class WebdisWebSocketEndpoint {
   private readonly sessions = new Set<WebdisSession>();
   /** Sockets upgraded on a path with no wire mode, until their first message ends them. */
   private readonly modeless = new Set<WebSocket>();
-
-  /** Open WebSocket sessions. */
-  get size(): number {
-    return this.sessions.size;
-  }
+  private readonly keepAlive: KeepAlive;
 
   /** Open WebSockets, those on a path without a format included (what the connection limit counts). */
   get held(): number {
@@ -60,6 +59,7 @@ export class WebdisWebSocketEndpoint {
   }
 
   constructor(private readonly ctx: WebSocketContext) {
+    this.keepAlive = new KeepAlive(ctx.pingInterval);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: ctx.maxMessageSize,
@@ -75,14 +75,15 @@ export class WebdisWebSocketEndpoint {
     const key = req.headers['sec-websocket-key'];
     const version = req.headers['sec-websocket-version'];
     if (req.method !== 'GET' || typeof key !== 'string') return refuseUpgrade(socket, 400);
+    const standard = req.headers.upgrade?.toLowerCase() === 'websocket' && STANDARD_KEY.test(key) && (version === '13' || version === '8');
+    if (!standard && !LENIENT_KEY.test(key)) return refuseUpgrade(socket, 400);
+    // After the handshake's own checks: a malformed one takes no place of the rate limit.
     const refused = this.ctx.limits.admit();
     if (refused) return refuseUpgrade(socket, 503, this.ctx.limits.refusalText(refused));
-    const standard = req.headers.upgrade?.toLowerCase() === 'websocket' && STANDARD_KEY.test(key) && (version === '13' || version === '8');
     if (standard) {
       this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, mode));
       return;
     }
-    if (!LENIENT_KEY.test(key)) return refuseUpgrade(socket, 400);
     const ws = this.completeHandshake(socket, head, key);
     if (ws) this.accept(ws, req, mode);
   }
@@ -93,10 +94,12 @@ export class WebdisWebSocketEndpoint {
     this.sessions.clear();
     for (const ws of this.modeless) ws.terminate();
     this.modeless.clear();
+    this.keepAlive.stop();
     this.wss.close();
   }
 
   private accept(ws: WebSocket, req: IncomingMessage, mode: WireMode | undefined): void {
+    this.keepAlive.watch(ws);
     if (mode === undefined) {
       // As Webdis: no format for this path, so its first message drops the connection.
       this.modeless.add(ws);

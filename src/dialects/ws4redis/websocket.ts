@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { KeepAlive } from '../../server/keepalive.js';
 import { OpenLimits } from '../../server/open-limits.js';
 import { originAllowed, originFields } from '../../server/origin.js';
 import { refuseUpgrade } from '../../server/upgrade.js';
@@ -31,6 +32,7 @@ export class Ws4RedisEndpoint {
   private opening = 0;
   /** ws4redis.connection_limit and ws4redis.connection_rate_limit. */
   readonly limits: OpenLimits;
+  private readonly keepAlive: KeepAlive;
 
   /** Open sessions. */
   get size(): number {
@@ -46,6 +48,7 @@ export class Ws4RedisEndpoint {
   ) {
     const { connection_limit: connectionLimit, connection_rate_limit: rateLimit } = ctx.config;
     this.limits = new OpenLimits({ section: 'ws4redis', connectionLimit, rateLimit }, () => this.sessions.size + this.opening, ctx.log);
+    this.keepAlive = new KeepAlive(ctx.config.ping_interval);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: ctx.config.max_message_size,
@@ -85,6 +88,7 @@ export class Ws4RedisEndpoint {
   /** Refuses new upgrades, then closes every connection with 1001 once its pending publishes are done. */
   async shutdown(): Promise<void> {
     this.closing = true;
+    this.keepAlive.stop();
     await Promise.all([...this.sessions].map((s) => s.shutdown(SHUTDOWN_WAIT_MS)));
     this.wss.close();
   }
@@ -128,6 +132,7 @@ export class Ws4RedisEndpoint {
     if (this.closing) return refuseUpgrade(socket, 503);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', ignore);
+      this.keepAlive.watch(ws);
       const session = new Ws4RedisSession(this.ctx, ws, {
         facility: request.facility,
         flags: verdict.flags,

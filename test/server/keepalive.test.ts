@@ -1,0 +1,68 @@
+// Webdis and ws4redis sockets are pinged (WebSocket ping frames, webdis.ping_interval and
+// ws4redis.ping_interval): a client that answers stays, however quiet; one that does not answer a ping
+// by the next is ended, so a vanished peer does not hold its place for ever.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { startNode, type TestNode } from '../helpers/herald.js';
+import { sleep } from '../helpers/raw.js';
+import { startWebdis } from '../webdis/helpers.js';
+
+/** A socket that records the pings it gets and how it closed; `autoPong: false` leaves pings unanswered. */
+function watched(url: string, autoPong = true) {
+  const ws = new WebSocket(url, { autoPong });
+  const seen = { pings: 0, closed: undefined as number | undefined };
+  ws.on('ping', () => seen.pings++);
+  ws.on('close', (code: number) => (seen.closed = code));
+  ws.on('error', () => undefined);
+  return new Promise<{ ws: WebSocket; seen: typeof seen }>((resolve, reject) => {
+    ws.once('open', () => resolve({ ws, seen }));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+  });
+}
+
+async function checkKeepAlive(urls: { live: string; mute: string }): Promise<void> {
+  const live = await watched(urls.live);
+  const mute = await watched(urls.mute, false);
+  // 200 ms between pings: the mute one is ended at the second tick at the latest; bounded wait.
+  for (let i = 0; i < 60 && mute.seen.closed === undefined; i++) await sleep(25);
+  assert.equal(mute.seen.closed, 1006, 'a socket that never answers is ended');
+  assert.ok(mute.seen.pings >= 1);
+  await sleep(700);
+  assert.equal(live.seen.closed, undefined, 'a quiet socket that answers stays');
+  assert.ok(live.seen.pings >= 3, `pinged every interval (${live.seen.pings})`);
+  live.ws.close();
+}
+
+test('webdis.ping_interval: Webdis sockets (with a format or without) are pinged; one that does not answer is ended', async () => {
+  const node = await startWebdis({ webdis: { ping_interval: '200ms' } });
+  try {
+    await checkKeepAlive({ live: `${node.wsBase}/.json`, mute: `${node.wsBase}/.json` });
+    await checkKeepAlive({ live: `${node.wsBase}/.raw`, mute: `${node.wsBase}/.None` });
+  } finally {
+    await node.close();
+  }
+});
+
+test('ws4redis.ping_interval: ws4redis sockets are pinged; one that does not answer is ended', async () => {
+  const node: TestNode = await startNode({ ws4redis: { enabled: true, ping_interval: '200ms' } });
+  try {
+    const url = `ws://127.0.0.1:${node.port}/ws/news?subscribe-broadcast`;
+    await checkKeepAlive({ live: url, mute: url });
+  } finally {
+    await node.close();
+  }
+});
+
+test('ping_interval 0: no pings, and a socket that would not answer stays; an interval past 24 days is a config error', async () => {
+  const node = await startWebdis({ webdis: { ping_interval: 0 } });
+  try {
+    const mute = await watched(`${node.wsBase}/.json`, false);
+    await sleep(300);
+    assert.deepEqual(mute.seen, { pings: 0, closed: undefined });
+    mute.ws.close();
+  } finally {
+    await node.close();
+  }
+  await assert.rejects(startNode({ ws4redis: { enabled: true, ping_interval: '30d' } }), /ws4redis\.ping_interval.*24 days/s);
+});
