@@ -54,15 +54,21 @@ test('rpc namespaces: each method goes to the proxy of its namespace; a namespac
   }
 });
 
-test('rpc defaults: nothing is proxied (108; a namespaced method 104) and ping is an ordinary method; the boundary and ping method can be changed', async () => {
+test('rpc defaults: no RPC proxy, so every method is 108 (104 beside the ping extension), as in Centrifugo; the boundary and ping method can be changed', async () => {
   const plain = await startNode({ client: anonymous });
   try {
     const c = await connected(plain);
-    await assert.rejects(c.rpc('sum', {}), failsWith(108));
-    await assert.rejects(c.rpc('ns:sum', {}), failsWith(104));
-    await assert.rejects(c.rpc('ping', {}), failsWith(108));
+    for (const method of ['sum', 'ns:sum', 'ping']) await assert.rejects(c.rpc(method, {}), failsWith(108), method);
   } finally {
     await plain.close();
+  }
+  const pingOnly = await startNode({ client: anonymous, rpc: { ping: { enabled: true } } });
+  try {
+    const c = await connected(pingOnly);
+    assert.equal((await c.rpc('ping', {})).data, undefined);
+    for (const method of ['sum', 'ns:sum']) await assert.rejects(c.rpc(method, {}), failsWith(104), method);
+  } finally {
+    await pingOnly.close();
   }
   const dotted = await startNode({
     client: anonymous,

@@ -332,10 +332,15 @@ export function channelProxy(config: HeraldConfig, ns: NamespaceOptions, which: 
  * The proxy that answers an RPC `method`: `client.proxy.rpc` for every method when it is set;
  * otherwise, as Centrifugo picks it, by the method's namespace (what precedes `rpc.namespace_boundary`,
  * or none): `rpc.proxy` or a named proxy. A namespace not configured is 104, one without its proxy on 108.
+ * With no RPC proxy at all, every method is 108 (104 beside the ping extension), as in Centrifugo, whose
+ * namespaces are read only when some proxy answers RPC.
  */
 function rpcProxy(config: HeraldConfig, method: string): ProxyConfig {
   if (config.client.proxy.rpc.endpoint) return config.client.proxy.rpc;
   const { rpc } = config;
+  if (!rpc.without_namespace.proxy_enabled && !rpc.namespaces.some((n) => n.proxy_enabled)) {
+    throw new ReplyError(rpc.ping.enabled ? Errors.methodNotFound : Errors.notAvailable);
+  }
   const at = rpc.namespace_boundary ? method.indexOf(rpc.namespace_boundary) : -1;
   const ns = at < 0 ? '' : method.slice(0, at);
   const options = ns === '' ? rpc.without_namespace : rpc.namespaces.find((n) => n.name === ns);
