@@ -169,12 +169,12 @@ export async function openHttpStream(
 }
 
 /**
- * What a WebSocket upgrade on `url` is answered: 101 when it opens (the socket is then closed), or the
- * status and body of the refusal.
+ * What a WebSocket upgrade on `url` (with these request headers) is answered: 101 when it opens (the
+ * socket is then closed), or the status and body of the refusal.
  */
-export function upgradeAnswer(url: string): Promise<{ status: number; body: string }> {
+export function upgradeAnswer(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, { headers });
     ws.once('open', () => {
       ws.terminate();
       resolve({ status: 101, body: '' });

@@ -38,7 +38,7 @@ test('personal channel: a user\'s every connection is subscribed to #user, and o
   }
 });
 
-test('personal channel in a namespace: <namespace>:#user, with that namespace\'s recovery; the namespace must exist', async () => {
+test('personal channel in a namespace: <namespace>:#user, with that namespace\'s history; the namespace must exist', async () => {
   const node = await startNode({
     client: { subscribe_to_user_personal_channel: { enabled: true, personal_channel_namespace: 'personal' } },
     channel: { namespaces: [{ name: 'personal', history_size: 10, history_ttl: '60s', force_recovery: true }] },
@@ -58,27 +58,49 @@ test('personal channel in a namespace: <namespace>:#user, with that namespace\'s
   );
 });
 
-test('single_connection on two nodes sharing Redis: a user\'s new connection ends the older one (3504) on the other node; other users stay', async () => {
-  const redis = await RedisProcess.start();
-  const extra = { engine: { type: 'redis' as const, redis: { url: redis.url } }, client: { subscribe_to_user_personal_channel: { enabled: true, single_connection: true } } };
-  const a = await startNode(extra);
-  const b = await startNode(extra);
+test('single_connection on one node: a user\'s new connection ends the older one (3504); other users stay', async () => {
+  const node = await startNode({ client: { subscribe_to_user_personal_channel: { enabled: true, single_connection: true } } });
   try {
-    const old = await connectAs(a, 'alice');
-    const bob = await connectAs(a, 'bob');
+    const old = await connectAs(node, 'alice');
+    const bob = await connectAs(node, 'bob');
     const oldEvents = record(old.c as Centrifuge, 'disconnected');
-    const fresh = await connectAs(b, 'alice');
+    const fresh = await connectAs(node, 'alice');
     await until(() => oldEvents.length === 1, 5000, 'the older connection to end');
     assert.deepEqual(oldEvents[0]![1], { code: 3504, reason: 'connection limit' });
-    assert.equal(old.c.state, 'disconnected', 'centrifuge-js does not reconnect after 3504');
-    assert.equal(fresh.c.state, 'connected');
-    assert.equal(bob.c.state, 'connected');
-    await a.api.publish('#alice', 'to the one left');
-    await until(() => fresh.pubs.length === 1);
-    assert.deepEqual(old.pubs, []);
+    assert.deepEqual([old.c.state, fresh.c.state, bob.c.state], ['disconnected', 'connected', 'connected']);
   } finally {
-    await a.close();
-    await b.close();
-    await redis.stop();
+    await node.close();
   }
 });
+
+for (const presence of [false, true]) {
+  test(`single_connection on two nodes sharing Redis (${presence ? 'presence on the personal channel: read first' : 'no presence: every node told'}): a user's new connection ends the older one (3504) on the other node; other users stay`, async () => {
+    const redis = await RedisProcess.start();
+    const extra = {
+      engine: { type: 'redis' as const, redis: { url: redis.url } },
+      client: { subscribe_to_user_personal_channel: { enabled: true, single_connection: true, personal_channel_namespace: 'personal' } },
+      channel: { namespaces: [{ name: 'personal', presence }] },
+    };
+    const a = await startNode(extra);
+    const b = await startNode(extra);
+    try {
+      const old = await connectAs(a, 'alice');
+      const bob = await connectAs(a, 'bob');
+      const present = async () => Object.keys(((await a.herald.api('presence', { channel: 'personal:#alice' })) as { presence: object }).presence).length;
+      if (presence) await until(async () => (await present()) === 1, 5000, "alice's presence");
+      const oldEvents = record(old.c as Centrifuge, 'disconnected');
+      const fresh = await connectAs(b, 'alice');
+      await until(() => oldEvents.length === 1, 5000, 'the older connection to end');
+      assert.deepEqual(oldEvents[0]![1], { code: 3504, reason: 'connection limit' });
+      assert.equal(old.c.state, 'disconnected', 'centrifuge-js does not reconnect after 3504');
+      assert.deepEqual([fresh.c.state, bob.c.state], ['connected', 'connected']);
+      await a.api.publish('personal:#alice', 'to the one left');
+      await until(() => fresh.pubs.length === 1);
+      assert.deepEqual(old.pubs, []);
+    } finally {
+      await a.close();
+      await b.close();
+      await redis.stop();
+    }
+  });
+}

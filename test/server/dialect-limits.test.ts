@@ -53,13 +53,13 @@ test('webdis.connection_limit: WebSockets and comet streams past it are answered
     // A place freed by a socket that left is taken again; so is one freed by a stream.
     ws.ws.close();
     await until(() => ws.closeInfo !== undefined);
-    await waitFor(async () => (await upgradeAnswer(`${node.wsBase}/.json`)).status === 101, 'the freed place');
+    await until(async () => (await upgradeAnswer(`${node.wsBase}/.json`)).status === 101, 5000, 'the freed place');
     stream.close();
-    await waitFor(async () => {
+    await until(async () => {
       const next = await comet(node.webdisPort, '/SUBSCRIBE/news');
       next.close();
       return next.res.statusCode === 200;
-    }, 'the place the stream freed');
+    }, 5000, 'the place the stream freed');
   } finally {
     await node.close();
   }
@@ -100,7 +100,7 @@ test('ws4redis.connection_limit: an upgrade still waiting for the identity hook 
     assert.equal((await upgradeAnswer(node.wsUrl)).status, 101, 'native connections are counted apart');
     assert.equal(await refusedCount(node, 'ws4redis', 'connection_limit'), 2);
     await alice.close();
-    await waitFor(async () => (await upgradeAnswer(url)).status === 101, 'the freed place');
+    await until(async () => (await upgradeAnswer(url)).status === 101, 5000, 'the freed place');
   } finally {
     await node.close();
     await hook.stop();
@@ -125,12 +125,3 @@ test('ws4redis.connection_rate_limit: past it, 503 naming the limit, until the s
     await node.close();
   }
 });
-
-/** Retries `check` (bounded) until it holds. */
-async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}

@@ -4,24 +4,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import WebSocket from 'ws';
 import { startNode } from '../helpers/herald.js';
+import { upgradeAnswer } from '../helpers/raw.js';
 
 /** The status of a WebSocket upgrade sent with these Origin and Host headers. */
-function upgrade(port: number, origin: string, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/connection/websocket`, { headers: { Origin: origin, Host: host } });
-    ws.once('open', () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('error', reject);
-  });
-}
+const upgrade = async (port: number, origin: string, host: string) =>
+  (await upgradeAnswer(`ws://127.0.0.1:${port}/connection/websocket`, { Origin: origin, Host: host })).status;
 
 test('a page\'s own origin is allowed when the Host passed on is the page\'s; with the upstream\'s name as Host it is refused, and the log names that Host', async () => {
   const lines: Array<Record<string, unknown>> = [];

@@ -45,15 +45,36 @@ export async function connectIdentity(session: NativeSession, req: Record<string
 
 /**
  * With `client.subscribe_to_user_personal_channel.single_connection`, a user's new connection ends the
- * user's others, on every node, with 3504 (`connection limit`), as Centrifugo does.
+ * user's others, on every node, with 3504 (`connection limit`), as Centrifugo does. When it cannot
+ * (the engine is away), the new connection is closed with 3004 instead, so the rule is never broken
+ * silently; the client reconnects and tries again.
  */
-export function endOtherConnections(session: NativeSession): void {
-  const personal = session.ctx.config.client.subscribe_to_user_personal_channel;
+export async function endOtherConnections(session: NativeSession): Promise<void> {
+  const { config, engine, log } = session.ctx;
+  const personal = config.client.subscribe_to_user_personal_channel;
   if (!personal.enabled || !personal.single_connection || session.user === '') return;
-  const params = { user: session.user, whitelist: [session.id], disconnect: Disconnects.connectionLimit };
-  session.ctx.engine.publishControl(encodeControl({ method: 'disconnect', params })).catch((err: unknown) => {
-    session.ctx.log.warn({ err, user: session.user, client: session.id }, "could not end the user's other connections (single_connection)");
-  });
+  try {
+    if (!(await othersMayExist(session, personalChannel(personal, session.user)))) return;
+    const params = { user: session.user, whitelist: [session.id], disconnect: Disconnects.connectionLimit };
+    await engine.publishControl(encodeControl({ method: 'disconnect', params }));
+  } catch (err) {
+    if (session.closed) return;
+    log.warn({ err, user: session.user, client: session.id }, "could not end the user's other connections (single_connection): closing the new one");
+    session.close(Disconnects.serverError);
+  }
+}
+
+/**
+ * Whether the user may have another connection somewhere: on one node (the memory engine) its
+ * registry knows; with presence on the personal channel, presence says (a connection made at the
+ * same instant may not be there yet); otherwise it may, and every node is told.
+ */
+async function othersMayExist(session: NativeSession, channel: string): Promise<boolean> {
+  const { config, registry, rules, engine } = session.ctx;
+  if (config.engine.type === 'memory') return registry.userConnections(session.user) > 1;
+  if (!rules.options(channel)?.presence) return true;
+  for (const client of (await engine.presence(channel)).keys()) if (client !== session.id) return true;
+  return false;
 }
 
 async function resolveIdentity(session: NativeSession, req: Record<string, unknown>): Promise<IdentityOutcome | undefined> {

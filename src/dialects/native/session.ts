@@ -451,7 +451,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     }
     this.write(encodeResult(id, 'connect', result));
     for (const activate of activations) activate();
-    endOtherConnections(this);
+    void endOtherConnections(this);
     this.setExpiry(this.expireAt);
     this.schedulePing(true);
   }
