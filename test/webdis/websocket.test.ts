@@ -305,6 +305,28 @@ test('webdis.max_node_patterns bounds the distinct patterns of the node: a share
   }
 });
 
+test('webdis.max_node_patterns: a comet stream holds its pattern while open and gives it back when it ends', async () => {
+  const small = await startWebdis({ webdis: { max_node_patterns: 1 } });
+  try {
+    const comet = await fetch(`${small.httpBase}/PSUBSCRIBE/z*`);
+    const reader = comet.body!.getReader();
+    await reader.read(); // the psubscribe confirmation
+    const c = await open('/.json', small);
+    assert.deepEqual(await c.call('PSUBSCRIBE', 'q*'), { PSUBSCRIBE: [false, 'ERR too many patterns on this node (webdis.max_node_patterns: 1)'] });
+    await reader.cancel();
+    let answer: unknown;
+    for (let i = 0; i < 100; i++) {
+      answer = await c.call('PSUBSCRIBE', 'q*');
+      if ((answer as { PSUBSCRIBE: unknown[] }).PSUBSCRIBE[0] !== false) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(answer, { PSUBSCRIBE: ['psubscribe', 'q*', 1] });
+    c.close();
+  } finally {
+    await small.close();
+  }
+});
+
 test('channel names over 1,024 bytes and patterns over 128 are refused with an error; at the limit they work', async () => {
   const c = await open();
   const long = 'c'.repeat(1025);
