@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { RedisProcess } from '../helpers/redis.js';
 import { http, OPEN_LOCAL, sleep, startWebdis, TcpWs, WdClient, type WebdisNode } from './helpers.js';
@@ -259,6 +260,18 @@ test('statuses: 403 with an empty body, 405, OPTIONS, 413, no command, crossdoma
   assert.equal(options.headers['access-control-allow-origin'], '*');
   assert.equal(options.headers['access-control-allow-headers'], 'X-Requested-With, Content-Type, Authorization');
   assert.equal((await http(memory.webdisPort, 'POST', '/', { body: 'PUBLISH/c/' + 'x'.repeat(2048) })).status, 413);
+  // Webdis's own wording, which its tests match: `413 Request Entity Too Large`, `Connection: Close`.
+  const raw = await new Promise<string>((resolve, reject) => {
+    const socket = connect(memory.webdisPort, '127.0.0.1', () => socket.write('PUT /SET/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1073741824\r\n\r\n'));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => (text += d));
+    socket.on('close', () => resolve(text));
+    socket.on('error', reject);
+    setTimeout(() => socket.destroy(), 3000);
+  });
+  assert.match(raw, /^HTTP\/1\.1 413 Request Entity Too Large\r\n/);
+  assert.match(raw, /\r\nConnection: Close\r\n/);
   assert.equal((await get('/', {}, memory)).status, 403);
   const xml = await get('/crossdomain.xml', {}, memory);
   assert.equal(xml.headers['content-type'], 'application/xml');

@@ -65,7 +65,7 @@ export class WebdisHttp {
         res.destroy(); // the client went away mid-body: nobody to answer
         return;
       }
-      if (!body) return send(res, 413, { Connection: 'close' });
+      if (!body) return send(res, 413, { Connection: 'Close' });
       if (method === 'PUT') {
         command = parseCommandPath(path.slice(1), options, body);
       } else {
@@ -182,6 +182,9 @@ export class WebdisHttp {
   }
 }
 
+/** Reason phrases Webdis writes where Node's differ (clients and Webdis's own tests match on them). */
+const WEBDIS_REASONS: Readonly<Record<number, string>> = { 413: 'Request Entity Too Large' };
+
 /** Writes a whole response with Webdis's CORS headers. */
 function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders = {}, body?: Buffer): void {
   if (res.headersSent) {
@@ -189,6 +192,6 @@ function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders 
     return;
   }
   const withBody = body !== undefined && status !== 304;
-  res.writeHead(status, { ...CORS, ...headers, 'Content-Length': withBody ? body.length : 0 });
+  res.writeHead(status, WEBDIS_REASONS[status], { ...CORS, ...headers, 'Content-Length': withBody ? body.length : 0 });
   res.end(withBody ? body : undefined);
 }
