@@ -2,7 +2,6 @@
 // disconnect, refresh) travel through the engine to every node, and each node applies them to its
 // own connections. With the memory engine the only node is this one.
 import type { Logger } from 'pino';
-import { rawJsonClaim } from '../auth/tokens.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, num, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
@@ -45,11 +44,9 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
   switch (message.method) {
     case 'subscribe': {
       const since = req.recover_since === undefined ? undefined : asObject(req.recover_since);
-      // `data`/`info` or their base64 forms, read as the same claims are in tokens.
-      const data = rawJsonClaim(req, 'data');
       const recoverSince = since ? { offset: num(since.offset), epoch: str(since.epoch) } : undefined;
-      const info = rawJsonClaim(req, 'info');
-      for (const s of sessions) s.serverSubscribe(channel, { data, info, recoverSince }).catch(failed);
+      // `data`/`info` (or their base64 forms) and `override` are read as a token's claims are.
+      for (const s of sessions) s.serverSubscribe(channel, { claims: req, recoverSince }).catch(failed);
       return;
     }
     case 'unsubscribe':

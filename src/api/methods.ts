@@ -49,6 +49,24 @@ const requireUser = (req: Record<string, unknown>): string => {
   return req.user;
 };
 
+/** The flags a subscription's `override` may set, each `{"value": bool}` (Centrifugo's SubscribeOptionOverride). */
+const OVERRIDE_FLAGS = new Set(['presence', 'join_leave', 'force_push_join_leave', 'force_recovery', 'force_positioning']);
+
+/** An API `subscribe`'s `override`, refused (107) when Centrifugo could not read it. */
+const checkOverride = (override: unknown): void => {
+  if (override === undefined || override === null) return;
+  const ok =
+    typeof override === 'object' &&
+    !Array.isArray(override) &&
+    Object.entries(override).every(([name, flag]) => {
+      if (!OVERRIDE_FLAGS.has(name)) return false;
+      if (flag === null) return true;
+      const value = (flag as { value?: unknown }).value;
+      return typeof flag === 'object' && !Array.isArray(flag) && (value === undefined || typeof value === 'boolean');
+    });
+  if (!ok) throw new ReplyError({ ...Errors.badRequest, message: `override: an object of ${[...OVERRIDE_FLAGS].join(', ')}, each {"value": true or false}` });
+};
+
 /**
  * Standard base64 (RFC 4648, padded), as Centrifugo decodes `b64data`; line breaks are skipped. Read
  * as a character run and a length, not one regular expression group per 4 characters (whose matcher
@@ -140,6 +158,7 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     const channel = requireChannel(req);
     requireUser(req);
     if (!ctx.rules.options(channel)) throw new ReplyError(Errors.unknownChannel);
+    checkOverride(req.override);
     await sendControl(ctx, 'subscribe', req);
     return {};
   },

@@ -244,6 +244,19 @@ test('API subscribe with recover_since: the missed publications follow the subsc
   assert.deepEqual(ev.pubs.map((p) => p.offset), [3, 4, 5, 6]);
 });
 
+test('API subscribe with override: the namespace\'s force_recovery turned off for this subscription, as a token\'s override does; a malformed override is 107', async () => {
+  const raw = await RawClient.open(node.wsUrl);
+  await raw.connect({ token: await userToken('u14') });
+  await node.api.call('subscribe', { user: 'u14', channel: 'srvrec:ovr', override: { force_recovery: { value: false } } });
+  const push = await raw.waitFor((m) => m.push?.subscribe !== undefined);
+  assert.equal(push.push.channel, 'srvrec:ovr');
+  assert.deepEqual([push.push.subscribe.recoverable, push.push.subscribe.positioned], [undefined, undefined], 'neither recoverable nor positioned');
+  raw.close();
+  for (const override of [{ force_recovery: true }, { nope: { value: true } }, { presence: { value: 'yes' } }, ['force_recovery']]) {
+    await assert.rejects(node.api.call('subscribe', { user: 'u14', channel: 'srvrec:ovr2', override }), (err: { apiCode?: number }) => err.apiCode === 107, JSON.stringify(override));
+  }
+});
+
 test('token `channels` naming a channel twice: one subscription, each publication once', async () => {
   const subs = async () => ((await node.api.info()).nodes[0] as Record<string, number>).num_subs!;
   const before = await subs();

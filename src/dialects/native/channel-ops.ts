@@ -176,28 +176,19 @@ export async function connectSubscription(
   return prepared;
 }
 
-/** A server-side subscription made by the server API: announced with a `subscribe` push. */
-export async function apiSubscribe(
-  s: NativeSession,
-  channel: string,
-  opts: { data?: string; info?: string; recoverSince?: StreamPosition },
-): Promise<void> {
+/**
+ * A server-side subscription made by the server API: set up as the token's are (`claims` is the API
+ * call's: `data`/`b64data`, `info`/`b64info`, `override`), and announced with a `subscribe` push.
+ */
+export async function apiSubscribe(s: NativeSession, channel: string, opts: { claims: Record<string, unknown>; recoverSince?: RecoverFrom }): Promise<void> {
   if (s.state !== 'connected' || s.subs.has(channel)) return;
-  const ns = s.ctx.rules.options(channel);
-  if (!ns) throw new ReplyError(Errors.unknownChannel);
-  const recoverable = ns.force_recovery;
-  const prepared = await setup(s, channel, ns, true, {
-    positioned: recoverable || ns.force_positioning,
-    recoverable,
-    recover: recoverable ? opts.recoverSince : undefined,
-    rejectUnrecovered: false,
-    cacheMode: recoverable && ns.force_recovery_mode === 'cache',
-    expireAt: 0,
-    data: opts.data,
-    chanInfo: opts.info,
-    presence: presenceFlags(ns, {}, s.user, false),
-  });
-  if (!prepared) return;
+  let prepared: Prepared;
+  try {
+    prepared = await connectSubscription(s, channel, { recover: opts.recoverSince, claims: opts.claims });
+  } catch (err) {
+    if (err instanceof DisconnectError && s.closed) return; // the connection went meanwhile
+    throw err;
+  }
   const r = prepared.result;
   s.write(
     encodePush(
