@@ -54,6 +54,27 @@ test('ws4redis.ping_interval: ws4redis sockets are pinged; one that does not ans
   }
 });
 
+test('pings are spread over the interval, not sent to every socket at once; within an interval each socket gets one', async () => {
+  const node = await startWebdis({ webdis: { ping_interval: '2s' } });
+  const sockets: Array<Awaited<ReturnType<typeof watched>>> = [];
+  try {
+    const firstPing: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const s = await watched(`${node.wsBase}/.json`);
+      s.ws.once('ping', () => firstPing.push(Date.now()));
+      sockets.push(s);
+    }
+    for (let i = 0; i < 100 && firstPing.length < 40; i++) await sleep(50);
+    assert.equal(firstPing.length, 40, 'each pinged within the interval');
+    const spread = Math.max(...firstPing) - Math.min(...firstPing);
+    assert.ok(spread >= 1000, `the first pings spread over the interval, not sent at once (${spread} ms between the first and the last)`);
+    assert.ok(sockets.every((s) => s.seen.closed === undefined), 'every socket answered and stays');
+  } finally {
+    for (const s of sockets) s.ws.terminate();
+    await node.close();
+  }
+});
+
 test('ping_interval 0: no pings, and a socket that would not answer stays; an interval past 24 days is a config error', async () => {
   const node = await startWebdis({ webdis: { ping_interval: 0 } });
   try {
