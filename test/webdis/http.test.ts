@@ -272,6 +272,27 @@ test('statuses: 403 with an empty body, 405, OPTIONS, 413, no command, crossdoma
   });
   assert.match(raw, /^HTTP\/1\.1 413 Request Entity Too Large\r\n/);
   assert.match(raw, /\r\nConnection: Close\r\n/);
+  // `Expect: 100-continue` with a body too large: the 413 at once, no `100 Continue` (nothing uploaded);
+  // with a body that fits: `100 Continue`, then the answer.
+  const exchange = (length: number, body = '') =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(memory.webdisPort, '127.0.0.1', () =>
+        socket.write(`PUT /PUBLISH/c HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`),
+      );
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => {
+        text += d;
+        if (body && text.includes('100 Continue\r\n\r\n') && !text.includes('200')) socket.write(body);
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+      setTimeout(() => socket.destroy(), 3000);
+    });
+  assert.match(await exchange(1 << 30), /^HTTP\/1\.1 413 Request Entity Too Large\r\n/);
+  const fits = await exchange(5, 'hello');
+  assert.match(fits, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  assert.match(fits, /\{"PUBLISH":0\}$/);
   assert.equal((await get('/', {}, memory)).status, 403);
   const xml = await get('/crossdomain.xml', {}, memory);
   assert.equal(xml.headers['content-type'], 'application/xml');

@@ -70,6 +70,7 @@ export class WebdisDialect implements Dialect {
     this.http = new WebdisHttp(ctx);
     if (w.listen) {
       this.listener = new WebdisListener({
+        maxBodySize: w.http_max_body_size,
         request: (req, res) => this.serve(req, res, req.url ?? '/'),
         upgrade: (req, socket, head) => {
           if (!this.upgrade(req, socket, head, req.url ?? '/')) refuseUpgrade(socket, 404);

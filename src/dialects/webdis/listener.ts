@@ -14,6 +14,8 @@ const FIRST_BYTES_TIMEOUT_MS = 60_000;
 export interface ListenerHandlers {
   request(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Largest request body answered (webdis.http_max_body_size): a larger one is refused before its `100 Continue`. */
+  readonly maxBodySize: number;
 }
 
 /** A TCP listener feeding an HTTP server. */
@@ -26,6 +28,12 @@ export class WebdisListener {
     // Webdis needs no Host header; hand-written clients often leave it out.
     this.http = createHttpServer({ requireHostHeader: false }, handlers.request);
     this.http.on('upgrade', handlers.upgrade);
+    // `Expect: 100-continue`: a body its Content-Length already says is too large gets its 413 in
+    // place of the `100 Continue` (which Node would send by itself), so the client does not upload it.
+    this.http.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (!(Number(req.headers['content-length']) > handlers.maxBodySize)) res.writeContinue();
+      handlers.request(req, res);
+    });
     this.http.on('clientError', (_err, socket: Duplex) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
