@@ -225,7 +225,9 @@ class HeraldNode implements Herald {
     for (const dialect of this.dialects) await dialect.start?.();
     if (this.ownServer) await listen(this.server, this.config.port, this.config.address);
     if (this.config.demo.enabled) this.startDemo();
-    this.log.info({ port: this.port, engine: this.engine.name, demo: this.config.demo.enabled }, 'herald started');
+    // On the application's server, which listens when the application says: no port of Herald's to tell.
+    const where = this.ownServer ? { port: this.port } : { embedded: true };
+    this.log.info({ ...where, engine: this.engine.name, demo: this.config.demo.enabled }, 'herald started');
   }
 
   async api(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {

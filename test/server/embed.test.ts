@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { Centrifuge } from 'centrifuge';
 import WebSocket from 'ws';
+import { pino } from 'pino';
 import { createHerald, loadConfig } from '../../src/index.js';
 import { testConfig, until } from '../helpers/herald.js';
 
@@ -17,8 +18,10 @@ test('embedded in an application server: its routes stay its own, Herald serves 
     if (await herald.handleRequest(req, res)) return void answered.push([req.url ?? '', res.writableFinished]);
     res.writeHead(404).end('app 404');
   });
+  const lines: Array<Record<string, unknown>> = [];
   const herald = createHerald({
     server,
+    logger: pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) }),
     config: loadConfig({
       values: testConfig({
         client: { allow_anonymous_connect_without_token: true },
@@ -30,6 +33,8 @@ test('embedded in an application server: its routes stay its own, Herald serves 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
+    const started = lines.find((l) => l.msg === 'herald started');
+    assert.deepEqual([started?.embedded, started?.port], [true, undefined], 'no port of its own to log (the application listens later)');
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/app`)).text(), 'app');
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/other`)).text(), 'app 404');
     const c = new Centrifuge(`ws://127.0.0.1:${port}/connection/websocket`, { websocket: WebSocket });
