@@ -318,6 +318,8 @@ export const configSchema = z
           pong_timeout: duration().prefault('8s'),
           stale_close_delay: duration().prefault('10s'),
           expired_close_delay: duration().prefault('25s'),
+          // Centrifugo's separate grace for subscriptions; absent: expired_close_delay.
+          expired_sub_close_delay: duration().optional(),
           max_message_size: z.number().int().min(1024).default(65536),
           queue_max_size: z.number().int().min(1024).default(1_048_576),
           channel_limit: z.number().int().min(1).default(128),

@@ -194,6 +194,25 @@ test('token exp: expires/ttl in the result; unrefreshed the subscription ends wi
   r.close();
 });
 
+test('client.expired_sub_close_delay: the grace of subscriptions, apart from the connections\' expired_close_delay', async () => {
+  const quick = await startNode({
+    client: { allow_anonymous_connect_without_token: true, expired_close_delay: '30s', expired_sub_close_delay: '200ms' },
+    channel: { namespaces: [{ name: 'secret' }] },
+  });
+  try {
+    const r = await RawClient.open(quick.wsUrl);
+    await r.connect({ token: await userToken('alice') });
+    assert.ok((await r.call('subscribe', { channel: 'secret:grace', token: await subToken('alice', 'secret:grace', {}, 2) })).subscribe);
+    // Ended 2 s + 200 ms after, not 2 s + 30 s.
+    const push = await r.waitFor((m) => m.push?.unsubscribe !== undefined, 5000, 'unsubscribe push');
+    assert.equal(push.push.unsubscribe.code, 2501);
+    assert.equal(r.closeInfo, undefined);
+    r.close();
+  } finally {
+    await quick.close();
+  }
+});
+
 test('sub_refresh: extends the subscription; not subscribed 103, empty token 107, mismatch 3500', async () => {
   const r = await raw('alice');
   assert.ok((await r.call('subscribe', { channel: 'secret:r', token: await subToken('alice', 'secret:r', {}, 2) })).subscribe);

@@ -459,7 +459,8 @@ function armSubExpiry(s: NativeSession, sub: ChannelSub, expireAt: number): void
   // connection, or it left while a refresh token was verified): it would keep the session alive.
   if (expireAt <= 0 || s.subs.get(sub.channel) !== sub) return;
   // Refreshed by the server, it is asked about at the expiry; a client has a grace delay to refresh.
-  const delay = Math.max(0, expireAt - Date.now()) + (sub.serverRefreshed ? 0 : s.ctx.config.client.expired_close_delay);
+  const { expired_sub_close_delay: subGrace, expired_close_delay: grace } = s.ctx.config.client;
+  const delay = Math.max(0, expireAt - Date.now()) + (sub.serverRefreshed ? 0 : (subGrace ?? grace));
   sub.expireTimer = setTimeout(() => {
     if (sub.expireAt <= 0 || sub.expireAt > Date.now() || s.subs.get(sub.channel) !== sub) return;
     if (sub.serverRefreshed) {
