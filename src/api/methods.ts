@@ -62,7 +62,7 @@ const checkOverride = (override: unknown): void => {
       if (!OVERRIDE_FLAGS.has(name)) return false;
       if (flag === null) return true;
       const value = (flag as { value?: unknown }).value;
-      return typeof flag === 'object' && !Array.isArray(flag) && (value === undefined || typeof value === 'boolean');
+      return typeof flag === 'object' && !Array.isArray(flag) && (value === undefined || value === null || typeof value === 'boolean');
     });
   if (!ok) throw new ReplyError({ ...Errors.badRequest, message: `override: an object of ${[...OVERRIDE_FLAGS].join(', ')}, each {"value": true or false}` });
 };

@@ -1,5 +1,5 @@
 // The one configuration schema. Every key, its default and its meaning are listed in
-// docs/configuration.md; keep the two in step. Default: nothing is open that the config did not open.
+// docs/configuration.md (webdis.* in docs/webdis.md, ws4redis.* in docs/ws4redis.md); keep them in step. Default: nothing is open that the config did not open.
 import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -13,9 +13,9 @@ export const DEFAULT_PROXY_NAME = 'default';
 /** The longest delay Node's timers keep (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How often Webdis and ws4redis sockets are pinged (WebSocket ping frames); 0: never. */
-const pingInterval = () =>
+const pingInterval = (fallback: string) =>
   duration()
-    .prefault('25s')
+    .prefault(fallback)
     .refine((ms) => ms <= MAX_TIMER_MS, { message: 'must be at most 24 days (2147483647 ms, the longest timer Node keeps)' });
 
 const namespaceOptionsBase = z.object({
@@ -240,7 +240,8 @@ const ws4redisSchema = z
     queue_max_size: z.number().int().min(1024).default(1_048_576),
     connection_limit: z.number().int().min(0).default(0),
     connection_rate_limit: z.number().int().min(0).default(0),
-    ping_interval: pingInterval(),
+    // uWSGI, which ws4redis runs under in production, pings every 30 s.
+    ping_interval: pingInterval('25s'),
   })
   .strict()
   .superRefine((w, ctx) => {
@@ -402,7 +403,8 @@ export const configSchema = z
           connection_limit: z.number().int().min(0).default(0),
           connection_rate_limit: z.number().int().min(0).default(0),
           max_node_patterns: z.number().int().min(0).default(10_000),
-          ping_interval: pingInterval(),
+          // Webdis sends no pings, and hand-written Webdis clients may not answer them: off unless set.
+          ping_interval: pingInterval('0'),
         })
         .strict()
         .superRefine((webdis, ctx) => {

@@ -1,23 +1,29 @@
 // WebSocket pings for the dialects whose protocols have none of their own (Webdis, ws4redis): a ping
 // frame every interval keeps a quiet socket alive through proxies that cut idle connections (nginx's
-// 60 s read timeout), and a socket that has not answered the previous ping by the next is ended, so a
-// peer that vanished (a network gone without a FIN) does not hold its descriptor, its place under the
+// 60 s read timeout), and a socket that gives no sign of life between two visits is ended, so a peer
+// that vanished (a network gone without a FIN) does not hold its descriptor, its place under the
 // connection limit and its subscriptions for ever. Browsers and WebSocket libraries answer pings by
-// themselves. The sockets are pinged in SLICES groups, one group per tick, so that 10,000 sockets
-// make 500 pings a tick rather than 10,000 writes at once holding up the event loop.
+// themselves. A pong or any message is a sign of life; so is a send queue that went down since the
+// last visit (the ping waits behind it: a slow reader is not a vanished one, and the dialects' queue
+// limits deal with readers too slow to keep up). The sockets are pinged in SLICES groups, one group
+// per tick, so that 10,000 sockets make 500 pings a tick rather than 10,000 writes at once holding
+// up the event loop.
 import { WebSocket } from 'ws';
 
 /** Groups the sockets are spread over; each is visited once per interval. */
 const SLICES = 20;
 
+/** A socket pinged and not heard from since, with what was queued for it then. */
+interface Waiting {
+  queued: number;
+}
+
 /** Pings the sockets it watches every `intervalMs` (0: never). */
 export class KeepAlive {
   private readonly slices: Array<Set<WebSocket>> = Array.from({ length: SLICES }, () => new Set());
-  /** Sockets pinged and not answered yet. */
-  private readonly waiting = new Set<WebSocket>();
+  private readonly waiting = new Map<WebSocket, Waiting>();
   private readonly timer: NodeJS.Timeout | undefined;
   private tick = 0;
-  private added = 0;
 
   constructor(intervalMs: number) {
     if (intervalMs > 0) {
@@ -29,9 +35,13 @@ export class KeepAlive {
   /** Watches a socket until it closes. */
   watch(ws: WebSocket): void {
     if (!this.timer) return;
-    const slice = this.slices[this.added++ % SLICES]!;
+    // The smallest group, so that sockets that come and go do not leave the others bunched together.
+    let slice = this.slices[0]!;
+    for (const s of this.slices) if (s.size < slice.size) slice = s;
     slice.add(ws);
-    ws.on('pong', () => this.waiting.delete(ws));
+    const alive = () => this.waiting.delete(ws);
+    ws.on('pong', alive);
+    ws.on('message', alive);
     ws.once('close', () => {
       slice.delete(ws);
       this.waiting.delete(ws);
@@ -46,11 +56,17 @@ export class KeepAlive {
   private visit(slice: Set<WebSocket>): void {
     for (const ws of slice) {
       if (ws.readyState !== WebSocket.OPEN) continue;
-      if (this.waiting.has(ws)) {
-        ws.terminate(); // its 'close' forgets it
+      const queued = ws.bufferedAmount;
+      const waiting = this.waiting.get(ws);
+      if (waiting) {
+        if (queued === 0 || queued >= waiting.queued) {
+          ws.terminate(); // its 'close' forgets it
+          continue;
+        }
+        waiting.queued = queued; // still draining: its ping has not gone out yet
         continue;
       }
-      this.waiting.add(ws);
+      this.waiting.set(ws, { queued });
       ws.ping();
     }
   }

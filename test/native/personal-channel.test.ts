@@ -83,6 +83,14 @@ for (const presence of [false, true]) {
     };
     const a = await startNode(extra);
     const b = await startNode(extra);
+    // The disconnect messages the nodes send each other, as Redis carries them.
+    const watcher = redis.client();
+    const told: string[] = [];
+    await watcher.subscribe('herald.control');
+    watcher.on('message', (_channel: string, text: string) => {
+      const message = JSON.parse(text) as { method: string; params: { user?: string } };
+      if (message.method === 'disconnect') told.push(message.params.user ?? '');
+    });
     try {
       const old = await connectAs(a, 'alice');
       const bob = await connectAs(a, 'bob');
@@ -97,7 +105,10 @@ for (const presence of [false, true]) {
       await a.api.publish('personal:#alice', 'to the one left');
       await until(() => fresh.pubs.length === 1);
       assert.deepEqual(old.pubs, []);
+      // With presence, only the connect that found another connection told the nodes; without, each did.
+      assert.deepEqual(told, presence ? ['alice'] : ['alice', 'bob', 'alice']);
     } finally {
+      watcher.disconnect();
       await a.close();
       await b.close();
       await redis.stop();

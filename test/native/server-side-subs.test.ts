@@ -15,6 +15,7 @@ before(async () => {
         openNamespace('news'),
         { name: 'srv' }, // closed to clients: only the server subscribes connections here
         { name: 'srvrec', history_size: 100, history_ttl: '60s', force_recovery: true },
+        { name: 'srvpres', presence: true },
       ],
     },
   });
@@ -251,6 +252,13 @@ test('API subscribe with override: the namespace\'s force_recovery turned off fo
   const push = await raw.waitFor((m) => m.push?.subscribe !== undefined);
   assert.equal(push.push.channel, 'srvrec:ovr');
   assert.deepEqual([push.push.subscribe.recoverable, push.push.subscribe.positioned], [undefined, undefined], 'neither recoverable nor positioned');
+  // presence: given without `value` (`{}`), the flag is false, as Centrifugo reads it.
+  await node.api.call('subscribe', { user: 'u14', channel: 'srvpres:off', override: { presence: {} } });
+  await node.api.call('subscribe', { user: 'u14', channel: 'srvpres:on' });
+  await raw.waitFor((m) => m.push?.channel === 'srvpres:on' && m.push.subscribe !== undefined);
+  const present = async (channel: string) => Object.keys(((await node.api.call('presence', { channel })) as { presence: object }).presence);
+  await until(async () => (await present('srvpres:on')).length === 1, 3000, 'presence on srvpres:on');
+  assert.deepEqual(await present('srvpres:off'), []);
   raw.close();
   for (const override of [{ force_recovery: true }, { nope: { value: true } }, { presence: { value: 'yes' } }, ['force_recovery']]) {
     await assert.rejects(node.api.call('subscribe', { user: 'u14', channel: 'srvrec:ovr2', override }), (err: { apiCode?: number }) => err.apiCode === 107, JSON.stringify(override));

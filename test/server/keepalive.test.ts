@@ -68,6 +68,10 @@ test('pings are spread over the interval, not sent to every socket at once; with
     assert.equal(firstPing.length, 40, 'each pinged within the interval');
     const spread = Math.max(...firstPing) - Math.min(...firstPing);
     assert.ok(spread >= 1000, `the first pings spread over the interval, not sent at once (${spread} ms between the first and the last)`);
+    // 1.5 intervals on, each has had its second visit: pinged again (once an interval), and kept.
+    await sleep(3000);
+    const counts = sockets.map((s) => s.seen.pings);
+    assert.ok(counts.every((n) => n >= 2 && n <= 3), `two or three pings each after 2.5 intervals at most (${counts.join(' ')})`);
     assert.ok(sockets.every((s) => s.seen.closed === undefined), 'every socket answered and stays');
   } finally {
     for (const s of sockets) s.ws.terminate();
@@ -75,8 +79,24 @@ test('pings are spread over the interval, not sent to every socket at once; with
   }
 });
 
-test('ping_interval 0: no pings, and a socket that would not answer stays; an interval past 24 days is a config error', async () => {
-  const node = await startWebdis({ webdis: { ping_interval: 0 } });
+test('a socket that does not answer pings but sends messages is alive: it stays', async () => {
+  const node = await startNode({ ws4redis: { enabled: true, ping_interval: '200ms', heartbeat: '--hb--' } });
+  try {
+    const talker = await watched(`ws://127.0.0.1:${node.port}/ws/news?subscribe-broadcast`, false);
+    for (let i = 0; i < 12; i++) {
+      talker.ws.send('--hb--');
+      await sleep(100);
+    }
+    assert.ok(talker.seen.pings >= 3);
+    assert.equal(talker.seen.closed, undefined);
+    talker.ws.close();
+  } finally {
+    await node.close();
+  }
+});
+
+test('webdis.ping_interval is off by default, as Webdis sends no pings: a socket that would not answer stays; an interval past 24 days is a config error', async () => {
+  const node = await startWebdis();
   try {
     const mute = await watched(`${node.wsBase}/.json`, false);
     await sleep(300);

@@ -186,8 +186,12 @@ export async function apiSubscribe(s: NativeSession, channel: string, opts: { cl
   try {
     prepared = await connectSubscription(s, channel, { recover: opts.recoverSince, claims: opts.claims });
   } catch (err) {
-    if (err instanceof DisconnectError && s.closed) return; // the connection went meanwhile
-    throw err;
+    if (s.closed) return; // the connection went meanwhile
+    // The call was answered already; the client learns of the failure as from a server-side
+    // subscription failing at connect: it reconnects, and recovers what it missed.
+    if (err instanceof DisconnectError) return s.close(err.disconnect);
+    logFailure(s.ctx.log, err, { channel, client: s.id }, 'server API subscribe failed');
+    return s.close(Disconnects.serverError);
   }
   const r = prepared.result;
   s.write(

@@ -24,8 +24,13 @@ export function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-/** A token `override` flag (`{"name": {"value": bool}}`), or `fallback` when it does not set it. */
+/**
+ * An `override` flag (`{"name": {"value": bool}}`, in tokens, proxy results and the API), or
+ * `fallback` when the override does not name it. As Centrifugo reads it, a flag object that is there
+ * sets the value, `false` unless `value` is `true` (`{}` turns the option off).
+ */
 export function overrideFlag(override: Record<string, unknown>, name: string, fallback: boolean): boolean {
-  const v = asObject(override[name]).value;
-  return typeof v === 'boolean' ? v : fallback;
+  const flag = override[name];
+  if (typeof flag !== 'object' || flag === null || Array.isArray(flag)) return fallback;
+  return (flag as { value?: unknown }).value === true;
 }
