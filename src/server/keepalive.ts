@@ -5,9 +5,9 @@
 // connection limit and its subscriptions for ever. Browsers and WebSocket libraries answer pings by
 // themselves. A pong or any message is a sign of life; so is a send queue that went down since the
 // last visit (the ping waits behind it: a slow reader is not a vanished one, and the dialects' queue
-// limits deal with readers too slow to keep up). The sockets are pinged in SLICES groups, one group
-// per tick, so that 10,000 sockets make 500 pings a tick rather than 10,000 writes at once holding
-// up the event loop.
+// limits deal with readers too slow to keep up); a socket the dialect stopped reading is left alone
+// until it reads again. The sockets are pinged in SLICES groups, one group per tick, so that 10,000
+// sockets make 500 pings a tick rather than 10,000 writes at once holding up the event loop.
 import { WebSocket } from 'ws';
 
 /** Groups the sockets are spread over; each is visited once per interval. */
@@ -59,6 +59,8 @@ export class KeepAlive {
       const queued = ws.bufferedAmount;
       const waiting = this.waiting.get(ws);
       if (waiting) {
+        // Not read while its commands wait (the dialect paused it): its pong may be unread, not unsent.
+        if (ws.isPaused) continue;
         if (queued === 0 || queued >= waiting.queued) {
           ws.terminate(); // its 'close' forgets it
           continue;
