@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
+import { launchChromium } from '../helpers/browser.js';
 import { startNode, type TestNode } from '../helpers/herald.js';
 import { sleep } from '../helpers/raw.js';
 import { startWebdis } from '../webdis/helpers.js';
@@ -75,6 +76,32 @@ test('pings are spread over the interval, not sent to every socket at once; with
     assert.ok(sockets.every((s) => s.seen.closed === undefined), 'every socket answered and stays');
   } finally {
     for (const s of sockets) s.ws.terminate();
+    await node.close();
+  }
+});
+
+test('a page in Chromium answers the pings by itself: its quiet Webdis socket stays over many intervals and still gets messages', async () => {
+  const node = await startWebdis({ webdis: { ping_interval: '150ms' } });
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    // A page of the loopback origin (Chromium blocks about:blank from reaching 127.0.0.1).
+    await page.goto(`${node.httpBase}/PING`);
+    await page.evaluate((url) => {
+      const w = window as unknown as { got: string[]; ws: WebSocket };
+      w.got = [];
+      w.ws = new WebSocket(url);
+      w.ws.onopen = () => w.ws.send(JSON.stringify(['SUBSCRIBE', 'quiet']));
+      w.ws.onmessage = (e) => w.got.push(String(e.data));
+    }, `${node.wsBase}/.json`);
+    await page.waitForFunction(() => (window as unknown as { got: string[] }).got.length === 1, undefined, { timeout: 10_000 });
+    await sleep(1500); // ten intervals with nothing sent by the page
+    await fetch(`${node.httpBase}/PUBLISH/quiet/still-here`);
+    await page.waitForFunction(() => (window as unknown as { got: string[] }).got.length === 2, undefined, { timeout: 10_000 });
+    assert.equal(await page.evaluate(() => (window as unknown as { ws: WebSocket }).ws.readyState), 1);
+    assert.deepEqual(await page.evaluate(() => (window as unknown as { got: string[] }).got), ['{"SUBSCRIBE":["subscribe","quiet",1]}', '{"SUBSCRIBE":["message","quiet","still-here"]}']);
+  } finally {
+    await browser.close();
     await node.close();
   }
 });
