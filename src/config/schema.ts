@@ -314,6 +314,7 @@ export const configSchema = z
           ),
           allow_anonymous_connect_without_token: flag(),
           disallow_anonymous_connection_tokens: flag(),
+          connect_include_server_time: flag(),
           allowed_origins: z.array(z.string()).default([]),
           ping_interval: duration().prefault('25s'),
           pong_timeout: duration().prefault('8s'),

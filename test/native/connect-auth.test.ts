@@ -99,6 +99,22 @@ test('a token without a user connects anonymously, unless client.disallow_anonym
   }
 });
 
+test('client.connect_include_server_time: the connect result carries the server time (ms); without it, none', async () => {
+  const raw = await RawClient.open(node.wsUrl);
+  assert.equal((await raw.connect({ token: await userToken('alice') })).time, undefined);
+  raw.close();
+  const timed = await startNode({ client: { connect_include_server_time: true } });
+  try {
+    const r = await RawClient.open(timed.wsUrl);
+    const before = Date.now();
+    const { time } = await r.connect({ token: await userToken('alice') });
+    assert.ok(typeof time === 'number' && time >= before - 1000 && time <= Date.now() + 1000, `time ${time}`);
+    r.close();
+  } finally {
+    await timed.close();
+  }
+});
+
 test('an expired connection token: error 109, the rest of the frame dropped, the connection unusable', async () => {
   const raw = await RawClient.open(node.wsUrl);
   const expired = await sign({ sub: 'alice' }, { expIn: -10 });

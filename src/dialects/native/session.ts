@@ -445,6 +445,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     }
     if (Object.keys(subResults).length) result.subs = subResults;
     result.data = rawJson(identity.data);
+    if (config.client.connect_include_server_time) result.time = Date.now();
     if (this.emulatedSession !== undefined) {
       result.session = this.emulatedSession;
       result.node = this.ctx.nodeId;
