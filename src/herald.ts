@@ -80,7 +80,9 @@ export function createHerald(options: CreateHeraldOptions = {}): Herald {
 }
 
 function createEngine(config: HeraldConfig, log: Logger): Engine {
-  const opts = { historyMetaTtlMs: config.engine.history_meta_ttl, idempotentResultTtlMs: config.engine.idempotent_result_ttl };
+  // channel.history_meta_ttl is Centrifugo v6's place for the same setting: when given, it wins.
+  const historyMetaTtlMs = config.channel.history_meta_ttl ?? config.engine.history_meta_ttl;
+  const opts = { historyMetaTtlMs, idempotentResultTtlMs: config.engine.idempotent_result_ttl };
   switch (config.engine.type) {
     case 'memory':
       return new MemoryEngine(opts);

@@ -345,6 +345,8 @@ export const configSchema = z
           without_namespace: defaults(namespaceOptionsSchema),
           namespaces: z.array(namespaceSchema).default([]),
           proxy: defaults(z.object({ subscribe: defaults(proxySchema), publish: defaults(proxySchema), sub_refresh: defaults(proxySchema) }).strict()),
+          // Centrifugo v6's place for engine.history_meta_ttl; when given, it wins.
+          history_meta_ttl: duration().optional(),
         })
         .strict()
         .superRefine((channel, ctx) => {

@@ -194,6 +194,22 @@ test('a new epoch (node restarted, memory stream lost): recovered false, then li
   }
 });
 
+test('channel.history_meta_ttl (Centrifugo v6\'s key) sets how long a stream position is kept, in place of engine.history_meta_ttl', async () => {
+  const node = await startNode({
+    engine: { history_meta_ttl: '1h' },
+    channel: { history_meta_ttl: '300ms', namespaces: [openNamespace('tmp', { history_size: 10, history_ttl: '200ms' })] },
+  });
+  try {
+    const first = (await node.api.publish('tmp:meta', 1)) as { offset: number; epoch: string };
+    await sleep(700); // past 300 ms (it would be kept an hour by engine.history_meta_ttl)
+    const second = (await node.api.publish('tmp:meta', 2)) as { offset: number; epoch: string };
+    assert.equal(second.offset, 1, 'a new stream');
+    assert.notEqual(second.epoch, first.epoch);
+  } finally {
+    await node.close();
+  }
+});
+
 test('the stream expires under a live subscription: unsubscribe 2500, the SDK resubscribes, recovered false', async () => {
   const short = await startNode({
     engine: { history_meta_ttl: '600ms' },
