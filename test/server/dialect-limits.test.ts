@@ -4,6 +4,7 @@
 // upgrade; each dialect counts only its own connections; refusals are counted in the metrics.
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { refusedCount, until } from '../helpers/herald.js';
@@ -60,6 +61,33 @@ test('webdis.connection_limit: WebSockets and comet streams past it are answered
       next.close();
       return next.res.statusCode === 200;
     }, 5000, 'the place the stream freed');
+  } finally {
+    await node.close();
+  }
+});
+
+test('Webdis comet streams pipelined on one keep-alive connection give back their places when the connection goes', async () => {
+  const node = await startWebdis({ webdis: { connection_limit: 4, max_node_patterns: 4 } });
+  const clients = async () => ((await node.herald.api('info')) as { nodes: Array<{ num_clients: number }> }).nodes[0]!.num_clients;
+  try {
+    for (let i = 0; i < 3; i++) {
+      const socket = connect(node.webdisPort, '127.0.0.1');
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (d: string) => (text += d));
+      socket.on('error', () => undefined);
+      // The second waits in Node's queue behind the first, which never ends.
+      socket.write(`GET /PSUBSCRIBE/a${i}* HTTP/1.1\r\nHost: x\r\n\r\nGET /PSUBSCRIBE/b${i}* HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await until(() => text.includes('psubscribe'), 5000, 'the first stream');
+      await until(async () => (await clients()) === 2, 5000, 'both streams counted');
+      socket.destroy();
+      await until(async () => (await clients()) === 0, 5000, `both places given back (${i})`);
+    }
+    // The patterns are given back too: four new ones fit.
+    const c = await WdClient.open(`${node.wsBase}/.json`);
+    c.send('PSUBSCRIBE', 'p1*', 'p2*', 'p3*', 'p4*');
+    assert.deepEqual((await c.take(4)).map((f) => JSON.parse(f).PSUBSCRIBE[0]), ['psubscribe', 'psubscribe', 'psubscribe', 'psubscribe']);
+    c.ws.close();
   } finally {
     await node.close();
   }

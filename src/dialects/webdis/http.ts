@@ -163,10 +163,17 @@ export class WebdisHttp {
       },
     );
     this.comets.add(res);
-    res.on('close', () => {
-      this.comets.delete(res);
+    // Given back when the response closes, or when its connection does: a comet pipelined behind
+    // another on one keep-alive connection waits in Node's queue, and its response never closes if
+    // the connection goes first.
+    const socket = req.socket;
+    const release = () => {
+      socket.off('close', release);
+      if (!this.comets.delete(res)) return;
       pubsub.close();
-    });
+    };
+    res.on('close', release);
+    socket.once('close', release);
     req.socket.setTimeout(0);
     try {
       await pubsub.subscribe(verb, pattern, names);

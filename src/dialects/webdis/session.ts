@@ -18,6 +18,8 @@ export const SERVICE_UNAVAILABLE = 'Service Unavailable';
 
 /** Close code for a client that does not read its frames fast enough. */
 const SLOW_CLOSE = 1008;
+/** How long a closed socket may take to answer the close before it is cut off. */
+const CLOSE_WAIT_MS = 5_000;
 
 /** What a session needs from the dialect. */
 export interface SessionContext extends CommandContext, PubSubContext {}
@@ -51,6 +53,9 @@ export class WebdisSession {
     if (this.closed) return;
     this.outbox.kill();
     this.ws.close(code, reason);
+    // A client that does not answer the close (one that stopped reading, above all) keeps its place
+    // under webdis.connection_limit until its socket goes: cut it off after a few seconds, not ws's 30.
+    setTimeout(() => this.ws.terminate(), CLOSE_WAIT_MS).unref();
     this.onClose();
   }
 
