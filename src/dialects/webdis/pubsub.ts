@@ -54,11 +54,6 @@ export class PatternBudget {
 
   constructor(readonly max: number) {}
 
-  /** Distinct patterns held. */
-  get size(): number {
-    return this.holders.size;
-  }
-
   /** Takes one more holder of `channel`; false when it is a pattern new to the node past the limit. */
   take(channel: string): boolean {
     const n = this.holders.get(channel);
