@@ -130,6 +130,35 @@ export type TokenConfig = z.output<typeof tokenSchema>;
 
 const defaults = <T extends z.ZodType>(schema: T) => schema.prefault({} as never);
 
+/** Refuses a second namespace of the same name (`what`: how the message names them). */
+function uniqueNames(namespaces: ReadonlyArray<{ name: string }>, ctx: z.RefinementCtx, what: string): void {
+  const seen = new Set<string>();
+  namespaces.forEach((ns, i) => {
+    if (seen.has(ns.name)) ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate ${what} "${ns.name}"` });
+    seen.add(ns.name);
+  });
+}
+
+/**
+ * A namespace that hands its decisions to a proxy needs that proxy: `default` (its section's own,
+ * which must then have an endpoint, named `defaultKey` in the message) or one of `proxies` with an
+ * endpoint. `path` is where the namespace's `enabledKey` and `nameKey` are.
+ */
+function checkProxyChoice(
+  ctx: z.RefinementCtx,
+  named: ReadonlyMap<string, { endpoint: string }>,
+  choice: { name: string; defaultEndpoint: string; defaultKey: string },
+  path: Array<string | number>,
+  enabledKey: string,
+  nameKey: string,
+): void {
+  if (choice.name === DEFAULT_PROXY_NAME) {
+    if (!choice.defaultEndpoint) ctx.addIssue({ code: 'custom', path: [...path, enabledKey], message: `needs ${choice.defaultKey}` });
+  } else if (!named.get(choice.name)?.endpoint) {
+    ctx.addIssue({ code: 'custom', path: [...path, nameKey], message: `no proxy named "${choice.name}" with an endpoint in proxies` });
+  }
+}
+
 /** Which proxy answers the RPC methods of a namespace (Centrifugo v6's `rpc` options). */
 const rpcOptionsShape = { proxy_enabled: flag(), proxy_name: z.string().default(DEFAULT_PROXY_NAME) };
 /** Centrifugo v6's `rpc` section: RPC methods by namespace (`ns:method`), each namespace's proxy, and the ping extension. */
@@ -146,13 +175,7 @@ const rpcSchema = z
     ping: defaults(z.object({ enabled: flag(), method: z.string().min(1).default('ping') }).strict()),
   })
   .strict()
-  .superRefine((rpc, ctx) => {
-    const seen = new Set<string>();
-    rpc.namespaces.forEach((ns, i) => {
-      if (seen.has(ns.name)) ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate RPC namespace "${ns.name}"` });
-      seen.add(ns.name);
-    });
-  });
+  .superRefine((rpc, ctx) => uniqueNames(rpc.namespaces, ctx, 'RPC namespace'));
 
 /** Why a Webdis ACL `ip` is not an address or CIDR, or undefined when it is one. */
 function subnetProblem(spec: string): string | undefined {
@@ -349,15 +372,7 @@ export const configSchema = z
           history_meta_ttl: duration().optional(),
         })
         .strict()
-        .superRefine((channel, ctx) => {
-          const seen = new Set<string>();
-          channel.namespaces.forEach((ns, i) => {
-            if (seen.has(ns.name)) {
-              ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate namespace "${ns.name}"` });
-            }
-            seen.add(ns.name);
-          });
-        }),
+        .superRefine((channel, ctx) => uniqueNames(channel.namespaces, ctx, 'namespace')),
     ),
     http_api: defaults(
       z
@@ -435,12 +450,8 @@ export const configSchema = z
     for (const [ns, path] of all) {
       for (const which of ['subscribe', 'publish', 'sub_refresh'] as const) {
         if (!ns[`${which}_proxy_enabled`]) continue;
-        const name = ns[`${which}_proxy_name`];
-        if (name === DEFAULT_PROXY_NAME) {
-          if (!config.channel.proxy[which].endpoint) ctx.addIssue({ code: 'custom', path: [...path, `${which}_proxy_enabled`], message: `needs channel.proxy.${which}.endpoint` });
-        } else if (!named.get(name)?.endpoint) {
-          ctx.addIssue({ code: 'custom', path: [...path, `${which}_proxy_name`], message: `no proxy named "${name}" with an endpoint in proxies` });
-        }
+        const choice = { name: ns[`${which}_proxy_name`], defaultEndpoint: config.channel.proxy[which].endpoint, defaultKey: `channel.proxy.${which}.endpoint` };
+        checkProxyChoice(ctx, named, choice, path, `${which}_proxy_enabled`, `${which}_proxy_name`);
       }
     }
     const personal = config.client.subscribe_to_user_personal_channel;
@@ -464,11 +475,8 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['client', 'proxy', 'rpc', 'endpoint'], message: 'sends every RPC to one backend: leave it empty when rpc namespaces enable proxies (set rpc.proxy instead)' });
         break;
       }
-      if (ns.proxy_name === DEFAULT_PROXY_NAME) {
-        if (!rpc.proxy.endpoint) ctx.addIssue({ code: 'custom', path: [...path, 'proxy_enabled'], message: 'needs rpc.proxy.endpoint' });
-      } else if (!named.get(ns.proxy_name)?.endpoint) {
-        ctx.addIssue({ code: 'custom', path: [...path, 'proxy_name'], message: `no proxy named "${ns.proxy_name}" with an endpoint in proxies` });
-      }
+      const choice = { name: ns.proxy_name, defaultEndpoint: rpc.proxy.endpoint, defaultKey: 'rpc.proxy.endpoint' };
+      checkProxyChoice(ctx, named, choice, path, 'proxy_enabled', 'proxy_name');
     }
     // A client's presence entry is added again every presence_update_interval: it must outlive that.
     if (config.client.presence_update_interval <= 0) {

@@ -4,6 +4,7 @@
 // and sharded pub/sub (SSUBSCRIBE/SPUBLISH) in cluster mode so the load spreads over the shards.
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
+import { within } from '../server/bounded.js';
 import { HeraldError } from '../errors.js';
 import {
   channelKind,
@@ -157,12 +158,7 @@ export class RedisEngine implements Engine {
     // publishes and subscribes fail with a clear temporary error and the node keeps serving.
     this.cmd.connect().catch((err: Error) => this.options.log.error({ err: err.message }, `redis unreachable (${where}); retrying`));
     this.sub.connect().catch(() => undefined);
-    let startTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([this.whenReady(this.cmd), this.whenReady(this.sub)]),
-      new Promise((r) => (startTimer = setTimeout(r, 3_000))),
-    ]);
-    clearTimeout(startTimer);
+    await within(Promise.all([this.whenReady(this.cmd), this.whenReady(this.sub)]), 3_000);
     if (this.cmd.status === 'ready') await this.functions.ensure().catch(() => undefined);
     if (this.cmd.status !== 'ready' || this.sub.status !== 'ready') {
       this.options.log.error(`redis not ready after 3 s (${where}); serving anyway and retrying in the background`);
@@ -381,9 +377,7 @@ export class RedisEngine implements Engine {
     for (const p of this.pendingSubscribe.values()) for (const w of p.waiters) w.reject(new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed'));
     this.pendingSubscribe.clear();
     // QUIT politely, but never wait long: a dead cluster node would keep it pending forever.
-    let quitTimer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.allSettled([this.cmd.quit(), this.sub.quit()]), new Promise((r) => (quitTimer = setTimeout(r, 1_000)))]);
-    clearTimeout(quitTimer);
+    await within(Promise.allSettled([this.cmd.quit(), this.sub.quit()]), 1_000);
     this.cmd.disconnect();
     this.sub.disconnect();
   }

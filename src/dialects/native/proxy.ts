@@ -270,17 +270,30 @@ export function withCommandHeaders(session: NativeSession, req: Record<string, u
 }
 
 /**
+ * Calls a proxy about a session (`body` joins what every request says of the connection and its
+ * user): the backend's reply, or undefined when it failed (logged).
+ */
+async function reach(
+  session: NativeSession,
+  which: 'RPC' | 'subscribe' | 'publish' | 'refresh' | 'sub_refresh',
+  config: ProxyConfig,
+  body: Record<string, unknown>,
+): Promise<ProxyReply | undefined> {
+  try {
+    return await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session);
+  } catch (err) {
+    proxyFailed(session, which, config.endpoint, err);
+    return undefined;
+  }
+}
+
+/**
  * Asks a proxy on behalf of a client's command: the backend's result, or its error (a reply error) or
  * disconnect thrown as the command's outcome; a failing backend is error 100 (temporary).
  */
 async function ask(session: NativeSession, which: 'RPC' | 'subscribe' | 'publish', config: ProxyConfig, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  let reply: ProxyReply;
-  try {
-    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session);
-  } catch (err) {
-    proxyFailed(session, which, config.endpoint, err);
-    throw new ReplyError(Errors.internal);
-  }
+  const reply = await reach(session, which, config, body);
+  if (!reply) throw new ReplyError(Errors.internal);
   if ('disconnect' in reply) throw new DisconnectError(reply.disconnect);
   if ('error' in reply) throw new ReplyError(reply.error);
   return reply.result;
@@ -367,13 +380,8 @@ export async function askRefresh(
   config: ProxyConfig,
   body: Record<string, unknown>,
 ): Promise<RefreshOutcome> {
-  let reply: ProxyReply;
-  try {
-    reply = await callProxy(config, { ...proxyRequest(session), user: session.user, ...body }, session);
-  } catch (err) {
-    proxyFailed(session, which, config.endpoint, err);
-    return 'failed';
-  }
+  const reply = await reach(session, which, config, body);
+  if (!reply) return 'failed';
   const result = 'result' in reply ? reply.result : undefined;
   const expireAt = result ? expireAtMs(result) : 0;
   if (!result || result.expired === true || (expireAt > 0 && expireAt <= Date.now())) return 'expired';

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { logFailure } from '../../errors.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { OutboxBase, type OutboxSocket } from '../../hub/outbox.js';
+import { closeOrCut } from '../../server/bounded.js';
 import { Inbound, type Pausable } from '../../server/inbound.js';
 import { DeadlineObject, NOT_SCHEDULED, timers, type Deadline } from '../../hub/timer-wheel.js';
 import {
@@ -206,13 +207,8 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     this.state = 'closed';
     this.flush();
     this.kill();
-    try {
-      this.ws.close(d.code, closeReason(d.reason));
-    } catch {
-      this.ws.terminate();
-    }
     // A client that does not answer the close handshake is cut off, so its socket does not linger.
-    setTimeout(() => this.ws.terminate(), 5_000).unref();
+    closeOrCut(this.ws, () => this.ws.close(d.code, closeReason(d.reason)));
     this.cleanup();
   }
 

@@ -4,6 +4,7 @@
 // an error frame and the socket stays usable.
 import type { WebSocket } from 'ws';
 import { Outbox } from '../../hub/outbox.js';
+import { closeOrCut } from '../../server/bounded.js';
 import { Inbound } from '../../server/inbound.js';
 import type { Permissions } from './acl.js';
 import { PUBSUB_VERBS, arityError, nameTooLong, namesReserved, runCommand, verbOf, type CommandContext, type Outcome } from './commands.js';
@@ -18,8 +19,6 @@ export const SERVICE_UNAVAILABLE = 'Service Unavailable';
 
 /** Close code for a client that does not read its frames fast enough. */
 const SLOW_CLOSE = 1008;
-/** How long a closed socket may take to answer the close before it is cut off. */
-const CLOSE_WAIT_MS = 5_000;
 
 /** What a session needs from the dialect. */
 export interface SessionContext extends CommandContext, PubSubContext {}
@@ -52,10 +51,7 @@ export class WebdisSession {
   end(code: number, reason: string): void {
     if (this.closed) return;
     this.outbox.kill();
-    this.ws.close(code, reason);
-    // A client that does not answer the close (one that stopped reading, above all) keeps its place
-    // under webdis.connection_limit until its socket goes: cut it off after a few seconds, not ws's 30.
-    setTimeout(() => this.ws.terminate(), CLOSE_WAIT_MS).unref();
+    closeOrCut(this.ws, () => this.ws.close(code, reason));
     this.onClose();
   }
 

@@ -6,6 +6,7 @@ import type { Ws4RedisFlag } from '../../config/schema.js';
 import { rawChannel, type Publication, type StreamPosition } from '../../engine/engine.js';
 import type { Subscriber } from '../../hub/hub.js';
 import { Outbox } from '../../hub/outbox.js';
+import { closeOrCut, within } from '../../server/bounded.js';
 import { Inbound } from '../../server/inbound.js';
 import { connectionChannels, type Ws4RedisIdentity } from './channels.js';
 import type { Ws4RedisContext } from './context.js';
@@ -126,12 +127,7 @@ export class Ws4RedisSession implements Subscriber {
     this.state = 'closing';
     if (wasOpen) this.outbox.flush();
     this.outbox.kill();
-    try {
-      this.realClose(code, reason);
-    } catch {
-      this.ws.terminate();
-    }
-    setTimeout(() => this.ws.terminate(), 5_000).unref();
+    closeOrCut(this.ws, () => this.realClose(code, reason));
   }
 
   /** Node shutdown: lets pending publishes finish (bounded), then closes with 1001 and waits (bounded). */
@@ -291,11 +287,4 @@ export class Ws4RedisSession implements Subscriber {
   private settled(ms: number): Promise<void> {
     return within(this.chain.catch(() => undefined), ms);
   }
-}
-
-/** Resolves when `work` does, or after `ms`, whichever comes first. */
-function within(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<void>((r) => (timer = setTimeout(r, ms)));
-  return Promise.race([work.then(() => undefined), limit]).finally(() => clearTimeout(timer));
 }
