@@ -18,6 +18,8 @@ export interface PublishOptions {
   readonly tags?: Record<string, string>;
   readonly skipHistory?: boolean;
   readonly idempotencyKey?: string;
+  /** Sent as a fossil delta to subscribers that negotiated delta compression. */
+  readonly delta?: boolean;
 }
 
 /** A stream position returned for channels with history. */
@@ -142,5 +144,5 @@ function safeJson(text: string): unknown {
 }
 
 function publishFields(opts: PublishOptions): Record<string, unknown> {
-  return { tags: opts.tags, skip_history: opts.skipHistory, idempotency_key: opts.idempotencyKey };
+  return { tags: opts.tags, skip_history: opts.skipHistory, idempotency_key: opts.idempotencyKey, delta: opts.delta };
 }

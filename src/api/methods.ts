@@ -108,7 +108,8 @@ const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, u
       tags = t as Record<string, string>;
     }
     const history = req.skip_history === true ? undefined : historyOf(opts);
-    const published = ctx.engine.publish(channel, { data, tags, history, idempotencyKey: str(req.idempotency_key) || undefined });
+    // `delta`: subscribers that negotiated delta compression may be sent a delta (see native/delta.ts).
+    const published = ctx.engine.publish(channel, { data, tags, history, idempotencyKey: str(req.idempotency_key) || undefined, delta: req.delta === true });
     return published.then(history ? positionResult : emptyResult);
   } catch (err) {
     return Promise.reject(err);

@@ -41,6 +41,9 @@ const namespaceOptionsBase = z.object({
   allow_presence_for_subscriber: flag(),
   allow_presence_for_anonymous: flag(),
   allow_user_limited_channels: flag(),
+  // Fossil delta compression: what subscribers may ask for, and whether every publication is sent as a delta.
+  allowed_delta_types: z.array(z.enum(['fossil'])).default([]),
+  delta_publish: flag(),
   // The subscribe and publish proxies (channel.proxy) decide for this namespace's channels.
   subscribe_proxy_enabled: flag(),
   publish_proxy_enabled: flag(),

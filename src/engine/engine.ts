@@ -30,6 +30,8 @@ export interface Publication {
   readonly time?: number;
   /** For deliveries on a pattern channel: the channel the publication was made on. */
   readonly channel?: string;
+  /** Published for delta compression: subscribers that negotiated it may be sent a delta. */
+  readonly delta?: boolean;
 }
 
 // Engine channel names. Native channels are used as they are. Raw channels (Webdis, ws4redis) are
@@ -65,6 +67,8 @@ export interface PublishRequest {
   readonly history?: { readonly size: number; readonly ttlMs: number };
   /** A publish with a key seen within the idempotency window is not published again. */
   readonly idempotencyKey?: string;
+  /** Mark the publication for delta compression (Publication.delta). */
+  readonly delta?: boolean;
 }
 
 /** The result of a publish. */

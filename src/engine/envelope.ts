@@ -1,6 +1,7 @@
 // The envelope of a publication on Redis: one JSON header line, `\n`, then the payload bytes as
 // published. The header carries the stream position and the publisher's info and tags:
-//   {"o":<offset>,"e":"<epoch>","t":<ms>,"i":{"u":"<user>","c":"<client>","ci":<raw json>},"g":{<tags>}}\n<data>
+//   {"o":<offset>,"e":"<epoch>","t":<ms>,"i":{"u":"<user>","c":"<client>","ci":<raw json>},"g":{<tags>},"d":1}\n<data>
+// (`d`: published for delta compression).
 // The publish function (redis-functions.ts) writes the same format, so any Redis client can publish.
 // A client's join or leave travels on the same channel, as a header alone with no offset:
 //   {"j":"join"|"leave","i":{…}}\n
@@ -35,11 +36,12 @@ export function decodeClientInfo(i: { u?: unknown; c?: unknown; ci?: unknown; hi
   return info;
 }
 
-/** The header fields that do not depend on the stream position (info and tags), as a JSON fragment `,"i":…,"g":…`. */
-export function headerExtra(info: ClientInfo | undefined, tags: Readonly<Record<string, string>> | undefined): string {
+/** The header fields that do not depend on the stream position (info, tags, delta), as a JSON fragment `,"i":…,"g":…,"d":1`. */
+export function headerExtra(info: ClientInfo | undefined, tags: Readonly<Record<string, string>> | undefined, delta?: boolean): string {
   let out = '';
   if (info) out += `,"i":${encodeClientInfo(info)}`;
   if (tags && Object.keys(tags).length) out += `,"g":${JSON.stringify(tags)}`;
+  if (delta) out += ',"d":1';
   return out;
 }
 
@@ -54,7 +56,7 @@ export function encodeJoinLeave(kind: JoinLeave, info: ClientInfo): Buffer {
   return Buffer.from(`{"j":"${kind}","i":${encodeClientInfo(info)}}\n`);
 }
 
-type Header = { o?: unknown; e?: unknown; t?: unknown; j?: unknown; i?: { u?: unknown; c?: unknown; ci?: unknown; hi?: unknown }; g?: unknown };
+type Header = { o?: unknown; e?: unknown; t?: unknown; j?: unknown; d?: unknown; i?: { u?: unknown; c?: unknown; ci?: unknown; hi?: unknown }; g?: unknown };
 
 /**
  * Reads an envelope: a publication, or a join or leave; null when the bytes are not one (a foreign
@@ -89,6 +91,7 @@ export function decodeEnvelope(
     info,
     tags,
     time: typeof h.t === 'number' ? h.t : undefined,
+    delta: h.d === 1 || undefined,
   };
   return { pub, position: { offset: h.o, epoch } };
 }

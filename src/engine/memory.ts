@@ -134,13 +134,13 @@ export class MemoryEngine implements Engine {
     if (request.history && request.history.size > 0) {
       const stream = this.liveStream(channel, now, true)!;
       stream.top += 1;
-      pub = { offset: stream.top, data: request.data, info: request.info, tags: request.tags, time: now };
+      pub = { offset: stream.top, data: request.data, info: request.info, tags: request.tags, time: now, delta: request.delta };
       stream.append(pub, request.history.size);
       stream.pubsExpireAt = now + request.history.ttlMs;
       stream.metaExpireAt = now + Math.max(this.options.historyMetaTtlMs, request.history.ttlMs);
       position = { offset: stream.top, epoch: stream.epoch };
     } else {
-      pub = { offset: 0, data: request.data, info: request.info, tags: request.tags, time: now };
+      pub = { offset: 0, data: request.data, info: request.info, tags: request.tags, time: now, delta: request.delta };
     }
     if (request.idempotencyKey) {
       this.idempotency.set(`${channel}\u0000${request.idempotencyKey}`, {

@@ -276,7 +276,7 @@ export class RedisEngine implements Engine {
     }
     if (kind === 'pattern') throw new HeraldError('HERALD_ERR_ENGINE', `cannot publish to a pattern: ${name}`);
     const names = channelNames(this.options.prefix, channel);
-    const extra = headerExtra(request.info, request.tags);
+    const extra = headerExtra(request.info, request.tags, request.delta);
     const time = Date.now();
     const size = request.history?.size ?? 0;
     if (size === 0 && !request.idempotencyKey) {

@@ -167,7 +167,24 @@ export function engineContract(factory: EngineFactory): void {
       }
     });
 
-    test('binary payloads are kept byte for byte', async () => {
+    test('the delta mark round-trips through delivery and history, with and without history', async () => {
+      const c = ch();
+      await engine.subscribe(c);
+      await engine.publish(c, { data: data('d1'), history: HISTORY, delta: true });
+      await engine.publish(c, { data: data('d2'), history: HISTORY });
+      await engine.publish(c, { data: data('d3'), delta: true });
+      await waitFor(() => on(c).length === 3, 'delivery');
+      assert.deepEqual(
+        on(c).map((d) => d.pub.delta === true),
+        [true, false, true],
+      );
+      assert.deepEqual(
+        (await engine.history(c, { limit: -1 })).publications.map((p) => p.delta === true),
+        [true, false],
+      );
+    });
+
+        test('binary payloads are kept byte for byte', async () => {
       const c = ch();
       const bytes = Buffer.from([0, 255, 1, 254, 10, 13]);
       await engine.publish(c, { data: bytes, history: HISTORY });

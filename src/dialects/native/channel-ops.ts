@@ -9,7 +9,8 @@ import type { Subscriber } from '../../hub/hub.js';
 import { payloadText } from '../../server/json-source.js';
 import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson, ttlSeconds } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
-import { NATIVE_FORMAT } from './context.js';
+import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT } from './context.js';
+import { DeltaChain, FOSSIL } from './delta.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
@@ -22,7 +23,7 @@ import type { NativeSession } from './session.js';
  * channel in the session: under fan-out that is one object fewer to touch per delivery.
  */
 export class ChannelSub implements Subscriber {
-  readonly format = NATIVE_FORMAT;
+  readonly format: string;
   /** Last offset sent to the client, and the epoch it belongs to. */
   offset = 0;
   epoch = '';
@@ -49,7 +50,11 @@ export class ChannelSub implements Subscriber {
     public expireAt: number,
     /** Raw JSON channel info (subscription token `info`): the `chan_info` of this client's publications. */
     public chanInfo: string | undefined,
-  ) {}
+    /** Negotiated delta compression: its publications go out as strings, some as deltas. */
+    readonly delta: DeltaChain | null = null,
+  ) {
+    this.format = delta ? NATIVE_DELTA_FORMAT : NATIVE_FORMAT;
+  }
 
   deliver(_channel: string, pub: Publication, position: StreamPosition, bytes: Buffer): void {
     this.session.deliver(this, pub, position, bytes);
@@ -78,6 +83,8 @@ interface SetupOptions {
   readonly presence: PresenceFlags;
   /** Refreshed by the server through the sub_refresh proxy (a namespace with sub_refresh_proxy_enabled). */
   readonly serverRefreshed?: boolean;
+  /** The client asked for fossil deltas and the namespace allows them. */
+  readonly delta?: boolean;
 }
 
 /** A subscription set up but not yet active: write `result` somewhere, then call `activate`. */
@@ -144,6 +151,8 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     chanInfo,
     presence: presenceFlags(opts, override, s.user, req.join_leave === true),
     serverRefreshed,
+    // Any other type, or one the namespace does not allow, is ignored (no `delta` in the result), as Centrifugo does.
+    delta: req.delta === FOSSIL && opts.allowed_delta_types.includes(FOSSIL),
   });
   if (!prepared) return;
   s.write(encodeResult(id, 'subscribe', prepared.result));
@@ -316,7 +325,8 @@ async function setup(
   if (s.closed) return null;
   // Callers subscribe a channel the session does not hold (one subscription per channel: the hub
   // holds each one, and would hand a replaced one the channel's publications too).
-  const sub = new ChannelSub(s, channel, serverSide, o.positioned, o.recoverable, o.expireAt, o.chanInfo);
+  const delta = o.delta ? new DeltaChain(ns.delta_publish) : null;
+  const sub = new ChannelSub(s, channel, serverSide, o.positioned, o.recoverable, o.expireAt, o.chanInfo, delta);
   sub.pushJoinLeave = o.presence.pushJoinLeave;
   sub.serverRefreshed = o.serverRefreshed === true;
   s.subs.set(sub);
@@ -370,7 +380,7 @@ async function setup(
         result.was_recovering = true;
         result.offset = recovered && !o.cacheMode ? o.recover.offset : top.offset;
         assertJsonPayloads(pubs);
-        if (pubs.length) result.publications = pubs.map(publicationJson);
+        if (pubs.length) result.publications = pubs.map(delta ? (pub) => delta.json(pub) : publicationJson);
       } else {
         top = (await engine.history(channel, { limit: 0 })).position;
         if (s.closed) return gone();
@@ -402,6 +412,7 @@ async function setup(
     return fail(err);
   }
   if (o.data !== undefined) result.data = new RawJson(o.data);
+  if (delta) result.delta = true;
   // Refreshed by the server (sub_refresh proxy): the client is not told of the expiry.
   if (!sub.serverRefreshed) Object.assign(result, expiryFields(o.expireAt));
   return {
@@ -413,7 +424,7 @@ async function setup(
       const ready = sub.positioned ? liveAfter(sub.buffer!, sub.offset, sub.epoch) : sub.buffer!;
       if (!ready) return s.close(Disconnects.insufficientState);
       for (const b of ready) {
-        s.write(b.bytes);
+        s.write(delta ? delta.push(channel, b.pub, b.bytes) : b.bytes);
         if (b.pub.offset > sub.offset) sub.offset = b.pub.offset;
       }
       sub.buffer = null;

@@ -68,19 +68,44 @@ function oneLine(text: string): string {
 
 /**
  * The one definition of a Publication on the wire (zero fields omitted), as JSON text; `data` is
- * the payload's text. Written directly: it is on the hot path, once per publication.
+ * JSON text: the payload's, or (delta compression) a string. Written directly: it is on the hot
+ * path, once per publication.
  */
-function publicationText(pub: Publication, data: string): string {
-  let out = `{"data":${oneLine(data)}`;
+function publicationText(pub: Publication, data: string, delta = false): string {
+  let out = `{"data":${data}`;
   if (pub.info) out += `,"info":${stringify(clientInfoJson(pub.info))}`;
   if (pub.offset > 0) out += `,"offset":${pub.offset}`;
   if (pub.tags && Object.keys(pub.tags).length) out += `,"tags":${stringify(pub.tags)}`;
+  if (delta) out += ',"delta":true';
   return `${out}}`;
 }
 
 /** The wire form of a Publication, for replies (history, recovery). */
 export function publicationJson(pub: Publication): RawJson {
-  return new RawJson(publicationText(pub, pub.data.toString('utf8')));
+  return new RawJson(publicationText(pub, oneLine(pub.data.toString('utf8'))));
+}
+
+/**
+ * The wire form of a Publication for a subscription that negotiated delta compression: `data` is a
+ * string, the payload's text (`delta` false) or a fossil delta of it (`delta` true).
+ */
+export function stringPublicationJson(pub: Publication, text: string, delta: boolean): RawJson {
+  return new RawJson(publicationText(pub, JSON.stringify(text), delta));
+}
+
+/** A publication push whose `data` is a string (see stringPublicationJson). */
+export function encodeStringPublicationPush(channel: string, pub: Publication, text: string, delta: boolean): Buffer {
+  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${publicationText(pub, JSON.stringify(text), delta)}}}`);
+}
+
+/**
+ * The publication push for subscriptions that negotiated delta compression, in full (the payload's
+ * text as a string): built once per publication, as encodePublicationPush.
+ */
+export function encodeFullStringPush(channel: string, pub: Publication): Buffer {
+  const text = pub.data.toString('utf8');
+  if (!isJsonText(text)) return NON_JSON_PUSH;
+  return encodeStringPublicationPush(channel, pub, text, false);
 }
 
 /**
@@ -93,7 +118,7 @@ export const NON_JSON_PUSH = Buffer.alloc(0);
 export function encodePublicationPush(channel: string, pub: Publication): Buffer {
   const text = pub.data.toString('utf8');
   if (!isJsonText(text)) return NON_JSON_PUSH;
-  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${publicationText(pub, text)}}}`);
+  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${publicationText(pub, oneLine(text))}}}`);
 }
 
 /** A push to one channel (`unsubscribe`, `subscribe`, `join`, `leave`) or to the connection (`message`). */

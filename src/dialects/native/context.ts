@@ -32,3 +32,6 @@ export interface NativeContext {
 
 /** The native dialect's wire format name in the hub. */
 export const NATIVE_FORMAT = 'native';
+
+/** The wire format of native subscriptions that negotiated delta compression (`data` as a string). */
+export const NATIVE_DELTA_FORMAT = 'native-delta';

@@ -177,7 +177,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       sub.offset = pub.offset;
     }
     if (this.earlyPingTick !== NO_EARLY_PING && this.earlyPingTick <= timers.now) this.pingWithOutput();
-    this.push(bytes);
+    this.push(sub.delta === null ? bytes : sub.delta.push(sub.channel, pub, bytes));
   }
 
   /** The engine may have lost publications of a channel (the hub already dropped it): resubscribe. */
