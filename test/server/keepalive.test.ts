@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { launchChromium } from '../helpers/browser.js';
-import { startNode, type TestNode } from '../helpers/herald.js';
+import { startNode, until, type TestNode } from '../helpers/herald.js';
 import { sleep } from '../helpers/raw.js';
-import { startWebdis } from '../webdis/helpers.js';
+import { RedisProcess } from '../helpers/redis.js';
+import { OPEN_LOCAL, startWebdis } from '../webdis/helpers.js';
 
 /** A socket that records the pings it gets and how it closed; `autoPong: false` leaves pings unanswered. */
 function watched(url: string, autoPong = true) {
@@ -52,6 +53,30 @@ test('ws4redis.ping_interval: ws4redis sockets are pinged; one that does not ans
     await checkKeepAlive({ live: url, mute: url });
   } finally {
     await node.close();
+  }
+});
+
+test('a socket the dialect stopped reading (its commands wait on a stopped Redis) is not taken for dead; its replies come when Redis answers', async () => {
+  const redis = await RedisProcess.start();
+  const node = await startWebdis({ engine: { type: 'redis', redis: { url: redis.url } }, webdis: { acl: OPEN_LOCAL, ping_interval: '200ms' } });
+  try {
+    const { ws, seen } = await watched(`${node.wsBase}/.json`);
+    const replies: string[] = [];
+    ws.on('message', (data: Buffer) => replies.push(data.toString('utf8')));
+    redis.pause();
+    // 300 commands: reading stops at 256 waiting, so the pongs to the pings sent meanwhile stay unread.
+    for (let i = 0; i < 300; i++) ws.send(JSON.stringify(['GET', `paused:${i}`]));
+    await sleep(1500); // seven intervals: twice over what ends a socket that gives no sign of life
+    assert.equal(seen.closed, undefined, 'a paused socket is left alone');
+    redis.resume();
+    await until(() => replies.length === 300, 8000, 'the 300 replies');
+    assert.deepEqual(JSON.parse(replies[299]!), { GET: null });
+    assert.equal(seen.closed, undefined);
+    ws.close();
+  } finally {
+    redis.resume();
+    await node.close();
+    await redis.stop();
   }
 });
 
