@@ -14,6 +14,8 @@ const USER_SEPARATOR = ',';
 export class ChannelRules {
   private readonly namespaces = new Map<string, NamespaceOptions>();
   private readonly defaultOptions: NamespaceOptions;
+  /** Each namespace's compiled `channel_regex` (namespaces without one are not listed). */
+  private readonly nameRules = new Map<NamespaceOptions, RegExp>();
 
   constructor(config: HeraldConfig['channel']) {
     this.defaultOptions = config.without_namespace;
@@ -22,6 +24,22 @@ export class ChannelRules {
       if (name === '') this.defaultOptions = options;
       else this.namespaces.set(name, options);
     }
+    for (const options of [this.defaultOptions, ...this.namespaces.values()]) {
+      if (options.channel_regex) this.nameRules.set(options, new RegExp(options.channel_regex, 'u'));
+    }
+  }
+
+  /**
+   * True when the channel's name is one its namespace's `channel_regex` allows (always, without one).
+   * As Centrifugo matches it: the part after the namespace (the private prefix left out), or the
+   * whole name for a channel without a namespace; unanchored unless the expression says `^…$`.
+   */
+  nameAllowed(channel: string, options: NamespaceOptions): boolean {
+    const rule = this.nameRules.get(options);
+    if (!rule) return true;
+    const name = channel.startsWith(PRIVATE_PREFIX) ? channel.slice(PRIVATE_PREFIX.length) : channel;
+    const i = name.indexOf(NAMESPACE_BOUNDARY);
+    return rule.test(i < 0 ? channel : name.slice(i + 1));
   }
 
   /** The namespace name of a channel ('' for none). */

@@ -18,6 +18,16 @@ const pingInterval = (fallback: string) =>
     .prefault(fallback)
     .refine((ms) => ms <= MAX_TIMER_MS, { message: 'must be at most 24 days (2147483647 ms, the longest timer Node keeps)' });
 
+/** True when `src` compiles as a regular expression (with the `u` flag, as channel_regex is used). */
+function validRegex(src: string): boolean {
+  try {
+    new RegExp(src, 'u');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const namespaceOptionsBase = z.object({
   history_size: z.number().int().min(0).max(1_000_000).default(0),
   history_ttl: duration().prefault(0),
@@ -41,6 +51,11 @@ const namespaceOptionsBase = z.object({
   allow_presence_for_subscriber: flag(),
   allow_presence_for_anonymous: flag(),
   allow_user_limited_channels: flag(),
+  // Channel names a client may use here: the part after the namespace must match (client commands only).
+  channel_regex: z
+    .string()
+    .default('')
+    .refine(validRegex, { message: 'must be a valid regular expression' }),
   // Fossil delta compression: what subscribers may ask for, and whether every publication is sent as a delta.
   allowed_delta_types: z.array(z.enum(['fossil'])).default([]),
   delta_publish: flag(),

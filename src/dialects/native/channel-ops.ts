@@ -12,7 +12,7 @@ import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from '
 import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT } from './context.js';
 import { DeltaChain, FOSSIL } from './delta.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
-import { asObject, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
+import { asObject, channelOptions, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
 import { askChannelProxy, askRefresh, channelProxy, publishedData, REFRESH_RETRY_MS } from './proxy.js';
 import type { NativeSession } from './session.js';
@@ -100,8 +100,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   if (channel.length > config.client.channel_max_length) throw new ReplyError(Errors.limitExceeded);
   if (s.subs.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
   if (s.subs.size >= config.client.channel_limit) throw new ReplyError(Errors.limitExceeded);
-  const opts = rules.options(channel);
-  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  const opts = channelOptions(rules, channel);
 
   let expireAt = 0;
   let data: string | undefined;
@@ -244,8 +243,7 @@ export async function handleSubRefresh(s: NativeSession, id: number, req: Record
 /** The `publish` command. */
 export async function handlePublish(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
   const channel = channelOrBadRequest(req);
-  const opts = s.ctx.rules.options(channel);
-  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  const opts = channelOptions(s.ctx.rules, channel);
   const proxied = opts.publish_proxy_enabled;
   if (!proxied && !canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
   let data = payloadText(req, 'data');
@@ -268,8 +266,7 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
 /** The `history` command. */
 export async function handleHistory(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
   const channel = channelOrBadRequest(req);
-  const opts = s.ctx.rules.options(channel);
-  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  const opts = channelOptions(s.ctx.rules, channel);
   if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
   if (!canReadHistory(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
   const result = await readHistory(s.ctx.engine, channel, req, s.ctx.config.client.history_max_publication_limit, true);

@@ -1,12 +1,26 @@
 // Reading a command's fields: what a client or the server API sends is only what it says it is once
 // read through these (an absent or malformed field reads as empty).
-import { Disconnects, DisconnectError } from './codes.js';
+import type { ChannelRules } from '../../auth/channels.js';
+import type { NamespaceOptions } from '../../config/schema.js';
+import { Disconnects, DisconnectError, Errors, ReplyError } from './codes.js';
 
 /** Reads `channel` from a request; an empty channel is a protocol violation (3501). */
 export function channelOrBadRequest(req: Record<string, unknown>): string {
   const channel = req.channel;
   if (typeof channel !== 'string' || channel === '') throw new DisconnectError(Disconnects.badRequest);
   return channel;
+}
+
+/**
+ * The namespace options of a channel a client command names: 102 when its namespace is not
+ * configured, 107 when the namespace's `channel_regex` does not allow the name (as Centrifugo checks
+ * it, before any permission).
+ */
+export function channelOptions(rules: ChannelRules, channel: string): NamespaceOptions {
+  const opts = rules.options(channel);
+  if (!opts) throw new ReplyError(Errors.unknownChannel);
+  if (!rules.nameAllowed(channel, opts)) throw new ReplyError(Errors.badRequest);
+  return opts;
 }
 
 /** The request object of a command (an absent or malformed one reads as empty). */

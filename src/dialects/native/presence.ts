@@ -12,7 +12,7 @@ import { throttledWarn } from '../../engine/log-throttle.js';
 import { isEngineUnavailable, logFailure } from '../../errors.js';
 import { clientInfoJson, encodePush, encodeResult } from './codec.js';
 import { Errors, ReplyError } from './codes.js';
-import { channelOrBadRequest, overrideFlag } from './fields.js';
+import { channelOptions, channelOrBadRequest, overrideFlag } from './fields.js';
 import type { ChannelSub } from './channel-ops.js';
 import type { NativeSession } from './session.js';
 
@@ -156,6 +156,7 @@ export function presenceOptions(rules: ChannelRules, channel: string): Namespace
 /** The `presence` and `presence_stats` commands. */
 export async function handlePresence(s: NativeSession, id: number, req: Record<string, unknown>, method: 'presence' | 'presence_stats'): Promise<void> {
   const channel = channelOrBadRequest(req);
+  channelOptions(s.ctx.rules, channel); // 102, or 107 for a name the namespace's channel_regex refuses
   const opts = presenceOptions(s.ctx.rules, channel);
   if (!canReadPresence(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
   s.write(encodeResult(id, method, await readPresence(s.ctx.engine, channel, method)));
