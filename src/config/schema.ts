@@ -388,6 +388,8 @@ export const configSchema = z
           proxy: defaults(z.object({ subscribe: defaults(proxySchema), publish: defaults(proxySchema), sub_refresh: defaults(proxySchema) }).strict()),
           // Centrifugo v6's place for engine.history_meta_ttl; when given, it wins.
           history_meta_ttl: duration().optional(),
+          // Centrifugo v6's place for client.channel_max_length; when given, it wins.
+          max_length: z.number().int().min(1).optional(),
         })
         .strict()
         .superRefine((channel, ctx) => uniqueNames(channel.namespaces, ctx, 'namespace')),

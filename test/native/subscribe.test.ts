@@ -149,6 +149,19 @@ test('empty channel in subscribe: disconnect 3501; a channel over channel_max_le
   assert.equal((await raw.waitClose()).code, 3501);
 });
 
+test("channel.max_length (Centrifugo v6's name) wins over client.channel_max_length", async () => {
+  const short = await startNode({ client: { channel_max_length: 100 }, channel: { max_length: 8, namespaces: [openNamespace('n')] } });
+  try {
+    const raw = await RawClient.open(short.wsUrl);
+    await raw.connect({ token: await userToken('alice') });
+    assert.ok((await raw.call('subscribe', { channel: 'n:123456' })).subscribe, '8 characters');
+    assert.equal((await raw.call('subscribe', { channel: 'n:1234567' })).error?.code, 106);
+    raw.close();
+  } finally {
+    await short.close();
+  }
+});
+
 test('channel limit: subscribing past client.channel_limit answers 106', async () => {
   const limited = await startNode({ client: { channel_limit: 2 }, channel: { namespaces: [openNamespace('n')] } });
   try {
