@@ -12,7 +12,7 @@ import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
 import { presenceOptions, readPresence } from '../dialects/native/presence.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
-import { asObject, str } from '../dialects/native/fields.js';
+import { asObject, checkPublicationData, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
 import { payloadText } from '../server/json-source.js';
 
@@ -99,6 +99,7 @@ const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, u
     const opts = ctx.rules.options(channel);
     if (!opts) throw new ReplyError(Errors.unknownChannel);
     const data = publicationData(req);
+    checkPublicationData(ctx.rules, opts, data);
     let tags: Record<string, string> | undefined;
     if (req.tags !== undefined) {
       const t = asObject(req.tags);

@@ -16,6 +16,8 @@ export class ChannelRules {
   private readonly defaultOptions: NamespaceOptions;
   /** Each namespace's compiled `channel_regex` (namespaces without one are not listed). */
   private readonly nameRules = new Map<NamespaceOptions, RegExp>();
+  /** Each namespace's publication_data_format, the channel section's where it says '' (none: not listed). */
+  private readonly dataFormats = new Map<NamespaceOptions, 'json' | 'json_object'>();
 
   constructor(config: HeraldConfig['channel']) {
     this.defaultOptions = config.without_namespace;
@@ -26,7 +28,14 @@ export class ChannelRules {
     }
     for (const options of [this.defaultOptions, ...this.namespaces.values()]) {
       if (options.channel_regex) this.nameRules.set(options, new RegExp(options.channel_regex, 'u'));
+      const format = options.publication_data_format || config.publication_data_format;
+      if (format) this.dataFormats.set(options, format);
     }
+  }
+
+  /** What a publication's payload must be in this namespace: `json`, `json_object`, or undefined (anything). */
+  dataFormat(options: NamespaceOptions): 'json' | 'json_object' | undefined {
+    return this.dataFormats.get(options);
   }
 
   /**

@@ -18,6 +18,13 @@ const pingInterval = (fallback: string) =>
     .prefault(fallback)
     .refine((ms) => ms <= MAX_TIMER_MS, { message: 'must be at most 24 days (2147483647 ms, the longest timer Node keeps)' });
 
+/**
+ * Centrifugo's publication_data_format: '' (any non-empty payload; in a namespace: the channel
+ * section's), `json` (JSON text), `json_object` (a JSON object). Its `binary` is not offered: every
+ * native client of Herald reads JSON.
+ */
+const publicationDataFormat = z.enum(['', 'json', 'json_object']).default('');
+
 /** True when `src` compiles as a regular expression (with the `u` flag, as channel_regex is used). */
 function validRegex(src: string): boolean {
   try {
@@ -56,6 +63,8 @@ const namespaceOptionsBase = z.object({
     .string()
     .default('')
     .refine(validRegex, { message: 'must be a valid regular expression' }),
+  // What a publication's payload must be (checked at publish): '' the channel section's default.
+  publication_data_format: publicationDataFormat,
   // Fossil delta compression: what subscribers may ask for, and whether every publication is sent as a delta.
   allowed_delta_types: z.array(z.enum(['fossil'])).default([]),
   delta_publish: flag(),
@@ -390,6 +399,8 @@ export const configSchema = z
           history_meta_ttl: duration().optional(),
           // Centrifugo v6's place for client.channel_max_length; when given, it wins.
           max_length: z.number().int().min(1).optional(),
+          // The namespaces' publication_data_format where they leave it ''.
+          publication_data_format: publicationDataFormat,
         })
         .strict()
         .superRefine((channel, ctx) => uniqueNames(channel.namespaces, ctx, 'namespace')),

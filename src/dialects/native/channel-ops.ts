@@ -12,7 +12,7 @@ import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from '
 import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT } from './context.js';
 import { DeltaChain, FOSSIL } from './delta.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
-import { asObject, channelOptions, channelOrBadRequest, num, overrideFlag, str } from './fields.js';
+import { asObject, channelOptions, channelOrBadRequest, checkPublicationData, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
 import { askChannelProxy, askRefresh, channelProxy, publishedData, REFRESH_RETRY_MS } from './proxy.js';
 import type { NativeSession } from './session.js';
@@ -248,11 +248,22 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
   if (!proxied && !canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
   let data = payloadText(req, 'data');
   if (data === undefined) throw new ReplyError(Errors.badRequest);
+  checkPublicationData(s.ctx.rules, opts, data);
   let history = historyOf(opts);
   if (proxied) {
     // The backend decides, and may publish other data in the client's place, or keep it out of history.
     const result = await askChannelProxy(s, 'publish', opts, channel, data);
-    data = publishedData(result) ?? data;
+    const replaced = publishedData(result);
+    if (replaced !== undefined) {
+      try {
+        checkPublicationData(s.ctx.rules, opts, replaced);
+      } catch {
+        // The backend's data, not the client's: a failing backend.
+        s.ctx.log.warn({ channel }, 'the publish proxy answered data the namespace\'s publication_data_format refuses');
+        throw new ReplyError(Errors.internal);
+      }
+      data = replaced;
+    }
     if (result.skip_history === true) history = undefined;
   }
   await s.ctx.engine.publish(channel, {

@@ -23,6 +23,21 @@ export function channelOptions(rules: ChannelRules, channel: string): NamespaceO
   return opts;
 }
 
+/** Refuses (107) a payload the namespace's `publication_data_format` does not allow (JSON, or a JSON object). */
+export function checkPublicationData(rules: ChannelRules, options: NamespaceOptions, data: Buffer | string): void {
+  const format = rules.dataFormat(options);
+  if (format === undefined) return;
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+  } catch {
+    throw new ReplyError({ ...Errors.badRequest, message: 'data is not JSON (publication_data_format)' });
+  }
+  if (format === 'json_object' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new ReplyError({ ...Errors.badRequest, message: 'data is not a JSON object (publication_data_format)' });
+  }
+}
+
 /** The request object of a command (an absent or malformed one reads as empty). */
 export function asObject(v: unknown): Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
