@@ -202,7 +202,7 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     const opts = ctx.rules.options(channel);
     if (!opts) throw new ReplyError(Errors.unknownChannel);
     if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
-    return readHistory(ctx.engine, channel, req, 0);
+    return readHistory(ctx.engine, channel, opts, req, 0);
   },
 
   async history_remove(ctx, req) {

@@ -38,6 +38,8 @@ function validRegex(src: string): boolean {
 const namespaceOptionsBase = z.object({
   history_size: z.number().int().min(0).max(1_000_000).default(0),
   history_ttl: duration().prefault(0),
+  // How long the stream's position lives (0: channel.history_meta_ttl, or engine.history_meta_ttl).
+  history_meta_ttl: duration().prefault(0),
   force_recovery: flag(),
   allow_recovery: flag(),
   force_recovery_mode: z.enum(['stream', 'cache']).default('stream'),
@@ -82,6 +84,9 @@ const namespaceOptionsBase = z.object({
 function checkNamespace(ns: z.output<typeof namespaceOptionsBase>, ctx: z.RefinementCtx): void {
   if (ns.history_size > 0 && ns.history_ttl <= 0) {
     ctx.addIssue({ code: 'custom', path: ['history_ttl'], message: 'must be set (e.g. "300s") when history_size > 0' });
+  }
+  if (ns.history_meta_ttl > 0 && ns.history_meta_ttl < ns.history_ttl) {
+    ctx.addIssue({ code: 'custom', path: ['history_meta_ttl'], message: 'must be at least history_ttl (a position must outlive its publications)' });
   }
   if (ns.history_ttl > 0 && ns.history_size === 0) {
     ctx.addIssue({ code: 'custom', path: ['history_size'], message: 'must be > 0 when history_ttl is set' });

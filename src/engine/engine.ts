@@ -63,8 +63,11 @@ export interface PublishRequest {
   readonly data: Buffer;
   readonly info?: ClientInfo;
   readonly tags?: Readonly<Record<string, string>>;
-  /** Keep history: the stream's length cap and how long it lives after its last publication. */
-  readonly history?: { readonly size: number; readonly ttlMs: number };
+  /**
+   * Keep history: the stream's length cap, how long it lives after its last publication and, when
+   * given, how long its position (offset and epoch) does (else the engine's `historyMetaTtlMs`).
+   */
+  readonly history?: { readonly size: number; readonly ttlMs: number; readonly metaTtlMs?: number };
   /** A publish with a key seen within the idempotency window is not published again. */
   readonly idempotencyKey?: string;
   /** Mark the publication for delta compression (Publication.delta). */
@@ -88,6 +91,8 @@ export interface HistoryQuery {
   /** How many publications at most: 0 only reads the position, -1 reads all. */
   readonly limit: number;
   readonly reverse?: boolean;
+  /** How long a position created by this read lives (else the engine's `historyMetaTtlMs`). */
+  readonly metaTtlMs?: number;
 }
 
 /** A history read: publications in stream order (reverse order when asked) and the stream's top. */

@@ -137,7 +137,7 @@ export class MemoryEngine implements Engine {
       pub = { offset: stream.top, data: request.data, info: request.info, tags: request.tags, time: now, delta: request.delta };
       stream.append(pub, request.history.size);
       stream.pubsExpireAt = now + request.history.ttlMs;
-      stream.metaExpireAt = now + Math.max(this.options.historyMetaTtlMs, request.history.ttlMs);
+      stream.metaExpireAt = now + Math.max(request.history.metaTtlMs ?? this.options.historyMetaTtlMs, request.history.ttlMs);
       position = { offset: stream.top, epoch: stream.epoch };
     } else {
       pub = { offset: 0, data: request.data, info: request.info, tags: request.tags, time: now, delta: request.delta };
@@ -156,7 +156,7 @@ export class MemoryEngine implements Engine {
     this.assertOpen();
     // Reading creates the stream's meta when missing, so the epoch a reader sees is the one later
     // publications carry (a subscriber positioned on an empty channel stays in step).
-    const stream = this.liveStream(channel, Date.now(), true)!;
+    const stream = this.liveStream(channel, Date.now(), true, query.metaTtlMs)!;
     const position = { offset: stream.top, epoch: stream.epoch };
     if (query.limit === 0) return { publications: [], position };
     let pubs = stream.list();
@@ -236,7 +236,7 @@ export class MemoryEngine implements Engine {
   }
 
   /** The channel's stream with expired parts dropped; created when `create` and missing. */
-  private liveStream(channel: string, now: number, create: boolean): Stream | undefined {
+  private liveStream(channel: string, now: number, create: boolean, metaTtlMs = this.options.historyMetaTtlMs): Stream | undefined {
     let stream = this.streams.get(channel);
     if (stream && stream.metaExpireAt <= now) {
       // The whole stream is gone: a new one starts with a new epoch, so old positions cannot match.
@@ -246,7 +246,7 @@ export class MemoryEngine implements Engine {
     if (stream && stream.pubsExpireAt <= now) stream.clear();
     if (!stream && create) {
       stream = new Stream();
-      stream.metaExpireAt = now + this.options.historyMetaTtlMs;
+      stream.metaExpireAt = now + metaTtlMs;
       this.streams.set(channel, stream);
     }
     return stream;

@@ -291,7 +291,7 @@ export class RedisEngine implements Engine {
       request.data,
       String(size),
       String(request.history?.ttlMs ?? 0),
-      String(this.options.historyMetaTtlMs),
+      String(request.history?.metaTtlMs ?? this.options.historyMetaTtlMs),
       newEpoch(),
       extra,
       String(time),
@@ -306,7 +306,7 @@ export class RedisEngine implements Engine {
     const names = channelNames(this.options.prefix, channel);
     const reply = (await this.functions.call('herald_history', [names.history, names.meta], [
       newEpoch(),
-      String(this.options.historyMetaTtlMs),
+      String(query.metaTtlMs ?? this.options.historyMetaTtlMs),
       String(query.since ? query.since.offset : -1),
       String(query.limit),
       query.reverse ? '1' : '0',

@@ -83,6 +83,10 @@ test('errors name the key and what is wrong', () => {
   assert.match(configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'a', bogus: true }] } } as never })), /bogus/);
   assert.match(configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'a:b' }] } } })), /namespaces\.0\.name/);
   assert.match(
+    configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'a', history_size: 1, history_ttl: '60s', history_meta_ttl: '30s' }] } } })),
+    /channel\.namespaces\.0\.history_meta_ttl: must be at least history_ttl/,
+  );
+  assert.match(
     configError(() => loadConfig({ values: { channel: { namespaces: [{ name: 'a', allowed_delta_types: ['xdelta'] }] } } as never })),
     /channel\.namespaces\.0\.allowed_delta_types\.0: .*fossil/,
   );

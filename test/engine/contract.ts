@@ -142,6 +142,22 @@ export function engineContract(factory: EngineFactory): void {
       assert.equal(after.position.epoch, before.position.epoch);
     });
 
+    test("a publish's own position TTL (metaTtlMs): the position goes with it, and a new epoch starts; a read's creates one as short", async () => {
+      const c = ch();
+      const first = await engine.publish(c, { data: data(1), history: { size: 10, ttlMs: 200, metaTtlMs: 400 } });
+      const other = ch();
+      const otherFirst = await engine.publish(other, { data: data(1), history: { size: 10, ttlMs: 200 } });
+      const read = ch();
+      const readFirst = await engine.history(read, { limit: 0, metaTtlMs: 400 });
+      await new Promise((r) => setTimeout(r, 1200));
+      const after = await engine.history(c, { limit: -1 });
+      assert.equal(after.position.offset, 0, 'the position is gone with its TTL');
+      assert.notEqual(after.position.epoch, first.position.epoch);
+      // Without one, the engine's (here far longer) keeps the position.
+      assert.deepEqual((await engine.history(other, { limit: 0 })).position, otherFirst.position);
+      assert.notEqual((await engine.history(read, { limit: 0 })).position.epoch, readFirst.position.epoch);
+    });
+
     test('idempotency key: a repeated publish is suppressed and returns the first position', async () => {
       const c = ch();
       await engine.subscribe(c);

@@ -17,7 +17,11 @@ interface Subscribed {
 let node: TestNode;
 const ns = (name: string, size: number) => openNamespace(name, { history_size: size, history_ttl: '60s', force_recovery: true });
 before(async () => {
-  node = await startNode({ channel: { namespaces: [ns('rec', 1000), ns('short', 3)] } });
+  node = await startNode({
+    channel: {
+      namespaces: [ns('rec', 1000), ns('short', 3), openNamespace('brief', { history_size: 10, history_ttl: '200ms', history_meta_ttl: '400ms', force_recovery: true })],
+    },
+  });
 });
 after(() => node.close());
 
@@ -62,6 +66,21 @@ test('missed publications during a forced reconnect (3011) are recovered exactly
   await sleep(50);
   assert.deepEqual(s.data(), range(1, 9));
   assert.deepEqual(s.pubs.map((p) => p.offset), range(1, 9));
+});
+
+test("a namespace's history_meta_ttl: its streams' positions go after it (a new epoch), so a client coming back later is told recovered: false", async () => {
+  const first = await node.api.publish('brief:a', 1);
+  const s = await subscriber(node, 'r0', 'brief:a', { since: { offset: first.offset!, epoch: first.epoch! } });
+  assert.equal(s.subscribed[0]!.recovered, true);
+  s.c.disconnect();
+  await sleep(1200);
+  const top = await node.api.history('brief:a', { limit: 0 });
+  assert.equal(top.offset, 0, 'the position went with its TTL');
+  assert.notEqual(top.epoch, first.epoch);
+  const again = await subscriber(node, 'r0', 'brief:a', { since: { offset: first.offset!, epoch: first.epoch! } });
+  assert.equal(again.subscribed[0]!.wasRecovering, true);
+  assert.equal(again.subscribed[0]!.recovered, false);
+  again.c.disconnect();
 });
 
 test('nothing missed: recovered true, no duplicates', async () => {

@@ -280,7 +280,7 @@ export async function handleHistory(s: NativeSession, id: number, req: Record<st
   const opts = channelOptions(s.ctx.rules, channel);
   if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
   if (!canReadHistory(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
-  const result = await readHistory(s.ctx.engine, channel, req, s.ctx.config.client.history_max_publication_limit, true);
+  const result = await readHistory(s.ctx.engine, channel, opts, req, s.ctx.config.client.history_max_publication_limit, true);
   s.write(encodeResult(id, 'history', result));
 }
 
@@ -291,6 +291,7 @@ export async function handleHistory(s: NativeSession, id: number, req: Record<st
 export async function readHistory(
   engine: NativeSession['ctx']['engine'],
   channel: string,
+  opts: NamespaceOptions,
   req: Record<string, unknown>,
   maxLimit: number,
   jsonClient = false,
@@ -302,7 +303,7 @@ export async function readHistory(
   const sinceReq = req.since === undefined || req.since === null ? undefined : asObject(req.since);
   const since = sinceReq ? { offset: num(sinceReq.offset), epoch: str(sinceReq.epoch) } : undefined;
   if (reverse && since && since.offset === 0) throw new ReplyError(Errors.badRequest);
-  const hist = await engine.history(channel, { limit, reverse, since });
+  const hist = await engine.history(channel, { limit, reverse, since, metaTtlMs: metaTtlOf(opts) });
   if (since && since.epoch !== '' && since.epoch !== hist.position.epoch) throw new ReplyError(Errors.unrecoverablePosition);
   if (jsonClient) assertJsonPayloads(hist.publications);
   return {
@@ -313,8 +314,13 @@ export async function readHistory(
 }
 
 /** The engine's history settings for a namespace (none when the namespace keeps no history). */
-export function historyOf(opts: NamespaceOptions): { size: number; ttlMs: number } | undefined {
-  return opts.history_size > 0 ? { size: opts.history_size, ttlMs: opts.history_ttl } : undefined;
+export function historyOf(opts: NamespaceOptions): { size: number; ttlMs: number; metaTtlMs?: number } | undefined {
+  return opts.history_size > 0 ? { size: opts.history_size, ttlMs: opts.history_ttl, metaTtlMs: metaTtlOf(opts) } : undefined;
+}
+
+/** How long a namespace's stream positions live: its own `history_meta_ttl`, or (undefined) the node's. */
+function metaTtlOf(opts: NamespaceOptions): number | undefined {
+  return opts.history_meta_ttl > 0 ? opts.history_meta_ttl : undefined;
 }
 
 /**
@@ -361,7 +367,7 @@ async function setup(
       if (o.recover) {
         let recovered: boolean;
         if (o.cacheMode) {
-          const hist = await engine.history(channel, { limit: 1, reverse: true });
+          const hist = await engine.history(channel, { limit: 1, reverse: true, metaTtlMs: metaTtlOf(ns) });
           top = hist.position;
           const latest = hist.publications[0];
           const sameEpoch = o.recover.epoch === '' || o.recover.epoch === top.epoch;
@@ -375,6 +381,7 @@ async function setup(
           const hist = await engine.history(channel, {
             since: { offset: o.recover.offset, epoch: o.recover.epoch },
             limit: config.client.recovery_max_publication_limit,
+            metaTtlMs: metaTtlOf(ns),
           });
           top = hist.position;
           recovered = isRecovered(hist.publications, top, o.recover);
@@ -390,7 +397,7 @@ async function setup(
         assertJsonPayloads(pubs);
         if (pubs.length) result.publications = pubs.map(delta ? (pub) => delta.json(pub) : publicationJson);
       } else {
-        top = (await engine.history(channel, { limit: 0 })).position;
+        top = (await engine.history(channel, { limit: 0, metaTtlMs: metaTtlOf(ns) })).position;
         if (s.closed) return gone();
         lastOffset = top.offset;
         result.offset = top.offset;
