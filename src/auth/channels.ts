@@ -2,16 +2,16 @@
 // subscribe, publish, read history or presence there. Nothing is allowed that the config did not allow.
 import type { HeraldConfig, NamespaceOptions } from '../config/schema.js';
 
-/** Namespace separator in channel names (`chat:room1`). */
-export const NAMESPACE_BOUNDARY = ':';
-/** Prefix of channels that always need a subscription token. */
-export const PRIVATE_PREFIX = '$';
-/** Separator of user-limited channels (`dialog#alice,bob`). */
-export const USER_BOUNDARY = '#';
-const USER_SEPARATOR = ',';
-
-/** Resolves channel names to namespace options. */
+/**
+ * Resolves channel names to namespace options. How a name is read is configurable, as in
+ * Centrifugo (`channel.private_prefix` `$`, `namespace_boundary` `:`, `user_boundary` `#`,
+ * `user_separator` `,`; each off when empty).
+ */
 export class ChannelRules {
+  private readonly privatePrefix: string;
+  private readonly namespaceBoundary: string;
+  private readonly userBoundary: string;
+  private readonly userSeparator: string;
   private readonly namespaces = new Map<string, NamespaceOptions>();
   private readonly defaultOptions: NamespaceOptions;
   /** Each namespace's compiled `channel_regex` (namespaces without one are not listed). */
@@ -20,6 +20,10 @@ export class ChannelRules {
   private readonly dataFormats = new Map<NamespaceOptions, 'json' | 'json_object'>();
 
   constructor(config: HeraldConfig['channel']) {
+    this.privatePrefix = config.private_prefix;
+    this.namespaceBoundary = config.namespace_boundary;
+    this.userBoundary = config.user_boundary;
+    this.userSeparator = config.user_separator;
     this.defaultOptions = config.without_namespace;
     for (const ns of config.namespaces) {
       const { name, ...options } = ns;
@@ -46,15 +50,19 @@ export class ChannelRules {
   nameAllowed(channel: string, options: NamespaceOptions): boolean {
     const rule = this.nameRules.get(options);
     if (!rule) return true;
-    const name = channel.startsWith(PRIVATE_PREFIX) ? channel.slice(PRIVATE_PREFIX.length) : channel;
-    const i = name.indexOf(NAMESPACE_BOUNDARY);
-    return rule.test(i < 0 ? channel : name.slice(i + 1));
+    const name = this.withoutPrivatePrefix(channel);
+    const i = this.namespaceBoundary ? name.indexOf(this.namespaceBoundary) : -1;
+    return rule.test(i < 0 ? channel : name.slice(i + this.namespaceBoundary.length));
+  }
+
+  private withoutPrivatePrefix(channel: string): string {
+    return this.isPrivate(channel) ? channel.slice(this.privatePrefix.length) : channel;
   }
 
   /** The namespace name of a channel ('' for none). */
   namespaceOf(channel: string): string {
-    const name = channel.startsWith(PRIVATE_PREFIX) ? channel.slice(PRIVATE_PREFIX.length) : channel;
-    const i = name.indexOf(NAMESPACE_BOUNDARY);
+    const name = this.withoutPrivatePrefix(channel);
+    const i = this.namespaceBoundary ? name.indexOf(this.namespaceBoundary) : -1;
     return i < 0 ? '' : name.slice(0, i);
   }
 
@@ -68,29 +76,29 @@ export class ChannelRules {
 
   /** True for channels that need a token whatever the namespace says. */
   isPrivate(channel: string): boolean {
-    return channel.startsWith(PRIVATE_PREFIX);
+    return this.privatePrefix !== '' && channel.startsWith(this.privatePrefix);
   }
 
   /** True for a user-limited channel (`dialog#alice,bob` in a namespace with allow_user_limited_channels). */
   isUserLimited(channel: string, options: NamespaceOptions): boolean {
-    return options.allow_user_limited_channels && channel.includes(USER_BOUNDARY);
+    return options.allow_user_limited_channels && this.userBoundary !== '' && channel.includes(this.userBoundary);
   }
 
   /** True when the channel is user-limited and names this user among its users. */
   userAllowed(channel: string, user: string, options: NamespaceOptions): boolean {
     if (!this.isUserLimited(channel, options) || user === '') return false;
-    const i = channel.lastIndexOf(USER_BOUNDARY);
-    return channel.slice(i + 1).split(USER_SEPARATOR).includes(user);
+    const users = channel.slice(channel.lastIndexOf(this.userBoundary) + this.userBoundary.length);
+    return this.userSeparator === '' ? users === user : users.split(this.userSeparator).includes(user);
   }
-}
 
-/**
- * The personal channel of a user (Centrifugo's `subscribe_to_user_personal_channel`): `#<user>`, or
- * `<namespace>:#<user>` when the config names a namespace for it.
- */
-export function personalChannel(config: HeraldConfig['client']['subscribe_to_user_personal_channel'], user: string): string {
-  const ns = config.personal_channel_namespace;
-  return `${ns ? ns + NAMESPACE_BOUNDARY : ''}${USER_BOUNDARY}${user}`;
+  /**
+   * The personal channel of a user (Centrifugo's `subscribe_to_user_personal_channel`): `#<user>`, or
+   * `<namespace>:#<user>` when the config names a namespace for it.
+   */
+  personalChannel(config: HeraldConfig['client']['subscribe_to_user_personal_channel'], user: string): string {
+    const ns = config.personal_channel_namespace;
+    return `${ns ? ns + this.namespaceBoundary : ''}${this.userBoundary}${user}`;
+  }
 }
 
 /** May a connection subscribe without a token? */

@@ -402,13 +402,26 @@ export const configSchema = z
           proxy: defaults(z.object({ subscribe: defaults(proxySchema), publish: defaults(proxySchema), sub_refresh: defaults(proxySchema) }).strict()),
           // Centrifugo v6's place for engine.history_meta_ttl; when given, it wins.
           history_meta_ttl: duration().optional(),
+          // How channel names are read (Centrifugo's defaults): '' turns each off.
+          private_prefix: z.string().default('$'),
+          namespace_boundary: z.string().default(':'),
+          user_boundary: z.string().default('#'),
+          user_separator: z.string().default(','),
           // Centrifugo v6's place for client.channel_max_length; when given, it wins.
           max_length: z.number().int().min(1).optional(),
           // The namespaces' publication_data_format where they leave it ''.
           publication_data_format: publicationDataFormat,
         })
         .strict()
-        .superRefine((channel, ctx) => uniqueNames(channel.namespaces, ctx, 'namespace')),
+        .superRefine((channel, ctx) => {
+          uniqueNames(channel.namespaces, ctx, 'namespace');
+          const boundary = channel.namespace_boundary;
+          channel.namespaces.forEach((ns, i) => {
+            if (boundary && ns.name.includes(boundary)) {
+              ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `must not contain namespace_boundary "${boundary}"` });
+            }
+          });
+        }),
     ),
     http_api: defaults(
       z

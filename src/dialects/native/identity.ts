@@ -2,7 +2,6 @@
 // connect proxy's backend answers, or an anonymous connection where the config allows one; and how
 // an expiring connection lives on: refreshed by the client with a new token, or, with the refresh
 // proxy, by the server asking the backend.
-import { personalChannel } from '../../auth/channels.js';
 import { expireAtMs, malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { encodeControl } from '../../api/control.js';
 import { encodeResult, rawJson, ttlSeconds } from './codec.js';
@@ -38,7 +37,7 @@ export async function connectIdentity(session: NativeSession, req: Record<string
   const outcome = await resolveIdentity(session, req);
   const personal = session.ctx.config.client.subscribe_to_user_personal_channel;
   if (!outcome || !('identity' in outcome) || !personal.enabled || outcome.identity.user === '') return outcome;
-  const channel = personalChannel(personal, outcome.identity.user);
+  const channel = session.ctx.rules.personalChannel(personal, outcome.identity.user);
   const { channels } = outcome.identity;
   return channels.includes(channel) ? outcome : { identity: { ...outcome.identity, channels: [...channels, channel] } };
 }
@@ -54,7 +53,7 @@ export async function endOtherConnections(session: NativeSession): Promise<void>
   const personal = config.client.subscribe_to_user_personal_channel;
   if (!personal.enabled || !personal.single_connection || session.user === '') return;
   try {
-    if (!(await othersMayExist(session, personalChannel(personal, session.user)))) return;
+    if (!(await othersMayExist(session, session.ctx.rules.personalChannel(personal, session.user)))) return;
     const params = { user: session.user, whitelist: [session.id], disconnect: Disconnects.connectionLimit };
     await engine.publishControl(encodeControl({ method: 'disconnect', params }));
   } catch (err) {
