@@ -24,8 +24,12 @@ export class TokenVerifier {
   private readonly ecdsa: KeyObject | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
   private readonly algorithms: string[];
+  private readonly audienceRegex: RegExp | undefined;
+  private readonly issuerRegex: RegExp | undefined;
 
   constructor(private readonly config: TokenConfig) {
+    if (config.audience_regex) this.audienceRegex = new RegExp(config.audience_regex, 'u');
+    if (config.issuer_regex) this.issuerRegex = new RegExp(config.issuer_regex, 'u');
     const algs = new Set<string>();
     if (config.hmac_secret_key) {
       this.hmac = new TextEncoder().encode(config.hmac_secret_key);
@@ -51,7 +55,7 @@ export class TokenVerifier {
     return this.algorithms.length > 0;
   }
 
-  /** Verifies signature, `exp`, `nbf` and, when configured, `aud` and `iss`. */
+  /** Verifies signature, `exp`, `nbf` and, when configured, `aud` and `iss` (as given, or matching an expression). */
   async verify(token: string): Promise<TokenResult> {
     if (!this.configured) return { status: 'invalid', reason: 'no token key configured' };
     try {
@@ -60,6 +64,9 @@ export class TokenVerifier {
         audience: this.config.audience || undefined,
         issuer: this.config.issuer || undefined,
       });
+      const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
+      if (this.audienceRegex && !audiences.some((aud) => this.audienceRegex!.test(aud))) return { status: 'invalid', reason: 'aud does not match audience_regex' };
+      if (this.issuerRegex && !(typeof payload.iss === 'string' && this.issuerRegex.test(payload.iss))) return { status: 'invalid', reason: 'iss does not match issuer_regex' };
       return { status: 'ok', claims: claimsKeepingPayloads(token, payload) };
     } catch (err) {
       if (err instanceof errors.JWTExpired) return { status: 'expired' };

@@ -99,7 +99,13 @@ function checkNamespace(ns: z.output<typeof namespaceOptionsBase>, ctx: z.Refine
   }
 }
 
-function checkTokenKeys(t: { rsa_public_key: string; ecdsa_public_key: string; jwks_public_endpoint: string }, ctx: z.RefinementCtx): void {
+function checkTokenKeys(
+  t: { rsa_public_key: string; ecdsa_public_key: string; jwks_public_endpoint: string; audience: string; audience_regex: string; issuer: string; issuer_regex: string },
+  ctx: z.RefinementCtx,
+): void {
+  for (const claim of ['audience', 'issuer'] as const) {
+    if (t[claim] && t[`${claim}_regex`]) ctx.addIssue({ code: 'custom', path: [`${claim}_regex`], message: `set ${claim} or ${claim}_regex, not both` });
+  }
   for (const [key, type] of [['rsa_public_key', 'rsa'], ['ecdsa_public_key', 'ec']] as const) {
     if (!t[key]) continue;
     try {
@@ -133,6 +139,9 @@ const tokenSchema = z
     jwks_public_endpoint: z.string().default(''),
     audience: z.string().default(''),
     issuer: z.string().default(''),
+    // Centrifugo's: the claim must match the expression (one of `aud`'s values); not with audience / issuer.
+    audience_regex: z.string().default('').refine(validRegex, { message: 'must be a valid regular expression' }),
+    issuer_regex: z.string().default('').refine(validRegex, { message: 'must be a valid regular expression' }),
     user_id_claim: z.string().default('sub'),
   });
 

@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { client, once, record, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { RawClient, sleep } from '../helpers/raw.js';
+import { loadConfig } from '../../src/index.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const now = () => Math.floor(Date.now() / 1000);
@@ -220,6 +221,42 @@ test('audience and issuer are checked when configured', async () => {
   } finally {
     await strict.close();
   }
+});
+
+test('audience_regex and issuer_regex: the claim must match (one of aud\'s values); the subscription token\'s too', async () => {
+  const strict = await startNode({
+    client: {
+      token: { audience_regex: '^herald-(tests|prod)$', issuer_regex: '^https://auth\\.example\\.com/' },
+      subscription_token: { enabled: true, hmac_secret_key: 'test-secret-0123456789', audience_regex: '^subs$' },
+    },
+    channel: { namespaces: [{ name: 'room' }] },
+  });
+  try {
+    const iss = 'https://auth.example.com/realm';
+    const cases: Array<[Record<string, unknown>, number | 'ok']> = [
+      [{ sub: 'a', aud: 'herald-prod', iss }, 'ok'],
+      [{ sub: 'a', aud: ['other', 'herald-tests'], iss }, 'ok'],
+      [{ sub: 'a', aud: 'herald-dev', iss }, 3500],
+      [{ sub: 'a', aud: 'herald-tests', iss: 'https://evil.example/realm' }, 3500],
+      [{ sub: 'a', iss }, 3500],
+    ];
+    for (const [claims, want] of cases) {
+      const raw = await RawClient.open(strict.wsUrl);
+      raw.send({ id: 1, connect: { token: await sign(claims, { expIn: 60 }) } });
+      if (want === 'ok') assert.ok((await raw.reply(1)).connect, JSON.stringify(claims));
+      else assert.equal((await raw.waitClose()).code, want, JSON.stringify(claims));
+      raw.close();
+    }
+    const raw = await RawClient.open(strict.wsUrl);
+    await raw.connect({ token: await sign({ sub: 'a', aud: 'herald-tests', iss }, { expIn: 60 }) });
+    const subToken = (aud: string) => sign({ sub: 'a', channel: 'room:1', aud }, { expIn: 60 });
+    assert.equal((await raw.call('subscribe', { channel: 'room:1', token: await subToken('other') })).error?.code, 103);
+    assert.ok((await raw.call('subscribe', { channel: 'room:1', token: await subToken('subs') })).subscribe);
+    raw.close();
+  } finally {
+    await strict.close();
+  }
+  assert.throws(() => loadConfig({ values: { client: { token: { audience: 'a', audience_regex: '^a$' } } } }), /client\.token\.audience_regex: set audience or audience_regex, not both/);
 });
 
 test('token exp and expire_at give expires/ttl in the connect result', async () => {
