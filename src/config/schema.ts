@@ -145,7 +145,8 @@ const tokenSchema = z
     user_id_claim: z.string().default('sub'),
   });
 
-const headerNames = z.array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name')).default([]);
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name');
+const headerNames = z.array(headerName).default([]);
 /**
  * A proxy to the application's backend (Centrifugo's connect, refresh, RPC, subscribe, publish and
  * sub_refresh proxies): off while `endpoint` is empty, or when `enabled` is false.
@@ -157,6 +158,11 @@ const proxyShape = {
   timeout: duration().prefault('1s'),
   http_headers: headerNames,
   emulated_headers: headerNames,
+  // Centrifugo v6's: headers sent with every call (a client's header of the same name, passed on, wins).
+  http: z
+    .object({ static_headers: z.record(headerName, z.string().regex(/^[^\r\n\0]*$/, 'must be a header value (no line breaks)')).default({}) })
+    .strict()
+    .prefault({}),
 };
 const offWhenDisabled = <P extends { enabled?: boolean | undefined; endpoint: string }>(p: P): P => (p.enabled === false ? { ...p, endpoint: '' } : p);
 const proxySchema = z.object(proxyShape).strict().transform(offWhenDisabled);

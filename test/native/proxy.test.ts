@@ -24,7 +24,13 @@ before(async () => {
     client: {
       http_stream: { enabled: true },
       proxy: {
-        connect: { endpoint: `${url}/connect`, timeout: '500ms', http_headers: ['Cookie', 'X-Real-IP', 'Authorization', 'Content-Type'] },
+        connect: {
+          endpoint: `${url}/connect`,
+          timeout: '500ms',
+          http_headers: ['Cookie', 'X-Real-IP', 'Authorization', 'Content-Type'],
+          // Sent with every call; the client's X-Real-IP, passed on, wins over this one.
+          http: { static_headers: { 'X-Gateway-Key': 'k3y', 'X-Real-IP': 'static' } },
+        },
         rpc: { endpoint: `${url}/rpc`, http_headers: ['Cookie'] },
       },
     },
@@ -58,6 +64,7 @@ test('connect proxy: the backend names the user (from the cookie passed on), its
   assert.equal(req.path, '/connect');
   assert.equal(req.headers['content-type'], 'application/json');
   assert.equal(req.headers['x-real-ip'], '10.1.2.3');
+  assert.equal(req.headers['x-gateway-key'], 'k3y', 'a static header');
   assert.equal(req.headers['x-secret'], undefined);
   assert.equal(req.headers.authorization, 'Bearer t0ken');
   assert.equal(req.headers['x-other'], undefined);
@@ -229,4 +236,8 @@ test('proxy endpoints must be http(s) URLs; header names must be header names; t
   await off.close();
   await assert.rejects(startNode({ client: { proxy: { connect: { endpoint: 'ftp://x' } } } }), /client\.proxy\.connect\.endpoint/);
   await assert.rejects(startNode({ client: { proxy: { rpc: { http_headers: ['bad header'] } } } }), /client\.proxy\.rpc\.http_headers/);
+  await assert.rejects(
+    startNode({ client: { proxy: { rpc: { http: { static_headers: { 'X-A': 'line\nbreak' } } } } } }),
+    /client\.proxy\.rpc\.http\.static_headers\.X-A: must be a header value/,
+  );
 });
