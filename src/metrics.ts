@@ -1,6 +1,7 @@
 // Prometheus metrics of one node (prom-client), served at `metrics.path` when `metrics.enabled`.
 // Hot-path numbers are plain counters on the hub, read only when Prometheus scrapes.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { deltaCounts } from './dialects/native/delta.js';
 import type { Hub } from './hub/hub.js';
 
 /** What the metrics read. */
@@ -40,6 +41,7 @@ export class NodeMetrics {
       });
     counter('herald_hub_publications_total', 'Publications fanned out to local subscribers since start.', () => sources.hub.publications);
     counter('herald_hub_deliveries_total', 'Publications handed to local subscribers since start (one per subscriber).', () => sources.hub.deliveries);
+    counter('herald_delta_diffs_total', 'Fossil deltas computed since start (each shared by the subscriptions holding the same base).', () => deltaCounts.diffs);
     new Counter({
       name: 'herald_connections_refused_total',
       help: 'Connections refused by a limit (connection_limit, connection_rate_limit, and the native user_connection_limit), by dialect.',

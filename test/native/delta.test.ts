@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { after, before, test } from 'node:test';
 import type { Subscription } from 'centrifuge';
 import { applyDelta, createDelta } from 'fossil-delta';
+import { deltaCounts } from '../../src/dialects/native/delta.js';
 import { client, collect, openNamespace, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { RawClient, sleep, type Msg } from '../helpers/raw.js';
 
@@ -195,4 +196,41 @@ test('recovery: missed publications come in the subscribe result as a chain (ful
   assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => board(i)));
   assert.ok(sub.deltaStats().numDeltaPayloads >= 6, JSON.stringify(sub.deltaStats()));
   c.disconnect();
+});
+
+test('what deltas cost is bounded: clients recovering the same publications share each delta; one subscribe diffs at most 1 MiB; unrelated payloads are not diffed', async () => {
+  // Ten clients recovering the same five publications: four deltas in all, not forty.
+  const first = await rawSubscribed('rec:storm'); // no delta: nothing diffed while they are published
+  for (let i = 1; i <= 5; i++) await node.api.publish('rec:storm', board(i, 'storm'));
+  const since = { offset: 0, epoch: first.result.epoch as string };
+  first.raw.close();
+  const before = deltaCounts.diffs;
+  const clients = await Promise.all(Array.from({ length: 10 }, () => rawSubscribed('rec:storm', { delta: 'fossil', recover: true, ...since })));
+  for (const c of clients) {
+    assert.deepEqual(decode(c.result.publications as Msg[]), [1, 2, 3, 4, 5].map((i) => board(i, 'storm')));
+    c.raw.close();
+  }
+  assert.equal(deltaCounts.diffs - before, 4);
+
+  // Thirty publications of 43 KB to recover: deltas while the 1 MiB budget lasts, then in full.
+  const big = (i: number) => ({ i, rows: Array.from({ length: 1200 }, (_, r) => `row ${r} of the budget test: ${r === i ? 'changed' : 'same'}`) });
+  const start = await rawSubscribed('rec:budget');
+  for (let i = 1; i <= 30; i++) await node.api.publish('rec:budget', big(i));
+  start.raw.close();
+  const again = await rawSubscribed('rec:budget', { delta: 'fossil', recover: true, offset: 0, epoch: start.result.epoch as string });
+  const recovered = again.result.publications as Msg[];
+  const kinds = recovered.map((p) => (p.delta ? 'delta' : 'full')).join(' ');
+  assert.match(kinds, /^full (delta ){20,26}(full ?){4,10}$/, kinds);
+  assert.deepEqual(decode(recovered), Array.from({ length: 30 }, (_, i) => big(i + 1)));
+  again.raw.close();
+
+  // Unrelated payloads (sampling finds nothing in common): sent in full, no diff made.
+  const { raw } = await rawSubscribed('dz:random', { delta: 'fossil' });
+  const noise = (seed: number) => ({ noise: Array.from({ length: 200 }, (_, i) => ((seed * 7919 + i * 104729) ** 2 % 1e9).toString(36)).join('') });
+  const diffs = deltaCounts.diffs;
+  for (let i = 1; i <= 3; i++) await node.api.publish('dz:random', noise(i));
+  await until(() => raw.pushes('dz:random').length === 3);
+  assert.deepEqual(raw.pushes('dz:random').map((p) => p.delta), [undefined, undefined, undefined]);
+  assert.equal(deltaCounts.diffs, diffs);
+  raw.close();
 });

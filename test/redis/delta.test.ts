@@ -3,6 +3,7 @@
 // recovers from; centrifuge-js on another node decodes what was published.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { deltaCounts } from '../../src/dialects/native/delta.js';
 import { client, collect, openNamespace, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { RawClient, type Msg } from '../helpers/raw.js';
 import { RedisProcess } from '../helpers/redis.js';
@@ -18,7 +19,12 @@ describe('delta compression on the Redis engine', () => {
     redis = await RedisProcess.start();
     const config = {
       engine: { type: 'redis' as const, redis: { url: redis.url } },
-      channel: { namespaces: [openNamespace('d', { history_size: 50, history_ttl: '60s', allow_recovery: true, allowed_delta_types: ['fossil'] })] },
+      channel: {
+        namespaces: [
+          openNamespace('d', { history_size: 50, history_ttl: '60s', allow_recovery: true, allowed_delta_types: ['fossil'] }),
+          openNamespace('cache', { history_size: 1, history_ttl: '60s', force_recovery: true, force_recovery_mode: 'cache', allowed_delta_types: ['fossil'], delta_publish: true }),
+        ],
+      },
     };
     [a, b] = await Promise.all([startNode(config), startNode(config)]);
   });
@@ -69,5 +75,24 @@ describe('delta compression on the Redis engine', () => {
     );
     again.close();
     c.disconnect();
+  });
+
+  test('subscribers whose base came from Redis history (each its own copy) share one delta of the next publication', async () => {
+    await b.api.publish('cache:x', board(1));
+    const clients = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const raw = await RawClient.open(a.wsUrl);
+        await raw.connect({ token: await userToken('u3') });
+        const reply = (await raw.call('subscribe', { channel: 'cache:x', delta: 'fossil', recover: true, offset: 0, epoch: '' })).subscribe as Msg;
+        assert.equal((reply.publications as Msg[]).length, 1, 'the latest, from history');
+        return raw;
+      }),
+    );
+    const before = deltaCounts.diffs;
+    await b.api.publish('cache:x', board(2));
+    await until(() => clients.every((c) => c.pushes('cache:x').length === 1), 5000, 'the next publication everywhere');
+    assert.ok(clients.every((c) => c.pushes('cache:x')[0]!.delta === true));
+    assert.equal(deltaCounts.diffs - before, 1, 'one delta for the ten');
+    for (const c of clients) c.close();
   });
 });

@@ -10,7 +10,7 @@ import { payloadText } from '../../server/json-source.js';
 import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson, ttlSeconds } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT } from './context.js';
-import { DeltaChain, FOSSIL } from './delta.js';
+import { DeltaChain, FOSSIL, RECOVERY_DELTA_BUDGET } from './delta.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOptions, channelOrBadRequest, checkPublicationData, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
@@ -395,7 +395,8 @@ async function setup(
         result.was_recovering = true;
         result.offset = recovered && !o.cacheMode ? o.recover.offset : top.offset;
         assertJsonPayloads(pubs);
-        if (pubs.length) result.publications = pubs.map(delta ? (pub) => delta.json(pub) : publicationJson);
+        const budget = { left: RECOVERY_DELTA_BUDGET };
+        if (pubs.length) result.publications = pubs.map(delta ? (pub) => delta.json(pub, budget) : publicationJson);
       } else {
         top = (await engine.history(channel, { limit: 0, metaTtlMs: metaTtlOf(ns) })).position;
         if (s.closed) return gone();
