@@ -82,10 +82,14 @@ function compactTextBytes(data: Buffer): Buffer {
   return own;
 }
 
-// Each publication's bytes, made once for all its subscribers.
+// Each publication's bytes, made once for all its subscribers; a publication read again from
+// history (its own object, the same payload) shares the bytes already held.
 const textBytes = new Recent<{ pub: Publication; bytes: Buffer }>(8);
 function bytesOf(pub: Publication): Buffer {
-  return (textBytes.find((e) => e.pub === pub) ?? textBytes.add({ pub, bytes: compactTextBytes(pub.data) })).bytes;
+  const known = textBytes.find((e) => e.pub === pub);
+  if (known) return known.bytes;
+  const bytes = compactTextBytes(pub.data);
+  return textBytes.add({ pub, bytes: textBytes.find((e) => e.bytes.equals(bytes))?.bytes ?? bytes }).bytes;
 }
 
 /** True unless sampling the target shows it shares little with the source (a delta would not pay). */
