@@ -31,7 +31,7 @@ const SAMPLE_FROM = 1024;
 const SAMPLES = 16;
 const SAMPLE_BYTES = 16;
 
-/** The caches below are emptied this long after an addition (so they never hold payloads for long). */
+/** The caches below are emptied this long after their last addition (so a quiet node holds no payloads). */
 const FORGET_AFTER_MS = 1000;
 const rings: Array<Recent<unknown>> = [];
 let forgetting: NodeJS.Timeout | undefined;
@@ -58,7 +58,8 @@ class Recent<T> {
   add(item: T): T {
     this.items[this.next] = item;
     this.next = (this.next + 1) % this.items.length;
-    forgetting ??= setTimeout(forget, FORGET_AFTER_MS).unref();
+    if (forgetting) forgetting.refresh();
+    else forgetting = setTimeout(forget, FORGET_AFTER_MS).unref();
     return item;
   }
 }
