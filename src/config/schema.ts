@@ -145,6 +145,8 @@ const tokenSchema = z
     user_id_claim: z.string().default('sub'),
   });
 
+/** Headers a proxy call sets itself (or the HTTP connection does): not for `static_headers`. */
+const FIXED_HEADERS = new Set(['host', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect']);
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name');
 const headerNames = z.array(headerName).default([]);
 /**
@@ -158,9 +160,22 @@ const proxyShape = {
   timeout: duration().prefault('1s'),
   http_headers: headerNames,
   emulated_headers: headerNames,
-  // Centrifugo v6's: headers sent with every call (a client's header of the same name, passed on, wins).
+  // Centrifugo v6's: headers sent with every call, over any client header of the same name.
   http: z
-    .object({ static_headers: z.record(headerName, z.string().regex(/^[^\r\n\0]*$/, 'must be a header value (no line breaks)')).default({}) })
+    .object({
+      static_headers: z
+        .record(headerName, z.string().regex(/^[^\x00-\x08\x0a-\x1f\x7f]*$/, 'must be a header value (no control characters)'))
+        .default({})
+        .superRefine((headers, ctx) => {
+          const seen = new Set<string>();
+          for (const name of Object.keys(headers)) {
+            const lower = name.toLowerCase();
+            if (FIXED_HEADERS.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: `must not be one the call sets itself (${[...FIXED_HEADERS].join(', ')})` });
+            if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'given twice (header names are not case-sensitive)' });
+            seen.add(lower);
+          }
+        }),
+    })
     .strict()
     .prefault({}),
 };

@@ -28,8 +28,8 @@ before(async () => {
           endpoint: `${url}/connect`,
           timeout: '500ms',
           http_headers: ['Cookie', 'X-Real-IP', 'Authorization', 'Content-Type'],
-          // Sent with every call; the client's X-Real-IP, passed on, wins over this one.
-          http: { static_headers: { 'X-Gateway-Key': 'k3y', 'X-Real-IP': 'static' } },
+          // Sent with every call, over any client header of the same name (Authorization is passed on too).
+          http: { static_headers: { 'X-Gateway-Key': 'k3y', Authorization: 'Bearer gateway' } },
         },
         rpc: { endpoint: `${url}/rpc`, http_headers: ['Cookie'] },
       },
@@ -65,8 +65,8 @@ test('connect proxy: the backend names the user (from the cookie passed on), its
   assert.equal(req.headers['content-type'], 'application/json');
   assert.equal(req.headers['x-real-ip'], '10.1.2.3');
   assert.equal(req.headers['x-gateway-key'], 'k3y', 'a static header');
+  assert.equal(req.headers.authorization, 'Bearer gateway', 'a static header wins over the client\'s');
   assert.equal(req.headers['x-secret'], undefined);
-  assert.equal(req.headers.authorization, 'Bearer t0ken');
   assert.equal(req.headers['x-other'], undefined);
   assert.deepEqual(
     { ...req.body, client: typeof req.body.client },
@@ -240,4 +240,12 @@ test('proxy endpoints must be http(s) URLs; header names must be header names; t
     startNode({ client: { proxy: { rpc: { http: { static_headers: { 'X-A': 'line\nbreak' } } } } } }),
     /client\.proxy\.rpc\.http\.static_headers\.X-A: must be a header value/,
   );
+  for (const [headers, message] of [
+    [{ Host: 'evil.example' }, /static_headers\.Host: must not be one the call sets itself/],
+    [{ 'Transfer-Encoding': 'chunked' }, /static_headers\.Transfer-Encoding: must not be one/],
+    [{ 'X-A': 'bell\x07' }, /static_headers\.X-A: must be a header value/],
+    [{ 'X-A': '1', 'x-a': '2' }, /static_headers\.x-a: given twice/],
+  ] as const) {
+    await assert.rejects(startNode({ client: { proxy: { rpc: { http: { static_headers: headers } } } } }), message);
+  }
 });

@@ -157,8 +157,9 @@ export async function callProxy(config: ProxyConfig, body: Record<string, unknow
   let wanted = proxyNames.get(config);
   if (!wanted) proxyNames.set(config, (wanted = lowerSet([...config.http_headers, ...config.emulated_headers])));
   const sent: Record<string, string> = {};
-  for (const [name, value] of Object.entries(config.http.static_headers)) sent[name.toLowerCase()] = value;
   for (const [name, value] of Object.entries(session.proxyHeaders ?? {})) if (wanted.has(name)) sent[name] = value;
+  // Last, as Centrifugo sets them: a client cannot replace what the operator fixed (a key the backend checks).
+  for (const [name, value] of Object.entries(config.http.static_headers)) sent[name.toLowerCase()] = value;
   sent['content-type'] = 'application/json';
   if (session.closed) throw new Error('the client left');
   // One controller per call, for its timeout and for the client leaving (a long-lived signal that
