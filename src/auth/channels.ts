@@ -1,5 +1,6 @@
 // Channel names and permissions: which namespace a channel is in, and whether a connection may
 // subscribe, publish, read history or presence there. Nothing is allowed that the config did not allow.
+import { linearRegExp } from '../config/regex.js';
 import type { HeraldConfig, NamespaceOptions } from '../config/schema.js';
 
 /**
@@ -31,7 +32,7 @@ export class ChannelRules {
       else this.namespaces.set(name, options);
     }
     for (const options of [this.defaultOptions, ...this.namespaces.values()]) {
-      if (options.channel_regex) this.nameRules.set(options, new RegExp(options.channel_regex, 'u'));
+      if (options.channel_regex) this.nameRules.set(options, linearRegExp(options.channel_regex));
       const format = options.publication_data_format || config.publication_data_format;
       if (format) this.dataFormats.set(options, format);
     }

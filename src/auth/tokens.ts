@@ -3,6 +3,7 @@
 // its key is configured.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { linearRegExp } from '../config/regex.js';
 import type { TokenConfig } from '../config/schema.js';
 import { parseKeepingPayloads, payloadText, type PayloadKey } from '../server/json-source.js';
 
@@ -28,8 +29,8 @@ export class TokenVerifier {
   private readonly issuerRegex: RegExp | undefined;
 
   constructor(private readonly config: TokenConfig) {
-    if (config.audience_regex) this.audienceRegex = new RegExp(config.audience_regex, 'u');
-    if (config.issuer_regex) this.issuerRegex = new RegExp(config.issuer_regex, 'u');
+    if (config.audience_regex) this.audienceRegex = linearRegExp(config.audience_regex);
+    if (config.issuer_regex) this.issuerRegex = linearRegExp(config.issuer_regex);
     const algs = new Set<string>();
     if (config.hmac_secret_key) {
       this.hmac = new TextEncoder().encode(config.hmac_secret_key);
@@ -64,14 +65,27 @@ export class TokenVerifier {
         audience: this.config.audience || undefined,
         issuer: this.config.issuer || undefined,
       });
-      const audiences = typeof payload.aud === 'string' ? [payload.aud] : (payload.aud ?? []);
-      if (this.audienceRegex && !audiences.some((aud) => this.audienceRegex!.test(aud))) return { status: 'invalid', reason: 'aud does not match audience_regex' };
-      if (this.issuerRegex && !(typeof payload.iss === 'string' && this.issuerRegex.test(payload.iss))) return { status: 'invalid', reason: 'iss does not match issuer_regex' };
+      const refused = this.claimRefused(payload);
+      if (refused) return { status: 'invalid', reason: refused };
       return { status: 'ok', claims: claimsKeepingPayloads(token, payload) };
     } catch (err) {
-      if (err instanceof errors.JWTExpired) return { status: 'expired' };
+      if (err instanceof errors.JWTExpired) {
+        // Signed, but for another audience or issuer: invalid, expired or not (as with `audience` / `issuer`).
+        const refused = this.claimRefused(err.payload);
+        return refused ? { status: 'invalid', reason: refused } : { status: 'expired' };
+      }
       return { status: 'invalid', reason: err instanceof Error ? err.message : String(err) };
     }
+  }
+
+  /** Why a signed token's `aud` or `iss` is refused by audience_regex / issuer_regex (a missing `iss` is matched as ""). */
+  private claimRefused(payload: JWTPayload): string | undefined {
+    if (this.audienceRegex) {
+      const audiences = typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud : [];
+      if (!audiences.some((aud) => this.audienceRegex!.test(aud))) return 'aud does not match audience_regex';
+    }
+    if (this.issuerRegex && !this.issuerRegex.test(typeof payload.iss === 'string' ? payload.iss : '')) return 'iss does not match issuer_regex';
+    return undefined;
   }
 
   private readonly keyFor: JWTVerifyGetKey = async (header, token) => {

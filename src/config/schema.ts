@@ -4,6 +4,7 @@ import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from './duration.js';
+import { regexProblem } from './regex.js';
 
 const flag = (value = false) => z.boolean().default(value);
 
@@ -25,15 +26,15 @@ const pingInterval = (fallback: string) =>
  */
 const publicationDataFormat = z.enum(['', 'json', 'json_object']).default('');
 
-/** True when `src` compiles as a regular expression (with the `u` flag, as channel_regex is used). */
-function validRegex(src: string): boolean {
-  try {
-    new RegExp(src, 'u');
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** A configured regular expression: one that runs in linear time (see regex.ts). */
+const linearRegex = () =>
+  z
+    .string()
+    .default('')
+    .superRefine((src, ctx) => {
+      const problem = regexProblem(src);
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be a regular expression that runs in linear time, with no backreferences or lookaround (${problem})` });
+    });
 
 const namespaceOptionsBase = z.object({
   history_size: z.number().int().min(0).max(1_000_000).default(0),
@@ -61,10 +62,7 @@ const namespaceOptionsBase = z.object({
   allow_presence_for_anonymous: flag(),
   allow_user_limited_channels: flag(),
   // Channel names a client may use here: the part after the namespace must match (client commands only).
-  channel_regex: z
-    .string()
-    .default('')
-    .refine(validRegex, { message: 'must be a valid regular expression' }),
+  channel_regex: linearRegex(),
   // What a publication's payload must be (checked at publish): '' the channel section's default.
   publication_data_format: publicationDataFormat,
   // Fossil delta compression: what subscribers may ask for, and whether every publication is sent as a delta.
@@ -140,8 +138,8 @@ const tokenSchema = z
     audience: z.string().default(''),
     issuer: z.string().default(''),
     // Centrifugo's: the claim must match the expression (one of `aud`'s values); not with audience / issuer.
-    audience_regex: z.string().default('').refine(validRegex, { message: 'must be a valid regular expression' }),
-    issuer_regex: z.string().default('').refine(validRegex, { message: 'must be a valid regular expression' }),
+    audience_regex: linearRegex(),
+    issuer_regex: linearRegex(),
     user_id_claim: z.string().default('sub'),
   });
 

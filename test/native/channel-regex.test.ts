@@ -21,7 +21,12 @@ before(async () => {
   node = await startNode({
     channel: {
       without_namespace: { allow_subscribe_for_client: true, channel_regex: '^[a-z]+$' },
-      namespaces: [openNamespace('ids', { ...everything, channel_regex: '^[0-9]+$' }), openNamespace('loose', { channel_regex: '[0-9]' })],
+      namespaces: [
+        openNamespace('ids', { ...everything, channel_regex: '^[0-9]+$' }),
+        openNamespace('loose', { channel_regex: '[0-9]' }),
+        // Nested repetition: exponential for a backtracking engine on a name that almost matches.
+        openNamespace('slug', { ...everything, channel_regex: '^([a-z0-9]+-?)*$' }),
+      ],
     },
   });
 });
@@ -76,9 +81,23 @@ test('centrifuge-js: a subscription to a refused name ends unsubscribed with 107
   assert.ok(await node.api.publish('ids:abc', { from: 'backend' }));
 });
 
-test('an invalid channel_regex is a config error naming the key', () => {
-  assert.throws(
-    () => loadConfig({ values: { channel: { namespaces: [{ name: 'a', channel_regex: '(' }] } } as never }),
-    /channel\.namespaces\.0\.channel_regex: must be a valid regular expression/,
-  );
+test('an expression runs in linear time: a name built to make a backtracking engine take hours is answered at once', async () => {
+  const c = await raw();
+  const name = `slug:${'a'.repeat(60)}!`;
+  for (const method of ['subscribe', 'publish', 'presence_stats']) {
+    const body = method === 'publish' ? { data: 1 } : {};
+    assert.equal(code(await c.call(method, { channel: name, ...body }, 2000)), 107, method);
+  }
+  assert.equal(code(await c.call('subscribe', { channel: 'slug:my-room-2' })), undefined);
+  c.close();
+});
+
+test('an invalid channel_regex, or one that cannot run in linear time (backreferences, lookaround), is a config error naming the key', () => {
+  for (const channel_regex of ['(', '(a)\\1', '^(?=a)a$']) {
+    assert.throws(
+      () => loadConfig({ values: { channel: { namespaces: [{ name: 'a', channel_regex }] } } as never }),
+      /channel\.namespaces\.0\.channel_regex: must be a regular expression that runs in linear time/,
+      channel_regex,
+    );
+  }
 });

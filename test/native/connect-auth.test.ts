@@ -246,6 +246,10 @@ test('audience_regex and issuer_regex: the claim must match (one of aud\'s value
       [{ sub: 'a', iss }, 3500],
     ];
     await checkConnects(strict, cases);
+    // Expired and for another audience: invalid (3500), as with `audience`, not expired (109, which the SDK would refresh).
+    const stale = await RawClient.open(strict.wsUrl);
+    stale.send({ id: 1, connect: { token: await sign({ sub: 'a', aud: 'herald-dev', iss }, { expIn: -60 }) } });
+    assert.equal((await stale.waitClose()).code, 3500);
     const raw = await RawClient.open(strict.wsUrl);
     await raw.connect({ token: await sign({ sub: 'a', aud: 'herald-tests', iss }, { expIn: 60 }) });
     const subToken = (aud: string) => sign({ sub: 'a', channel: 'room:1', aud }, { expIn: 60 });
@@ -256,6 +260,17 @@ test('audience_regex and issuer_regex: the claim must match (one of aud\'s value
     await strict.close();
   }
   assert.throws(() => loadConfig({ values: { client: { token: { audience: 'a', audience_regex: '^a$' } } } }), /client\.token\.audience_regex: set audience or audience_regex, not both/);
+  // An issuer_regex that allows none matches a token without `iss`; Go's named groups are read.
+  const lenient = await startNode({ client: { token: { issuer_regex: '^(?P<realm>https://auth\\.example\\.com/.*)?$' } } });
+  try {
+    await checkConnects(lenient, [
+      [{ sub: 'a' }, 'ok'],
+      [{ sub: 'a', iss: 'https://auth.example.com/x' }, 'ok'],
+      [{ sub: 'a', iss: 'https://other.example/' }, 3500],
+    ]);
+  } finally {
+    await lenient.close();
+  }
 });
 
 test('token exp and expire_at give expires/ttl in the connect result', async () => {
