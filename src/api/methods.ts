@@ -88,18 +88,28 @@ function publicationData(req: Record<string, unknown>): Buffer {
   return Buffer.from(text);
 }
 
+/** A broadcast's payload, read once for all its channels, and the data formats it was found to meet. */
+interface SharedPayload {
+  readonly data: Buffer;
+  readonly formatsMet: Set<string>;
+}
+
 /**
  * Publishes `req` to `channel` (checked here: the publish method passes its request's field as is).
  * Never throws: a refused request is a rejected promise. Not an async function, which would cost a
  * suspended frame and an await per call on the API's most frequent path.
  */
-const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, unknown>): Promise<Record<string, unknown>> => {
+const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, unknown>, shared?: SharedPayload): Promise<Record<string, unknown>> => {
   try {
     const channel = channelOf(channelField);
     const opts = ctx.rules.options(channel);
     if (!opts) throw new ReplyError(Errors.unknownChannel);
-    const data = publicationData(req);
-    checkPublicationData(ctx.rules, opts, data);
+    const data = shared?.data ?? publicationData(req);
+    const format = ctx.rules.dataFormat(opts);
+    if (format !== undefined && !shared?.formatsMet.has(format)) {
+      checkPublicationData(ctx.rules, opts, data);
+      shared?.formatsMet.add(format);
+    }
     let tags: Record<string, string> | undefined;
     if (req.tags !== undefined) {
       const t = asObject(req.tags);
@@ -142,10 +152,12 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string' && c !== '')) {
       throw new ReplyError({ ...Errors.badRequest, message: 'channels required' });
     }
+    // One payload for every channel, checked once per data format.
+    const shared: SharedPayload = { data: publicationData(req), formatsMet: new Set() };
     const responses = await Promise.all(
       channels.map(async (channel: string) => {
         try {
-          return { result: await publishTo(ctx, channel, req) };
+          return { result: await publishTo(ctx, channel, req, shared) };
         } catch (err) {
           return { error: toApiError(err) };
         }

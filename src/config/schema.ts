@@ -532,7 +532,13 @@ export const configSchema = z
       }
     }
     const personal = config.client.subscribe_to_user_personal_channel;
-    if (personal.enabled && personal.personal_channel_namespace && !config.channel.namespaces.some((ns) => ns.name === personal.personal_channel_namespace)) {
+    if (personal.enabled && personal.personal_channel_namespace && config.channel.namespace_boundary === '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['client', 'subscribe_to_user_personal_channel', 'personal_channel_namespace'],
+        message: 'needs channel.namespace_boundary (with none, no channel is in a namespace)',
+      });
+    } else if (personal.enabled && personal.personal_channel_namespace && !config.channel.namespaces.some((ns) => ns.name === personal.personal_channel_namespace)) {
       ctx.addIssue({
         code: 'custom',
         path: ['client', 'subscribe_to_user_personal_channel', 'personal_channel_namespace'],
@@ -554,6 +560,10 @@ export const configSchema = z
       }
       const choice = { name: ns.proxy_name, defaultEndpoint: rpc.proxy.endpoint, defaultKey: 'rpc.proxy.endpoint' };
       checkProxyChoice(ctx, named, choice, path, 'proxy_enabled', 'proxy_name');
+    }
+    // The demo pages name their channels with Centrifugo's default boundaries.
+    if (config.demo.enabled && config.channel.namespace_boundary !== ':') {
+      ctx.addIssue({ code: 'custom', path: ['demo', 'enabled'], message: 'the demo pages name channels with channel.namespace_boundary ":": leave it as it is, or the demo off' });
     }
     // A client's presence entry is added again every presence_update_interval: it must outlive that.
     if (config.client.presence_update_interval <= 0) {

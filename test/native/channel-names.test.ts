@@ -60,9 +60,30 @@ test('empty boundaries turn each rule off: no private prefix, no namespaces, one
   }
 });
 
-test('a namespace name containing the namespace boundary is a config error', () => {
+test('config errors: a namespace name containing the boundary; a personal channel namespace without a boundary; the demo with another boundary', () => {
   assert.throws(
     () => loadConfig({ values: { channel: { namespace_boundary: '.', namespaces: [{ name: 'a.b' }] } } }),
     /channel\.namespaces\.0\.name: must not contain namespace_boundary "\."/,
   );
+  assert.throws(
+    () =>
+      loadConfig({
+        values: { client: { subscribe_to_user_personal_channel: { enabled: true, personal_channel_namespace: 'me' } }, channel: { namespace_boundary: '', namespaces: [{ name: 'me' }] } },
+      }),
+    /client\.subscribe_to_user_personal_channel\.personal_channel_namespace: needs channel\.namespace_boundary/,
+  );
+  assert.throws(() => loadConfig({ values: { demo: { enabled: true }, channel: { namespace_boundary: '/' } } }), /demo\.enabled: the demo pages name channels/);
+});
+
+test('channel names are measured in bytes against max_length, as Centrifugo counts them', async () => {
+  const node = await startNode({ channel: { max_length: 10, without_namespace: { allow_subscribe_for_client: true } } });
+  try {
+    const c = await RawClient.open(node.wsUrl);
+    await c.connect({ token: await userToken('alice') });
+    assert.equal(code(await c.call('subscribe', { channel: 'новости' })), 106, '7 characters, 14 bytes');
+    assert.equal(code(await c.call('subscribe', { channel: 'ново' })), undefined, '8 bytes');
+    c.close();
+  } finally {
+    await node.close();
+  }
 });
