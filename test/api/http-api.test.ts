@@ -158,6 +158,9 @@ describe('server API methods', () => {
     assert.equal(b.error.code, 102);
     assert.deepEqual(c.result, {});
     assert.equal((await post(node, '/api/broadcast', { channels: [], data: 1 })).json.error.code, 107);
+    // The payload is read once for every channel: missing or not base64, the call itself is refused.
+    assert.equal((await post(node, '/api/broadcast', { channels: ['plain:b'] })).json.error.code, 107);
+    assert.equal((await post(node, '/api/broadcast', { channels: ['plain:b'], b64data: '*' })).json.error.code, 107);
   });
 
   test('history, since/reverse, epoch mismatch, history_remove keeps the position', async () => {
