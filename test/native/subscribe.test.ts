@@ -162,6 +162,15 @@ test("channel.max_length (Centrifugo v6's name) wins over client.channel_max_len
   }
 });
 
+test('a tags filter (centrifuge-js setTagsFilter) is refused with 107, not ignored: the client would get what it filtered out', async () => {
+  const c = await connected('alice');
+  const sub = c.newSubscription('news:tf', { tagsFilter: { key: 'ticker', cmp: 'eq', val: 'BTC' } });
+  const unsubscribed = once<{ code: number }>(sub, 'unsubscribed');
+  sub.subscribe();
+  assert.equal((await unsubscribed).code, 107);
+  c.disconnect();
+});
+
 test('channel limit: subscribing past client.channel_limit answers 106', async () => {
   const limited = await startNode({ client: { channel_limit: 2 }, channel: { namespaces: [openNamespace('n')] } });
   try {

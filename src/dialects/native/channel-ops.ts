@@ -102,6 +102,9 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   if (s.subs.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
   if (s.subs.size >= config.client.channel_limit) throw new ReplyError(Errors.limitExceeded);
   const opts = channelOptions(rules, channel);
+  // A tags filter (`tf`, Centrifugo's publication filtering) is not offered: refused, as Centrifugo
+  // refuses it where allow_tags_filter is off, rather than ignored (the client would get publications it filtered out).
+  if (req.tf !== undefined && req.tf !== null) throw new ReplyError(Errors.badRequest);
 
   let expireAt = 0;
   let data: string | undefined;
