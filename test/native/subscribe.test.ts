@@ -171,6 +171,17 @@ test('a tags filter (centrifuge-js setTagsFilter) is refused with 107, not ignor
   c.disconnect();
 });
 
+test('map and shared-poll subscriptions (type 1, 2) and map publishes are refused with 107, not taken as streams', async () => {
+  const raw = await rawConnected('alice');
+  for (const type of [1, 2]) assert.equal((await raw.call('subscribe', { channel: 'news:map', type })).error?.code, 107, `type ${type}`);
+  assert.equal((await raw.call('subscribe', { channel: 'news:map', type: 0 })).error, undefined);
+  raw.close();
+  const publisher = await RawClient.open(node.wsUrl);
+  await publisher.connect({ token: await userToken('alice') });
+  assert.equal((await publisher.call('publish', { channel: 'news:map', type: 1, key: 'k1', data: { v: 1 } })).error?.code, 107);
+  publisher.close();
+});
+
 test('channel limit: subscribing past client.channel_limit answers 106', async () => {
   const limited = await startNode({ client: { channel_limit: 2 }, channel: { namespaces: [openNamespace('n')] } });
   try {

@@ -93,6 +93,9 @@ interface Prepared {
   readonly activate: () => void;
 }
 
+/** True for a command of the stream kind (`type` absent or 0), the only one Herald offers. */
+const isStreamType = (type: unknown): boolean => type === undefined || type === null || type === 0;
+
 /** The `subscribe` command. */
 export async function handleSubscribe(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
   const { config, rules } = s.ctx;
@@ -105,6 +108,8 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   // A tags filter (`tf`, Centrifugo's publication filtering) is not offered: refused, as Centrifugo
   // refuses it where allow_tags_filter is off, rather than ignored (the client would get publications it filtered out).
   if (req.tf !== undefined && req.tf !== null) throw new ReplyError(Errors.badRequest);
+  // Map and shared-poll subscriptions (`type` 1 and 2) are not offered either: refused, not taken as a stream.
+  if (!isStreamType(req.type)) throw new ReplyError(Errors.badRequest);
 
   let expireAt = 0;
   let data: string | undefined;
@@ -248,6 +253,7 @@ export async function handleSubRefresh(s: NativeSession, id: number, req: Record
 export async function handlePublish(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
   const channel = channelOrBadRequest(req);
   const opts = channelOptions(s.ctx.rules, channel);
+  if (!isStreamType(req.type)) throw new ReplyError(Errors.badRequest); // a map publish (keys) is not offered
   const proxied = opts.publish_proxy_enabled;
   if (!proxied && !canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
   let data = payloadText(req, 'data');
