@@ -56,6 +56,8 @@ const namespaceOptionsBase = z.object({
   channel_regex: linearRegex(),
   // What a publication's payload must be (checked at publish): '' the channel section's default.
   publication_data_format: publicationDataFormat,
+  // Clients may send a tags filter with a subscribe (Centrifugo's publication filtering).
+  allow_tags_filter: flag(),
   // Fossil delta compression: what subscribers may ask for, and whether every publication is sent as a delta.
   allowed_delta_types: z.array(z.enum(['fossil'])).default([]),
   delta_publish: flag(),

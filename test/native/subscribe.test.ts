@@ -162,7 +162,7 @@ test("channel.max_length (Centrifugo v6's name) wins over client.channel_max_len
   }
 });
 
-test('a tags filter (centrifuge-js setTagsFilter) is refused with 107, not ignored: the client would get what it filtered out', async () => {
+test('a tags filter (centrifuge-js tagsFilter) where the namespace has no allow_tags_filter is refused with 107, not ignored: the client would get what it filtered out', async () => {
   const c = await connected('alice');
   const sub = c.newSubscription('news:tf', { tagsFilter: { key: 'ticker', cmp: 'eq', val: 'BTC' } });
   const unsubscribed = once<{ code: number }>(sub, 'unsubscribed');

@@ -11,6 +11,7 @@ import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson, ttlS
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT } from './context.js';
 import { DeltaChain, FOSSIL, RECOVERY_DELTA_BUDGET } from './delta.js';
+import { matchesTags, parseTagsFilter, type TagsFilter } from './tags-filter.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
 import { asObject, channelOptions, channelOrBadRequest, checkPublicationData, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
@@ -38,6 +39,8 @@ export class ChannelSub implements Subscriber {
   pushJoinLeave = false;
   /** Refreshed by the server through the sub_refresh proxy (the client was not told of its expiry). */
   serverRefreshed = false;
+  /** The client's tags filter (publication filtering): publications it does not match are not sent. */
+  filter: TagsFilter | undefined = undefined;
 
   constructor(
     readonly session: NativeSession,
@@ -85,6 +88,8 @@ interface SetupOptions {
   readonly serverRefreshed?: boolean;
   /** The client asked for fossil deltas and the namespace allows them. */
   readonly delta?: boolean;
+  /** The client's tags filter: only the publications it matches are sent. */
+  readonly filter?: TagsFilter;
 }
 
 /** A subscription set up but not yet active: write `result` somewhere, then call `activate`. */
@@ -105,9 +110,18 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   if (s.subs.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
   if (s.subs.size >= config.client.channel_limit) throw new ReplyError(Errors.limitExceeded);
   const opts = channelOptions(rules, channel);
-  // A tags filter (`tf`, Centrifugo's publication filtering) is not offered: refused, as Centrifugo
-  // refuses it where allow_tags_filter is off, rather than ignored (the client would get publications it filtered out).
-  if (req.tf !== undefined && req.tf !== null) throw new ReplyError(Errors.badRequest);
+  // A tags filter (`tf`): only where the namespace allows it, well formed, and not with delta
+  // compression (a delta's base would be a publication the filter may have held back); else 107, as in Centrifugo.
+  const delta = req.delta === FOSSIL && opts.allowed_delta_types.includes(FOSSIL);
+  let filter: TagsFilter | undefined;
+  if (req.tf !== undefined && req.tf !== null) {
+    if (!opts.allow_tags_filter || delta) throw new ReplyError(Errors.badRequest);
+    try {
+      filter = parseTagsFilter(req.tf);
+    } catch (err) {
+      throw new ReplyError({ ...Errors.badRequest, message: `bad request: ${(err as Error).message}` });
+    }
+  }
   // Map and shared-poll subscriptions (`type` 1 and 2) are not offered either: refused, not taken as a stream.
   if (!isStreamType(req.type)) throw new ReplyError(Errors.badRequest);
 
@@ -160,7 +174,8 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     presence: presenceFlags(opts, override, s.user, req.join_leave === true),
     serverRefreshed,
     // Any other type, or one the namespace does not allow, is ignored (no `delta` in the result), as Centrifugo does.
-    delta: req.delta === FOSSIL && opts.allowed_delta_types.includes(FOSSIL),
+    delta,
+    filter,
   });
   if (!prepared) return;
   s.write(encodeResult(id, 'subscribe', prepared.result));
@@ -353,6 +368,7 @@ async function setup(
   const sub = new ChannelSub(s, channel, serverSide, o.positioned, o.recoverable, o.expireAt, o.chanInfo, delta);
   sub.pushJoinLeave = o.presence.pushJoinLeave;
   sub.serverRefreshed = o.serverRefreshed === true;
+  sub.filter = o.filter;
   s.subs.set(sub);
   const { engine, hub, config } = s.ctx;
   const fail = (err: unknown): never => {
@@ -406,7 +422,8 @@ async function setup(
         result.offset = recovered && !o.cacheMode ? o.recover.offset : top.offset;
         assertJsonPayloads(pubs);
         const budget = { left: RECOVERY_DELTA_BUDGET };
-        if (pubs.length) result.publications = pubs.map(delta ? (pub) => delta.json(pub, budget) : publicationJson);
+        const sent = o.filter ? pubs.filter((pub) => matchesTags(o.filter!, pub.tags)) : pubs;
+        if (sent.length) result.publications = sent.map(delta ? (pub) => delta.json(pub, budget) : publicationJson);
       } else {
         top = (await engine.history(channel, { limit: 0, metaTtlMs: metaTtlOf(ns) })).position;
         if (s.closed) return gone();
@@ -450,8 +467,9 @@ async function setup(
       const ready = sub.positioned ? liveAfter(sub.buffer!, sub.offset, sub.epoch) : sub.buffer!;
       if (!ready) return s.close(Disconnects.insufficientState);
       for (const b of ready) {
-        s.write(delta ? delta.push(channel, b.pub, b.bytes) : b.bytes);
         if (b.pub.offset > sub.offset) sub.offset = b.pub.offset;
+        if (sub.filter && !matchesTags(sub.filter, b.pub.tags)) continue;
+        s.write(delta ? delta.push(channel, b.pub, b.bytes) : b.bytes);
       }
       sub.buffer = null;
       armSubExpiry(s, sub, o.expireAt);

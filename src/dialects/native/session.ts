@@ -39,6 +39,7 @@ import { connectIdentity, endOtherConnections, handleRefresh, refreshConnectionB
 import { handlePresence, leaveChannel } from './presence.js';
 import { abandonProxyCalls, handleRpc } from './proxy.js';
 import { Subscriptions } from './subscriptions.js';
+import { matchesTags } from './tags-filter.js';
 
 /** How a session's connection was opened. */
 export interface TransportOptions {
@@ -176,6 +177,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       if (pub.offset <= sub.offset) return; // already sent (history and live overlapped)
       sub.offset = pub.offset;
     }
+    if (sub.filter !== undefined && !matchesTags(sub.filter, pub.tags)) return; // held back by the client's tags filter
     if (this.earlyPingTick !== NO_EARLY_PING && this.earlyPingTick <= timers.now) this.pingWithOutput();
     this.push(sub.delta === null ? bytes : sub.delta.push(sub.channel, pub, bytes));
   }
