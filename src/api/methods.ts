@@ -111,9 +111,9 @@ const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, u
       shared?.formatsMet.add(format);
     }
     let tags: Record<string, string> | undefined;
-    if (req.tags !== undefined) {
+    if (req.tags !== undefined && req.tags !== null) {
       const t = asObject(req.tags);
-      if (!Object.values(t).every((v) => typeof v === 'string')) {
+      if (t !== req.tags || !Object.values(t).every((v) => typeof v === 'string')) {
         throw new ReplyError({ ...Errors.badRequest, message: 'tags must map strings to strings' });
       }
       tags = t as Record<string, string>;

@@ -15,6 +15,7 @@ before(async () => {
       namespaces: [
         openNamespace('tick', { allow_tags_filter: true, allowed_delta_types: ['fossil'] }),
         openNamespace('feed', { allow_tags_filter: true, history_size: 100, history_ttl: '60s', force_recovery: true }),
+        openNamespace('latest', { allow_tags_filter: true, history_size: 10, history_ttl: '60s', force_recovery: true, force_recovery_mode: 'cache' }),
         openNamespace('closed'),
       ],
     },
@@ -105,8 +106,12 @@ test('filters are checked when subscribing: malformed ones, namespaces without a
     { op: 'xor', nodes: [{ key: 'a', cmp: 'ex' }] },
     { op: 'and', nodes: [] },
     { key: 'a', cmp: 'eq', val: 5 },
-    JSON.parse(`${'{"op":"not","nodes":['.repeat(20)}{"key":"a","cmp":"ex"}${']}'.repeat(20)}`),
+    JSON.parse(`${'{"op":"not","nodes":['.repeat(16)}{"key":"a","cmp":"ex"}${']}'.repeat(16)}`),
   ];
+  // Sixteen levels are accepted (seventeen are not, above).
+  const deep = await rawSubscribed('tick:deep', { tf: JSON.parse(`${'{"op":"not","nodes":['.repeat(15)}{"key":"a","cmp":"ex"}${']}'.repeat(15)}`) });
+  assert.equal(deep.reply.error, undefined);
+  deep.raw.close();
   for (const tf of bad) {
     const { raw, reply } = await rawSubscribed('tick:bad', { tf });
     assert.equal(reply.error?.code, 107, JSON.stringify(tf));
@@ -146,6 +151,29 @@ test('recovery with a filter: only the matching missed publications, and the str
   assert.deepEqual(got, [{ id: 'btc-0' }, { id: 'btc-1' }, { id: 'btc-2' }, { id: 'btc-3' }, { id: 'btc-4' }]);
   assert.equal(subscribed.length, 2, 'no resubscribe for the publications held back');
   c.disconnect();
+});
+
+test('cache-mode recovery with a filter: the latest publication the filter matches; none matching: not recovered', async () => {
+  await node.api.publish('latest:a', { id: 'btc' }, { tags: { ticker: 'BTC' } });
+  await node.api.publish('latest:a', { id: 'eth' }, { tags: { ticker: 'ETH' } });
+  const btc = await rawSubscribed('latest:a', { tf: { key: 'ticker', cmp: 'eq', val: 'BTC' }, recover: true, offset: 0, epoch: '' });
+  assert.equal(btc.reply.subscribe.recovered, true);
+  assert.deepEqual(
+    (btc.reply.subscribe.publications as Msg[]).map((p) => p.data),
+    [{ id: 'btc' }],
+  );
+  btc.raw.close();
+  const none = await rawSubscribed('latest:a', { tf: { key: 'ticker', cmp: 'eq', val: 'SOL' }, recover: true, offset: 0, epoch: '' });
+  assert.equal(none.reply.subscribe.recovered, undefined, 'nothing to recover from: not recovered');
+  assert.equal(none.reply.subscribe.publications, undefined);
+  none.raw.close();
+});
+
+test('API publish: tags must be an object of strings (107 otherwise)', async () => {
+  for (const tags of ['str', ['x'], 5, { a: 1 }]) {
+    const r = await fetch(`${node.url}/api/publish`, { method: 'POST', headers: { 'X-API-Key': 'test-api-key' }, body: JSON.stringify({ channel: 'tick:t', data: 1, tags }) });
+    assert.equal(((await r.json()) as { error?: { code: number } }).error?.code, 107, JSON.stringify(tags));
+  }
 });
 
 test('decimal comparison is exact: signs, trailing zeros, integers past 2^53; not a number: no match', () => {

@@ -110,18 +110,6 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   if (s.subs.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
   if (s.subs.size >= config.client.channel_limit) throw new ReplyError(Errors.limitExceeded);
   const opts = channelOptions(rules, channel);
-  // A tags filter (`tf`): only where the namespace allows it, well formed, and not with delta
-  // compression (a delta's base would be a publication the filter may have held back); else 107, as in Centrifugo.
-  const delta = req.delta === FOSSIL && opts.allowed_delta_types.includes(FOSSIL);
-  let filter: TagsFilter | undefined;
-  if (req.tf !== undefined && req.tf !== null) {
-    if (!opts.allow_tags_filter || delta) throw new ReplyError(Errors.badRequest);
-    try {
-      filter = parseTagsFilter(req.tf);
-    } catch (err) {
-      throw new ReplyError({ ...Errors.badRequest, message: `bad request: ${(err as Error).message}` });
-    }
-  }
   // Map and shared-poll subscriptions (`type` 1 and 2) are not offered either: refused, not taken as a stream.
   if (!isStreamType(req.type)) throw new ReplyError(Errors.badRequest);
 
@@ -155,6 +143,20 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     serverRefreshed = opts.sub_refresh_proxy_enabled;
   } else if (!canSubscribe(opts, s.user)) {
     throw new ReplyError(Errors.permissionDenied);
+  }
+
+  // A tags filter (`tf`), after the permissions as in Centrifugo: only where the namespace allows it,
+  // well formed, and not with delta compression (a delta's base would be a publication the filter
+  // may have held back); else 107.
+  const delta = req.delta === FOSSIL && opts.allowed_delta_types.includes(FOSSIL);
+  let filter: TagsFilter | undefined;
+  if (req.tf !== undefined && req.tf !== null) {
+    if (!opts.allow_tags_filter || delta) throw new ReplyError(Errors.badRequest);
+    try {
+      filter = parseTagsFilter(req.tf);
+    } catch (err) {
+      throw new ReplyError({ ...Errors.badRequest, message: `bad request: ${(err as Error).message}` });
+    }
   }
 
   const forceRecovery = overrideFlag(override, 'force_recovery', opts.force_recovery);
@@ -393,9 +395,11 @@ async function setup(
       if (o.recover) {
         let recovered: boolean;
         if (o.cacheMode) {
-          const hist = await engine.history(channel, { limit: 1, reverse: true, metaTtlMs: metaTtlOf(ns) });
+          // The latest publication; with a tags filter, the latest one it matches (as Centrifugo looks for it).
+          const limit = o.filter ? config.client.recovery_max_publication_limit : 1;
+          const hist = await engine.history(channel, { limit, reverse: true, metaTtlMs: metaTtlOf(ns) });
           top = hist.position;
-          const latest = hist.publications[0];
+          const latest = o.filter ? hist.publications.find((pub) => matchesTags(o.filter!, pub.tags)) : hist.publications[0];
           const sameEpoch = o.recover.epoch === '' || o.recover.epoch === top.epoch;
           if (latest) {
             recovered = true;

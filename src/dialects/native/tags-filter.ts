@@ -5,18 +5,18 @@
 // `nin`, `ex`, `nex`, `sw`, `ew`, `ct`, and `gt`, `gte`, `lt`, `lte` comparing decimal numbers (a
 // value that is not one never matches); nodes `{op: "and" | "or", nodes}` and `{op: "not", nodes: [one]}`.
 
-/** A validated filter. */
+/** A validated filter (`num`: a numeric comparison's `val`, read once; undefined when it is no decimal). */
 export type TagsFilter =
   | { readonly op: 'and' | 'or' | 'not'; readonly nodes: readonly TagsFilter[] }
-  | { readonly op: ''; readonly key: string; readonly cmp: string; readonly val: string; readonly vals: readonly string[] };
+  | { readonly op: ''; readonly key: string; readonly cmp: string; readonly val: string; readonly vals: readonly string[]; readonly num?: Decimal };
 
 const VALUE_CMPS = new Set(['eq', 'neq', 'sw', 'ew', 'ct', 'gt', 'gte', 'lt', 'lte']);
 const LIST_CMPS = new Set(['in', 'nin']);
 const PRESENCE_CMPS = new Set(['ex', 'nex']);
-/** Deepest nesting accepted (a filter is a client's; its depth costs each publication). */
+/** Deepest nesting accepted, Herald's own bound (a filter is a client's; its size costs each publication). */
 const MAX_DEPTH = 16;
-/** Most nodes and values in one filter, for the same reason. */
-const MAX_SIZE = 256;
+/** Most nodes and values in one filter, for the same reason (Herald's own bound). */
+const MAX_SIZE = 1024;
 
 /** Reads a client's filter; throws an Error saying what is wrong with it. */
 export function parseTagsFilter(value: unknown): TagsFilter {
@@ -26,7 +26,7 @@ export function parseTagsFilter(value: unknown): TagsFilter {
 
 function parseNode(value: unknown, depth: number, budget: { left: number }): TagsFilter {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('a filter node must be an object');
-  if (depth > MAX_DEPTH) throw new Error(`a filter may nest ${MAX_DEPTH} levels at most`);
+  if (depth >= MAX_DEPTH) throw new Error(`a filter may nest ${MAX_DEPTH} levels at most`);
   if (--budget.left < 0) throw new Error(`a filter may have ${MAX_SIZE} nodes and values at most`);
   const node = value as Record<string, unknown>;
   const op = node.op ?? '';
@@ -52,7 +52,8 @@ function parseNode(value: unknown, depth: number, budget: { left: number }): Tag
       throw new Error(cmp === '' ? 'a leaf needs cmp' : `unknown comparison ${cmp}`);
     }
     if (key === '' && !PRESENCE_CMPS.has(cmp)) throw new Error('a leaf needs key');
-    return { op: '', key, cmp, val, vals };
+    const numeric = cmp === 'gt' || cmp === 'gte' || cmp === 'lt' || cmp === 'lte';
+    return numeric ? { op: '', key, cmp, val, vals, num: decimal(val) } : { op: '', key, cmp, val, vals };
   }
   if (op !== 'and' && op !== 'or' && op !== 'not') throw new Error(`unknown op ${String(op)}`);
   const nodes = node.nodes ?? [];
@@ -97,9 +98,10 @@ export function matchesTags(filter: TagsFilter, tags: Readonly<Record<string, st
         case 'ct':
           return has && value.includes(filter.val);
         default: {
-          if (!has) return false;
-          const order = compareDecimals(value, filter.val);
-          if (order === undefined) return false;
+          if (!has || filter.num === undefined) return false;
+          const tag = decimal(value);
+          if (tag === undefined) return false;
+          const order = compare(tag, filter.num);
           return filter.cmp === 'gt' ? order > 0 : filter.cmp === 'gte' ? order >= 0 : filter.cmp === 'lt' ? order < 0 : order <= 0;
         }
       }
@@ -109,19 +111,30 @@ export function matchesTags(filter: TagsFilter, tags: Readonly<Record<string, st
 
 const DECIMAL = /^([+-]?)(\d+)(?:\.(\d+))?$/;
 
+/** A decimal number written as text, in parts that compare exactly. */
+interface Decimal {
+  readonly neg: boolean;
+  readonly int: string;
+  readonly frac: string;
+}
+
+/** Reads a decimal number (`-12.50`); undefined when the text is not one. */
+function decimal(text: string): Decimal | undefined {
+  const m = DECIMAL.exec(text);
+  if (!m) return undefined;
+  const int = m[2]!.replace(/^0+(?=\d)/, '');
+  const frac = (m[3] ?? '').replace(/0+$/, '');
+  return { neg: m[1] === '-' && !(int === '0' && frac === ''), int, frac };
+}
+
 /** Compares two decimal numbers written as text, exactly (no rounding); undefined when either is not one. */
 export function compareDecimals(a: string, b: string): number | undefined {
-  const x = DECIMAL.exec(a);
-  const y = DECIMAL.exec(b);
-  if (!x || !y) return undefined;
-  const norm = (m: RegExpExecArray) => {
-    const int = m[2]!.replace(/^0+(?=\d)/, '');
-    const frac = (m[3] ?? '').replace(/0+$/, '');
-    const zero = /^0*$/.test(int) && frac === '';
-    return { neg: m[1] === '-' && !zero, int, frac };
-  };
-  const p = norm(x);
-  const q = norm(y);
+  const p = decimal(a);
+  const q = decimal(b);
+  return p && q ? compare(p, q) : undefined;
+}
+
+function compare(p: Decimal, q: Decimal): number {
   if (p.neg !== q.neg) return p.neg ? -1 : 1;
   const sign = p.neg ? -1 : 1;
   if (p.int.length !== q.int.length) return sign * (p.int.length - q.int.length);
