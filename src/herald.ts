@@ -129,7 +129,7 @@ class HeraldNode implements Herald {
     this.hub.registerJoinLeaveFormat(NATIVE_FORMAT, encodeJoinLeavePush);
     this.hub.registerJoinLeaveFormat(NATIVE_DELTA_FORMAT, encodeJoinLeavePush);
     this.presence = new PresenceTracker(this.engine, config.engine.presence_ttl, config.client.presence_update_interval, this.log.child({ component: 'presence' }));
-    const rules = new ChannelRules(config.channel);
+    const rules = new ChannelRules(config.channel, config.channel.max_length ?? config.client.channel_max_length);
     const registry = new SessionRegistry<NativeSession>();
     const subToken = config.client.subscription_token;
     // One verifier per key set: a JWKS endpoint is fetched and cached once, whoever checks tokens.

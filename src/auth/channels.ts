@@ -1,6 +1,6 @@
 // Channel names and permissions: which namespace a channel is in, and whether a connection may
 // subscribe, publish, read history or presence there. Nothing is allowed that the config did not allow.
-import { linearRegExp } from '../config/regex.js';
+import { linearRegExp, type LinearRegExp } from '../config/regex.js';
 import type { HeraldConfig, NamespaceOptions } from '../config/schema.js';
 
 /**
@@ -16,11 +16,19 @@ export class ChannelRules {
   private readonly namespaces = new Map<string, NamespaceOptions>();
   private readonly defaultOptions: NamespaceOptions;
   /** Each namespace's compiled `channel_regex` (namespaces without one are not listed). */
-  private readonly nameRules = new Map<NamespaceOptions, RegExp>();
+  private readonly nameRules = new Map<NamespaceOptions, LinearRegExp>();
   /** Each namespace's publication_data_format, the channel section's where it says '' (none: not listed). */
   private readonly dataFormats = new Map<NamespaceOptions, 'json' | 'json_object'>();
 
-  constructor(config: HeraldConfig['channel']) {
+  /**
+   * `maxLength`: the longest channel name in bytes (client.channel_max_length, or channel.max_length);
+   * a longer one never matches a `channel_regex` (it could not be subscribed to), so no client makes
+   * a match scan more than that.
+   */
+  constructor(
+    config: HeraldConfig['channel'],
+    private readonly maxLength = Infinity,
+  ) {
     this.privatePrefix = config.private_prefix;
     this.namespaceBoundary = config.namespace_boundary;
     this.userBoundary = config.user_boundary;
@@ -51,20 +59,20 @@ export class ChannelRules {
   nameAllowed(channel: string, options: NamespaceOptions): boolean {
     const rule = this.nameRules.get(options);
     if (!rule) return true;
-    const name = this.withoutPrivatePrefix(channel);
-    const i = this.namespaceBoundary ? name.indexOf(this.namespaceBoundary) : -1;
-    return rule.test(i < 0 ? channel : name.slice(i + this.namespaceBoundary.length));
+    if (Buffer.byteLength(channel) > this.maxLength) return false;
+    return rule.test(this.split(channel).rest);
   }
 
-  private withoutPrivatePrefix(channel: string): string {
-    return this.isPrivate(channel) ? channel.slice(this.privatePrefix.length) : channel;
+  /** A channel's namespace ('' for none) and what follows it (the whole name without a namespace), as Centrifugo reads them. */
+  private split(channel: string): { namespace: string; rest: string } {
+    const name = this.isPrivate(channel) ? channel.slice(this.privatePrefix.length) : channel;
+    const i = this.namespaceBoundary ? name.indexOf(this.namespaceBoundary) : -1;
+    return i < 0 ? { namespace: '', rest: channel } : { namespace: name.slice(0, i), rest: name.slice(i + this.namespaceBoundary.length) };
   }
 
   /** The namespace name of a channel ('' for none). */
   namespaceOf(channel: string): string {
-    const name = this.withoutPrivatePrefix(channel);
-    const i = this.namespaceBoundary ? name.indexOf(this.namespaceBoundary) : -1;
-    return i < 0 ? '' : name.slice(0, i);
+    return this.split(channel).namespace;
   }
 
   /** The options of a channel's namespace, or undefined when the namespace is not configured. */

@@ -3,7 +3,7 @@
 // its key is configured.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { linearRegExp } from '../config/regex.js';
+import { linearRegExp, type LinearRegExp } from '../config/regex.js';
 import type { TokenConfig } from '../config/schema.js';
 import { parseKeepingPayloads, payloadText, type PayloadKey } from '../server/json-source.js';
 
@@ -25,8 +25,8 @@ export class TokenVerifier {
   private readonly ecdsa: KeyObject | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
   private readonly algorithms: string[];
-  private readonly audienceRegex: RegExp | undefined;
-  private readonly issuerRegex: RegExp | undefined;
+  private readonly audienceRegex: LinearRegExp | undefined;
+  private readonly issuerRegex: LinearRegExp | undefined;
 
   constructor(private readonly config: TokenConfig) {
     if (config.audience_regex) this.audienceRegex = linearRegExp(config.audience_regex);

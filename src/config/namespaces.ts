@@ -17,14 +17,14 @@ export const DEFAULT_PROXY_NAME = 'default';
  */
 export const publicationDataFormat = z.enum(['', 'json', 'json_object']).default('');
 
-/** A configured regular expression: one that runs in linear time (see regex.ts). */
+/** A configured regular expression, in RE2's syntax as Centrifugo's (see regex.ts). */
 export const linearRegex = () =>
   z
     .string()
     .default('')
     .superRefine((src, ctx) => {
       const problem = regexProblem(src);
-      if (problem) ctx.addIssue({ code: 'custom', message: `must be a regular expression that runs in linear time, with no backreferences or lookaround (${problem})` });
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be a regular expression in RE2 syntax, as Go's (${problem})` });
     });
 
 const namespaceOptionsBase = z.object({

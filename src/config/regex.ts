@@ -1,15 +1,19 @@
 // Regular expressions from the configuration (channel_regex, the tokens' audience_regex and
-// issuer_regex) are matched against what clients send: they run on V8's linear-time engine (the `l`
-// flag), as Go's RE2 runs Centrifugo's, so no pattern can make one match take exponential time. Like
-// RE2 it has no backreferences or lookaround; Go's named groups `(?P<name>…)` are read as `(?<name>…)`.
-import { setFlagsFromString } from 'node:v8';
+// issuer_regex) are matched against what clients send. They are compiled by re2js, the JavaScript
+// port of RE2: the syntax of Go's regexp, which Centrifugo's configurations are written in (`\A`,
+// `\z`, `\pL`, `(?i)`, `(?P<name>…)`, `{1,64}`), and matching in time linear in the input, so no
+// name a client sends can make a match slow. Like RE2 there are no backreferences or lookaround.
+import { RE2JS } from 're2js';
 
-// The engine is behind a V8 flag in Node 20; it only adds the `l` flag, leaving other expressions as they are.
-setFlagsFromString('--enable-experimental-regexp-engine');
+/** A configured expression: `test` finds a match anywhere in the text (Go's MatchString). */
+export interface LinearRegExp {
+  test(text: string): boolean;
+}
 
-/** Compiles a configured expression to run in linear time; throws when it cannot (see above). */
-export function linearRegExp(source: string): RegExp {
-  return new RegExp(source.replace(/\(\?P</g, '(?<'), 'l');
+/** Compiles a configured expression; throws when it is not valid RE2 syntax. */
+export function linearRegExp(source: string): LinearRegExp {
+  const re = RE2JS.compile(source);
+  return { test: (text) => re.matcher(text).find() };
 }
 
 /** The reason a configured expression is refused, or undefined when it compiles. */

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { duration } from './duration.js';
 import { DEFAULT_PROXY_NAME, flag, linearRegex, namespaceOptionsSchema, namespaceSchema, publicationDataFormat, type NamespaceOptions } from './namespaces.js';
 
-export { DEFAULT_PROXY_NAME, namespaceOptionsSchema, type NamespaceOptions } from './namespaces.js';
+export { DEFAULT_PROXY_NAME, type NamespaceOptions } from './namespaces.js';
 
 /** The longest delay Node's timers keep (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -81,7 +81,7 @@ test('centrifuge-js: a subscription to a refused name ends unsubscribed with 107
   assert.ok(await node.api.publish('ids:abc', { from: 'backend' }));
 });
 
-test('an expression runs in linear time: a name built to make a backtracking engine take hours is answered at once', async () => {
+test('an expression runs in linear time (RE2): a name built to make a backtracking engine take hours is answered at once', async () => {
   const c = await raw();
   const name = `slug:${'a'.repeat(60)}!`;
   for (const method of ['subscribe', 'publish', 'presence_stats']) {
@@ -92,12 +92,42 @@ test('an expression runs in linear time: a name built to make a backtracking eng
   c.close();
 });
 
-test('an invalid channel_regex, or one that cannot run in linear time (backreferences, lookaround), is a config error naming the key', () => {
+test('an invalid channel_regex, or one RE2 does not run (backreferences, lookaround), is a config error naming the key', () => {
   for (const channel_regex of ['(', '(a)\\1', '^(?=a)a$']) {
     assert.throws(
       () => loadConfig({ values: { channel: { namespaces: [{ name: 'a', channel_regex }] } } as never }),
-      /channel\.namespaces\.0\.channel_regex: must be a regular expression that runs in linear time/,
+      /channel\.namespaces\.0\.channel_regex: must be a regular expression in RE2 syntax/,
       channel_regex,
     );
+  }
+});
+
+test("Go's syntax, as Centrifugo configurations are written: counted repetition, \\A and \\z, Unicode classes, (?i)", async () => {
+  const go = await startNode({
+    channel: {
+      namespaces: [
+        openNamespace('slug64', { channel_regex: '^[a-z0-9_-]{1,64}$' }),
+        openNamespace('az', { channel_regex: '\\A[a-z]+\\z' }),
+        openNamespace('letters', { channel_regex: '^\\pL+$' }),
+        openNamespace('ci', { channel_regex: '(?i)^room$' }),
+      ],
+    },
+  });
+  try {
+    const c = await RawClient.open(go.wsUrl);
+    await c.connect({ token: await userToken('g1') });
+    const cases: Array<[string, number | undefined]> = [
+      [`slug64:${'a'.repeat(64)}`, undefined],
+      [`slug64:${'a'.repeat(65)}`, 107],
+      ['az:abc', undefined],
+      ['az:Aabcz', 107],
+      ['letters:été', undefined],
+      ['letters:e1', 107],
+      ['ci:ROOM', undefined],
+    ];
+    for (const [channel, want] of cases) assert.equal(code(await c.call('subscribe', { channel })), want, channel);
+    c.close();
+  } finally {
+    await go.close();
   }
 });
