@@ -169,6 +169,28 @@ test('cache-mode recovery with a filter: the latest publication the filter match
   none.raw.close();
 });
 
+test('a payload no JSON client can be sent closes only the subscriptions it would be sent to (3506), live and in recovery', async () => {
+  const notJson = Buffer.from('not json').toString('base64');
+  const btc = await rawSubscribed('tick:bin', { tf: { key: 'ticker', cmp: 'eq', val: 'BTC' } });
+  await node.api.call('publish', { channel: 'tick:bin', b64data: notJson, tags: { ticker: 'ETH' } });
+  await node.api.publish('tick:bin', { id: 'btc' }, { tags: { ticker: 'BTC' } });
+  await btc.raw.waitFor((m) => m.push?.pub?.data?.id === 'btc');
+  assert.equal(btc.raw.closeInfo, undefined, 'held back by the filter: not a reason to close');
+  await node.api.call('publish', { channel: 'tick:bin', b64data: notJson, tags: { ticker: 'BTC' } });
+  assert.equal((await btc.raw.waitClose()).code, 3506);
+  // Recovering past a non-JSON publication the filter holds back.
+  const first = await rawSubscribed('feed:bin', {});
+  await node.api.call('publish', { channel: 'feed:bin', b64data: notJson, tags: { ticker: 'ETH' } });
+  await node.api.publish('feed:bin', { id: 'btc' }, { tags: { ticker: 'BTC' } });
+  first.raw.close();
+  const again = await rawSubscribed('feed:bin', { tf: { key: 'ticker', cmp: 'eq', val: 'BTC' }, recover: true, offset: 0, epoch: first.reply.subscribe.epoch });
+  assert.deepEqual(
+    (again.reply.subscribe.publications as Msg[]).map((p) => p.data),
+    [{ id: 'btc' }],
+  );
+  again.raw.close();
+});
+
 test('API publish: tags must be an object of strings (107 otherwise)', async () => {
   for (const tags of ['str', ['x'], 5, { a: 1 }]) {
     const r = await fetch(`${node.url}/api/publish`, { method: 'POST', headers: { 'X-API-Key': 'test-api-key' }, body: JSON.stringify({ channel: 'tick:t', data: 1, tags }) });

@@ -424,9 +424,9 @@ async function setup(
         result.recovered = recovered || undefined;
         result.was_recovering = true;
         result.offset = recovered && !o.cacheMode ? o.recover.offset : top.offset;
-        assertJsonPayloads(pubs);
-        const budget = { left: RECOVERY_DELTA_BUDGET };
         const sent = o.filter ? pubs.filter((pub) => matchesTags(o.filter!, pub.tags)) : pubs;
+        assertJsonPayloads(sent); // only what would be sent
+        const budget = { left: RECOVERY_DELTA_BUDGET };
         if (sent.length) result.publications = sent.map(delta ? (pub) => delta.json(pub, budget) : publicationJson);
       } else {
         top = (await engine.history(channel, { limit: 0, metaTtlMs: metaTtlOf(ns) })).position;

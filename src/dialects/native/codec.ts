@@ -93,9 +93,20 @@ export function stringPublicationJson(pub: Publication, text: string, delta: boo
   return new RawJson(publicationText(pub, JSON.stringify(text), delta));
 }
 
+/** The one definition of a publication push; `data` is JSON text (see publicationText). */
+function publicationPush(channel: string, pub: Publication, data: string, delta = false): Buffer {
+  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${publicationText(pub, data, delta)}}}`);
+}
+
 /** A publication push whose `data` is a string (see stringPublicationJson). */
 export function encodeStringPublicationPush(channel: string, pub: Publication, text: string, delta: boolean): Buffer {
-  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${publicationText(pub, JSON.stringify(text), delta)}}}`);
+  return publicationPush(channel, pub, JSON.stringify(text), delta);
+}
+
+/** A publication's payload as text, or undefined when it is not JSON (a JSON client is then sent NON_JSON_PUSH). */
+function jsonPayloadText(pub: Publication): string | undefined {
+  const text = pub.data.toString('utf8');
+  return isJsonText(text) ? text : undefined;
 }
 
 /**
@@ -103,9 +114,8 @@ export function encodeStringPublicationPush(channel: string, pub: Publication, t
  * text as a string): built once per publication, as encodePublicationPush.
  */
 export function encodeFullStringPush(channel: string, pub: Publication): Buffer {
-  const text = pub.data.toString('utf8');
-  if (!isJsonText(text)) return NON_JSON_PUSH;
-  return encodeStringPublicationPush(channel, pub, text, false);
+  const text = jsonPayloadText(pub);
+  return text === undefined ? NON_JSON_PUSH : publicationPush(channel, pub, JSON.stringify(text));
 }
 
 /**
@@ -116,9 +126,8 @@ export const NON_JSON_PUSH = Buffer.alloc(0);
 
 /** The publication push for one channel, as bytes: built once per publication, written to every subscriber. */
 export function encodePublicationPush(channel: string, pub: Publication): Buffer {
-  const text = pub.data.toString('utf8');
-  if (!isJsonText(text)) return NON_JSON_PUSH;
-  return Buffer.from(`{"push":{"channel":${JSON.stringify(channel)},"pub":${publicationText(pub, oneLine(text))}}}`);
+  const text = jsonPayloadText(pub);
+  return text === undefined ? NON_JSON_PUSH : publicationPush(channel, pub, oneLine(text));
 }
 
 /** A push to one channel (`unsubscribe`, `subscribe`, `join`, `leave`) or to the connection (`message`). */

@@ -167,7 +167,6 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       sub.buffer.push({ pub, position, bytes });
       return;
     }
-    if (bytes === NON_JSON_PUSH) return this.close(Disconnects.inappropriateProtocol);
     if (sub.positioned && pub.offset > 0) {
       if (position.epoch !== sub.epoch || pub.offset > sub.offset + 1) {
         // The stream moved on without us (lost publication or new epoch): the client must recover.
@@ -178,6 +177,8 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       sub.offset = pub.offset;
     }
     if (sub.filter !== undefined && !matchesTags(sub.filter, pub.tags)) return; // held back by the client's tags filter
+    // A payload a JSON client cannot be sent (only a publication it would be sent closes it).
+    if (bytes === NON_JSON_PUSH) return this.close(Disconnects.inappropriateProtocol);
     if (this.earlyPingTick !== NO_EARLY_PING && this.earlyPingTick <= timers.now) this.pingWithOutput();
     this.push(sub.delta === null ? bytes : sub.delta.push(sub.channel, pub, bytes));
   }
