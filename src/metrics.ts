@@ -41,7 +41,8 @@ export class NodeMetrics {
       });
     counter('herald_hub_publications_total', 'Publications fanned out to local subscribers since start.', () => sources.hub.publications);
     counter('herald_hub_deliveries_total', 'Publications handed to local subscribers since start (one per subscriber).', () => sources.hub.deliveries);
-    counter('herald_delta_diffs_total', 'Fossil deltas computed since start (each shared by the subscriptions holding the same base).', () => deltaCounts.diffs);
+    // Counted by the process (the delta caches are shared by every node it runs): one node in production.
+    counter('herald_delta_diffs_total', 'Fossil deltas computed by this process since start (each shared by the subscriptions holding the same base).', () => deltaCounts.diffs);
     new Counter({
       name: 'herald_connections_refused_total',
       help: 'Connections refused by a limit (connection_limit, connection_rate_limit, and the native user_connection_limit), by dialect.',

@@ -12,7 +12,7 @@ import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
 import { presenceOptions, readPresence } from '../dialects/native/presence.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
-import { asObject, checkPublicationData, str } from '../dialects/native/fields.js';
+import { asObject, checkPublicationData, PublishPayload, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
 import { payloadText } from '../server/json-source.js';
 
@@ -74,42 +74,34 @@ const checkOverride = (override: unknown): void => {
  */
 const isBase64 = (b64: string): boolean => b64.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(b64);
 
-/** The payload of a publish request: `b64data` decoded, or `data` as it was received; never empty. */
-function publicationData(req: Record<string, unknown>): Buffer {
+/** The payload of a publish request: `b64data` decoded, or `data` as it was received (with its JSON value); never empty. */
+function publicationData(req: Record<string, unknown>): PublishPayload {
   if (req.b64data !== undefined && req.b64data !== '') {
     const b64 = typeof req.b64data === 'string' ? req.b64data.replace(/[\r\n]/g, '') : '';
     if (!isBase64(b64)) throw new ReplyError({ ...Errors.badRequest, message: 'b64data is not base64' });
     const data = Buffer.from(b64, 'base64');
     if (data.length === 0) throw new ReplyError({ ...Errors.badRequest, message: 'data required' });
-    return data;
+    return new PublishPayload(data);
   }
   const text = payloadText(req, 'data');
   if (text === undefined) throw new ReplyError({ ...Errors.badRequest, message: 'data required' });
-  return Buffer.from(text);
-}
-
-/** A broadcast's payload, read once for all its channels, and the data formats it was found to meet. */
-interface SharedPayload {
-  readonly data: Buffer;
-  readonly formatsMet: Set<string>;
+  return new PublishPayload(Buffer.from(text), { value: req.data });
 }
 
 /**
  * Publishes `req` to `channel` (checked here: the publish method passes its request's field as is).
  * Never throws: a refused request is a rejected promise. Not an async function, which would cost a
- * suspended frame and an await per call on the API's most frequent path.
+ * suspended frame and an await per call on the API's most frequent path. `payload`: a broadcast's,
+ * read once for all its channels.
  */
-const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, unknown>, shared?: SharedPayload): Promise<Record<string, unknown>> => {
+const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, unknown>, payload?: PublishPayload): Promise<Record<string, unknown>> => {
   try {
     const channel = channelOf(channelField);
     const opts = ctx.rules.options(channel);
     if (!opts) throw new ReplyError(Errors.unknownChannel);
-    const data = shared?.data ?? publicationData(req);
-    const format = ctx.rules.dataFormat(opts);
-    if (format !== undefined && !shared?.formatsMet.has(format)) {
-      checkPublicationData(ctx.rules, opts, data);
-      shared?.formatsMet.add(format);
-    }
+    const read = payload ?? publicationData(req);
+    checkPublicationData(ctx.rules, opts, read);
+    const data = read.data;
     let tags: Record<string, string> | undefined;
     if (req.tags !== undefined && req.tags !== null) {
       const t = asObject(req.tags);
@@ -152,8 +144,8 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string' && c !== '')) {
       throw new ReplyError({ ...Errors.badRequest, message: 'channels required' });
     }
-    // One payload for every channel, checked once per data format.
-    const shared: SharedPayload = { data: publicationData(req), formatsMet: new Set() };
+    // One payload for every channel (its JSON value read at most once).
+    const shared = publicationData(req);
     const responses = await Promise.all(
       channels.map(async (channel: string) => {
         try {

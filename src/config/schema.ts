@@ -70,7 +70,7 @@ const proxyShape = {
   http: z
     .object({
       static_headers: z
-        .record(headerName, z.string().regex(/^[^\x00-\x08\x0a-\x1f\x7f]*$/, 'must be a header value (no control characters)'))
+        .record(headerName, z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be a header value (Latin-1 text, no control characters)'))
         .default({})
         .superRefine((headers, ctx) => {
           const seen = new Set<string>();

@@ -244,6 +244,7 @@ test('proxy endpoints must be http(s) URLs; header names must be header names; t
     [{ Host: 'evil.example' }, /static_headers\.Host: must not be one the call sets itself/],
     [{ 'Transfer-Encoding': 'chunked' }, /static_headers\.Transfer-Encoding: must not be one/],
     [{ 'X-A': 'bell\x07' }, /static_headers\.X-A: must be a header value/],
+    [{ 'X-A': 'euro €' }, /static_headers\.X-A: must be a header value/],
     [{ 'X-A': '1', 'x-a': '2' }, /static_headers\.x-a: given twice/],
   ] as const) {
     await assert.rejects(startNode({ client: { proxy: { rpc: { http: { static_headers: headers } } } } }), message);

@@ -13,7 +13,7 @@ import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT } from './context.js';
 import { DeltaChain, FOSSIL, RECOVERY_DELTA_BUDGET } from './delta.js';
 import { matchesTags, parseTagsFilter, type TagsFilter } from './tags-filter.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
-import { asObject, channelOptions, channelOrBadRequest, checkPublicationData, num, overrideFlag, str } from './fields.js';
+import { asObject, channelOptions, channelOrBadRequest, checkPublicationData, num, overrideFlag, PublishPayload, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
 import { askChannelProxy, askRefresh, channelProxy, publishedData, REFRESH_RETRY_MS } from './proxy.js';
 import type { NativeSession } from './session.js';
@@ -273,28 +273,29 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
   if (!isStreamType(req.type)) throw new ReplyError(Errors.badRequest); // a map publish (keys) is not offered
   const proxied = opts.publish_proxy_enabled;
   if (!proxied && !canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
-  let data = payloadText(req, 'data');
-  if (data === undefined) throw new ReplyError(Errors.badRequest);
-  checkPublicationData(s.ctx.rules, opts, data);
+  const text = payloadText(req, 'data');
+  if (text === undefined) throw new ReplyError(Errors.badRequest);
+  let payload = new PublishPayload(Buffer.from(text), { value: req.data });
+  checkPublicationData(s.ctx.rules, opts, payload);
   let history = historyOf(opts);
   if (proxied) {
     // The backend decides, and may publish other data in the client's place, or keep it out of history.
-    const result = await askChannelProxy(s, 'publish', opts, channel, data);
+    const result = await askChannelProxy(s, 'publish', opts, channel, text);
     const replaced = publishedData(result);
     if (replaced !== undefined) {
+      payload = new PublishPayload(Buffer.from(replaced));
       try {
-        checkPublicationData(s.ctx.rules, opts, replaced);
+        checkPublicationData(s.ctx.rules, opts, payload);
       } catch {
         // The backend's data, not the client's: a failing backend.
         s.ctx.log.warn({ channel }, 'the publish proxy answered data the namespace\'s publication_data_format refuses');
         throw new ReplyError(Errors.internal);
       }
-      data = replaced;
     }
     if (result.skip_history === true) history = undefined;
   }
   await s.ctx.engine.publish(channel, {
-    data: Buffer.from(data),
+    data: payload.data,
     info: { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: s.subs.get(channel)?.chanInfo },
     history,
   });

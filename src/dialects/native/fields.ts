@@ -23,16 +23,37 @@ export function channelOptions(rules: ChannelRules, channel: string): NamespaceO
   return opts;
 }
 
+/**
+ * A payload to publish: its bytes, and its JSON value, read at most once (given when the command
+ * carried it as JSON already; a broadcast checks one payload for all its channels).
+ */
+export class PublishPayload {
+  constructor(
+    readonly data: Buffer,
+    /** The JSON value when known; null: the bytes are not JSON. */
+    private read?: { readonly value: unknown } | null,
+  ) {}
+
+  /** The payload's JSON value, or null when it is not JSON. */
+  json(): { readonly value: unknown } | null {
+    if (this.read === undefined) {
+      try {
+        this.read = { value: JSON.parse(this.data.toString('utf8')) };
+      } catch {
+        this.read = null;
+      }
+    }
+    return this.read;
+  }
+}
+
 /** Refuses (107) a payload the namespace's `publication_data_format` does not allow (JSON, or a JSON object). */
-export function checkPublicationData(rules: ChannelRules, options: NamespaceOptions, data: Buffer | string): void {
+export function checkPublicationData(rules: ChannelRules, options: NamespaceOptions, payload: PublishPayload): void {
   const format = rules.dataFormat(options);
   if (format === undefined) return;
-  let value: unknown;
-  try {
-    value = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
-  } catch {
-    throw new ReplyError({ ...Errors.badRequest, message: 'data is not JSON (publication_data_format)' });
-  }
+  const read = payload.json();
+  if (read === null) throw new ReplyError({ ...Errors.badRequest, message: 'data is not JSON (publication_data_format)' });
+  const { value } = read;
   if (format === 'json_object' && (typeof value !== 'object' || value === null || Array.isArray(value))) {
     throw new ReplyError({ ...Errors.badRequest, message: 'data is not a JSON object (publication_data_format)' });
   }

@@ -149,6 +149,11 @@ export function encodeJoinLeavePush(channel: string, kind: JoinLeave, info: Clie
 export function presenceOptions(rules: ChannelRules, channel: string): NamespaceOptions {
   const opts = rules.options(channel);
   if (!opts) throw new ReplyError(Errors.unknownChannel);
+  return keepsPresence(opts);
+}
+
+/** The options when the namespace keeps presence; 108 otherwise. */
+function keepsPresence(opts: NamespaceOptions): NamespaceOptions {
   if (!opts.presence) throw new ReplyError(Errors.notAvailable);
   return opts;
 }
@@ -156,8 +161,7 @@ export function presenceOptions(rules: ChannelRules, channel: string): Namespace
 /** The `presence` and `presence_stats` commands. */
 export async function handlePresence(s: NativeSession, id: number, req: Record<string, unknown>, method: 'presence' | 'presence_stats'): Promise<void> {
   const channel = channelOrBadRequest(req);
-  channelOptions(s.ctx.rules, channel); // 102, or 107 for a name the namespace's channel_regex refuses
-  const opts = presenceOptions(s.ctx.rules, channel);
+  const opts = keepsPresence(channelOptions(s.ctx.rules, channel)); // 102, 107 (channel_regex), 108
   if (!canReadPresence(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
   s.write(encodeResult(id, method, await readPresence(s.ctx.engine, channel, method)));
 }
