@@ -21,9 +21,9 @@ export class ChannelRules {
   private readonly dataFormats = new Map<NamespaceOptions, 'json' | 'json_object'>();
 
   /**
-   * `maxLength`: the longest channel name in bytes (client.channel_max_length, or channel.max_length);
-   * a longer one never matches a `channel_regex` (it could not be subscribed to), so no client makes
-   * a match scan more than that.
+   * `maxLength`: the longest channel name in bytes (client.channel_max_length, or channel.max_length
+   * when given); a longer one is not subscribed to, and never matches a `channel_regex`, so no client
+   * makes a match scan more than that.
    */
   constructor(
     config: HeraldConfig['channel'],
@@ -59,8 +59,13 @@ export class ChannelRules {
   nameAllowed(channel: string, options: NamespaceOptions): boolean {
     const rule = this.nameRules.get(options);
     if (!rule) return true;
-    if (Buffer.byteLength(channel) > this.maxLength) return false;
+    if (this.tooLong(channel)) return false;
     return rule.test(this.split(channel).rest);
+  }
+
+  /** True for a name longer than the channel max length, in bytes (as Centrifugo counts: Go's len). */
+  tooLong(channel: string): boolean {
+    return Buffer.byteLength(channel) > this.maxLength;
   }
 
   /** A channel's namespace ('' for none) and what follows it (the whole name without a namespace), as Centrifugo reads them. */

@@ -105,8 +105,7 @@ const isStreamType = (type: unknown): boolean => type === undefined || type === 
 export async function handleSubscribe(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
   const { config, rules } = s.ctx;
   const channel = channelOrBadRequest(req);
-  // In bytes, as Centrifugo counts (Go's len).
-  if (Buffer.byteLength(channel) > (config.channel.max_length ?? config.client.channel_max_length)) throw new ReplyError(Errors.limitExceeded);
+  if (rules.tooLong(channel)) throw new ReplyError(Errors.limitExceeded);
   if (s.subs.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
   if (s.subs.size >= config.client.channel_limit) throw new ReplyError(Errors.limitExceeded);
   const opts = channelOptions(rules, channel);
