@@ -147,6 +147,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   // A tags filter (`tf`), after the permissions as in Centrifugo: only where the namespace allows it,
   // well formed, and not with delta compression (a delta's base would be a publication the filter
   // may have held back); else 107.
+  // A delta type other than fossil, or one the namespace does not allow, is ignored (no `delta` in the result), as in Centrifugo.
   const delta = req.delta === FOSSIL && opts.allowed_delta_types.includes(FOSSIL);
   let filter: TagsFilter | undefined;
   if (req.tf !== undefined && req.tf !== null) {
@@ -174,7 +175,6 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     chanInfo,
     presence: presenceFlags(opts, override, s.user, req.join_leave === true),
     serverRefreshed,
-    // Any other type, or one the namespace does not allow, is ignored (no `delta` in the result), as Centrifugo does.
     delta,
     filter,
   });
@@ -472,8 +472,7 @@ async function setup(
       if (!ready) return s.close(Disconnects.insufficientState);
       for (const b of ready) {
         if (b.pub.offset > sub.offset) sub.offset = b.pub.offset;
-        if (sub.filter && !matchesTags(sub.filter, b.pub.tags)) continue;
-        s.write(delta ? delta.push(channel, b.pub, b.bytes) : b.bytes);
+        s.sendPublication(sub, b.pub, b.bytes);
       }
       sub.buffer = null;
       armSubExpiry(s, sub, o.expireAt);

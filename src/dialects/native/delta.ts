@@ -15,7 +15,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createDelta } from 'fossil-delta';
 import type { Publication } from '../../engine/engine.js';
-import { encodeStringPublicationPush, NON_JSON_PUSH, type RawJson, stringPublicationJson } from './codec.js';
+import { encodeStringPublicationPush, type RawJson, stringPublicationJson } from './codec.js';
 
 /** The only delta type (Centrifugo's). */
 export const FOSSIL = 'fossil';
@@ -147,9 +147,8 @@ export class DeltaChain {
   /** `always`: the namespace's `delta_publish` (every publication is marked for delta). */
   constructor(private readonly always: boolean) {}
 
-  /** The push to send for `pub`: `full` (its payload as a string, shared by every such subscriber) or a delta. */
+  /** The push to send for `pub`: `full` (its payload as a string, shared by every such subscriber; JSON, as the session sends no other) or a delta. */
   push(channel: string, pub: Publication, full: Buffer): Buffer {
-    if (full === NON_JSON_PUSH) return full;
     const base = this.base;
     this.base = bytesOf(pub);
     if (base === undefined || !(this.always || pub.delta)) return full;

@@ -176,9 +176,18 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       if (pub.offset <= sub.offset) return; // already sent (history and live overlapped)
       sub.offset = pub.offset;
     }
-    if (sub.filter !== undefined && !matchesTags(sub.filter, pub.tags)) return; // held back by the client's tags filter
-    // A payload a JSON client cannot be sent (only a publication it would be sent closes it).
+    this.sendPublication(sub, pub, bytes);
+  }
+
+  /**
+   * Sends a publication its subscription is due (its position already checked), live or held while
+   * the subscription was set up: unless the client's tags filter holds it back; a payload a JSON
+   * client cannot read closes the connection (only one it would be sent); a delta chain sends its delta.
+   */
+  sendPublication(sub: ChannelSub, pub: Publication, bytes: Buffer): void {
+    if (sub.filter !== undefined && !matchesTags(sub.filter, pub.tags)) return;
     if (bytes === NON_JSON_PUSH) return this.close(Disconnects.inappropriateProtocol);
+    if (this.state === 'closed') return;
     if (this.earlyPingTick !== NO_EARLY_PING && this.earlyPingTick <= timers.now) this.pingWithOutput();
     this.push(sub.delta === null ? bytes : sub.delta.push(sub.channel, pub, bytes));
   }
