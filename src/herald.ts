@@ -17,6 +17,7 @@ import { Demo } from './demo/demo.js';
 import { encodeFullStringPush, encodePublicationPush, stringify } from './dialects/native/codec.js';
 import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT, type NativeContext } from './dialects/native/context.js';
 import { ConnectionLimits } from './dialects/native/limits.js';
+import { PositionChecker } from './dialects/native/position-check.js';
 import { encodeJoinLeavePush, PresenceTracker } from './dialects/native/presence.js';
 import { SessionRegistry } from './dialects/native/registry.js';
 import type { NativeSession } from './dialects/native/session.js';
@@ -108,6 +109,7 @@ class HeraldNode implements Herald {
   private readonly engine: Engine;
   private readonly hub: Hub;
   private readonly presence: PresenceTracker;
+  private readonly positions: PositionChecker;
   private readonly native: NativeWebSocketEndpoint;
   private readonly emulation: NativeEmulationEndpoints;
   private readonly apiCtx: ApiContext;
@@ -152,6 +154,7 @@ class HeraldNode implements Herald {
       nodeId,
     };
     this.native = new NativeWebSocketEndpoint(nativeCtx);
+    this.positions = new PositionChecker(nativeCtx, config.client.channel_position_check_delay);
     this.emulation = new NativeEmulationEndpoints(nativeCtx, (message) => this.engine.publishControl(encodeControl(message)));
     if (config.metrics.enabled) {
       this.metrics = new NodeMetrics({ hub: this.hub, connections: () => this.connectionCount(), users: () => registry.users, refused: () => this.refusedConnections(limits) });
@@ -225,6 +228,7 @@ class HeraldNode implements Herald {
       onJoinLeave: (channel, kind, info) => this.hub.onJoinLeave(channel, kind, info),
     });
     this.announce();
+    this.positions.start();
     for (const dialect of this.dialects) await dialect.start?.();
     if (this.ownServer) await listen(this.server, this.config.port, this.config.address);
     if (this.config.demo.enabled) this.startDemo();
@@ -300,6 +304,7 @@ class HeraldNode implements Herald {
     this.demo?.stop();
     this.native.shutdown();
     this.presence.close();
+    this.positions.close();
     for (const dialect of this.dialects) await dialect.close?.().catch((err: unknown) => this.log.warn({ err, dialect: dialect.name }, 'dialect close failed'));
     if (this.ownServer) {
       this.server.closeAllConnections?.();

@@ -323,6 +323,14 @@ export const configSchema = z
           history_max_publication_limit: z.number().int().min(1).default(300),
           recovery_max_publication_limit: z.number().int().min(1).default(300),
           presence_update_interval: duration().prefault('27s'),
+          // Positioned subscriptions are checked against their streams' tops this often (Redis engine;
+          // 0: Centrifugo's default, 40s).
+          channel_position_check_delay: duration()
+            .prefault('40s')
+            .transform((ms) => (ms === 0 ? 40_000 : ms))
+            .refine((ms) => ms <= MAX_TIMER_MS, { message: 'must be at most 24 days (2147483647 ms, the longest timer Node keeps)' }),
+          // A positioned subscription sent a publication older than this resubscribes and recovers (0: never).
+          channel_position_max_time_lag: duration().prefault('0s'),
           // Every connection with a user is subscribed server-side to that user's channel (#user).
           subscribe_to_user_personal_channel: defaults(
             z.object({ enabled: flag(), personal_channel_namespace: z.string().default(''), single_connection: flag() }).strict(),

@@ -149,6 +149,12 @@ export type NodeInfo = Readonly<Record<string, unknown>> & { readonly uid: strin
 export interface Engine extends PresenceStore {
   /** A short name for logs and `info`: `memory`, `redis`. */
   readonly name: string;
+  /**
+   * True when every publication the engine stores reaches every node subscribed to its channel (one
+   * process: memory). Else (Redis pub/sub is at most once) positioned subscriptions are checked
+   * against their streams' tops now and then (client.channel_position_check_delay).
+   */
+  readonly reliableDelivery: boolean;
   /** Starts the engine; from now on publications of subscribed channels reach `handler`. */
   start(handler: EngineHandler): Promise<void>;
   /** This node wants the channel's publications (callers reference-count; see the hub). */

@@ -59,6 +59,7 @@ const NO_POSITION: StreamPosition = { offset: 0, epoch: '' };
 /** The in-memory engine (the default). */
 export class MemoryEngine implements Engine {
   readonly name = 'memory';
+  readonly reliableDelivery = true;
   private handler: EngineHandler | undefined;
   private readonly streams = new Map<string, Stream>();
   private readonly idempotency = new Map<string, { position: StreamPosition; expireAt: number }>();

@@ -54,6 +54,7 @@ const SLOTS_REFRESH_MS = 2_000;
 /** The Redis / Redis Cluster engine. */
 export class RedisEngine implements Engine {
   readonly name = 'redis';
+  readonly reliableDelivery = false;
   private handler: EngineHandler | undefined;
   private readonly cmd: Client;
   private readonly sub: Client;

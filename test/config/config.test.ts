@@ -277,3 +277,14 @@ test('connection limits: off (0) by default; a negative or fractional one is ref
     assert.equal(loadConfig({ values: { client: { [key]: 10_000 } } }).client[key as 'connection_limit'], 10_000);
   }
 });
+
+test("position check: every 40s by default (0 means it too, as in Centrifugo), no time lag limit; a delay past Node's longest timer is refused", () => {
+  const d = loadConfig({ values: {} });
+  assert.equal(d.client.channel_position_check_delay, 40_000);
+  assert.equal(d.client.channel_position_max_time_lag, 0);
+  assert.equal(loadConfig({ values: { client: { channel_position_check_delay: 0 } } }).client.channel_position_check_delay, 40_000);
+  const set = loadConfig({ values: { client: { channel_position_check_delay: '5s', channel_position_max_time_lag: '2s' } } });
+  assert.equal(set.client.channel_position_check_delay, 5_000);
+  assert.equal(set.client.channel_position_max_time_lag, 2_000);
+  assert.match(configError(() => loadConfig({ values: { client: { channel_position_check_delay: '30d' } } })), /client\.channel_position_check_delay: must be at most 24 days/);
+});

@@ -346,7 +346,7 @@ export function historyOf(opts: NamespaceOptions): { size: number; ttlMs: number
 }
 
 /** How long a namespace's stream positions live: its own `history_meta_ttl`, or (undefined) the node's. */
-function metaTtlOf(opts: NamespaceOptions): number | undefined {
+export function metaTtlOf(opts: NamespaceOptions): number | undefined {
   return opts.history_meta_ttl > 0 ? opts.history_meta_ttl : undefined;
 }
 

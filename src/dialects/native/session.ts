@@ -174,6 +174,13 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
         return;
       }
       if (pub.offset <= sub.offset) return; // already sent (history and live overlapped)
+      const maxLag = this.ctx.config.client.channel_position_max_time_lag;
+      if (maxLag > 0 && pub.time !== undefined && Date.now() - pub.time > maxLag) {
+        // This node is too far behind the stream (channel_position_max_time_lag): the client
+        // recovers from history instead.
+        this.insufficientState(sub);
+        return;
+      }
       sub.offset = pub.offset;
     }
     this.sendPublication(sub, pub, bytes);
