@@ -55,6 +55,33 @@ const tokenSchema = z
 const FIXED_HEADERS = new Set(['host', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect']);
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name');
 const headerNames = z.array(headerName).default([]);
+/** A close reason or error message a status transform sends: ASCII, as long as a WebSocket close frame carries. */
+const transformText = z
+  .string()
+  .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII')
+  .max(123, 'must be at most 123 characters (a WebSocket close reason)')
+  .default('');
+/** One `status_to_code_transforms` entry: an HTTP status, and the error or the disconnect it becomes. */
+const statusTransform = z
+  .object({
+    status_code: z.number().int().min(100).max(599),
+    to_error: z
+      .object({ code: z.number().int().min(0).default(0), message: transformText, temporary: flag() })
+      .strict()
+      .prefault({}),
+    to_disconnect: z.object({ code: z.number().int().min(0).default(0), reason: transformText }).strict().prefault({}),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const error = t.to_error.code > 0;
+    const disconnect = t.to_disconnect.code > 0;
+    if (error === disconnect) ctx.addIssue({ code: 'custom', path: [], message: 'set to_error.code or to_disconnect.code, one of them' });
+    // The same bounds as a backend's own answers (proxy.ts).
+    if (error && t.to_error.code < 100) ctx.addIssue({ code: 'custom', path: ['to_error', 'code'], message: 'must be 100 or more' });
+    if (disconnect && (t.to_disconnect.code < 3000 || t.to_disconnect.code > 4999)) {
+      ctx.addIssue({ code: 'custom', path: ['to_disconnect', 'code'], message: 'must be 3000–4999 (a close code the protocol carries)' });
+    }
+  });
 /**
  * A proxy to the application's backend (Centrifugo's connect, refresh, RPC, subscribe, publish and
  * sub_refresh proxies): off while `endpoint` is empty, or when `enabled` is false.
@@ -81,6 +108,8 @@ const proxyShape = {
             seen.add(lower);
           }
         }),
+      // Centrifugo v6's: a backend's HTTP status turned into the error or disconnect the client gets.
+      status_to_code_transforms: z.array(statusTransform).default([]),
     })
     .strict()
     .prefault({}),

@@ -250,3 +250,67 @@ test('proxy endpoints must be http(s) URLs; header names must be header names; t
     await assert.rejects(startNode({ client: { proxy: { rpc: { http: { static_headers: headers } } } } }), message);
   }
 });
+
+test('http.status_to_code_transforms: a status the operator named becomes its error or disconnect (connect, RPC); other statuses stay a failing backend', async () => {
+  const transforms = [
+    { status_code: 403, to_disconnect: { code: 4501, reason: 'forbidden' } },
+    { status_code: 404, to_error: { code: 404, message: 'not found' } },
+    { status_code: 429, to_error: { code: 429, message: 'slow down', temporary: true } },
+  ];
+  const n = await startNode({
+    client: {
+      proxy: {
+        connect: { endpoint: `${backendUrl}/connect`, http: { status_to_code_transforms: transforms } },
+        rpc: { endpoint: `${backendUrl}/rpc`, http: { status_to_code_transforms: transforms } },
+      },
+    },
+  });
+  try {
+    reply = () => [403, 'no'];
+    const banned = client(n);
+    const gone = new Promise<{ code: number; reason: string }>((r) => banned.once('disconnected', r));
+    banned.connect();
+    assert.deepEqual(await gone.then((ctx) => [ctx.code, ctx.reason]), [4501, 'forbidden']);
+
+    // A permanent error ends the connection attempt (the SDK reports it as its disconnect)...
+    reply = () => [404, 'whatever'];
+    const missing = client(n);
+    const refused = new Promise<{ code: number; reason: string }>((r) => missing.once('disconnected', r));
+    missing.connect();
+    assert.deepEqual(await refused.then((ctx) => [ctx.code, ctx.reason]), [404, 'not found']);
+    // ...a temporary one, or a status no transform names (error 100), is retried.
+    for (const [status, code] of [[429, 429], [500, 100]] as const) {
+      reply = () => [status, 'whatever'];
+      const c = client(n);
+      const errors = record(c, 'error');
+      c.connect();
+      await until(() => errors.length >= 1, 3000, `a connect error for HTTP ${status}`);
+      assert.deepEqual([errors[0]![1].type, errors[0]![1].error.code, errors[0]![1].error.temporary], ['connect', code, true]);
+      assert.equal(c.state, 'connecting');
+      c.disconnect();
+    }
+
+    reply = (s) => (s.path === '/connect' ? { result: { user: 'u' } } : [404, 'no such method']);
+    const c = client(n);
+    c.connect();
+    await c.ready(3000);
+    await assert.rejects(c.rpc('missing', {}), (e: any) => e.code === 404 && e.message === 'not found');
+    reply = (s) => (s.path === '/connect' ? { result: { user: 'u' } } : [403, 'no']);
+    const rpcGone = new Promise<{ code: number }>((r) => c.once('disconnected', r));
+    void c.rpc('sum', {}).catch(() => undefined);
+    assert.equal((await rpcGone).code, 4501);
+  } finally {
+    await n.close();
+  }
+});
+
+test('http.status_to_code_transforms are checked at load: one of error or disconnect, codes the protocol carries, short ASCII text', async () => {
+  const bad = (t: Record<string, unknown>) => startNode({ client: { proxy: { rpc: { http: { status_to_code_transforms: [t as never] } } } } });
+  await assert.rejects(bad({ status_code: 404 }), /status_to_code_transforms\.0: set to_error\.code or to_disconnect\.code, one of them/);
+  await assert.rejects(bad({ status_code: 404, to_error: { code: 404 }, to_disconnect: { code: 4000 } }), /set to_error\.code or to_disconnect\.code, one of them/);
+  await assert.rejects(bad({ to_error: { code: 404 } }), /status_to_code_transforms\.0\.status_code/);
+  await assert.rejects(bad({ status_code: 404, to_error: { code: 42 } }), /to_error\.code: must be 100 or more/);
+  await assert.rejects(bad({ status_code: 403, to_disconnect: { code: 1000 } }), /to_disconnect\.code: must be 3000–4999/);
+  await assert.rejects(bad({ status_code: 403, to_disconnect: { code: 4000, reason: 'é' } }), /reason: must be printable ASCII/);
+  await assert.rejects(bad({ status_code: 403, to_error: { code: 400, message: 'x'.repeat(124) } }), /message: must be at most 123 characters/);
+});

@@ -172,12 +172,15 @@ export async function callProxy(config: ProxyConfig, body: Record<string, unknow
   calls.add(call);
   let queue = turns.get(config);
   if (!queue) turns.set(config, (queue = new Turns()));
-  let text: string;
+  let text: string | ProxyReply;
   try {
     text = await queue.run(signal, async () => {
       const res = await fetch(config.endpoint, { method: 'POST', headers: sent, body: stringify(body), signal, redirect: 'error' });
       if (res.status !== 200) {
         await res.body?.cancel();
+        // The operator may have said what a status means (Centrifugo's status_to_code_transforms).
+        const transformed = transformStatus(config, res.status);
+        if (transformed) return transformed;
         throw new Error(`the backend answered HTTP ${res.status}`);
       }
       return readLimited(res);
@@ -186,6 +189,7 @@ export async function callProxy(config: ProxyConfig, body: Record<string, unknow
     clearTimeout(timer);
     calls.delete(call);
   }
+  if (typeof text !== 'string') return text;
   const reply: unknown = parseKeepingPayloads(text);
   if (reply === null || typeof reply !== 'object' || Array.isArray(reply)) throw new Error('the backend answered no JSON object');
   const { result, error, disconnect } = reply as { result?: unknown; error?: unknown; disconnect?: unknown };
@@ -207,6 +211,16 @@ export async function callProxy(config: ProxyConfig, body: Record<string, unknow
   const malformed = malformedResult(out);
   if (malformed !== undefined) throw new Error(`the backend's result is malformed: ${malformed}`);
   return { result: out };
+}
+
+/** The reply `http.status_to_code_transforms` makes of an HTTP status, or undefined when it names none. */
+function transformStatus(config: ProxyConfig, status: number): ProxyReply | undefined {
+  for (const t of config.http.status_to_code_transforms) {
+    if (t.status_code !== status) continue;
+    if (t.to_error.code > 0) return { error: { code: t.to_error.code, message: t.to_error.message, temporary: t.to_error.temporary || undefined } };
+    return { disconnect: { code: t.to_disconnect.code, reason: t.to_disconnect.reason } };
+  }
+  return undefined;
 }
 
 /**
