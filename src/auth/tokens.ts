@@ -5,7 +5,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { linearRegExp, type LinearRegExp } from '../config/regex.js';
 import type { TokenConfig } from '../config/schema.js';
-import { parseKeepingPayloads, payloadText, type PayloadKey } from '../server/json-source.js';
+import { CLAIM_KEYS, parseKeepingPayloads, payloadText, type PayloadKey } from '../server/json-source.js';
 
 /** The outcome of verifying a token. */
 export type TokenResult =
@@ -99,14 +99,14 @@ export class TokenVerifier {
 }
 
 /**
- * The verified claims, parsed again from the token's payload text so that `info` and `data` keep the
+ * The verified claims, parsed again from the token's payload text so that `info`, `data` and `meta` keep the
  * source text rawJsonClaim passes on (jose's parse would round a 64-bit integer in them). The text is
  * the one jose has just verified and parsed, so this parse gives the same claims.
  */
 function claimsKeepingPayloads(token: string, payload: JWTPayload): JWTPayload & Record<string, unknown> {
   const text = Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8');
   try {
-    const claims = parseKeepingPayloads(text);
+    const claims = parseKeepingPayloads(text, CLAIM_KEYS);
     if (claims && typeof claims === 'object' && !Array.isArray(claims)) return claims as JWTPayload & Record<string, unknown>;
   } catch {
     // jose parsed the same text: keep its claims if this parse fails all the same.

@@ -93,6 +93,8 @@ const proxyShape = {
   timeout: duration().prefault('1s'),
   http_headers: headerNames,
   emulated_headers: headerNames,
+  // Centrifugo's: the connection's `meta` (its token's or the connect proxy's) goes with each call.
+  include_connection_meta: flag(),
   // Centrifugo v6's: headers sent with every call, over any client header of the same name.
   http: z
     .object({

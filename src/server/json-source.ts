@@ -5,11 +5,14 @@
 // source is found by scanning the text JSON.parse has just accepted, down to a few levels (where API
 // and client commands hold their payloads), each level in one linear pass.
 
-/** The members whose source text is kept: `data` and `info` of commands, `ci` and `hi` of the Redis envelope's client info. */
-export type PayloadKey = 'data' | 'info' | 'ci' | 'hi';
+/** The members whose source text is kept: `data` and `info` of commands, `meta` of tokens and proxy results, `ci` and `hi` of the Redis envelope's client info. */
+export type PayloadKey = 'data' | 'info' | 'meta' | 'ci' | 'hi';
 
 /** The payload members of commands (client and API). */
 const COMMAND_KEYS: readonly PayloadKey[] = ['data', 'info'];
+
+/** The payload members of a token's claims and of a proxy's answer (a connection's `meta` too). */
+export const CLAIM_KEYS: readonly PayloadKey[] = ['data', 'info', 'meta'];
 
 interface Source {
   readonly value: unknown;
@@ -49,7 +52,7 @@ export function parseKeepingPayloads(text: string, keys: readonly PayloadKey[] =
 }
 
 /** Each payload key as it is written in JSON text, made once. */
-const QUOTED: Readonly<Record<PayloadKey, string>> = { data: '"data"', info: '"info"', ci: '"ci"', hi: '"hi"' };
+const QUOTED: Readonly<Record<PayloadKey, string>> = { data: '"data"', info: '"info"', meta: '"meta"', ci: '"ci"', hi: '"hi"' };
 
 function mentionsAny(text: string, keys: readonly PayloadKey[]): boolean {
   for (const key of keys) if (text.includes(QUOTED[key])) return true;

@@ -15,6 +15,8 @@ export interface Identity {
   readonly user: string;
   /** Connection info (raw JSON), shown to others in presence and publications. */
   readonly info: string | undefined;
+  /** Connection meta (raw JSON): passed to the proxies that include it, never shown to clients. */
+  readonly meta?: string | undefined;
   /** When the connection expires (ms since the epoch); 0 = never. */
   readonly expireAt: number;
   /** Server-side subscriptions, each once. */
@@ -112,7 +114,7 @@ function fromClaims(claims: Record<string, unknown>, user: string, expireAt: num
   // Each channel once, whether the claims name it twice or in both `channels` and `subs`.
   const named = new Set<string>(Array.isArray(claims.channels) ? claims.channels.filter((c): c is string => typeof c === 'string') : []);
   for (const ch of Object.keys(subs)) named.add(ch);
-  return { identity: { user, info: rawJsonClaim(claims, 'info'), expireAt, channels: [...named], subs, data } };
+  return { identity: { user, info: rawJsonClaim(claims, 'info'), meta: rawJsonClaim(claims, 'meta'), expireAt, channels: [...named], subs, data } };
 }
 
 /** Asks the connect proxy's backend who a client without a token is. */

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { expireAtMs, rawJsonClaim } from '../../auth/tokens.js';
 import { DEFAULT_PROXY_NAME, type HeraldConfig, type NamespaceOptions } from '../../config/schema.js';
 import { throttledWarn } from '../../engine/log-throttle.js';
-import { parseKeepingPayloads, payloadText } from '../../server/json-source.js';
+import { CLAIM_KEYS, parseKeepingPayloads, payloadText } from '../../server/json-source.js';
 import { encodeResult, rawJson, stringify } from './codec.js';
 import { DisconnectError, Errors, ReplyError, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
@@ -156,6 +156,8 @@ function malformedResult(result: Record<string, unknown>): string | undefined {
 export async function callProxy(config: ProxyConfig, body: Record<string, unknown>, session: NativeSession): Promise<ProxyReply> {
   let wanted = proxyNames.get(config);
   if (!wanted) proxyNames.set(config, (wanted = lowerSet([...config.http_headers, ...config.emulated_headers])));
+  // The connection's meta (a token's or the connect proxy's `meta` claim), never shown to clients.
+  if (config.include_connection_meta && session.meta !== undefined) body = { ...body, meta: rawJson(session.meta) };
   const sent: Record<string, string> = {};
   for (const [name, value] of Object.entries(session.proxyHeaders ?? {})) if (wanted.has(name)) sent[name] = value;
   // Last, as Centrifugo sets them: a client cannot replace what the operator fixed (a key the backend checks).
@@ -190,7 +192,7 @@ export async function callProxy(config: ProxyConfig, body: Record<string, unknow
     calls.delete(call);
   }
   if (typeof text !== 'string') return text;
-  const reply: unknown = parseKeepingPayloads(text);
+  const reply: unknown = parseKeepingPayloads(text, CLAIM_KEYS);
   if (reply === null || typeof reply !== 'object' || Array.isArray(reply)) throw new Error('the backend answered no JSON object');
   const { result, error, disconnect } = reply as { result?: unknown; error?: unknown; disconnect?: unknown };
   if (isObject(disconnect)) {

@@ -82,6 +82,8 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   readonly id = randomUUID();
   user = '';
   connInfo: string | undefined;
+  /** Connection meta (raw JSON, from the token or the connect proxy): for the proxies that include it. */
+  meta: string | undefined = undefined;
   /** When the connection expires (ms since epoch); 0 = never. */
   expireAt = 0;
   state: 'new' | 'connected' | 'unusable' | 'closed' = 'new';
@@ -414,6 +416,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     const { identity } = outcome;
     this.user = identity.user;
     this.connInfo = identity.info;
+    this.meta = identity.meta;
     this.expireAt = identity.expireAt;
     const channels = identity.channels;
     const subsClaim = identity.subs;
