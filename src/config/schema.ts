@@ -335,6 +335,8 @@ export const configSchema = z
             z.object({ enabled: flag() }).extend(tokenSchema.shape).strict().superRefine(checkTokenKeys),
           ),
           allow_anonymous_connect_without_token: flag(),
+          // Centrifugo v6's: the user a gateway in front authenticated, from this request header ('': off).
+          user_id_http_header: z.union([z.literal(''), headerName]).default(''),
           disallow_anonymous_connection_tokens: flag(),
           connect_include_server_time: flag(),
           allowed_origins: z.array(z.string()).default([]),

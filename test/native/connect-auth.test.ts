@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { client, once, record, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
-import { RawClient, sleep } from '../helpers/raw.js';
+import { openHttpStream, RawClient, sleep } from '../helpers/raw.js';
 import { loadConfig } from '../../src/index.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -379,4 +379,39 @@ test('a custom user_id_claim with a numeric value is the same user for connect, 
   } finally {
     await custom.close();
   }
+});
+
+test('client.user_id_http_header: a request a gateway named a user in connects as that user without a token; without the header (or empty) a token is still required; a token wins', async () => {
+  const n = await startNode({
+    client: { user_id_http_header: 'X-User-Id', http_stream: { enabled: true } },
+    channel: { namespaces: [{ name: 'room', allow_subscribe_for_client: true, presence: true }] },
+  });
+  try {
+    const who = async (headers: Record<string, string>, connect: Record<string, unknown>, channel: string): Promise<string | number> => {
+      const raw = await RawClient.open(n.wsUrl, { ws: { headers } });
+      raw.send({ id: 1, connect });
+      const reply = await raw.reply(1).catch(() => undefined);
+      if (!reply?.connect) {
+        const closed = await raw.closed;
+        return closed.code;
+      }
+      raw.send({ id: 2, subscribe: { channel } });
+      await raw.reply(2);
+      const presence = (await n.api.call('presence', { channel })) as { presence: Record<string, { user: string }> };
+      raw.ws.close();
+      return Object.values(presence.presence)[0]!.user;
+    };
+    assert.equal(await who({ 'X-User-Id': 'alice' }, {}, 'room:1'), 'alice');
+    assert.equal(await who({ 'x-user-id': 'bob', 'X-Other': 'x' }, {}, 'room:2'), 'bob', 'header names are not case-sensitive');
+    assert.equal(await who({ 'X-User-Id': 'alice' }, { token: await userToken('carol') }, 'room:3'), 'carol', 'a token, when given, is verified and used');
+    assert.equal(await who({}, {}, 'room:4'), 3501, 'no header: a token is required');
+    assert.equal(await who({ 'X-User-Id': '' }, {}, 'room:5'), 3501, 'an empty header is none');
+    // HTTP streaming reads the request that opened the stream.
+    const { first, reader } = await openHttpStream(n.url, '{"id":1,"connect":{}}', { 'X-User-Id': 'dave' });
+    assert.equal(typeof first.connect?.client, 'string');
+    await reader.cancel();
+  } finally {
+    await n.close();
+  }
+  assert.throws(() => loadConfig({ values: { client: { user_id_http_header: 'bad header' } } }), /client\.user_id_http_header/);
 });

@@ -12,6 +12,7 @@ import type { MessageStream } from '../../hub/outbox.js';
 import { readBodyThen } from '../../server/body.js';
 import { originAllowed, originFields } from '../../server/origin.js';
 import { encodePush } from './codec.js';
+import { userFromHeader } from './identity.js';
 import { forwardedHeaders } from './proxy.js';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
@@ -182,7 +183,8 @@ export class NativeEmulationEndpoints {
     else res.flushHeaders();
     const socket = new StreamSocket(res, kind);
     const proxyHeaders = forwardedHeaders(this.ctx.config, req.headers);
-    const session = new NativeSession(this.ctx, socket, { name: kind, framePingPong: false, emulatedSession: randomUUID(), proxyHeaders });
+    const headerUser = userFromHeader(this.ctx.config, req.headers);
+    const session = new NativeSession(this.ctx, socket, { name: kind, framePingPong: false, emulatedSession: randomUUID(), proxyHeaders, headerUser });
     res.on('close', () => {
       socket.readyState = 3;
       session.cleanup();

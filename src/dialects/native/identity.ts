@@ -1,7 +1,10 @@
-// Who a connecting client is: the claims of its connection token, or, without a token, what the
-// connect proxy's backend answers, or an anonymous connection where the config allows one; and how
+// Who a connecting client is: the claims of its connection token, or, without a token, the user a
+// gateway named in a request header (client.user_id_http_header), what the connect proxy's backend
+// answers, or an anonymous connection where the config allows one; and how
 // an expiring connection lives on: refreshed by the client with a new token, or, with the refresh
 // proxy, by the server asking the backend.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { HeraldConfig } from '../../config/schema.js';
 import { expireAtMs, malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { encodeControl } from '../../api/control.js';
 import { encodeResult, rawJson, ttlSeconds } from './codec.js';
@@ -101,6 +104,8 @@ async function resolveIdentity(session: NativeSession, req: Record<string, unkno
     }
     return fromClaims(result.claims, user, expireAt, undefined);
   }
+  // A gateway in front authenticated the request and named the user in client.user_id_http_header.
+  if (session.headerUser !== undefined) return { identity: { user: session.headerUser, info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
   const proxy = config.client.proxy.connect;
   if (proxy.endpoint) return askProxy(session, req);
   if (config.client.allow_anonymous_connect_without_token) return { identity: { user: '', info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
@@ -181,4 +186,16 @@ export async function refreshConnectionByProxy(session: NativeSession): Promise<
   if (outcome === 'expired' || outcome.expireAt === 0) return session.close(Disconnects.expired);
   if (outcome.info !== undefined) session.connInfo = outcome.info;
   session.setExpiry(outcome.expireAt);
+}
+
+/**
+ * The user `client.user_id_http_header` names in a connection's request, or undefined (no such key,
+ * no such header, or an empty one). Node gives header names in lower case.
+ */
+export function userFromHeader(config: HeraldConfig, headers: IncomingHttpHeaders): string | undefined {
+  const name = config.client.user_id_http_header;
+  if (!name) return undefined;
+  const value = headers[name.toLowerCase()];
+  const user = Array.isArray(value) ? value[0] : value;
+  return user ? user : undefined;
 }

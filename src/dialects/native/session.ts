@@ -49,6 +49,8 @@ export interface TransportOptions {
   readonly framePingPong: boolean;
   /** Headers of the client's request that the proxies pass on (forwardedHeaders). */
   readonly proxyHeaders?: Record<string, string>;
+  /** The user `client.user_id_http_header` names in the client's request (a gateway authenticated it). */
+  readonly headerUser?: string | undefined;
   /**
    * HTTP streaming or SSE: the session id the client sends its commands to `/emulation` with (a
    * secret, unlike the client id, which presence shows to others).
@@ -116,6 +118,8 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   readonly transport: string;
   /** Headers of the client's request (and connect command) that the proxies pass on; undefined when no proxy is on. */
   proxyHeaders: Record<string, string> | undefined;
+  /** The user a gateway named in the client's request (`client.user_id_http_header`); undefined when none. */
+  readonly headerUser: string | undefined;
 
   // The session is its outbox and its own ping deadline, and one small object, made only while it is
   // scheduled, is its other deadline: at tens of thousands of connections, every object per
@@ -138,6 +142,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     this.emulatedSession = transport.emulatedSession;
     this.transport = transport.name;
     this.proxyHeaders = transport.proxyHeaders;
+    this.headerUser = transport.headerUser;
     ctx.registry.open(this);
     this.scheduleCheck(ctx.config.client.stale_close_delay);
   }

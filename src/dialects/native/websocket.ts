@@ -6,6 +6,7 @@ import { WebSocket, WebSocketServer, type Server } from 'ws';
 import { refuseUpgrade } from '../../server/upgrade.js';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
+import { userFromHeader } from './identity.js';
 import { forwardedHeaders } from './proxy.js';
 import { NativeSession } from './session.js';
 
@@ -68,7 +69,8 @@ export class NativeWebSocketEndpoint {
       }
       const framePingPong = url.searchParams.get('cf_ws_frame_ping_pong') === 'true';
       const proxyHeaders = forwardedHeaders(this.ctx.config, req.headers);
-      ws.session = new NativeSession(this.ctx, ws, { name: 'websocket', framePingPong, proxyHeaders });
+      const headerUser = userFromHeader(this.ctx.config, req.headers);
+      ws.session = new NativeSession(this.ctx, ws, { name: 'websocket', framePingPong, proxyHeaders, headerUser });
       ws.on('message', onSocketMessage);
       ws.on('close', onSocketClose);
       ws.on('error', onSocketError);
