@@ -132,3 +132,41 @@ test('channel_position_max_time_lag: a publication older than the lag makes a po
     await n.close();
   }
 });
+
+test('a node lagging behind a busy stream by more than the grace is not made to resubscribe: its subscriptions move on between the read and the check', async () => {
+  const n = await node({ channel_position_check_delay: '2s' });
+  try {
+    const s = await subscribed(n, 'feed:lagging');
+    // This node's deliveries come 1.5 s late (an overloaded node), in order; the grace is 1 s.
+    const hub = (n.herald as unknown as { hub: { onPublication: (...a: unknown[]) => number } }).hub;
+    const deliver = hub.onPublication.bind(hub);
+    hub.onPublication = (...a: unknown[]) => (setTimeout(() => deliver(...a), 1500), 1);
+    let sent = 0;
+    const end = Date.now() + 5000;
+    while (Date.now() < end) {
+      await n.api.publish('feed:lagging', { i: ++sent });
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    await until(() => s.got.length === sent, 8000, 'every publication, late');
+    await new Promise((res) => setTimeout(res, 2000)); // and the check after them
+    assert.deepEqual(s.events.map(([e]) => e), [], 'never told to resubscribe');
+    assert.deepEqual(s.got, Array.from({ length: sent }, (_, i) => ({ i: i + 1 })));
+  } finally {
+    await n.close();
+  }
+});
+
+test('a stream that went back under the same epoch (Redis restored older data) is noticed: a subscription ahead of the top resubscribes', async () => {
+  const n = await node({ channel_position_check_delay: '1s' });
+  try {
+    const { got, events } = await subscribed(n, 'feed:back');
+    for (let i = 1; i <= 3; i++) await n.api.publish('feed:back', { i });
+    await until(() => got.length === 3, 5000, 'three publications');
+    await r.hset('herald{feed:back}.m', 's', 1); // the top offset as an older snapshot had it
+    await until(() => events.length >= 1, 8000, 'a resubscription');
+    assert.equal(events[0]![0], 'subscribing');
+    assert.equal(events[0]![1].code, 2500);
+  } finally {
+    await n.close();
+  }
+});
