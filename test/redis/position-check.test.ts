@@ -170,3 +170,37 @@ test('a stream that went back under the same epoch (Redis restored older data) i
     await n.close();
   }
 });
+
+test('a server-side subscription that lost its last publication: the connection is closed with 3010, reconnects and recovers it', async () => {
+  const n = await node({ channel_position_check_delay: '1s' });
+  try {
+    const c = client(n, { token: await userToken('srv', { channels: ['feed:srv'] }) });
+    const got: unknown[] = [];
+    c.on('publication', (ctx) => got.push(ctx.data));
+    const events = record(c, 'connecting', 'connected');
+    c.connect();
+    await c.ready(5000);
+    await n.api.publish('feed:srv', { i: 1 });
+    await until(() => got.length === 1, 5000, 'the first publication');
+    await publishRaw('feed:srv', { i: 2 }, { pubsub: 'nobody-listens-here' });
+    await until(() => got.length === 2, 8000, 'the lost publication, recovered after a reconnect');
+    assert.deepEqual(got, [{ i: 1 }, { i: 2 }]);
+    const connecting = events.filter(([e]) => e === 'connecting').map(([, ctx]) => ctx.code);
+    assert.deepEqual(connecting.slice(-1), [3010]);
+  } finally {
+    await n.close();
+  }
+});
+
+test('without channel_position_max_time_lag (the default) an old publication is delivered as any other', async () => {
+  const n = await node({});
+  try {
+    const { got, events } = await subscribed(n, 'feed:nolag');
+    await publishRaw('feed:nolag', { old: 1 }, { time: Date.now() - 3_600_000 });
+    await until(() => got.length === 1, 5000, 'the old publication');
+    await new Promise((res) => setTimeout(res, 200));
+    assert.deepEqual(events, []);
+  } finally {
+    await n.close();
+  }
+});
