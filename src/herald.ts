@@ -152,12 +152,19 @@ class HeraldNode implements Herald {
       log: nativeLog,
       version: VERSION,
       nodeId,
+      resyncs: { gap: 0, position_check: 0, time_lag: 0, engine: 0 },
     };
     this.native = new NativeWebSocketEndpoint(nativeCtx);
     this.positions = new PositionChecker(nativeCtx, config.client.channel_position_check_delay);
     this.emulation = new NativeEmulationEndpoints(nativeCtx, (message) => this.engine.publishControl(encodeControl(message)));
     if (config.metrics.enabled) {
-      this.metrics = new NodeMetrics({ hub: this.hub, connections: () => this.connectionCount(), users: () => registry.users, refused: () => this.refusedConnections(limits) });
+      this.metrics = new NodeMetrics({
+        hub: this.hub,
+        connections: () => this.connectionCount(),
+        users: () => registry.users,
+        refused: () => this.refusedConnections(limits),
+        resyncs: nativeCtx.resyncs,
+      });
     }
     this.apiCtx = {
       config,

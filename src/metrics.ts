@@ -11,6 +11,8 @@ export interface MetricsSources {
   readonly users: () => number;
   /** Connections refused since start, by dialect, then by the limit that refused them. */
   readonly refused: () => Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Native subscriptions told to resubscribe since start, by why. */
+  readonly resyncs: Readonly<Record<string, number>>;
 }
 
 /** A node's metrics registry and the counters other parts increment. */
@@ -53,6 +55,18 @@ export class NodeMetrics {
         for (const [dialect, counts] of Object.entries(sources.refused())) {
           for (const [limit, n] of Object.entries(counts)) this.inc({ dialect, limit }, n);
         }
+      },
+    });
+    new Counter({
+      name: 'herald_insufficient_state_total',
+      help:
+        'Subscriptions told to resubscribe and recover (unsubscribe 2500; server-side ones: close 3010), by why: a gap or another epoch in the stream, ' +
+        'the position check, channel_position_max_time_lag, or the engine losing its delivery path.',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(sources.resyncs)) this.inc({ reason }, n);
       },
     });
     this.apiCalls = new Counter({ name: 'herald_api_calls_total', help: 'Server API calls.', labelNames: ['method', 'result'], registers: [r] });

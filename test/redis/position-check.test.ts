@@ -26,7 +26,15 @@ after(async () => {
 const feed = openNamespace('feed', { history_size: 100, history_ttl: '5m', force_recovery: true });
 
 async function node(client: Record<string, unknown>): Promise<TestNode> {
-  return startNode({ engine: { type: 'redis', redis: { url: redis.url } }, client, channel: { namespaces: [feed] } });
+  return startNode({ engine: { type: 'redis', redis: { url: redis.url } }, client, channel: { namespaces: [feed] }, metrics: { enabled: true } });
+}
+
+/** The node's herald_insufficient_state_total, by reason. */
+async function resyncs(n: TestNode): Promise<Record<string, number>> {
+  const text = await (await fetch(`${n.url}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^herald_insufficient_state_total\{reason="(\w+)"\} (\d+)$/gm)) out[m[1]!] = Number(m[2]);
+  return out;
 }
 
 /** Publishes into a channel's history as Herald's function does; `pubsub` and `time` as given. */
@@ -72,6 +80,7 @@ test('a lost last publication (in history, never delivered) reaches the client t
     await n.api.publish('feed:lost', { i: 3 });
     await until(() => got.length === 3, 5000, 'the next publication');
     assert.deepEqual(got[2], { i: 3 });
+    assert.deepEqual(await resyncs(n), { gap: 0, position_check: 1, time_lag: 0, engine: 0 }, 'operators see it');
   } finally {
     await n.close();
   }
@@ -128,6 +137,7 @@ test('channel_position_max_time_lag: a publication older than the lag makes a po
     assert.deepEqual(events.map(([e]) => e), ['subscribing', 'subscribed']);
     assert.equal(events[0]![1].code, 2500);
     assert.equal(events[1]![1].recovered, true);
+    assert.equal((await resyncs(n)).time_lag, 1);
   } finally {
     await n.close();
   }
@@ -200,6 +210,21 @@ test('without channel_position_max_time_lag (the default) an old publication is 
     await until(() => got.length === 1, 5000, 'the old publication');
     await new Promise((res) => setTimeout(res, 200));
     assert.deepEqual(events, []);
+  } finally {
+    await n.close();
+  }
+});
+
+test('a lost publication with one after it is a gap: the subscription recovers at once, counted as a gap', async () => {
+  const n = await node({});
+  try {
+    const { got, events } = await subscribed(n, 'feed:gap');
+    await publishRaw('feed:gap', { i: 1 }, { pubsub: 'nobody-listens-here' });
+    await n.api.publish('feed:gap', { i: 2 });
+    await until(() => got.length === 2, 5000, 'both, the lost one recovered');
+    assert.deepEqual(got, [{ i: 1 }, { i: 2 }]);
+    assert.deepEqual(events.map(([e]) => e), ['subscribing', 'subscribed']);
+    assert.deepEqual(await resyncs(n), { gap: 1, position_check: 0, time_lag: 0, engine: 0 });
   } finally {
     await n.close();
   }

@@ -11,7 +11,14 @@ import type { PresenceTracker } from './presence.js';
 import type { SessionRegistry } from './registry.js';
 import type { NativeSession } from './session.js';
 
-/** Shared, read-only services of the native dialect on one node. */
+/**
+ * Why a subscription was told to resubscribe and recover (insufficient state): a gap or another epoch
+ * in its stream, the periodic position check, channel_position_max_time_lag, or the engine losing
+ * its delivery path for the channel.
+ */
+export type ResyncReason = 'gap' | 'position_check' | 'time_lag' | 'engine';
+
+/** Shared services of the native dialect on one node (and its counters). */
 export interface NativeContext {
   readonly config: HeraldConfig;
   readonly engine: Engine;
@@ -28,6 +35,8 @@ export interface NativeContext {
   readonly version: string;
   /** This node's id (HTTP streaming and SSE clients send it back with their commands). */
   readonly nodeId: string;
+  /** Subscriptions told to resubscribe since start, by why (read by metrics). */
+  readonly resyncs: Record<ResyncReason, number>;
 }
 
 /** The native dialect's wire format name in the hub. */

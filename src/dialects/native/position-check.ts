@@ -128,7 +128,7 @@ export class PositionChecker {
       if (!current(suspect.sub) || !fails(suspect)) continue;
       failed++;
       channels.add(suspect.sub.channel);
-      suspect.sub.session.insufficientState(suspect.sub);
+      suspect.sub.session.insufficientState(suspect.sub, 'position_check');
     }
     if (failed === 0) return;
     this.ctx.log.warn(

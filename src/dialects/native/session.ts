@@ -4,9 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import { logFailure } from '../../errors.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
-import { OutboxBase, type OutboxSocket } from '../../hub/outbox.js';
+import { OutboxBase } from '../../hub/outbox.js';
 import { closeOrCut } from '../../server/bounded.js';
-import { Inbound, type Pausable } from '../../server/inbound.js';
+import { Inbound } from '../../server/inbound.js';
 import { DeadlineObject, NOT_SCHEDULED, timers, type Deadline } from '../../hub/timer-wheel.js';
 import {
   commandMethod,
@@ -23,7 +23,7 @@ import {
   type Method,
 } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes, type Disconnect } from './codes.js';
-import type { NativeContext } from './context.js';
+import type { NativeContext, ResyncReason } from './context.js';
 import { asObject, channelOrBadRequest, num, str } from './fields.js';
 import {
   handleHistory,
@@ -40,33 +40,9 @@ import { handlePresence, leaveChannel } from './presence.js';
 import { abandonProxyCalls, handleRpc } from './proxy.js';
 import { Subscriptions } from './subscriptions.js';
 import { matchesTags } from './tags-filter.js';
+import type { NativeSocket, TransportOptions } from './transport.js';
 
-/** How a session's connection was opened. */
-export interface TransportOptions {
-  /** `websocket`, `http_stream` or `sse` (the proxies tell the backend). */
-  readonly name: string;
-  /** `cf_ws_frame_ping_pong`: WebSocket ping frames instead of protocol pings. */
-  readonly framePingPong: boolean;
-  /** Headers of the client's request that the proxies pass on (forwardedHeaders). */
-  readonly proxyHeaders?: Record<string, string>;
-  /** The user `client.user_id_http_header` names in the client's request (a gateway authenticated it). */
-  readonly headerUser?: string | undefined;
-  /**
-   * HTTP streaming or SSE: the session id the client sends its commands to `/emulation` with (a
-   * secret, unlike the client id, which presence shows to others).
-   */
-  readonly emulatedSession?: string;
-}
-
-/** The connection under a native session: a WebSocket, or an HTTP stream (emulation.ts). */
-export interface NativeSocket extends OutboxSocket, Pausable {
-  /** Ends the connection with a disconnect code and reason. */
-  close(code: number, reason: string): void;
-  /** Cuts the connection at once. */
-  terminate(): void;
-  /** Sends a WebSocket ping frame (`cf_ws_frame_ping_pong` only). */
-  ping(): void;
-}
+export type { NativeSocket, TransportOptions } from './transport.js';
 
 type Command = Record<string, unknown> & { id?: unknown };
 
@@ -177,7 +153,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     if (sub.positioned && pub.offset > 0) {
       if (position.epoch !== sub.epoch || pub.offset > sub.offset + 1) {
         // The stream moved on without us (lost publication or new epoch): the client must recover.
-        this.insufficientState(sub);
+        this.insufficientState(sub, 'gap');
         return;
       }
       if (pub.offset <= sub.offset) return; // already sent (history and live overlapped)
@@ -185,7 +161,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
       if (maxLag > 0 && pub.time !== undefined && Date.now() - pub.time > maxLag) {
         // This node is too far behind the stream (channel_position_max_time_lag): the client
         // recovers from history instead.
-        this.insufficientState(sub);
+        this.insufficientState(sub, 'time_lag');
         return;
       }
       sub.offset = pub.offset;
@@ -210,6 +186,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   resync(sub: ChannelSub): void {
     const channel = sub.channel;
     if (this.subs.get(channel) !== sub) return;
+    this.ctx.resyncs.engine++;
     if (sub.serverSide) return this.close(Disconnects.insufficientState);
     this.subs.delete(channel);
     if (sub.expireTimer) clearTimeout(sub.expireTimer);
@@ -239,7 +216,8 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   }
 
   /** A positioned subscription fell behind the stream: resubscribe (client-side) or reconnect (server-side). */
-  insufficientState(sub: ChannelSub): void {
+  insufficientState(sub: ChannelSub, why: ResyncReason): void {
+    this.ctx.resyncs[why]++;
     if (sub.serverSide) {
       this.close(Disconnects.insufficientState);
       return;
