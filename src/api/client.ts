@@ -104,7 +104,7 @@ export class HeraldApi {
   }
 
   /** Subscribes a user's connections to a channel. */
-  subscribe(user: string, channel: string, opts: { client?: string; data?: unknown } = {}): Promise<Record<string, never>> {
+  subscribe(user: string, channel: string, opts: { client?: string; data?: unknown; expire_at?: number } = {}): Promise<Record<string, never>> {
     return this.call('subscribe', { user, channel, ...opts });
   }
 

@@ -2,6 +2,7 @@
 // disconnect, refresh) travel through the engine to every node, and each node applies them to its
 // own connections. With the memory engine the only node is this one.
 import type { Logger } from 'pino';
+import { expireAtMs } from '../auth/tokens.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, num, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
@@ -46,7 +47,8 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
       const since = req.recover_since === undefined ? undefined : asObject(req.recover_since);
       const recoverSince = since ? { offset: num(since.offset), epoch: str(since.epoch) } : undefined;
       // `data`/`info` (or their base64 forms) and `override` are read as a token's claims are.
-      for (const s of sessions) s.serverSubscribe(channel, { claims: req, recoverSince }).catch(failed);
+      const expireAt = expireAtMs(req); // checked by the API call: 0 (never) or in the future
+      for (const s of sessions) s.serverSubscribe(channel, { claims: req, recoverSince, expireAt }).catch(failed);
       return;
     }
     case 'unsubscribe':

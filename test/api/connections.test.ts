@@ -91,3 +91,26 @@ test('channels and info count this node\'s clients and subscriptions', async () 
   assert.equal(info.num_subs, 2);
   for (const c of clients) c.disconnect();
 });
+
+test('API subscribe with expire_at: the server-side subscription ends the connection (3006) once expired and its grace passed; a past or malformed expire_at is 107', async () => {
+  const n = await startNode({ client: { expired_sub_close_delay: '100ms' }, channel: { namespaces: [{ name: 'srv' }] } });
+  try {
+    const c = client(n, { token: await sign({ sub: 'carol' }) });
+    const subscribed = once<{ channel: string }>(c, 'subscribed');
+    c.connect();
+    await once(c, 'connected');
+    const gone = once<{ code: number; reason: string }>(c, 'connecting', 5000);
+    const started = Date.now();
+    await n.api.subscribe('carol', 'srv:brief', { expire_at: Math.floor(Date.now() / 1000) + 1 });
+    assert.equal((await subscribed).channel, 'srv:brief');
+    const ctx = await gone;
+    assert.deepEqual([ctx.code, ctx.reason], [3006, 'subscription expired']);
+    assert.ok(Date.now() - started >= 500, 'not before its expiry');
+    c.disconnect();
+    for (const bad of [Math.floor(Date.now() / 1000) - 10, 1.5, 'soon', -1]) {
+      await assert.rejects(n.api.call('subscribe', { user: 'carol', channel: 'srv:x', expire_at: bad }), (e: any) => e.apiCode === 107, String(bad));
+    }
+  } finally {
+    await n.close();
+  }
+});

@@ -187,7 +187,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
 export async function connectSubscription(
   s: NativeSession,
   channel: string,
-  opts: { recover?: RecoverFrom; claims: Record<string, unknown> },
+  opts: { recover?: RecoverFrom; claims: Record<string, unknown>; expireAt?: number },
 ): Promise<Prepared> {
   const ns = s.ctx.rules.options(channel);
   if (!ns) throw new ReplyError(Errors.unknownChannel);
@@ -200,7 +200,7 @@ export async function connectSubscription(
     recover: recoverable ? opts.recover : undefined,
     rejectUnrecovered: false,
     cacheMode: recoverable && ns.force_recovery_mode === 'cache',
-    expireAt: 0,
+    expireAt: opts.expireAt ?? 0,
     data: rawJsonClaim(opts.claims, 'data'),
     chanInfo: rawJsonClaim(opts.claims, 'info'),
     presence: presenceFlags(ns, override, s.user, false),
@@ -211,13 +211,19 @@ export async function connectSubscription(
 
 /**
  * A server-side subscription made by the server API: set up as the token's are (`claims` is the API
- * call's: `data`/`b64data`, `info`/`b64info`, `override`), and announced with a `subscribe` push.
+ * call's: `data`/`b64data`, `info`/`b64info`, `override`), and announced with a `subscribe` push;
+ * with `expireAt` (the call's `expire_at`), it ends the connection (3006) once expired, as a
+ * server-side subscription the client cannot refresh.
  */
-export async function apiSubscribe(s: NativeSession, channel: string, opts: { claims: Record<string, unknown>; recoverSince?: RecoverFrom }): Promise<void> {
+export async function apiSubscribe(
+  s: NativeSession,
+  channel: string,
+  opts: { claims: Record<string, unknown>; recoverSince?: RecoverFrom; expireAt?: number },
+): Promise<void> {
   if (s.state !== 'connected' || s.subs.has(channel)) return;
   let prepared: Prepared;
   try {
-    prepared = await connectSubscription(s, channel, { recover: opts.recoverSince, claims: opts.claims });
+    prepared = await connectSubscription(s, channel, { recover: opts.recoverSince, claims: opts.claims, expireAt: opts.expireAt });
   } catch (err) {
     if (s.closed) return; // the connection went meanwhile
     // The call was answered already; the client learns of the failure as from a server-side

@@ -236,7 +236,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   }
 
   /** Server API: subscribe this connection to a channel (a `subscribe` push follows). */
-  serverSubscribe(channel: string, opts: { claims: Record<string, unknown>; recoverSince?: StreamPosition }): Promise<void> {
+  serverSubscribe(channel: string, opts: { claims: Record<string, unknown>; recoverSince?: StreamPosition; expireAt?: number }): Promise<void> {
     return this.serialize(() => apiSubscribe(this, channel, opts));
   }
 
