@@ -64,9 +64,14 @@ const transformText = z
 /** One `status_to_code_transforms` entry: an HTTP status, and the error or the disconnect it becomes. */
 const statusTransform = z
   .object({
-    status_code: z.number().int().min(100).max(599),
+    status_code: z
+      .number()
+      .int()
+      .min(100)
+      .max(599)
+      .refine((code) => code !== 200, { message: 'must not be 200 (a 200 is the backend\'s answer, never transformed)' }),
     to_error: z
-      .object({ code: z.number().int().min(0).default(0), message: transformText, temporary: flag() })
+      .object({ code: z.number().int().min(0).max(4294967295).default(0), message: transformText, temporary: flag() })
       .strict()
       .prefault({}),
     to_disconnect: z.object({ code: z.number().int().min(0).default(0), reason: transformText }).strict().prefault({}),
@@ -111,7 +116,16 @@ const proxyShape = {
           }
         }),
       // Centrifugo v6's: a backend's HTTP status turned into the error or disconnect the client gets.
-      status_to_code_transforms: z.array(statusTransform).default([]),
+      status_to_code_transforms: z
+        .array(statusTransform)
+        .default([])
+        .superRefine((list, ctx) => {
+          const seen = new Set<number>();
+          list.forEach((t, i) => {
+            if (seen.has(t.status_code)) ctx.addIssue({ code: 'custom', path: [i, 'status_code'], message: `${t.status_code} is given twice (the first entry would win)` });
+            seen.add(t.status_code);
+          });
+        }),
     })
     .strict()
     .prefault({}),

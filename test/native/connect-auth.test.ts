@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { client, once, record, sign, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { openHttpStream, RawClient, sleep } from '../helpers/raw.js';
+import { startBackend } from '../helpers/backend.js';
 import { loadConfig } from '../../src/index.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -406,12 +407,61 @@ test('client.user_id_http_header: a request a gateway named a user in connects a
     assert.equal(await who({ 'X-User-Id': 'alice' }, { token: await userToken('carol') }, 'room:3'), 'carol', 'a token, when given, is verified and used');
     assert.equal(await who({}, {}, 'room:4'), 3501, 'no header: a token is required');
     assert.equal(await who({ 'X-User-Id': '' }, {}, 'room:5'), 3501, 'an empty header is none');
-    // HTTP streaming reads the request that opened the stream.
-    const { first, reader } = await openHttpStream(n.url, '{"id":1,"connect":{}}', { 'X-User-Id': 'dave' });
+    // Given twice (a gateway that adds instead of setting it): none.
+    const twice = await openRawHttp(n.port, ['X-User-Id: mallory', 'X-User-Id: alice']);
+    assert.match(twice, /"disconnect":\{"code":3501/);
+    // HTTP streaming reads the request that opened the stream: the connection is dave's.
+    const { first, reader, more } = await openHttpStream(n.url, '{"id":1,"connect":{}}', { 'X-User-Id': 'dave' });
     assert.equal(typeof first.connect?.client, 'string');
-    await reader.cancel();
+    await n.api.disconnect('dave');
+    let text = '';
+    for (let i = 0; i < 50 && !text.includes('"disconnect"'); i++) text = await more();
+    assert.match(text, /"disconnect":\{"code":3503/);
+    await reader.cancel().catch(() => undefined);
   } finally {
     await n.close();
   }
   assert.throws(() => loadConfig({ values: { client: { user_id_http_header: 'bad header' } } }), /client\.user_id_http_header/);
 });
+
+test('client.user_id_http_header with the connect proxy: the proxy is asked and its result wins, as in Centrifugo', async () => {
+  const seen: string[] = [];
+  const backend = await startBackend(() => ({ result: { user: 'from-proxy' } }), []);
+  const n = await startNode({
+    client: { user_id_http_header: 'X-User-Id', proxy: { connect: { endpoint: `${backend.url}/connect` } } },
+    channel: { namespaces: [{ name: 'room', allow_subscribe_for_client: true, presence: true }] },
+  });
+  try {
+    const raw = await RawClient.open(n.wsUrl, { ws: { headers: { 'X-User-Id': 'from-header' } } });
+    await raw.call('connect', {});
+    await raw.call('subscribe', { channel: 'room:p' });
+    const presence = (await n.api.call('presence', { channel: 'room:p' })) as { presence: Record<string, { user: string }> };
+    for (const entry of Object.values(presence.presence)) seen.push(entry.user);
+    assert.deepEqual(seen, ['from-proxy']);
+    raw.ws.close();
+  } finally {
+    await n.close();
+    backend.close();
+  }
+});
+
+/** A raw HTTP-stream request with the given header lines; resolves with what the stream first sends. */
+async function openRawHttp(port: number, headerLines: string[]): Promise<string> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    const body = '{"id":1,"connect":{}}';
+    let text = '';
+    const timer = setTimeout(() => (sock.destroy(), resolve(text)), 3000);
+    sock.on('error', reject);
+    sock.on('data', (d) => {
+      text += d.toString('utf8');
+      if (text.includes('"disconnect"') || text.includes('"connect"')) {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(text);
+      }
+    });
+    sock.write(`POST /connection/http_stream HTTP/1.1\r\nHost: 127.0.0.1\r\n${headerLines.join('\r\n')}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  });
+}

@@ -313,50 +313,10 @@ test('http.status_to_code_transforms are checked at load: one of error or discon
   await assert.rejects(bad({ status_code: 403, to_disconnect: { code: 1000 } }), /to_disconnect\.code: must be 3000–4999/);
   await assert.rejects(bad({ status_code: 403, to_disconnect: { code: 4000, reason: 'é' } }), /reason: must be printable ASCII/);
   await assert.rejects(bad({ status_code: 403, to_error: { code: 400, message: 'x'.repeat(124) } }), /message: must be at most 123 characters/);
-});
-
-test("include_connection_meta: the connection's meta (the connect proxy's or the token's) goes, as written, with the calls of the proxies that include it, and never to the client", async () => {
-  const n = await startNode({
-    client: {
-      proxy: {
-        connect: { endpoint: `${backendUrl}/connect` },
-        rpc: { endpoint: `${backendUrl}/rpc` },
-      },
-    },
-    channel: {
-      proxy: { subscribe: { endpoint: `${backendUrl}/subscribe`, include_connection_meta: true } },
-      namespaces: [{ name: 'org', subscribe_proxy_enabled: true }],
-    },
-  });
-  try {
-    seen.length = 0;
-    reply = (s) =>
-      s.path === '/connect' ? '{"result":{"user":"ann","meta":{"org_id":12345678901234567890,"tier":"gold"}}}' : { result: {} };
-    const c = client(n);
-    const connected = record(c, 'connected');
-    c.connect();
-    await c.ready(3000);
-    assert.equal(JSON.stringify(connected[0]![1]).includes('org_id'), false, 'the client is not told');
-    const sub = c.newSubscription('org:1');
-    sub.subscribe();
-    await sub.ready(3000);
-    await c.rpc('ping', {});
-    const subscribe = seen.find((s) => s.path === '/subscribe')!;
-    assert.match(subscribe.text, /"meta":\{"org_id":12345678901234567890,"tier":"gold"\}/, 'as written, 64-bit integer and all');
-    assert.equal(seen.find((s) => s.path === '/rpc')!.body.meta, undefined, 'a proxy that does not include it');
-    c.disconnect();
-
-    // A connection token's `meta` claim, likewise.
-    seen.length = 0;
-    const t = client(n, { token: await userToken('bob', { meta: { org_id: 7 } }) });
-    t.connect();
-    await t.ready(3000);
-    const tsub = t.newSubscription('org:2');
-    tsub.subscribe();
-    await tsub.ready(3000);
-    assert.deepEqual(seen.find((s) => s.path === '/subscribe')!.body.meta, { org_id: 7 });
-    assert.equal(seen.some((s) => s.path === '/connect'), false, 'a token: no connect proxy call');
-  } finally {
-    await n.close();
-  }
+  await assert.rejects(bad({ status_code: 200, to_error: { code: 400 } }), /status_code: must not be 200/);
+  await assert.rejects(bad({ status_code: 404, to_error: { code: 2 ** 32 } }), /to_error\.code/);
+  await assert.rejects(
+    startNode({ client: { proxy: { rpc: { http: { status_to_code_transforms: [{ status_code: 404, to_error: { code: 404 } }, { status_code: 404, to_error: { code: 405 } }] } } } } }),
+    /status_to_code_transforms\.1\.status_code: 404 is given twice/,
+  );
 });

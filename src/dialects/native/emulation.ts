@@ -183,7 +183,7 @@ export class NativeEmulationEndpoints {
     else res.flushHeaders();
     const socket = new StreamSocket(res, kind);
     const proxyHeaders = forwardedHeaders(this.ctx.config, req.headers);
-    const headerUser = userFromHeader(this.ctx.config, req.headers);
+    const headerUser = userFromHeader(this.ctx.config, req);
     const session = new NativeSession(this.ctx, socket, { name: kind, framePingPong: false, emulatedSession: randomUUID(), proxyHeaders, headerUser });
     res.on('close', () => {
       socket.readyState = 3;

@@ -1,16 +1,16 @@
-// Who a connecting client is: the claims of its connection token, or, without a token, the user a
-// gateway named in a request header (client.user_id_http_header), what the connect proxy's backend
-// answers, or an anonymous connection where the config allows one; and how
+// Who a connecting client is: the claims of its connection token, or, without a token, what the
+// connect proxy's backend answers, the user a gateway named in a request header
+// (client.user_id_http_header), or an anonymous connection where the config allows one; and how
 // an expiring connection lives on: refreshed by the client with a new token, or, with the refresh
 // proxy, by the server asking the backend.
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { HeraldConfig } from '../../config/schema.js';
 import { expireAtMs, malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { encodeControl } from '../../api/control.js';
 import { encodeResult, rawJson, ttlSeconds } from './codec.js';
 import { DisconnectError, Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
-import { askRefresh, callProxy, proxyFailed, proxyRequest, REFRESH_RETRY_MS, withCommandHeaders } from './proxy.js';
+import { askRefresh, callProxy, metaClaim, proxyFailed, proxyRequest, REFRESH_RETRY_MS, withCommandHeaders } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /** A connection's identity, and what its connect reply and subscriptions take from it. */
@@ -104,10 +104,11 @@ async function resolveIdentity(session: NativeSession, req: Record<string, unkno
     }
     return fromClaims(result.claims, user, expireAt, undefined);
   }
-  // A gateway in front authenticated the request and named the user in client.user_id_http_header.
-  if (session.headerUser !== undefined) return { identity: { user: session.headerUser, info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
   const proxy = config.client.proxy.connect;
   if (proxy.endpoint) return askProxy(session, req);
+  // A gateway in front authenticated the request and named the user in client.user_id_http_header
+  // (after the connect proxy, whose result wins, as in Centrifugo).
+  if (session.headerUser !== undefined) return { identity: { user: session.headerUser, info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
   if (config.client.allow_anonymous_connect_without_token) return { identity: { user: '', info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
   log.info({ client: session.id }, 'connection without token refused (anonymous connections are not allowed)');
   return { disconnect: { code: Disconnects.badRequest.code, reason: 'bad request: token required' } };
@@ -119,7 +120,7 @@ function fromClaims(claims: Record<string, unknown>, user: string, expireAt: num
   // Each channel once, whether the claims name it twice or in both `channels` and `subs`.
   const named = new Set<string>(Array.isArray(claims.channels) ? claims.channels.filter((c): c is string => typeof c === 'string') : []);
   for (const ch of Object.keys(subs)) named.add(ch);
-  return { identity: { user, info: rawJsonClaim(claims, 'info'), meta: rawJsonClaim(claims, 'meta'), expireAt, channels: [...named], subs, data } };
+  return { identity: { user, info: rawJsonClaim(claims, 'info'), meta: metaClaim(claims), expireAt, channels: [...named], subs, data } };
 }
 
 /** Asks the connect proxy's backend who a client without a token is. */
@@ -163,6 +164,9 @@ export async function handleRefresh(session: NativeSession, id: number, req: Rec
   if (expireAt > 0 && expireAt <= Date.now()) throw new DisconnectError(Disconnects.expired);
   const info = rawJsonClaim(result.claims, 'info');
   if (info !== undefined) session.connInfo = info;
+  // The new token's meta replaces the connection's, as in Centrifugo (absent: kept).
+  const meta = metaClaim(result.claims);
+  if (meta !== undefined) session.meta = meta;
   session.setExpiry(expireAt);
   const out: Record<string, unknown> = { client: session.id, version };
   if (session.expireAt > 0) {
@@ -185,17 +189,18 @@ export async function refreshConnectionByProxy(session: NativeSession): Promise<
   if (outcome === 'failed') return session.setExpiry(Date.now() + REFRESH_RETRY_MS);
   if (outcome === 'expired' || outcome.expireAt === 0) return session.close(Disconnects.expired);
   if (outcome.info !== undefined) session.connInfo = outcome.info;
+  if (outcome.meta !== undefined) session.meta = outcome.meta;
   session.setExpiry(outcome.expireAt);
 }
 
 /**
- * The user `client.user_id_http_header` names in a connection's request, or undefined (no such key,
- * no such header, or an empty one). Node gives header names in lower case.
+ * The user `client.user_id_http_header` names in a connection's request, or undefined: no such key,
+ * no such header, an empty one, or one given more than once (a gateway must set it, not add to it;
+ * Node would join the lines into one value).
  */
-export function userFromHeader(config: HeraldConfig, headers: IncomingHttpHeaders): string | undefined {
+export function userFromHeader(config: HeraldConfig, req: IncomingMessage): string | undefined {
   const name = config.client.user_id_http_header;
   if (!name) return undefined;
-  const value = headers[name.toLowerCase()];
-  const user = Array.isArray(value) ? value[0] : value;
-  return user ? user : undefined;
+  const values = req.headersDistinct[name.toLowerCase()];
+  return values?.length === 1 && values[0] ? values[0] : undefined;
 }

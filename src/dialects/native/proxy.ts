@@ -215,6 +215,11 @@ export async function callProxy(config: ProxyConfig, body: Record<string, unknow
   return { result: out };
 }
 
+/** A token's or a proxy result's `meta` (any JSON, as written; Centrifugo has no base64 form), or undefined. */
+export function metaClaim(fields: Record<string, unknown>): string | undefined {
+  return fields.meta === null ? undefined : payloadText(fields, 'meta')?.replace(/\n/g, '');
+}
+
 /** The reply `http.status_to_code_transforms` makes of an HTTP status, or undefined when it names none. */
 function transformStatus(config: ProxyConfig, status: number): ProxyReply | undefined {
   for (const t of config.http.status_to_code_transforms) {
@@ -384,7 +389,7 @@ function rpcProxy(config: HeraldConfig, method: string): ProxyConfig {
 export const REFRESH_RETRY_MS = 60_000;
 
 /** What the refresh or sub_refresh proxy answers: the new expiry (0: none given) and info, or `expired`, or `failed` (logged). */
-export type RefreshOutcome = { readonly expireAt: number; readonly info: string | undefined } | 'expired' | 'failed';
+export type RefreshOutcome = { readonly expireAt: number; readonly info: string | undefined; readonly meta: string | undefined } | 'expired' | 'failed';
 
 /**
  * Asks the refresh or sub_refresh proxy whether a connection or subscription lives on. `expired` when
@@ -400,8 +405,14 @@ export async function askRefresh(
 ): Promise<RefreshOutcome> {
   const reply = await reach(session, which, config, body);
   if (!reply) return 'failed';
-  const result = 'result' in reply ? reply.result : undefined;
-  const expireAt = result ? expireAtMs(result) : 0;
-  if (!result || result.expired === true || (expireAt > 0 && expireAt <= Date.now())) return 'expired';
-  return { expireAt, info: rawJsonClaim(result, 'info') };
+  if (!('result' in reply)) {
+    // An error or a disconnect (the backend's, or a status_to_code_transforms entry): no result, so
+    // expired, as in Centrifugo; said, since an outage mapped to an error now ends connections.
+    session.ctx.log.info({ client: session.id, endpoint: config.endpoint, answer: reply }, `${which} proxy answered no result: expired`);
+    return 'expired';
+  }
+  const result = reply.result;
+  const expireAt = expireAtMs(result);
+  if (result.expired === true || (expireAt > 0 && expireAt <= Date.now())) return 'expired';
+  return { expireAt, info: rawJsonClaim(result, 'info'), meta: metaClaim(result) };
 }

@@ -69,7 +69,7 @@ export class NativeWebSocketEndpoint {
       }
       const framePingPong = url.searchParams.get('cf_ws_frame_ping_pong') === 'true';
       const proxyHeaders = forwardedHeaders(this.ctx.config, req.headers);
-      const headerUser = userFromHeader(this.ctx.config, req.headers);
+      const headerUser = userFromHeader(this.ctx.config, req);
       ws.session = new NativeSession(this.ctx, ws, { name: 'websocket', framePingPong, proxyHeaders, headerUser });
       ws.on('message', onSocketMessage);
       ws.on('close', onSocketClose);
