@@ -17,6 +17,7 @@ import { Demo } from './demo/demo.js';
 import { encodeFullStringPush, encodePublicationPush, stringify } from './dialects/native/codec.js';
 import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT, type NativeContext } from './dialects/native/context.js';
 import { ConnectionLimits } from './dialects/native/limits.js';
+import { SharedHistoryReads } from './dialects/native/history-reads.js';
 import { PositionChecker } from './dialects/native/position-check.js';
 import { encodeJoinLeavePush, PresenceTracker } from './dialects/native/presence.js';
 import { SessionRegistry } from './dialects/native/registry.js';
@@ -148,6 +149,7 @@ class HeraldNode implements Herald {
       subscriptionTokens: subToken.enabled ? new TokenVerifier(subToken) : connectionTokens,
       registry,
       presence: this.presence,
+      historyReads: new SharedHistoryReads(this.engine),
       limits,
       log: nativeLog,
       version: VERSION,

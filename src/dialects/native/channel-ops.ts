@@ -378,7 +378,7 @@ async function setup(
   sub.serverRefreshed = o.serverRefreshed === true;
   sub.filter = o.filter;
   s.subs.set(sub);
-  const { engine, hub, config } = s.ctx;
+  const { historyReads, hub, config } = s.ctx;
   const fail = (err: unknown): never => {
     s.dropSub(sub);
     if (err instanceof ReplyError || err instanceof DisconnectError) throw err;
@@ -403,7 +403,7 @@ async function setup(
         if (o.cacheMode) {
           // The latest publication; with a tags filter, the latest one it matches (as Centrifugo looks for it).
           const limit = o.filter ? config.client.recovery_max_publication_limit : 1;
-          const hist = await engine.history(channel, { limit, reverse: true, metaTtlMs: metaTtlOf(ns) });
+          const hist = await historyReads.read(channel, { limit, reverse: true, metaTtlMs: metaTtlOf(ns) });
           top = hist.position;
           const latest = o.filter ? hist.publications.find((pub) => matchesTags(o.filter!, pub.tags)) : hist.publications[0];
           const sameEpoch = o.recover.epoch === '' || o.recover.epoch === top.epoch;
@@ -414,7 +414,7 @@ async function setup(
             recovered = sameEpoch && o.recover.offset > 0 && o.recover.offset === top.offset;
           }
         } else {
-          const hist = await engine.history(channel, {
+          const hist = await historyReads.read(channel, {
             since: { offset: o.recover.offset, epoch: o.recover.epoch },
             limit: config.client.recovery_max_publication_limit,
             metaTtlMs: metaTtlOf(ns),
@@ -435,7 +435,7 @@ async function setup(
         const budget = { left: RECOVERY_DELTA_BUDGET };
         if (sent.length) result.publications = sent.map(delta ? (pub) => delta.json(pub, budget) : publicationJson);
       } else {
-        top = (await engine.history(channel, { limit: 0, metaTtlMs: metaTtlOf(ns) })).position;
+        top = (await historyReads.read(channel, { limit: 0, metaTtlMs: metaTtlOf(ns) })).position;
         if (s.closed) return gone();
         lastOffset = top.offset;
         result.offset = top.offset;

@@ -7,6 +7,7 @@ import type { HeraldConfig } from '../../config/schema.js';
 import type { Engine } from '../../engine/engine.js';
 import type { Hub } from '../../hub/hub.js';
 import type { ConnectionLimits } from './limits.js';
+import type { SharedHistoryReads } from './history-reads.js';
 import type { PresenceTracker } from './presence.js';
 import type { SessionRegistry } from './registry.js';
 import type { NativeSession } from './session.js';
@@ -29,6 +30,8 @@ export interface NativeContext {
   readonly registry: SessionRegistry<NativeSession>;
   /** This node's present clients (presence entries it keeps up to date). */
   readonly presence: PresenceTracker;
+  /** History reads of subscriptions being set up, the same ones in one turn made once. */
+  readonly historyReads: SharedHistoryReads;
   /** Connections this node takes, opens a second, and lets one user hold. */
   readonly limits: ConnectionLimits;
   readonly log: Logger;
