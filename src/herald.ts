@@ -23,7 +23,7 @@ import { encodeJoinLeavePush, PresenceTracker } from './dialects/native/presence
 import { SessionRegistry } from './dialects/native/registry.js';
 import type { NativeSession } from './dialects/native/session.js';
 import { NativeWebSocketEndpoint } from './dialects/native/websocket.js';
-import { NativeEmulationEndpoints } from './dialects/native/emulation.js';
+import { NativeEmulationEndpoints, NODE_CHANNEL } from './dialects/native/emulation.js';
 import type { Dialect } from './dialects/dialect.js';
 import { DIALECTS } from './dialects/index.js';
 import type { Engine } from './engine/engine.js';
@@ -158,7 +158,7 @@ class HeraldNode implements Herald {
     };
     this.native = new NativeWebSocketEndpoint(nativeCtx);
     this.positions = new PositionChecker(nativeCtx, config.client.channel_position_check_delay);
-    this.emulation = new NativeEmulationEndpoints(nativeCtx, (message) => this.engine.publishControl(encodeControl(message)));
+    this.emulation = new NativeEmulationEndpoints(nativeCtx, (message, node) => this.engine.publishControl(encodeControl(message), node));
     if (config.metrics.enabled) {
       this.metrics = new NodeMetrics({
         hub: this.hub,
@@ -235,6 +235,7 @@ class HeraldNode implements Herald {
       onResync: (channels) => this.hub.onResync(channels),
       onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog, this.apiCtx.node.uid),
       onJoinLeave: (channel, kind, info) => this.hub.onJoinLeave(channel, kind, info),
+      node: this.apiCtx.node.uid,
     });
     this.announce();
     this.positions.start();
@@ -302,7 +303,8 @@ class HeraldNode implements Herald {
 
   /** Tells the other nodes this one is alive (for `info`), every few seconds. */
   private announce(): void {
-    this.engine.announce(nodeInfo(this.apiCtx), ANNOUNCE_TTL_MS).catch((err) => this.log.debug({ err: (err as Error).message }, 'node announce failed'));
+    // With the flag saying this node listens on a control channel of its own (emulation.ts).
+    this.engine.announce({ ...nodeInfo(this.apiCtx), [NODE_CHANNEL]: true }, ANNOUNCE_TTL_MS).catch((err) => this.log.debug({ err: (err as Error).message }, 'node announce failed'));
     this.announceTimer = setTimeout(() => this.announce(), ANNOUNCE_INTERVAL_MS);
     this.announceTimer.unref();
   }

@@ -15,6 +15,7 @@ import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, checkPublicationData, PublishPayload, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
 import { payloadText } from '../server/json-source.js';
+import { NODE_CHANNEL } from '../dialects/native/emulation.js';
 
 /** What the API methods act on. */
 export interface ApiContext {
@@ -238,7 +239,8 @@ export const apiMethods: Readonly<Record<string, Method>> = {
   async info(ctx) {
     // This node's numbers fresh, the others' as last announced through the engine.
     const self = nodeInfo(ctx);
-    const others = (await ctx.engine.nodes()).filter((n) => n.uid !== self.uid);
+    // Without what nodes announce for each other alone (whether a node has a control channel of its own).
+    const others = (await ctx.engine.nodes()).filter((n) => n.uid !== self.uid).map(({ [NODE_CHANNEL]: _own, ...shown }) => shown as NodeInfo);
     return { nodes: [self, ...others].sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.uid.localeCompare(b.uid)) };
   },
 

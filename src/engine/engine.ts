@@ -111,8 +111,13 @@ export interface EngineHandler {
    * for them. Subscribers must resynchronise: positioned ones recover, the others resubscribe.
    */
   onResync?(channels?: readonly string[]): void;
-  /** A control message from some node (API calls that act on connections of every node). */
+  /**
+   * A control message from some node: sent to every node (API calls that act on connections of every
+   * node), or to this one (`node`: the commands of an HTTP streaming session it holds).
+   */
   onControl?(message: Buffer): void;
+  /** This node's id: control messages sent to it (publishControl's `node`) reach onControl. */
+  readonly node?: string;
   /** A client joined or left a channel this node subscribed to (never kept in history). */
   onJoinLeave?(channel: string, kind: JoinLeave, info: ClientInfo): void;
 }
@@ -181,8 +186,8 @@ export interface Engine extends PresenceStore {
   setValue(key: string, value: Buffer, ttlMs: number): Promise<void>;
   /** Sends a client's join or leave to every node subscribed to the channel (not kept in history). */
   publishJoinLeave(channel: string, kind: JoinLeave, info: ClientInfo): Promise<void>;
-  /** Sends a control message to every node, this one included. */
-  publishControl(message: Buffer): Promise<void>;
+  /** Sends a control message to every node, this one included, or, with `node`, to that node alone. */
+  publishControl(message: Buffer, node?: string): Promise<void>;
   /** Announces this node as alive for `ttlMs`. */
   announce(info: NodeInfo, ttlMs: number): Promise<void>;
   /** Every live node's last announcement. */

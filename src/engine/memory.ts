@@ -213,8 +213,10 @@ export class MemoryEngine implements Engine {
     return { numClients: present.size, numUsers: users.size };
   }
 
-  async publishControl(message: Buffer): Promise<void> {
+  async publishControl(message: Buffer, node?: string): Promise<void> {
     this.assertOpen();
+    // One node: a message for another reaches nobody.
+    if (node !== undefined && node !== this.handler?.node) return;
     // Asynchronous like a real broadcast, so the caller's state is settled when it arrives.
     setImmediate(() => this.handler?.onControl?.(message));
   }

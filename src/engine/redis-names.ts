@@ -27,9 +27,12 @@ export function idempotencyKey(prefix: string, channel: string, key: string): st
   return `${prefix}{${channel}}.i.${key}`;
 }
 
-/** The channel every node listens on for cluster-wide control messages (API calls on connections). */
-export function controlChannel(prefix: string): string {
-  return `${prefix}.control`;
+/**
+ * The channel every node listens on for cluster-wide control messages (API calls on connections), or,
+ * with `node`, the one that node alone listens on (commands of its HTTP streaming sessions).
+ */
+export function controlChannel(prefix: string, node?: string): string {
+  return node === undefined ? `${prefix}.control` : `${prefix}.control.${node}`;
 }
 
 /** True for a Redis name under `prefix` that Herald uses itself: `<prefix>{…}` or `<prefix>.…`. */

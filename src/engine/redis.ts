@@ -68,6 +68,8 @@ export class RedisEngine implements Engine {
   private pendingSubscribe = new Map<Target, Pending>();
   /** The plain Redis channel nodes send control messages on. */
   private readonly controlName: string;
+  /** The one this node alone is sent control messages on (set at start, when the handler names the node). */
+  private nodeControlName: string | undefined;
   private flushScheduled = false;
   private readonly pendingUnsubscribe = new Set<Target>();
   private unsubscribeScheduled = false;
@@ -118,6 +120,7 @@ export class RedisEngine implements Engine {
 
   async start(handler: EngineHandler): Promise<void> {
     this.handler = handler;
+    if (handler.node !== undefined) this.nodeControlName = controlChannel(this.options.prefix, handler.node);
     const where = this.clusterMode ? `cluster ${this.options.cluster!.join(',')}` : redactUrl(this.options.url!);
     const warn = throttledWarn(this.options.log, 5000);
     for (const [role, client] of [['commands', this.cmd], ['pub/sub', this.sub]] as const) {
@@ -358,9 +361,9 @@ export class RedisEngine implements Engine {
     return this.presenceStore.presenceStats(channel);
   }
 
-  async publishControl(message: Buffer): Promise<void> {
+  async publishControl(message: Buffer, node?: string): Promise<void> {
     this.assertOpen();
-    await this.run(() => this.cmd.publish(controlChannel(this.options.prefix), message));
+    await this.run(() => this.cmd.publish(controlChannel(this.options.prefix, node), message));
   }
 
   announce(info: NodeInfo, ttlMs: number): Promise<void> {
@@ -405,7 +408,7 @@ export class RedisEngine implements Engine {
 
   /** A message from Redis: `name` is the channel (or, for `pattern`, the pattern) it came on. */
   private onMessage(mode: Mode, name: string, message: Buffer, from?: string): void {
-    if (mode === 'plain' && name === this.controlName) {
+    if (mode === 'plain' && (name === this.controlName || name === this.nodeControlName)) {
       this.handler?.onControl?.(message);
       return;
     }
@@ -474,8 +477,8 @@ export class RedisEngine implements Engine {
   }
 
   private onSubscriberReady(): void {
-    const control = controlChannel(this.options.prefix);
-    this.sub.subscribe(control).catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis control subscribe failed'));
+    const control = this.nodeControlName ? [this.controlName, this.nodeControlName] : [this.controlName];
+    this.sub.subscribe(...control).catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis control subscribe failed'));
     this.subscriberWasReady = true;
   }
 

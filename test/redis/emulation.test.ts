@@ -117,3 +117,48 @@ test('commands passed on from another node while too many of the session\'s wait
     await Promise.all([x.close(), y.close()]);
   }
 });
+
+test("commands passed on go to their node's own control channel, not to every node; a node that announces no channel of its own (an older version) is sent them on the shared one", async () => {
+  const watcher = redis.client();
+  const seenOn: string[] = [];
+  watcher.on('pmessage', (_pattern: string, channel: string, message: string) => {
+    if (message.includes('"emulation"')) seenOn.push(channel);
+  });
+  await watcher.psubscribe('herald.control*');
+  try {
+    const c = emulatedClient('http_stream', a.url, { token: await sign({ sub: 'own-channel' }) }, b.url);
+    try {
+      c.connect();
+      await c.ready(5000);
+      const sub = c.newSubscription('room:own');
+      sub.subscribe();
+      await sub.ready(5000);
+    } finally {
+      c.disconnect();
+    }
+    const info = await new HeraldApi(a.url, API_KEY).info();
+    assert.equal(info.nodes.some((n) => 'node_channel' in n), false, "not in the API's info");
+    await until(() => seenOn.length > 0, 3000, 'a command passed on');
+    const own = new Set(seenOn);
+    assert.equal(own.has('herald.control'), false, `never on the shared channel: ${[...own].join(', ')}`);
+    for (const ch of own) assert.match(ch, /^herald\.control\.[0-9a-f-]{36}$/);
+
+    // An older node: announced without the flag (as the versions before it did).
+    const old = 'older-node-0000';
+    const w = redis.client();
+    try {
+      await w.zadd('herald{nodes}.z', Date.now() + 60_000, old);
+      await w.hset('herald{nodes}.h', old, JSON.stringify({ uid: old, name: 'old', version: '0' }));
+    } finally {
+      w.disconnect();
+    }
+    seenOn.length = 0;
+    await sleep(1100); // B looks the live nodes up again after a second
+    const status = await fetch(`${b.url}/emulation`, { method: 'POST', body: JSON.stringify({ session: 's', node: old, data: '{}' }) }).then((r) => r.status);
+    assert.equal(status, 204);
+    await until(() => seenOn.length > 0, 3000, 'the command for the older node');
+    assert.deepEqual(seenOn, ['herald.control']);
+  } finally {
+    watcher.disconnect();
+  }
+});

@@ -104,6 +104,12 @@ export function feedEmulated(registry: SessionRegistry<NativeSession>, session: 
   return 204;
 }
 
+/**
+ * The field of a node's announcement saying it listens on a control channel of its own (the engine's
+ * publishControl with `node`); kept out of the API's `info`.
+ */
+export const NODE_CHANNEL = 'node_channel';
+
 /** How long a read of the live nodes answers for a node it found. */
 const NODE_KNOWN_MS = 3_000;
 /** How long it answers for one it did not find (a node just started is looked up again after this). */
@@ -111,15 +117,16 @@ const NODE_UNKNOWN_MS = 1_000;
 
 /** The HTTP streaming, SSE and `/emulation` endpoints of one node, as the config enables them. */
 export class NativeEmulationEndpoints {
-  private nodes: { ids: Set<string>; at: number } | undefined;
+  /** The live nodes, by id, each with whether it listens on a control channel of its own (NODE_CHANNEL). */
+  private nodes: { ids: Map<string, boolean>; at: number } | undefined;
   /** A read of the live nodes under way: requests meanwhile wait for it rather than read again. */
-  private reading: Promise<Set<string>> | undefined;
+  private reading: Promise<Map<string, boolean>> | undefined;
   private readonly log: Logger;
 
-  /** `sendControl` reaches every node (the engine's control messages). */
+  /** `sendControl` sends a control message to one node (`node`), or to every node. */
   constructor(
     private readonly ctx: NativeContext,
-    private readonly sendControl: (message: ControlMessage) => Promise<void>,
+    private readonly sendControl: (message: ControlMessage, node: string | undefined) => Promise<void>,
   ) {
     this.log = ctx.log;
   }
@@ -219,25 +226,31 @@ export class NativeEmulationEndpoints {
 
   /** Sends commands for another node's session to that node: 204, or 404 when no such node is alive. */
   private async forward(session: string, node: string, data: string): Promise<number> {
-    if (!(await this.nodeAlive(node))) return 404;
-    await this.sendControl({ method: 'emulation', params: { session, node, data } });
+    const own = await this.nodeAlive(node);
+    if (own === undefined) return 404;
+    // To that node alone when it listens on a channel of its own; to every node for one that does
+    // not (an older version, during a rolling upgrade: it picks out its own sessions' commands).
+    await this.sendControl({ method: 'emulation', params: { session, node, data } }, own ? node : undefined);
     return 204;
   }
 
-  /** True when `node` announced itself lately. The engine is read at most once a second for nodes it did not list. */
-  private async nodeAlive(node: string): Promise<boolean> {
+  /**
+   * Whether `node` announced itself lately (undefined when not), and with a control channel of its
+   * own. The engine is read at most once a second for nodes it did not list.
+   */
+  private async nodeAlive(node: string): Promise<boolean | undefined> {
     const cached = this.nodes;
     const age = cached ? Date.now() - cached.at : Infinity;
-    if (cached && (age < NODE_UNKNOWN_MS || (age < NODE_KNOWN_MS && cached.ids.has(node)))) return cached.ids.has(node);
+    if (cached && (age < NODE_UNKNOWN_MS || (age < NODE_KNOWN_MS && cached.ids.has(node)))) return cached.ids.get(node);
     this.reading ??= this.ctx.engine
       .nodes()
       .then((nodes) => {
-        const ids = new Set(nodes.map((n) => n.uid));
+        const ids = new Map(nodes.map((n) => [n.uid, n[NODE_CHANNEL] === true] as const));
         this.nodes = { ids, at: Date.now() };
         return ids;
       })
       .finally(() => (this.reading = undefined));
-    return (await this.reading).has(node);
+    return (await this.reading).get(node);
   }
 }
 
