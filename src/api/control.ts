@@ -47,7 +47,7 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
       const since = req.recover_since === undefined ? undefined : asObject(req.recover_since);
       const recoverSince = since ? { offset: num(since.offset), epoch: str(since.epoch) } : undefined;
       // `data`/`info` (or their base64 forms) and `override` are read as a token's claims are.
-      const expireAt = expireAtMs(req); // checked by the API call: 0 (never) or in the future
+      const expireAt = expireAtMs(req); // an integer (checked by the API call); 0 or less: never
       for (const s of sessions) s.serverSubscribe(channel, { claims: req, recoverSince, expireAt }).catch(failed);
       return;
     }

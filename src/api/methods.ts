@@ -166,11 +166,10 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     requireUser(req);
     if (!ctx.rules.options(channel)) throw new ReplyError(Errors.unknownChannel);
     checkOverride(req.override);
-    // `expire_at`: Unix seconds when the subscription expires (absent or 0: never), not already past.
+    // `expire_at`: Unix seconds when the subscription expires (0 or less: never; already past: it
+    // ends after the grace, as in Centrifugo); anything but an integer is 107.
     const expireAt = req.expire_at;
-    if (expireAt !== undefined && expireAt !== null && !(Number.isInteger(expireAt) && (expireAt === 0 || (expireAt as number) * 1000 > Date.now()))) {
-      throw new ReplyError(Errors.badRequest);
-    }
+    if (expireAt !== undefined && expireAt !== null && !Number.isInteger(expireAt)) throw new ReplyError(Errors.badRequest);
     await sendControl(ctx, 'subscribe', req);
     return {};
   },

@@ -1,7 +1,8 @@
 // Server API calls that act on connections: subscribe, unsubscribe, disconnect, refresh, channels, info.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { client, once, sign, startNode, until, type TestNode } from '../helpers/herald.js';
+import { client, once, record, sign, startNode, until, type TestNode } from '../helpers/herald.js';
+import { startBackend, type BackendRequest } from '../helpers/backend.js';
 
 let node: TestNode;
 before(async () => {
@@ -92,7 +93,7 @@ test('channels and info count this node\'s clients and subscriptions', async () 
   for (const c of clients) c.disconnect();
 });
 
-test('API subscribe with expire_at: the server-side subscription ends the connection (3006) once expired and its grace passed; a past or malformed expire_at is 107', async () => {
+test('API subscribe with expire_at: the server-side subscription ends the connection (3006) once expired and its grace passed (one already past: after the grace); not an integer: 107', async () => {
   const n = await startNode({ client: { expired_sub_close_delay: '100ms' }, channel: { namespaces: [{ name: 'srv' }] } });
   try {
     const c = client(n, { token: await sign({ sub: 'carol' }) });
@@ -100,17 +101,49 @@ test('API subscribe with expire_at: the server-side subscription ends the connec
     c.connect();
     await once(c, 'connected');
     const gone = once<{ code: number; reason: string }>(c, 'connecting', 5000);
-    const started = Date.now();
-    await n.api.subscribe('carol', 'srv:brief', { expire_at: Math.floor(Date.now() / 1000) + 1 });
+    const expireAt = Math.ceil(Date.now() / 1000) + 1;
+    await n.api.subscribe('carol', 'srv:brief', { expire_at: expireAt });
     assert.equal((await subscribed).channel, 'srv:brief');
     const ctx = await gone;
     assert.deepEqual([ctx.code, ctx.reason], [3006, 'subscription expired']);
-    assert.ok(Date.now() - started >= 500, 'not before its expiry');
+    assert.ok(Date.now() >= expireAt * 1000 + 100 - 20, 'not before its expiry and grace');
+    await c.ready(5000); // reconnected (the API subscription is not made again)
+    const past = once<{ code: number }>(c, 'connecting', 5000);
+    await n.api.subscribe('carol', 'srv:past', { expire_at: Math.floor(Date.now() / 1000) - 10 });
+    assert.equal((await past).code, 3006);
     c.disconnect();
-    for (const bad of [Math.floor(Date.now() / 1000) - 10, 1.5, 'soon', -1]) {
+    for (const bad of [1.5, 'soon', {}]) {
       await assert.rejects(n.api.call('subscribe', { user: 'carol', channel: 'srv:x', expire_at: bad }), (e: any) => e.apiCode === 107, String(bad));
     }
   } finally {
     await n.close();
+  }
+});
+
+test('API subscribe with expire_at in a namespace with the sub_refresh proxy: the server asks the proxy at the expiry, and the subscription lives on', async () => {
+  const calls: BackendRequest[] = [];
+  const backend = await startBackend(() => ({ result: { expire_at: Math.floor(Date.now() / 1000) + 3600 } }), calls);
+  const n = await startNode({
+    channel: { proxy: { sub_refresh: { endpoint: `${backend.url}/sub_refresh` } }, namespaces: [{ name: 'srv', sub_refresh_proxy_enabled: true }] },
+  });
+  try {
+    const c = client(n, { token: await sign({ sub: 'dan' }) });
+    const got: unknown[] = [];
+    c.on('publication', (ctx) => got.push(ctx.data));
+    const subscribed = once<{ channel: string }>(c, 'subscribed');
+    c.connect();
+    await once(c, 'connected');
+    const events = record(c, 'connecting');
+    await n.api.subscribe('dan', 'srv:refreshed', { expire_at: Math.ceil(Date.now() / 1000) + 1 });
+    await subscribed;
+    await until(() => calls.length === 1, 5000, 'the sub_refresh proxy call');
+    assert.deepEqual([calls[0]!.body.user, calls[0]!.body.channel], ['dan', 'srv:refreshed']);
+    await n.api.publish('srv:refreshed', { still: 'here' });
+    await until(() => got.length === 1, 3000, 'a publication after the refresh');
+    assert.deepEqual(events, [], 'not disconnected');
+    c.disconnect();
+  } finally {
+    await n.close();
+    backend.close();
   }
 });

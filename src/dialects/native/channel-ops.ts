@@ -194,13 +194,17 @@ export async function connectSubscription(
   const override = asObject(opts.claims.override);
   const recoverable = overrideFlag(override, 'force_recovery', ns.force_recovery);
   const positioned = recoverable || overrideFlag(override, 'force_positioning', ns.force_positioning);
+  const expireAt = opts.expireAt ?? 0;
   const prepared = await setup(s, channel, ns, true, {
     positioned,
     recoverable,
     recover: recoverable ? opts.recover : undefined,
     rejectUnrecovered: false,
     cacheMode: recoverable && ns.force_recovery_mode === 'cache',
-    expireAt: opts.expireAt ?? 0,
+    expireAt,
+    // An expiring server-side subscription (API subscribe's expire_at) is refreshed by the server
+    // where the namespace has the sub_refresh proxy on, as Centrifugo asks its sub_refresh handler.
+    serverRefreshed: expireAt > 0 && ns.sub_refresh_proxy_enabled,
     data: rawJsonClaim(opts.claims, 'data'),
     chanInfo: rawJsonClaim(opts.claims, 'info'),
     presence: presenceFlags(ns, override, s.user, false),
@@ -530,7 +534,9 @@ function armSubExpiry(s: NativeSession, sub: ChannelSub, expireAt: number): void
   const { expired_sub_close_delay: subGrace, expired_close_delay: grace } = s.ctx.config.client;
   const delay = Math.max(0, expireAt - Date.now()) + (sub.serverRefreshed ? 0 : (subGrace ?? grace));
   sub.expireTimer = setTimeout(() => {
-    if (sub.expireAt <= 0 || sub.expireAt > Date.now() || s.subs.get(sub.channel) !== sub) return;
+    if (sub.expireAt <= 0 || s.subs.get(sub.channel) !== sub) return;
+    // Fired early: an expiry past the longest timer Node keeps (24.8 days) is armed again.
+    if (sub.expireAt > Date.now()) return armSubExpiry(s, sub, sub.expireAt);
     if (sub.serverRefreshed) {
       refreshSubByProxy(s, sub).catch((err: unknown) => logFailure(s.ctx.log, err, { channel: sub.channel }, 'sub refresh failed'));
       return;

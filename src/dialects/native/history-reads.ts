@@ -45,14 +45,17 @@ export class SharedHistoryReads {
     this.scheduled = false;
     for (const { channel, query, waiters } of batch.values()) {
       this.made++;
-      this.engine.history(channel, query).then(
-        (result) => {
-          for (const w of waiters) w.resolve(result);
-        },
-        (err: unknown) => {
-          for (const w of waiters) w.reject(err);
-        },
-      );
+      // From a promise, so that even an engine throwing at once rejects the waiters rather than the loop.
+      Promise.resolve()
+        .then(() => this.engine.history(channel, query))
+        .then(
+          (result) => {
+            for (const w of waiters) w.resolve(result);
+          },
+          (err: unknown) => {
+            for (const w of waiters) w.reject(err);
+          },
+        );
     }
   }
 }
