@@ -229,3 +229,18 @@ test('a lost publication with one after it is a gap: the subscription recovers a
     await n.close();
   }
 });
+
+test("the pub/sub connection dropped: the node's subscriptions resubscribe and recover, counted as the engine's", async () => {
+  const n = await node({});
+  try {
+    const { got, events } = await subscribed(n, 'feed:dropped');
+    await r.client('KILL', 'TYPE', 'pubsub');
+    await until(() => events.length >= 2, 8000, 'a resubscription');
+    assert.deepEqual(events.slice(0, 2).map(([e]) => e), ['subscribing', 'subscribed']);
+    await n.api.publish('feed:dropped', { after: true });
+    await until(() => got.length === 1, 5000, 'a publication after');
+    assert.deepEqual(await resyncs(n), { gap: 0, position_check: 0, time_lag: 0, engine: 1 });
+  } finally {
+    await n.close();
+  }
+});
