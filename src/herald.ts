@@ -154,6 +154,7 @@ class HeraldNode implements Herald {
       log: nativeLog,
       version: VERSION,
       nodeId,
+      positionMaxTimeLag: config.client.channel_position_max_time_lag,
       resyncs: { gap: 0, position_check: 0, time_lag: 0, engine: 0 },
     };
     this.native = new NativeWebSocketEndpoint(nativeCtx);

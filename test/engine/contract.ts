@@ -30,6 +30,8 @@ export function engineContract(factory: EngineFactory): void {
     /** Publications and joins/leaves in the order they arrived, per channel. */
     const events: Array<{ channel: string; what: string }> = [];
     const joins: Array<{ channel: string; kind: JoinLeave; info: ClientInfo }> = [];
+    const controls: string[] = [];
+    const node = `node-${randomUUID()}`;
     const ch = () => `contract:${randomUUID()}`;
     const waitFor = async (check: () => boolean, what: string) => {
       const end = Date.now() + 5000;
@@ -51,9 +53,21 @@ export function engineContract(factory: EngineFactory): void {
           joins.push({ channel, kind, info });
           events.push({ channel, what: `${kind} ${info.client}` });
         },
+        onControl: (message) => controls.push(message.toString()),
+        node,
       });
     });
     after(() => engine.close());
+
+    test('control messages: one for every node reaches this one, one for this node too, one for another node does not', async () => {
+      const tag = randomUUID();
+      await engine.publishControl(Buffer.from(`${tag} other`), 'some-other-node');
+      await engine.publishControl(Buffer.from(`${tag} mine`), node);
+      await engine.publishControl(Buffer.from(`${tag} all`));
+      await waitFor(() => controls.filter((c) => c.startsWith(tag)).length >= 2, 'control messages');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(controls.filter((c) => c.startsWith(tag)).sort(), [`${tag} all`, `${tag} mine`]);
+    });
 
     test('publish without history: delivered to the subscribed node, offset 0, no epoch', async () => {
       const c = ch();

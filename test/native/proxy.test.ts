@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startBackend, type Backend, type BackendRequest } from '../helpers/backend.js';
-import { client, openNamespace, record, startNode, until, userToken, withHeaders, type TestNode } from '../helpers/herald.js';
+import { client, once, openNamespace, record, startNode, until, userToken, withHeaders, type TestNode } from '../helpers/herald.js';
 import { openHttpStream, sleep } from '../helpers/raw.js';
 
 type Seen = BackendRequest;
@@ -268,14 +268,14 @@ test('http.status_to_code_transforms: a status the operator named becomes its er
   try {
     reply = () => [403, 'no'];
     const banned = client(n);
-    const gone = new Promise<{ code: number; reason: string }>((r) => banned.once('disconnected', r));
+    const gone = once<{ code: number; reason: string }>(banned, 'disconnected', 3000);
     banned.connect();
     assert.deepEqual(await gone.then((ctx) => [ctx.code, ctx.reason]), [4501, 'forbidden']);
 
     // A permanent error ends the connection attempt (the SDK reports it as its disconnect)...
     reply = () => [404, 'whatever'];
     const missing = client(n);
-    const refused = new Promise<{ code: number; reason: string }>((r) => missing.once('disconnected', r));
+    const refused = once<{ code: number; reason: string }>(missing, 'disconnected', 3000);
     missing.connect();
     assert.deepEqual(await refused.then((ctx) => [ctx.code, ctx.reason]), [404, 'not found']);
     // ...a temporary one, or a status no transform names (error 100), is retried.
@@ -296,7 +296,7 @@ test('http.status_to_code_transforms: a status the operator named becomes its er
     await c.ready(3000);
     await assert.rejects(c.rpc('missing', {}), (e: any) => e.code === 404 && e.message === 'not found');
     reply = (s) => (s.path === '/connect' ? { result: { user: 'u' } } : [403, 'no']);
-    const rpcGone = new Promise<{ code: number }>((r) => c.once('disconnected', r));
+    const rpcGone = once<{ code: number }>(c, 'disconnected', 3000);
     void c.rpc('sum', {}).catch(() => undefined);
     assert.equal((await rpcGone).code, 4501);
   } finally {

@@ -38,6 +38,8 @@ export interface NativeContext {
   readonly version: string;
   /** This node's id (HTTP streaming and SSE clients send it back with their commands). */
   readonly nodeId: string;
+  /** client.channel_position_max_time_lag (ms; 0: off), read on the fan-out path of positioned subscriptions. */
+  readonly positionMaxTimeLag: number;
   /** Subscriptions told to resubscribe since start, by why (read by metrics). */
   readonly resyncs: Record<ResyncReason, number>;
 }

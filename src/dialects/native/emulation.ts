@@ -17,7 +17,8 @@ import { forwardedHeaders } from './proxy.js';
 import { Disconnects } from './codes.js';
 import type { NativeContext } from './context.js';
 import type { SessionRegistry } from './registry.js';
-import { NativeSession, type NativeSocket } from './session.js';
+import { NativeSession } from './session.js';
+import type { NativeSocket } from './transport.js';
 
 type StreamKind = 'http_stream' | 'sse';
 

@@ -17,15 +17,11 @@ interface Pending {
 export class SharedHistoryReads {
   private pending = new Map<string, Pending>();
   private scheduled = false;
-  /** Reads made, and reads asked for (read by tests). */
-  made = 0;
-  asked = 0;
 
   constructor(private readonly engine: Engine) {}
 
   /** The engine's history for `query`, read once with every same read asked for in this turn. */
   read(channel: string, query: HistoryQuery): Promise<HistoryResult> {
-    this.asked++;
     const since = query.since;
     const key = `${channel}\u0000${query.limit}\u0000${query.reverse === true}\u0000${since ? `${since.offset}:${since.epoch}` : '-'}\u0000${query.metaTtlMs ?? ''}`;
     return new Promise((resolve, reject) => {
@@ -44,7 +40,6 @@ export class SharedHistoryReads {
     this.pending = new Map();
     this.scheduled = false;
     for (const { channel, query, waiters } of batch.values()) {
-      this.made++;
       // From a promise, so that even an engine throwing at once rejects the waiters rather than the loop.
       Promise.resolve()
         .then(() => this.engine.history(channel, query))

@@ -108,10 +108,15 @@ async function resolveIdentity(session: NativeSession, req: Record<string, unkno
   if (proxy.endpoint) return askProxy(session, req);
   // A gateway in front authenticated the request and named the user in client.user_id_http_header
   // (after the connect proxy, whose result wins, as in Centrifugo).
-  if (session.headerUser !== undefined) return { identity: { user: session.headerUser, info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
-  if (config.client.allow_anonymous_connect_without_token) return { identity: { user: '', info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
+  if (session.headerUser !== undefined) return plainIdentity(session.headerUser);
+  if (config.client.allow_anonymous_connect_without_token) return plainIdentity('');
   log.info({ client: session.id }, 'connection without token refused (anonymous connections are not allowed)');
   return { disconnect: { code: Disconnects.badRequest.code, reason: 'bad request: token required' } };
+}
+
+/** A user with nothing more: no info, expiry, server-side subscriptions nor data. */
+function plainIdentity(user: string): { identity: Identity } {
+  return { identity: { user, info: undefined, expireAt: 0, channels: [], subs: {}, data: undefined } };
 }
 
 /** The identity a token's claims, or a connect proxy's result, give (Centrifugo reads both alike). */

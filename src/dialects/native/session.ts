@@ -42,8 +42,6 @@ import { Subscriptions } from './subscriptions.js';
 import { matchesTags } from './tags-filter.js';
 import type { NativeSocket, TransportOptions } from './transport.js';
 
-export type { NativeSocket, TransportOptions } from './transport.js';
-
 type Command = Record<string, unknown> & { id?: unknown };
 
 /**
@@ -157,7 +155,7 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
         return;
       }
       if (pub.offset <= sub.offset) return; // already sent (history and live overlapped)
-      const maxLag = this.ctx.config.client.channel_position_max_time_lag;
+      const maxLag = this.ctx.positionMaxTimeLag;
       if (maxLag > 0 && pub.time !== undefined && Date.now() - pub.time > maxLag) {
         // This node is too far behind the stream (channel_position_max_time_lag): the client
         // recovers from history instead.
@@ -186,14 +184,17 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   resync(sub: ChannelSub): void {
     const channel = sub.channel;
     if (this.subs.get(channel) !== sub) return;
-    this.ctx.resyncs.engine++;
-    if (sub.serverSide) return this.close(Disconnects.insufficientState);
+    if (sub.serverSide) {
+      this.ctx.resyncs.engine++;
+      return this.close(Disconnects.insufficientState);
+    }
     this.subs.delete(channel);
     if (sub.expireTimer) clearTimeout(sub.expireTimer);
     leaveChannel(this, sub);
     // Still being set up: the client has no reply yet, and its subscribe fails with a temporary
     // error instead (setup sees the subscription gone), so the client tries again.
     if (sub.buffer) return;
+    this.ctx.resyncs.engine++;
     this.write(encodePush('unsubscribe', Unsubscribes.insufficientState, channel));
   }
 
