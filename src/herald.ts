@@ -230,6 +230,9 @@ class HeraldNode implements Herald {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    if (this.config.client.insecure) {
+      this.log.warn('INSECURE client mode (client.insecure): any client connects without a token and may subscribe, publish, and read history and presence in every namespace; for development only');
+    }
     const controlLog = this.log.child({ component: 'control' });
     await this.engine.start({
       onPublication: (channel, pub, position) => this.hub.onPublication(channel, pub, position),

@@ -349,6 +349,8 @@ export const configSchema = z
             z.object({ enabled: flag() }).extend(tokenSchema.shape).strict().superRefine(checkTokenKeys),
           ),
           allow_anonymous_connect_without_token: flag(),
+          // Centrifugo's development mode: anonymous connects, and every client command allowed (logged at start).
+          insecure: flag(),
           // Centrifugo v6's: the user a gateway in front authenticated, from this request header ('': off).
           user_id_http_header: z.union([z.literal(''), headerName]).default(''),
           disallow_anonymous_connection_tokens: flag(),

@@ -129,8 +129,9 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   } else if (rules.isPrivate(channel)) {
     throw new ReplyError(Errors.permissionDenied);
   } else if (rules.isUserLimited(channel, opts)) {
-    // Only the users it lists, whatever else the namespace allows (and never asking the backend).
-    if (!rules.userAllowed(channel, s.user, opts)) throw new ReplyError(Errors.permissionDenied);
+    // Only the users it lists, whatever else the namespace allows (and never asking the backend);
+    // the client.insecure mode lets anyone, as in Centrifugo.
+    if (!rules.userAllowed(channel, s.user, opts) && !config.client.insecure) throw new ReplyError(Errors.permissionDenied);
   } else if (opts.subscribe_proxy_enabled) {
     // The backend decides, as a token would.
     const result = await askChannelProxy(s, 'subscribe', opts, channel, rawJsonClaim(req, 'data'));
@@ -140,7 +141,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt = expireAtMs(result);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.expired);
     serverRefreshed = opts.sub_refresh_proxy_enabled;
-  } else if (!canSubscribe(opts, s.user)) {
+  } else if (!canSubscribe(opts, s.user, config.client.insecure)) {
     throw new ReplyError(Errors.permissionDenied);
   }
 
@@ -161,8 +162,11 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
 
   const forceRecovery = overrideFlag(override, 'force_recovery', opts.force_recovery);
   const forcePositioning = overrideFlag(override, 'force_positioning', opts.force_positioning);
-  const recoverable = forceRecovery || (opts.allow_recovery && req.recoverable === true);
-  const positioned = recoverable || forcePositioning || (opts.allow_positioning && req.positioned === true);
+  // Asked for by the client: where the namespace allows it, or, as in Centrifugo, where the client may
+  // read the channel's history (which must be kept).
+  const historyAccess = opts.history_size > 0 && canReadHistory(opts, s.user, true, config.client.insecure);
+  const recoverable = forceRecovery || ((opts.allow_recovery || historyAccess) && req.recoverable === true);
+  const positioned = recoverable || forcePositioning || ((opts.allow_positioning || historyAccess) && req.positioned === true);
   const cacheMode = recoverable && opts.force_recovery_mode === 'cache';
   const prepared = await setup(s, channel, opts, false, {
     positioned,
@@ -173,7 +177,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt,
     data,
     chanInfo,
-    presence: presenceFlags(opts, override, s.user, req.join_leave === true),
+    presence: presenceFlags(opts, override, s.user, req.join_leave === true, config.client.insecure),
     serverRefreshed,
     delta,
     filter,
@@ -281,7 +285,7 @@ export async function handlePublish(s: NativeSession, id: number, req: Record<st
   const opts = channelOptions(s.ctx.rules, channel);
   if (!isStreamType(req.type)) throw new ReplyError(Errors.badRequest); // a map publish (keys) is not offered
   const proxied = opts.publish_proxy_enabled;
-  if (!proxied && !canPublish(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
+  if (!proxied && !canPublish(opts, s.user, s.subs.has(channel), s.ctx.config.client.insecure)) throw new ReplyError(Errors.permissionDenied);
   const text = payloadText(req, 'data');
   if (text === undefined) throw new ReplyError(Errors.badRequest);
   let payload = new PublishPayload(Buffer.from(text), { value: req.data });
@@ -316,7 +320,7 @@ export async function handleHistory(s: NativeSession, id: number, req: Record<st
   const channel = channelOrBadRequest(req);
   const opts = channelOptions(s.ctx.rules, channel);
   if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
-  if (!canReadHistory(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
+  if (!canReadHistory(opts, s.user, s.subs.has(channel), s.ctx.config.client.insecure)) throw new ReplyError(Errors.permissionDenied);
   const result = await readHistory(s.ctx.engine, channel, opts, req, s.ctx.config.client.history_max_publication_limit, true);
   s.write(encodeResult(id, 'history', result));
 }

@@ -102,14 +102,15 @@ async function resolveIdentity(session: NativeSession, req: Record<string, unkno
       log.info({ client: session.id }, 'anonymous connection token refused (client.disallow_anonymous_connection_tokens)');
       return { disconnect: Disconnects.permissionDenied };
     }
-    return fromClaims(result.claims, user, expireAt, undefined);
+    // The client.insecure mode: the connection does not expire (as in Centrifugo).
+    return fromClaims(result.claims, user, config.client.insecure ? 0 : expireAt, undefined);
   }
   const proxy = config.client.proxy.connect;
   if (proxy.endpoint) return askProxy(session, req);
   // A gateway in front authenticated the request and named the user in client.user_id_http_header
   // (after the connect proxy, whose result wins, as in Centrifugo).
   if (session.headerUser !== undefined) return plainIdentity(session.headerUser);
-  if (config.client.allow_anonymous_connect_without_token) return plainIdentity('');
+  if (config.client.allow_anonymous_connect_without_token || config.client.insecure) return plainIdentity('');
   log.info({ client: session.id }, 'connection without token refused (anonymous connections are not allowed)');
   return { disconnect: { code: Disconnects.badRequest.code, reason: 'bad request: token required' } };
 }

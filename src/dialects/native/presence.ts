@@ -34,8 +34,8 @@ export interface PresenceFlags {
  * `force_push_join_leave`), and for client subscriptions the client's `join_leave`, honoured when the
  * namespace has join_leave and the client may read presence as a subscriber.
  */
-export function presenceFlags(ns: NamespaceOptions, override: Record<string, unknown>, user: string, clientAsked: boolean): PresenceFlags {
-  const asked = clientAsked && ns.join_leave && canReadPresence(ns, user, true);
+export function presenceFlags(ns: NamespaceOptions, override: Record<string, unknown>, user: string, clientAsked: boolean, insecure = false): PresenceFlags {
+  const asked = clientAsked && ns.join_leave && canReadPresence(ns, user, true, insecure);
   return {
     emitPresence: overrideFlag(override, 'presence', ns.presence),
     emitJoinLeave: overrideFlag(override, 'join_leave', ns.join_leave),
@@ -162,7 +162,7 @@ function keepsPresence(opts: NamespaceOptions): NamespaceOptions {
 export async function handlePresence(s: NativeSession, id: number, req: Record<string, unknown>, method: 'presence' | 'presence_stats'): Promise<void> {
   const channel = channelOrBadRequest(req);
   const opts = keepsPresence(channelOptions(s.ctx.rules, channel)); // 102, 107 (channel_regex), 108
-  if (!canReadPresence(opts, s.user, s.subs.has(channel))) throw new ReplyError(Errors.permissionDenied);
+  if (!canReadPresence(opts, s.user, s.subs.has(channel), s.ctx.config.client.insecure)) throw new ReplyError(Errors.permissionDenied);
   s.write(encodeResult(id, method, await readPresence(s.ctx.engine, channel, method)));
 }
 
