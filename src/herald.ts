@@ -231,7 +231,7 @@ class HeraldNode implements Herald {
     if (this.started) return;
     this.started = true;
     if (this.config.client.insecure) {
-      this.log.warn('INSECURE client mode (client.insecure): any client connects without a token and may subscribe, publish, and read history and presence in every namespace; for development only');
+      this.log.warn('INSECURE client mode (client.insecure): native clients connect without a token and may subscribe, publish, and read history and presence where the namespace options would refuse them; for development only');
     }
     const controlLog = this.log.child({ component: 'control' });
     await this.engine.start({

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { createHerald, loadConfig, type Herald } from '../../src/index.js';
 import { sign, startNode, testConfig } from '../helpers/herald.js';
 import { RawClient } from '../helpers/raw.js';
+import { startBackend, type BackendRequest } from '../helpers/backend.js';
 
 const NAMESPACES = [
   { name: 'closed' },
@@ -101,5 +102,39 @@ test('a client that may read history may ask for a positioned, recoverable subsc
     c.close();
   } finally {
     await n.close();
+  }
+});
+
+test('client.insecure with the proxies: a subscribe or publish proxy that refuses still wins; other users\' # channels, which no proxy decides, are allowed; a proxy-decided subscription is not positioned on request', async () => {
+  const seen: BackendRequest[] = [];
+  const backend = await startBackend((s) => (s.path === '/subscribe' && s.body.channel === 'proxied:yes' ? { result: {} } : { error: { code: 403, message: 'no' } }), seen);
+  const logger = pino({ level: 'silent' });
+  const node = createHerald({
+    config: loadConfig({
+      values: testConfig({
+        client: { insecure: true },
+        channel: {
+          proxy: { subscribe: { endpoint: `${backend.url}/subscribe` }, publish: { endpoint: `${backend.url}/publish` } },
+          namespaces: [{ name: 'proxied', subscribe_proxy_enabled: true, publish_proxy_enabled: true, allow_user_limited_channels: true, history_size: 10, history_ttl: '60s' }],
+        },
+      }),
+    }),
+    logger,
+  });
+  await node.start();
+  try {
+    const c = await RawClient.open(`ws://127.0.0.1:${node.port}/connection/websocket`);
+    await c.connect();
+    assert.equal((await c.call('subscribe', { channel: 'proxied:no' })).error.code, 403);
+    const yes = await c.call('subscribe', { channel: 'proxied:yes', positioned: true, recoverable: true });
+    assert.deepEqual([yes.subscribe.positioned, yes.subscribe.recoverable], [undefined, undefined]);
+    assert.equal((await c.call('publish', { channel: 'proxied:yes', data: 1 })).error.code, 403);
+    const before = seen.length;
+    assert.ok((await c.call('subscribe', { channel: 'proxied:#alice' })).subscribe);
+    assert.equal(seen.length, before, 'not asked');
+    c.close();
+  } finally {
+    await node.close();
+    backend.close();
   }
 });

@@ -117,6 +117,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   let chanInfo: string | undefined;
   let override: Record<string, unknown> = {};
   let serverRefreshed = false;
+  let proxied = false;
   const token = str(req.token);
   if (token) {
     const claims = await verifySubscriptionToken(s, channel, token, 'subscribe');
@@ -141,6 +142,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt = expireAtMs(result);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.expired);
     serverRefreshed = opts.sub_refresh_proxy_enabled;
+    proxied = true;
   } else if (!canSubscribe(opts, s.user, config.client.insecure)) {
     throw new ReplyError(Errors.permissionDenied);
   }
@@ -163,8 +165,9 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   const forceRecovery = overrideFlag(override, 'force_recovery', opts.force_recovery);
   const forcePositioning = overrideFlag(override, 'force_positioning', opts.force_positioning);
   // Asked for by the client: where the namespace allows it, or, as in Centrifugo, where the client may
-  // read the channel's history (which must be kept).
-  const historyAccess = opts.history_size > 0 && canReadHistory(opts, s.user, true, config.client.insecure);
+  // read the channel's history (which must be kept), unless the subscribe proxy decided (Centrifugo
+  // then takes the proxy's override alone; Herald's allow_positioning / allow_recovery still count).
+  const historyAccess = !proxied && opts.history_size > 0 && canReadHistory(opts, s.user, true, config.client.insecure);
   const recoverable = forceRecovery || ((opts.allow_recovery || historyAccess) && req.recoverable === true);
   const positioned = recoverable || forcePositioning || ((opts.allow_positioning || historyAccess) && req.positioned === true);
   const cacheMode = recoverable && opts.force_recovery_mode === 'cache';
@@ -177,7 +180,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     expireAt,
     data,
     chanInfo,
-    presence: presenceFlags(opts, override, s.user, req.join_leave === true, config.client.insecure),
+    presence: presenceFlags(opts, override, s.user, req.join_leave === true, config.client.insecure && !proxied),
     serverRefreshed,
     delta,
     filter,
