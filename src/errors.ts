@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { throttledWarn } from './engine/log-throttle.js';
 
 /** Stable error codes raised by Herald's own code (not wire codes; those live with each dialect). */
 export type HeraldErrorCode =
@@ -33,4 +34,17 @@ export function isEngineUnavailable(err: unknown): err is HeraldError {
 export function logFailure(log: Logger, err: unknown, fields: Record<string, unknown>, msg: string): void {
   if (isEngineUnavailable(err)) log.warn({ ...fields, err: (err as Error).message }, `${msg}: engine unavailable`);
   else log.error({ ...fields, err }, msg);
+}
+
+/**
+ * logFailure for background work that fails on every try while the engine is away (presence
+ * updates, position checks): the engine being unavailable is warned of at most once per
+ * `intervalMs` per message, with a count of the rest.
+ */
+export function throttledFailureLog(log: Logger, intervalMs: number): (err: unknown, fields: Record<string, unknown>, msg: string) => void {
+  const warn = throttledWarn(log, intervalMs);
+  return (err, fields, msg) => {
+    if (isEngineUnavailable(err)) warn(msg, { ...fields, err: err.message }, msg);
+    else logFailure(log, err, fields, msg);
+  };
 }

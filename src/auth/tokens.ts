@@ -130,9 +130,16 @@ export function rawJsonClaim(claims: Record<string, unknown>, name: PayloadKey):
       return undefined;
     }
   }
+  return jsonClaimText(claims, name);
+}
+
+/**
+ * A claim's JSON value as written (no base64 form: Centrifugo's `meta`), on one line: a raw newline
+ * in JSON text is whitespace, and the text goes into newline-delimited frames and Redis envelope
+ * headers. Undefined when absent or null.
+ */
+export function jsonClaimText(claims: Record<string, unknown>, name: PayloadKey): string | undefined {
   if (claims[name] === null) return undefined;
-  // As written, but on one line: a raw newline in JSON text is whitespace, and the text goes into
-  // newline-delimited frames and Redis envelope headers.
   return payloadText(claims, name)?.replace(/\n/g, '');
 }
 

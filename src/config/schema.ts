@@ -10,8 +10,8 @@ export { DEFAULT_PROXY_NAME, type NamespaceOptions } from './namespaces.js';
 
 /** The longest delay Node's timers keep (a longer one fires after 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** How often Webdis and ws4redis sockets are pinged (WebSocket ping frames); 0: never. */
-const pingInterval = (fallback: string) =>
+/** A duration a timer waits (how often Webdis and ws4redis sockets are pinged, ...): at most what Node's timers keep. */
+const timerDuration = (fallback: string) =>
   duration()
     .prefault(fallback)
     .refine((ms) => ms <= MAX_TIMER_MS, { message: 'must be at most 24 days (2147483647 ms, the longest timer Node keeps)' });
@@ -277,7 +277,7 @@ const ws4redisSchema = z
     connection_limit: z.number().int().min(0).default(0),
     connection_rate_limit: z.number().int().min(0).default(0),
     // uWSGI, which ws4redis runs under in production, pings every 30 s.
-    ping_interval: pingInterval('25s'),
+    ping_interval: timerDuration('25s'),
   })
   .strict()
   .superRefine((w, ctx) => {
@@ -374,10 +374,7 @@ export const configSchema = z
           presence_update_interval: duration().prefault('27s'),
           // Positioned subscriptions are checked against their streams' tops this often (Redis engine;
           // 0: Centrifugo's default, 40s).
-          channel_position_check_delay: duration()
-            .prefault('40s')
-            .transform((ms) => (ms === 0 ? 40_000 : ms))
-            .refine((ms) => ms <= MAX_TIMER_MS, { message: 'must be at most 24 days (2147483647 ms, the longest timer Node keeps)' }),
+          channel_position_check_delay: timerDuration('40s').transform((ms) => (ms === 0 ? 40_000 : ms)),
           // A positioned subscription sent a publication older than this resubscribes and recovers (0: never).
           channel_position_max_time_lag: duration().prefault('0s'),
           // Every connection with a user is subscribed server-side to that user's channel (#user).
@@ -464,7 +461,7 @@ export const configSchema = z
           connection_rate_limit: z.number().int().min(0).default(0),
           max_node_patterns: z.number().int().min(0).default(10_000),
           // Webdis sends no pings, and hand-written Webdis clients may not answer them: off unless set.
-          ping_interval: pingInterval('0'),
+          ping_interval: timerDuration('0'),
         })
         .strict()
         .superRefine((webdis, ctx) => {

@@ -36,7 +36,7 @@ const FORGET_AFTER_MS = 1000;
 const rings: Array<Recent<unknown>> = [];
 let forgetting: NodeJS.Timeout | undefined;
 
-/** A small ring of recent entries, looked up by a predicate: under fan-out the first one matches. */
+/** A small ring of recent entries, looked up by a predicate from the newest: under fan-out the first one looked at matches. */
 class Recent<T> {
   private readonly items: Array<T | undefined>;
   private next = 0;
@@ -50,8 +50,13 @@ class Recent<T> {
     this.items.fill(undefined);
   }
 
+  /** The newest entry that matches (under fan-out, the one just added). */
   find(match: (item: T) => boolean): T | undefined {
-    for (const item of this.items) if (item !== undefined && match(item)) return item;
+    const n = this.items.length;
+    for (let k = 1; k <= n; k++) {
+      const item = this.items[(this.next - k + n) % n];
+      if (item !== undefined && match(item)) return item;
+    }
     return undefined;
   }
 

@@ -5,12 +5,12 @@
 // proxy, by the server asking the backend.
 import type { IncomingMessage } from 'node:http';
 import type { HeraldConfig } from '../../config/schema.js';
-import { expireAtMs, malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
+import { expireAtMs, jsonClaimText, malformedConnectClaims, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import { encodeControl } from '../../api/control.js';
 import { encodeResult, rawJson, ttlSeconds } from './codec.js';
 import { DisconnectError, Disconnects, Errors, type Disconnect, type ProtocolError } from './codes.js';
 import { asObject, str } from './fields.js';
-import { askRefresh, callProxy, metaClaim, proxyFailed, proxyRequest, REFRESH_RETRY_MS, withCommandHeaders } from './proxy.js';
+import { askRefresh, callProxy, proxyFailed, proxyRequest, REFRESH_RETRY_MS, withCommandHeaders } from './proxy.js';
 import type { NativeSession } from './session.js';
 
 /** A connection's identity, and what its connect reply and subscriptions take from it. */
@@ -126,7 +126,7 @@ function fromClaims(claims: Record<string, unknown>, user: string, expireAt: num
   // Each channel once, whether the claims name it twice or in both `channels` and `subs`.
   const named = new Set<string>(Array.isArray(claims.channels) ? claims.channels.filter((c): c is string => typeof c === 'string') : []);
   for (const ch of Object.keys(subs)) named.add(ch);
-  return { identity: { user, info: rawJsonClaim(claims, 'info'), meta: metaClaim(claims), expireAt, channels: [...named], subs, data } };
+  return { identity: { user, info: rawJsonClaim(claims, 'info'), meta: jsonClaimText(claims, 'meta'), expireAt, channels: [...named], subs, data } };
 }
 
 /** Asks the connect proxy's backend who a client without a token is. */
@@ -171,7 +171,7 @@ export async function handleRefresh(session: NativeSession, id: number, req: Rec
   const info = rawJsonClaim(result.claims, 'info');
   if (info !== undefined) session.connInfo = info;
   // The new token's meta replaces the connection's, as in Centrifugo (absent: kept).
-  const meta = metaClaim(result.claims);
+  const meta = jsonClaimText(result.claims, 'meta');
   if (meta !== undefined) session.meta = meta;
   session.setExpiry(expireAt);
   const out: Record<string, unknown> = { client: session.id, version };

@@ -8,9 +8,8 @@
 // busy stream, moves it on), when it holds another epoch, or when it is ahead of the top (the
 // stream went back: Redis restored older data). It is then told it has insufficient state: the
 // client subscribes again and recovers from history (a server-side one reconnects).
-import { throttledWarn } from '../../engine/log-throttle.js';
 import type { StreamPosition } from '../../engine/engine.js';
-import { isEngineUnavailable, logFailure } from '../../errors.js';
+import { throttledFailureLog } from '../../errors.js';
 import { metaTtlOf, type ChannelSub } from './channel-ops.js';
 import type { NativeContext } from './context.js';
 
@@ -35,7 +34,7 @@ export class PositionChecker {
   private closed = false;
   private readonly graceMs: number;
   /** While the engine is unavailable every read fails: one warning every 5 s. */
-  private readonly warn: ReturnType<typeof throttledWarn>;
+  private readonly logFailed: ReturnType<typeof throttledFailureLog>;
 
   constructor(
     private readonly ctx: NativeContext,
@@ -43,7 +42,7 @@ export class PositionChecker {
   ) {
     // Over before the next check starts.
     this.graceMs = Math.min(delayMs / 2, MAX_GRACE_MS);
-    this.warn = throttledWarn(ctx.log, 5_000);
+    this.logFailed = throttledFailureLog(ctx.log, 5_000);
   }
 
   /** Starts checking (nothing to do with an engine that delivers every publication it stores). */
@@ -109,8 +108,7 @@ export class PositionChecker {
       top = (await this.ctx.engine.history(channel, { limit: 0, metaTtlMs: opts ? metaTtlOf(opts) : undefined })).position;
     } catch (err) {
       // Checked again next time; a subscription that lost a publication meanwhile is still behind then.
-      if (isEngineUnavailable(err)) this.warn('position check failed', { channel, err: err.message }, 'position check failed');
-      else logFailure(this.ctx.log, err, { channel }, 'position check failed');
+      this.logFailed(err, { channel }, 'position check failed');
       return;
     }
     for (const sub of subs) {

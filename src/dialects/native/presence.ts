@@ -8,8 +8,7 @@ import type { Logger } from 'pino';
 import { canReadPresence, type ChannelRules } from '../../auth/channels.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { ClientInfo, Engine, JoinLeave } from '../../engine/engine.js';
-import { throttledWarn } from '../../engine/log-throttle.js';
-import { isEngineUnavailable, logFailure } from '../../errors.js';
+import { throttledFailureLog } from '../../errors.js';
 import { clientInfoJson, encodePush, encodeResult } from './codec.js';
 import { Errors, ReplyError } from './codes.js';
 import { channelOptions, channelOrBadRequest, overrideFlag } from './fields.js';
@@ -51,7 +50,7 @@ export class PresenceTracker {
   private readonly local = new Map<string, Map<string, ChannelSub>>();
   private timer: NodeJS.Timeout | undefined;
   /** While the engine is unavailable every channel's update fails: one warning per kind every 5 s. */
-  private readonly warn: ReturnType<typeof throttledWarn>;
+  private readonly logFailed: ReturnType<typeof throttledFailureLog>;
 
   constructor(
     private readonly engine: Engine,
@@ -59,7 +58,7 @@ export class PresenceTracker {
     private readonly updateIntervalMs: number,
     private readonly log: Logger,
   ) {
-    this.warn = throttledWarn(log, 5_000);
+    this.logFailed = throttledFailureLog(log, 5_000);
   }
 
   /** Adds a subscription's client to its channel's presence; rejects (and forgets it) when the engine fails. */
@@ -88,8 +87,7 @@ export class PresenceTracker {
 
   /** Logs an engine failure of presence or join/leave: at most once per 5 s while the engine is unavailable. */
   failed(err: unknown, channel: string, msg: string): void {
-    if (isEngineUnavailable(err)) this.warn(msg, { channel, err: err.message }, msg);
-    else logFailure(this.log, err, { channel }, msg);
+    this.logFailed(err, { channel }, msg);
   }
 
   /** Stops updating (the node is closing). */

@@ -10,7 +10,7 @@
 // for) instead of opening thousands of connections to the backend.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
-import { expireAtMs, rawJsonClaim } from '../../auth/tokens.js';
+import { expireAtMs, jsonClaimText, rawJsonClaim } from '../../auth/tokens.js';
 import { DEFAULT_PROXY_NAME, type HeraldConfig, type NamespaceOptions } from '../../config/schema.js';
 import { throttledWarn } from '../../engine/log-throttle.js';
 import { CLAIM_KEYS, parseKeepingPayloads, payloadText } from '../../server/json-source.js';
@@ -215,11 +215,6 @@ export async function callProxy(config: ProxyConfig, body: Record<string, unknow
   return { result: out };
 }
 
-/** A token's or a proxy result's `meta` (any JSON, as written; Centrifugo has no base64 form), or undefined. */
-export function metaClaim(fields: Record<string, unknown>): string | undefined {
-  return fields.meta === null ? undefined : payloadText(fields, 'meta')?.replace(/\n/g, '');
-}
-
 /** The reply `http.status_to_code_transforms` makes of an HTTP status, or undefined when it names none. */
 function transformStatus(config: ProxyConfig, status: number): ProxyReply | undefined {
   for (const t of config.http.status_to_code_transforms) {
@@ -414,5 +409,5 @@ export async function askRefresh(
   const result = reply.result;
   const expireAt = expireAtMs(result);
   if (result.expired === true || (expireAt > 0 && expireAt <= Date.now())) return 'expired';
-  return { expireAt, info: rawJsonClaim(result, 'info'), meta: metaClaim(result) };
+  return { expireAt, info: rawJsonClaim(result, 'info'), meta: jsonClaimText(result, 'meta') };
 }
