@@ -8,7 +8,7 @@ import { compileGlob } from '../engine/glob.js';
 import { encodeControl } from './control.js';
 import { isEngineUnavailable } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
-import { historyOf, readHistory } from '../dialects/native/channel-ops.js';
+import { historyOf, readHistory } from '../dialects/native/publish-history.js';
 import { Disconnects, Errors, ReplyError, type ProtocolError } from '../dialects/native/codes.js';
 import { presenceOptions, readPresence } from '../dialects/native/presence.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';

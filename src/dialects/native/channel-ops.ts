@@ -1,21 +1,22 @@
-// Channel commands of the native dialect: subscribe (with positioning and recovery), unsubscribe,
-// sub_refresh, publish and history; plus server-side subscriptions (connection token, server API).
-import { canPublish, canReadHistory, canSubscribe } from '../../auth/channels.js';
+// Channel commands of the native dialect: subscribe (with positioning and recovery), unsubscribe and
+// sub_refresh; plus server-side subscriptions (connection token, server API). Publish and history
+// are in publish-history.ts.
+import { canReadHistory, canSubscribe } from '../../auth/channels.js';
 import { expireAtMs, rawJsonClaim, tokenExpiry, tokenUser } from '../../auth/tokens.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { Publication, StreamPosition } from '../../engine/engine.js';
 import { logFailure } from '../../errors.js';
 import type { Subscriber } from '../../hub/hub.js';
-import { payloadText } from '../../server/json-source.js';
-import { encodePush, encodeResult, isJsonPayload, publicationJson, RawJson, ttlSeconds } from './codec.js';
+import { encodePush, encodeResult, publicationJson, RawJson, ttlSeconds } from './codec.js';
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { NATIVE_DELTA_FORMAT, NATIVE_FORMAT } from './context.js';
 import { DeltaChain, FOSSIL, RECOVERY_DELTA_BUDGET } from './delta.js';
 import { matchesTags, parseTagsFilter, type TagsFilter } from './tags-filter.js';
 import { isRecovered, liveAfter, type Buffered, type RecoverFrom } from './recovery.js';
-import { asObject, channelOptions, channelOrBadRequest, checkPublicationData, num, overrideFlag, PublishPayload, str } from './fields.js';
+import { asObject, channelOptions, channelOrBadRequest, isStreamType, num, overrideFlag, str } from './fields.js';
 import { presenceFlags, publishJoinLeave, type PresenceFlags } from './presence.js';
-import { askChannelProxy, askRefresh, channelProxy, publishedData, REFRESH_RETRY_MS } from './proxy.js';
+import { askChannelProxy, askRefresh, channelProxy, REFRESH_RETRY_MS } from './proxy.js';
+import { assertJsonPayloads, historyOf, metaTtlOf } from './publish-history.js';
 import type { NativeSession } from './session.js';
 
 /**
@@ -97,9 +98,6 @@ interface Prepared {
   readonly result: Record<string, unknown>;
   readonly activate: () => void;
 }
-
-/** True for a command of the stream kind (`type` absent or 0), the only one Herald offers. */
-const isStreamType = (type: unknown): boolean => type === undefined || type === null || type === 0;
 
 /** The `subscribe` command. */
 export async function handleSubscribe(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
@@ -280,91 +278,6 @@ export async function handleSubRefresh(s: NativeSession, id: number, req: Record
   if (info !== undefined) sub.chanInfo = info;
   armSubExpiry(s, sub, tokenExpiry(claims));
   s.write(encodeResult(id, 'sub_refresh', expiryFields(sub.expireAt)));
-}
-
-/** The `publish` command. */
-export async function handlePublish(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
-  const channel = channelOrBadRequest(req);
-  const opts = channelOptions(s.ctx.rules, channel);
-  if (!isStreamType(req.type)) throw new ReplyError(Errors.badRequest); // a map publish (keys) is not offered
-  const proxied = opts.publish_proxy_enabled;
-  if (!proxied && !canPublish(opts, s.user, s.subs.has(channel), s.ctx.config.client.insecure)) throw new ReplyError(Errors.permissionDenied);
-  const text = payloadText(req, 'data');
-  if (text === undefined) throw new ReplyError(Errors.badRequest);
-  let payload = new PublishPayload(Buffer.from(text), { value: req.data });
-  checkPublicationData(s.ctx.rules, opts, payload);
-  let history = historyOf(opts);
-  if (proxied) {
-    // The backend decides, and may publish other data in the client's place, or keep it out of history.
-    const result = await askChannelProxy(s, 'publish', opts, channel, text);
-    const replaced = publishedData(result);
-    if (replaced !== undefined) {
-      payload = new PublishPayload(Buffer.from(replaced));
-      try {
-        checkPublicationData(s.ctx.rules, opts, payload);
-      } catch {
-        // The backend's data, not the client's: a failing backend.
-        s.ctx.log.warn({ channel }, 'the publish proxy answered data the namespace\'s publication_data_format refuses');
-        throw new ReplyError(Errors.internal);
-      }
-    }
-    if (result.skip_history === true) history = undefined;
-  }
-  await s.ctx.engine.publish(channel, {
-    data: payload.data,
-    info: { user: s.user, client: s.id, connInfo: s.connInfo, chanInfo: s.subs.get(channel)?.chanInfo },
-    history,
-  });
-  s.write(encodeResult(id, 'publish', {}));
-}
-
-/** The `history` command. */
-export async function handleHistory(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
-  const channel = channelOrBadRequest(req);
-  const opts = channelOptions(s.ctx.rules, channel);
-  if (opts.history_size === 0) throw new ReplyError(Errors.notAvailable);
-  if (!canReadHistory(opts, s.user, s.subs.has(channel), s.ctx.config.client.insecure)) throw new ReplyError(Errors.permissionDenied);
-  const result = await readHistory(s.ctx.engine, channel, opts, req, s.ctx.config.client.history_max_publication_limit, true);
-  s.write(encodeResult(id, 'history', result));
-}
-
-/**
- * Reads history for a client or API request (`limit`, `since`, `reverse`), checking `since.epoch`.
- * Shared by the native dialect and the server API, so both answer the same. `maxLimit` 0: no cap.
- */
-export async function readHistory(
-  engine: NativeSession['ctx']['engine'],
-  channel: string,
-  opts: NamespaceOptions,
-  req: Record<string, unknown>,
-  maxLimit: number,
-  jsonClient = false,
-): Promise<Record<string, unknown>> {
-  let limit = typeof req.limit === 'number' && Number.isInteger(req.limit) ? req.limit : 0;
-  if (maxLimit > 0 && (limit < 0 || limit > maxLimit)) limit = maxLimit;
-  else if (limit < 0) limit = -1; // the server API may read the whole stream
-  const reverse = req.reverse === true;
-  const sinceReq = req.since === undefined || req.since === null ? undefined : asObject(req.since);
-  const since = sinceReq ? { offset: num(sinceReq.offset), epoch: str(sinceReq.epoch) } : undefined;
-  if (reverse && since && since.offset === 0) throw new ReplyError(Errors.badRequest);
-  const hist = await engine.history(channel, { limit, reverse, since, metaTtlMs: metaTtlOf(opts) });
-  if (since && since.epoch !== '' && since.epoch !== hist.position.epoch) throw new ReplyError(Errors.unrecoverablePosition);
-  if (jsonClient) assertJsonPayloads(hist.publications);
-  return {
-    publications: hist.publications.map(publicationJson),
-    epoch: hist.position.epoch,
-    offset: hist.position.offset,
-  };
-}
-
-/** The engine's history settings for a namespace (none when the namespace keeps no history). */
-export function historyOf(opts: NamespaceOptions): { size: number; ttlMs: number; metaTtlMs?: number } | undefined {
-  return opts.history_size > 0 ? { size: opts.history_size, ttlMs: opts.history_ttl, metaTtlMs: metaTtlOf(opts) } : undefined;
-}
-
-/** How long a namespace's stream positions live: its own `history_meta_ttl`, or (undefined) the node's. */
-export function metaTtlOf(opts: NamespaceOptions): number | undefined {
-  return opts.history_meta_ttl > 0 ? opts.history_meta_ttl : undefined;
 }
 
 /**
@@ -572,11 +485,6 @@ async function refreshSubByProxy(s: NativeSession, sub: ChannelSub): Promise<voi
   if (outcome === 'failed') return armSubExpiry(s, sub, Date.now() + REFRESH_RETRY_MS);
   if (outcome.info !== undefined) sub.chanInfo = outcome.info;
   armSubExpiry(s, sub, outcome.expireAt);
-}
-
-/** A JSON client cannot be sent a non-JSON payload: it is disconnected with 3506. */
-function assertJsonPayloads(pubs: readonly Publication[]): void {
-  if (!pubs.every((p) => isJsonPayload(p.data))) throw new DisconnectError(Disconnects.inappropriateProtocol);
 }
 
 function expiryFields(expireAt: number): Record<string, unknown> {

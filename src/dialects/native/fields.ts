@@ -84,3 +84,6 @@ export function overrideFlag(override: Record<string, unknown>, name: string, fa
   if (typeof flag !== 'object' || flag === null || Array.isArray(flag)) return fallback;
   return (flag as { value?: unknown }).value === true;
 }
+
+/** True for a command of the stream kind (`type` absent or 0), the only one Herald offers. */
+export const isStreamType = (type: unknown): boolean => type === undefined || type === null || type === 0;

@@ -10,7 +10,8 @@
 // client subscribes again and recovers from history (a server-side one reconnects).
 import type { StreamPosition } from '../../engine/engine.js';
 import { throttledFailureLog } from '../../errors.js';
-import { metaTtlOf, type ChannelSub } from './channel-ops.js';
+import type { ChannelSub } from './channel-ops.js';
+import { metaTtlOf } from './publish-history.js';
 import type { NativeContext } from './context.js';
 
 /** Most engine reads one check has in flight at once. */

@@ -25,16 +25,8 @@ import {
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes, type Disconnect } from './codes.js';
 import type { NativeContext, ResyncReason } from './context.js';
 import { asObject, channelOrBadRequest, num, str } from './fields.js';
-import {
-  handleHistory,
-  handlePublish,
-  handleSubRefresh,
-  handleSubscribe,
-  handleUnsubscribe,
-  apiSubscribe,
-  connectSubscription,
-  type ChannelSub,
-} from './channel-ops.js';
+import { handleSubRefresh, handleSubscribe, handleUnsubscribe, apiSubscribe, connectSubscription, type ChannelSub } from './channel-ops.js';
+import { handleHistory, handlePublish } from './publish-history.js';
 import { connectIdentity, endOtherConnections, handleRefresh, refreshConnectionByProxy } from './identity.js';
 import { handlePresence, leaveChannel } from './presence.js';
 import { abandonProxyCalls, handleRpc } from './proxy.js';
