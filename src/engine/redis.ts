@@ -2,7 +2,7 @@
 // node (commands, pub/sub), one Redis subscription per channel per node (the hub counts local
 // subscribers), publish-with-history in one server-side function so offsets are gap-free across nodes,
 // and sharded pub/sub (SSUBSCRIBE/SPUBLISH) in cluster mode so the load spreads over the shards.
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { within } from '../server/bounded.js';
 import { HeraldError } from '../errors.js';
@@ -27,21 +27,14 @@ import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp
 import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
 import { RedisPresence } from './redis-presence.js';
+import { createClients, redactUrl, type RedisWhere } from './redis-clients.js';
 import { withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
 
 /** Options of the Redis engine. */
-export interface RedisEngineOptions extends EngineOptions {
-  /** `redis://[user:pass@]host:port[/db]` or `rediss://…` for one Redis. */
-  readonly url?: string;
-  /** Seed nodes (`host:port` or URLs) of a Redis Cluster; when given, `url` is not used. */
-  readonly cluster?: readonly string[];
+export interface RedisEngineOptions extends EngineOptions, RedisWhere {
   /** Prefix of every key and channel Herald uses. */
   readonly prefix: string;
-  /** How long one command may take before it fails. */
-  readonly commandTimeoutMs: number;
-  /** Use sharded pub/sub in cluster mode (Redis 7+). */
-  readonly shardedPubsub: boolean;
   readonly log: Logger;
 }
 
@@ -84,36 +77,7 @@ export class RedisEngine implements Engine {
     this.clusterMode = !!options.cluster && options.cluster.length > 0;
     this.sharded = this.clusterMode && options.shardedPubsub;
     this.controlName = controlChannel(options.prefix);
-    const common: RedisOptions = {
-      commandTimeout: options.commandTimeoutMs,
-      // Fail fast while Redis is away: callers get a clear temporary error instead of a hang.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-      lazyConnect: true,
-    };
-    if (this.clusterMode) {
-      const seeds = options.cluster!.map(parseSeed);
-      const clusterOpts = {
-        redisOptions: { ...common, ...authOf(options.cluster![0]!) },
-        enableOfflineQueue: false,
-        lazyConnect: true,
-        clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
-        // No `slotsRefreshInterval`: the periodic slot refresh is Herald's (see start).
-      };
-      this.cmd = new Cluster(seeds, clusterOpts);
-      this.sub = new Cluster(seeds, {
-        ...clusterOpts,
-        redisOptions: { ...clusterOpts.redisOptions, autoResubscribe: false },
-        shardedSubscribers: this.sharded,
-      });
-    } else {
-      if (!options.url) throw new HeraldError('HERALD_ERR_CONFIG', 'the redis engine needs engine.redis.url or engine.redis.cluster');
-      this.cmd = new Redis(options.url, common);
-      // No automatic resubscription: when the pub/sub connection drops, every subscriber resyncs and
-      // subscribes again itself (see onSubscriberLost), so channels left meanwhile stay left.
-      this.sub = new Redis(options.url, { ...common, autoResubscribe: false });
-    }
+    ({ cmd: this.cmd, sub: this.sub } = createClients(options));
     this.functions = new FunctionLibrary(this.cmd, (op) => this.run(op));
     this.presenceStore = new RedisPresence(options.prefix, this.functions, this.cmd, (op) => this.run(op));
   }
@@ -557,34 +521,5 @@ export class RedisEngine implements Engine {
 
   private assertOpen(): void {
     if (this.closed) throw new HeraldError('HERALD_ERR_ENGINE_CLOSED', 'the engine is closed');
-  }
-}
-
-function parseSeed(seed: string): ClusterNode {
-  if (/^rediss?:\/\//.test(seed)) {
-    const u = new URL(seed);
-    return { host: u.hostname, port: Number(u.port || 6379) };
-  }
-  const i = seed.lastIndexOf(':');
-  return { host: seed.slice(0, i), port: Number(seed.slice(i + 1)) };
-}
-
-function authOf(seed: string): RedisOptions {
-  if (!/^rediss?:\/\//.test(seed)) return {};
-  const u = new URL(seed);
-  const out: RedisOptions = {};
-  if (u.username) out.username = decodeURIComponent(u.username);
-  if (u.password) out.password = decodeURIComponent(u.password);
-  if (u.protocol === 'rediss:') out.tls = {};
-  return out;
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
   }
 }

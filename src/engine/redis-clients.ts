@@ -1,0 +1,84 @@
+// The Redis engine's connections: one for commands and one for pub/sub, to one Redis or to a Redis
+// Cluster, with the failure behaviour the engine relies on.
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { HeraldError } from '../errors.js';
+
+/** Where the engine connects: one Redis by URL, or a cluster by its seeds. */
+export interface RedisWhere {
+  /** `redis://[user:pass@]host:port[/db]` or `rediss://…` for one Redis. */
+  readonly url?: string;
+  /** Seed nodes (`host:port` or URLs) of a Redis Cluster; when given, `url` is not used. */
+  readonly cluster?: readonly string[];
+  /** How long one command may take before it fails. */
+  readonly commandTimeoutMs: number;
+  /** Use sharded pub/sub in cluster mode (Redis 7+). */
+  readonly shardedPubsub: boolean;
+}
+
+/**
+ * The command and pub/sub clients (not connected yet: lazyConnect). While Redis is away, commands
+ * fail fast with a clear error instead of queueing; the pub/sub client does not resubscribe by
+ * itself: when its connection drops, every subscriber resyncs and subscribes again (see the engine's
+ * onSubscriberLost), so channels left meanwhile stay left.
+ */
+export function createClients(options: RedisWhere): { cmd: Redis | Cluster; sub: Redis | Cluster } {
+  const common: RedisOptions = {
+    commandTimeout: options.commandTimeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+    lazyConnect: true,
+  };
+  if (options.cluster && options.cluster.length > 0) {
+    const seeds = options.cluster.map(parseSeed);
+    const clusterOpts = {
+      redisOptions: { ...common, ...authOf(options.cluster[0]!) },
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      clusterRetryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2_000),
+      // No `slotsRefreshInterval`: the periodic slot refresh is the engine's (see its start).
+    };
+    return {
+      cmd: new Cluster(seeds, clusterOpts),
+      sub: new Cluster(seeds, {
+        ...clusterOpts,
+        redisOptions: { ...clusterOpts.redisOptions, autoResubscribe: false },
+        shardedSubscribers: options.shardedPubsub,
+      }),
+    };
+  }
+  if (!options.url) throw new HeraldError('HERALD_ERR_CONFIG', 'the redis engine needs engine.redis.url or engine.redis.cluster');
+  return { cmd: new Redis(options.url, common), sub: new Redis(options.url, { ...common, autoResubscribe: false }) };
+}
+
+/** A cluster seed, `host:port` or a URL, as ioredis takes it. */
+function parseSeed(seed: string): ClusterNode {
+  if (/^rediss?:\/\//.test(seed)) {
+    const u = new URL(seed);
+    return { host: u.hostname, port: Number(u.port || 6379) };
+  }
+  const i = seed.lastIndexOf(':');
+  return { host: seed.slice(0, i), port: Number(seed.slice(i + 1)) };
+}
+
+/** The credentials and TLS of a seed given as a URL (the cluster's nodes are reached alike). */
+function authOf(seed: string): RedisOptions {
+  if (!/^rediss?:\/\//.test(seed)) return {};
+  const u = new URL(seed);
+  const out: RedisOptions = {};
+  if (u.username) out.username = decodeURIComponent(u.username);
+  if (u.password) out.password = decodeURIComponent(u.password);
+  if (u.protocol === 'rediss:') out.tls = {};
+  return out;
+}
+
+/** A Redis URL as it may be logged: its password hidden. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
