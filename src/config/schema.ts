@@ -1,10 +1,11 @@
-// The one configuration schema (the channel namespace options in namespaces.ts). Every key, its default and its meaning are listed in
+// The one configuration schema (the channel namespace options in namespaces.ts, a proxy's keys in proxies.ts). Every key, its default and its meaning are listed in
 // docs/configuration.md (webdis.* in docs/webdis.md, ws4redis.* in docs/ws4redis.md); keep them in step. Default: nothing is open that the config did not open.
 import { createPublicKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { duration } from './duration.js';
 import { DEFAULT_PROXY_NAME, flag, linearRegex, namespaceOptionsSchema, namespaceSchema, publicationDataFormat, type NamespaceOptions } from './namespaces.js';
+import { checkProxyChoice, headerName, headerNames, namedProxySchema, proxySchema } from './proxies.js';
 
 export { DEFAULT_PROXY_NAME, type NamespaceOptions } from './namespaces.js';
 
@@ -51,93 +52,6 @@ const tokenSchema = z
     user_id_claim: z.string().default('sub'),
   });
 
-/** Headers a proxy call sets itself (or the HTTP connection does): not for `static_headers`. */
-const FIXED_HEADERS = new Set(['host', 'content-type', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect']);
-const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be an HTTP header name');
-const headerNames = z.array(headerName).default([]);
-/** A close reason or error message a status transform sends: ASCII, as long as a WebSocket close frame carries. */
-const transformText = z
-  .string()
-  .regex(/^[\x20-\x7e]*$/, 'must be printable ASCII')
-  .max(123, 'must be at most 123 characters (a WebSocket close reason)')
-  .default('');
-/** One `status_to_code_transforms` entry: an HTTP status, and the error or the disconnect it becomes. */
-const statusTransform = z
-  .object({
-    status_code: z
-      .number()
-      .int()
-      .min(100)
-      .max(599)
-      .refine((code) => code !== 200, { message: 'must not be 200 (a 200 is the backend\'s answer, never transformed)' }),
-    to_error: z
-      .object({ code: z.number().int().min(0).max(4294967295).default(0), message: transformText, temporary: flag() })
-      .strict()
-      .prefault({}),
-    to_disconnect: z.object({ code: z.number().int().min(0).default(0), reason: transformText }).strict().prefault({}),
-  })
-  .strict()
-  .superRefine((t, ctx) => {
-    const error = t.to_error.code > 0;
-    const disconnect = t.to_disconnect.code > 0;
-    if (error === disconnect) ctx.addIssue({ code: 'custom', path: [], message: 'set to_error.code or to_disconnect.code, one of them' });
-    // The same bounds as a backend's own answers (proxy.ts).
-    if (error && t.to_error.code < 100) ctx.addIssue({ code: 'custom', path: ['to_error', 'code'], message: 'must be 100 or more' });
-    if (disconnect && (t.to_disconnect.code < 3000 || t.to_disconnect.code > 4999)) {
-      ctx.addIssue({ code: 'custom', path: ['to_disconnect', 'code'], message: 'must be 3000–4999 (a close code the protocol carries)' });
-    }
-  });
-/**
- * A proxy to the application's backend (Centrifugo's connect, refresh, RPC, subscribe, publish and
- * sub_refresh proxies): off while `endpoint` is empty, or when `enabled` is false.
- */
-const proxyShape = {
-  // Centrifugo v6's switch: a proxy is on when its endpoint is set, unless this says false.
-  enabled: z.boolean().optional(),
-  endpoint: z.string().regex(/^(https?:\/\/\S+)?$/, 'must be an http(s) URL').default(''),
-  timeout: duration().prefault('1s'),
-  http_headers: headerNames,
-  emulated_headers: headerNames,
-  // Centrifugo's: the connection's `meta` (its token's or the connect proxy's) goes with each call.
-  include_connection_meta: flag(),
-  // Centrifugo v6's: headers sent with every call, over any client header of the same name.
-  http: z
-    .object({
-      static_headers: z
-        .record(headerName, z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'must be a header value (Latin-1 text, no control characters)'))
-        .default({})
-        .superRefine((headers, ctx) => {
-          const seen = new Set<string>();
-          for (const name of Object.keys(headers)) {
-            const lower = name.toLowerCase();
-            if (FIXED_HEADERS.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: `must not be one the call sets itself (${[...FIXED_HEADERS].join(', ')})` });
-            if (seen.has(lower)) ctx.addIssue({ code: 'custom', path: [name], message: 'given twice (header names are not case-sensitive)' });
-            seen.add(lower);
-          }
-        }),
-      // Centrifugo v6's: a backend's HTTP status turned into the error or disconnect the client gets.
-      status_to_code_transforms: z
-        .array(statusTransform)
-        .default([])
-        .superRefine((list, ctx) => {
-          const seen = new Set<number>();
-          list.forEach((t, i) => {
-            if (seen.has(t.status_code)) ctx.addIssue({ code: 'custom', path: [i, 'status_code'], message: `${t.status_code} is given twice (the first entry would win)` });
-            seen.add(t.status_code);
-          });
-        }),
-    })
-    .strict()
-    .prefault({}),
-};
-const offWhenDisabled = <P extends { enabled?: boolean | undefined; endpoint: string }>(p: P): P => (p.enabled === false ? { ...p, endpoint: '' } : p);
-const proxySchema = z.object(proxyShape).strict().transform(offWhenDisabled);
-/** A named proxy (Centrifugo's `proxies`), which namespaces pick with `subscribe_proxy_name` and the like. */
-const namedProxySchema = z
-  .object({ name: z.string().regex(/^[-a-zA-Z0-9_.]{2,}$/, 'letters, digits, "-", "_" and "." only, at least 2'), ...proxyShape })
-  .strict()
-  .transform(offWhenDisabled);
-
 /** Token verification settings (keys, audience, issuer). */
 export type TokenConfig = z.output<typeof tokenSchema>;
 
@@ -150,26 +64,6 @@ function uniqueNames(namespaces: ReadonlyArray<{ name: string }>, ctx: z.Refinem
     if (seen.has(ns.name)) ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `duplicate ${what} "${ns.name}"` });
     seen.add(ns.name);
   });
-}
-
-/**
- * A namespace that hands its decisions to a proxy needs that proxy: `default` (its section's own,
- * which must then have an endpoint, named `defaultKey` in the message) or one of `proxies` with an
- * endpoint. `path` is where the namespace's `enabledKey` and `nameKey` are.
- */
-function checkProxyChoice(
-  ctx: z.RefinementCtx,
-  named: ReadonlyMap<string, { endpoint: string }>,
-  choice: { name: string; defaultEndpoint: string; defaultKey: string },
-  path: Array<string | number>,
-  enabledKey: string,
-  nameKey: string,
-): void {
-  if (choice.name === DEFAULT_PROXY_NAME) {
-    if (!choice.defaultEndpoint) ctx.addIssue({ code: 'custom', path: [...path, enabledKey], message: `needs ${choice.defaultKey}` });
-  } else if (!named.get(choice.name)?.endpoint) {
-    ctx.addIssue({ code: 'custom', path: [...path, nameKey], message: `no proxy named "${choice.name}" with an endpoint in proxies` });
-  }
 }
 
 /** Which proxy answers the RPC methods of a namespace (Centrifugo v6's `rpc` options). */
