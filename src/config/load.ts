@@ -1,6 +1,7 @@
 // Loading: defaults < file < environment (HERALD_*) < flags; validated once, then frozen.
 import { readFileSync } from 'node:fs';
 import { HeraldError } from '../errors.js';
+import { fromCentrifugoNames, type Renamed } from './centrifugo-names.js';
 import { configSchema, type HeraldConfig, type HeraldConfigInput } from './schema.js';
 import type { z } from 'zod';
 
@@ -23,12 +24,27 @@ export interface ConfigSources {
 /** Builds, validates and freezes the configuration; throws HeraldError HERALD_ERR_CONFIG naming each bad key. */
 export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   let merged: Plain = {};
-  if (sources.file) merged = deepMerge(merged, readConfigFile(sources.file));
-  if (sources.values) merged = deepMerge(merged, sources.values as Plain);
-  if (sources.env) merged = deepMerge(merged, fromEnv(sources.env));
+  // A file and a program's values may use Centrifugo v6's names (centrifugo-names.ts); errors name a
+  // key as it was written.
+  const renamed: Renamed[] = [];
+  const problems: string[] = [];
+  for (const source of [sources.file === undefined ? undefined : readConfigFile(sources.file), sources.values as Plain | undefined]) {
+    if (source === undefined) continue;
+    const translated = fromCentrifugoNames(source);
+    renamed.push(...translated.renamed);
+    problems.push(...translated.problems);
+    merged = deepMerge(merged, translated.values);
+  }
+  if (problems.length) throw new HeraldError('HERALD_ERR_CONFIG', invalid(problems.map((line) => `  ${line}`), sources.file));
+  const env = sources.env ? fromEnv(sources.env) : {};
+  merged = deepMerge(merged, env);
   for (const [path, value] of Object.entries(sources.overrides ?? {})) setPath(merged, path.split('.'), value);
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) throw new HeraldError('HERALD_ERR_CONFIG', formatIssues(parsed.error, sources.file));
+  if (!parsed.success) {
+    // A key the environment or a flag set again is named as Herald names it.
+    const later = (path: string) => hasPath(env, path.split('.')) || Object.keys(sources.overrides ?? {}).some((k) => k === path || path.startsWith(`${k}.`));
+    throw new HeraldError('HERALD_ERR_CONFIG', formatIssues(parsed.error, sources.file, renamed.filter((r) => !later(r.herald))));
+  }
   return deepFreeze(parsed.data);
 }
 
@@ -109,6 +125,15 @@ export function parseScalar(raw: string): unknown {
   return raw;
 }
 
+function hasPath(obj: Plain, path: string[]): boolean {
+  let node: unknown = obj;
+  for (const key of path) {
+    if (!isPlain(node) || !(key in node)) return false;
+    node = node[key];
+  }
+  return true;
+}
+
 function setPath(target: Plain, path: string[], value: unknown): void {
   let node = target;
   for (const key of path.slice(0, -1)) {
@@ -124,13 +149,20 @@ function deepMerge(base: Plain, over: Plain): Plain {
   return out;
 }
 
-function formatIssues(error: z.ZodError, file: string | undefined): string {
+function formatIssues(error: z.ZodError, file: string | undefined, renamed: readonly Renamed[]): string {
   const lines = error.issues.map((issue) => {
-    const key = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+    let key = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+    // A value given under Centrifugo's name: the message names it so.
+    const alias = renamed.find((r) => key === r.herald || key.startsWith(`${r.herald}.`));
+    if (alias) key = `${alias.written}${key.slice(alias.herald.length)} (Herald's ${alias.herald})`;
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     return `  ${key}: ${message}`;
   });
+  return invalid(lines, file);
+}
+
+function invalid(lines: readonly string[], file: string | undefined): string {
   return `invalid configuration${file ? ` (${file})` : ''}:\n${lines.join('\n')}`;
 }
 
