@@ -1,6 +1,7 @@
 // Centrifugo v6's names for the settings Herald has under its own: a Centrifugo configuration file's
-// `http_server`, `log`, `prometheus` and `engine.redis.address` sections are read as Herald's
-// `address`/`port`, `log_level`, `metrics` and `engine.redis.url`. Applied to each source (the file,
+// `http_server`, `log`, `prometheus`, `websocket`, `sse`, `http_stream`, `emulation` sections and
+// `engine.redis.address` are read as Herald's `address`/`port`, `log_level`, `metrics`, `client.*`
+// transport keys and `engine.redis.url`. Applied to each source (the file,
 // a program's values) before sources are merged, so an environment variable or flag still wins over
 // what the file said under either name. What Herald does not have is refused by name, never ignored.
 
@@ -76,6 +77,31 @@ export function fromCentrifugoNames(source: Plain): Translated {
     'not a Herald setting (Herald writes its JSON log lines to stdout)',
   );
   section('prometheus', { enabled: (v) => move('prometheus.enabled', 'metrics.enabled', v) }, 'not a Herald setting (see metrics)');
+  /** A Centrifugo switch Herald has no setting for: its value in Herald is `herald`, and only that is taken. */
+  const fixed = (written: string, herald: unknown, meaning: string) => (v: unknown) => {
+    if (v !== herald) problems.push(`${written}: ${meaning}`);
+  };
+  section(
+    'websocket',
+    {
+      handler_prefix: (v) => move('websocket.handler_prefix', 'client.websocket_path', v),
+      message_size_limit: (v) => move('websocket.message_size_limit', 'client.max_message_size', v),
+      disabled: fixed('websocket.disabled', false, 'Herald always serves the WebSocket transport'),
+      compression: fixed('websocket.compression', false, 'Herald does not compress WebSocket frames'),
+    },
+    'not a Herald setting',
+  );
+  for (const transport of ['sse', 'http_stream'] as const) {
+    section(
+      transport,
+      {
+        enabled: (v) => move(`${transport}.enabled`, `client.${transport}.enabled`, v),
+        handler_prefix: (v) => move(`${transport}.handler_prefix`, `client.${transport}.path`, v),
+      },
+      'not a Herald setting (a request body is limited by client.max_message_size)',
+    );
+  }
+  section('emulation', { handler_prefix: (v) => move('emulation.handler_prefix', 'client.emulation_path', v) }, 'not a Herald setting (a request body is limited by client.max_message_size)');
 
   const engine = out.engine;
   if (isPlain(engine) && isPlain(engine.redis)) {

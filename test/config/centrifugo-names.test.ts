@@ -51,6 +51,20 @@ test("Centrifugo v6's http_server, log, prometheus and engine.redis keys are rea
   assert.equal(c.engine.redis.command_timeout, 3000);
   assert.equal(c.engine.presence_ttl, 90_000);
 
+  const transports = loadConfig({
+    values: {
+      websocket: { handler_prefix: '/ws', message_size_limit: 131072, compression: false, disabled: false },
+      sse: { enabled: true, handler_prefix: '/events' },
+      http_stream: { enabled: true, handler_prefix: '/stream' },
+      emulation: { handler_prefix: '/emu' },
+    } as never,
+  });
+  assert.equal(transports.client.websocket_path, '/ws');
+  assert.equal(transports.client.max_message_size, 131072);
+  assert.deepEqual(transports.client.sse, { enabled: true, path: '/events' });
+  assert.deepEqual(transports.client.http_stream, { enabled: true, path: '/stream' });
+  assert.equal(transports.client.emulation_path, '/emu');
+
   // A URL is kept as written, its own credentials and database winning; a one-element list as Centrifugo writes it.
   const url = loadConfig({ values: { engine: { redis: { address: ['rediss://own:pw@r:6379/1'], password: 'other', db: 5 } } } as never });
   assert.equal(url.engine.redis.url, 'rediss://own:pw@r:6379/1');
@@ -74,6 +88,12 @@ test("Centrifugo names Herald has no setting for, or given beside Herald's own, 
     [{ engine: { redis: { password: 'pw' } } }, /engine\.redis\.password: goes with engine\.redis\.address or cluster_address/],
     [{ engine: { redis: { address: '127.0.0.1:6380', user: 7 } } }, /engine\.redis\.user: expected a string/],
     [{ engine: { redis: { address: '127.0.0.1:6380', sentinel_address: ['x:1'] } } }, /engine\.redis: unknown key\(s\) "sentinel_address"/],
+    [{ websocket: { compression: true } }, /websocket\.compression: Herald does not compress WebSocket frames/],
+    [{ websocket: { disabled: true } }, /websocket\.disabled: Herald always serves the WebSocket transport/],
+    [{ websocket: { write_timeout: '1s' } }, /websocket\.write_timeout: not a Herald setting/],
+    [{ sse: { max_request_body_size: 1 } }, /sse\.max_request_body_size: not a Herald setting \(a request body is limited by client\.max_message_size\)/],
+    [{ http_stream: { enabled: true }, client: { http_stream: { enabled: false } } }, /http_stream\.enabled: Herald's client\.http_stream\.enabled is set too/],
+    [{ admin: { enabled: true } }, /\(top level\): unknown key\(s\) "admin"/],
   ];
   for (const [values, expected] of cases) assert.match(configError(values), expected, JSON.stringify(values));
   // Every problem of a source at once, not the first alone.
