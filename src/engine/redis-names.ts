@@ -22,9 +22,13 @@ export function channelNames(prefix: string, channel: string): ChannelNames {
   return { pubsub: `${root}.p`, history: `${root}.h`, meta: `${root}.m`, presenceInfo: `${root}.pi`, presenceExpiry: `${root}.pz` };
 }
 
-/** The key remembering an idempotent publish (same slot as the channel). */
+/**
+ * The key remembering an idempotent publish (same slot as the channel). The publisher's key is
+ * base64url-encoded: written as given, a key such as `x}.h` made this the history key of the channel
+ * `c}.i.x`; encoded, it holds no `}` and cannot end as any channel's key does.
+ */
 export function idempotencyKey(prefix: string, channel: string, key: string): string {
-  return `${prefix}{${channel}}.i.${key}`;
+  return `${prefix}{${channel}}.i.${Buffer.from(key, 'utf8').toString('base64url')}`;
 }
 
 /**
@@ -41,7 +45,11 @@ export function isReservedName(prefix: string, name: string): boolean {
   return (next === 0x7b || next === 0x2e) && name.startsWith(prefix);
 }
 
-/** The sorted set of live nodes (score: expiry in ms) and the hash of their info. */
+/**
+ * The sorted set of live nodes (score: expiry in ms) and the hash of their info: `<prefix>.{nodes}.z`
+ * and `.h`, outside the channels' `<prefix>{…}` names (as `<prefix>{nodes}.h` it was the history key
+ * of a channel named `nodes`), with one hash tag so a cluster keeps both on one shard.
+ */
 export function nodeKeys(prefix: string): { readonly expiries: string; readonly info: string } {
-  return { expiries: `${prefix}{nodes}.z`, info: `${prefix}{nodes}.h` };
+  return { expiries: `${prefix}.{nodes}.z`, info: `${prefix}.{nodes}.h` };
 }

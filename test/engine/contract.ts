@@ -306,6 +306,27 @@ export function engineContract(factory: EngineFactory): void {
       assert.deepEqual((await engine.history(c, { limit: -1 })).publications.map((p) => p.offset), [10, 11, 12, 13, 14]);
     });
 
+    test("channels named like the engine's own records: `nodes` beside the live nodes, and one an idempotency key could spell", async () => {
+      await engine.announce({ uid: node, name: 'contract' }, 60_000);
+      const first = await engine.publish('nodes', { data: data('n1'), history: HISTORY });
+      const second = await engine.publish('nodes', { data: data('n2'), history: HISTORY });
+      assert.equal(second.position.offset, first.position.offset + 1);
+      assert.deepEqual((await engine.history('nodes', { limit: 1, reverse: true })).publications.map(text), ['n2']);
+      await engine.announce({ uid: node, name: 'contract' }, 60_000);
+      assert.ok((await engine.nodes()).some((n) => n.uid === node), 'the node is still listed');
+      // An idempotency key is the publisher's text: written into a name as it is, `x}.h` on channel c
+      // spelled the history of channel `c}.i.x`.
+      const c = ch();
+      await engine.publish(c, { data: data('first'), history: HISTORY, idempotencyKey: 'x}.h' });
+      const spelled = `${c}}.i.x`;
+      const r = await engine.publish(spelled, { data: data('own'), history: HISTORY });
+      assert.equal(r.position.offset, 1);
+      assert.deepEqual((await engine.history(spelled, { limit: -1 })).publications.map(text), ['own']);
+      const again = await engine.publish(c, { data: data('second'), history: HISTORY, idempotencyKey: 'x}.h' });
+      assert.equal(again.suppressed, true, 'the key still suppresses the repeat');
+      assert.equal(again.position.offset, 1);
+    });
+
     test('channels are independent: offsets and history per channel', async () => {
       const a = ch();
       const b = ch();

@@ -10,6 +10,7 @@ import { API_KEY, emulatedClient, record, sign, startNode, until, type TestNode 
 import { spawnHerald, type HeraldProcess } from '../helpers/process.js';
 import { openHttpStream, sleep } from '../helpers/raw.js';
 import { RedisProcess } from '../helpers/redis.js';
+import { nodeKeys } from '../../src/engine/redis-names.js';
 
 let redis: RedisProcess;
 let a: HeraldProcess;
@@ -147,8 +148,8 @@ test("commands passed on go to their node's own control channel, not to every no
     const old = 'older-node-0000';
     const w = redis.client();
     try {
-      await w.zadd('herald{nodes}.z', Date.now() + 60_000, old);
-      await w.hset('herald{nodes}.h', old, JSON.stringify({ uid: old, name: 'old', version: '0' }));
+      await w.zadd(nodeKeys('herald').expiries, Date.now() + 60_000, old);
+      await w.hset(nodeKeys('herald').info, old, JSON.stringify({ uid: old, name: 'old', version: '0' }));
     } finally {
       w.disconnect();
     }
