@@ -220,11 +220,17 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
   /** Called once when the limit is passed, everything queued dropped by then: the client is to go. */
   protected abstract onOverflow(): void;
 
-  /** Queues a message for the next flush; false when the connection is over its limit or closed. */
+  /**
+   * Queues a message for the next flush; false when the connection is over its limit or closed. The
+   * limit is on a client that does not keep up: bytes written to it before are still unsent, and with
+   * what waits they pass `maxBytes`. While its socket has sent everything, what arrives is taken
+   * whatever its size: one message larger than the limit, or a burst in one turn, goes out in the
+   * next flush, and the client is cut off only if it then falls behind.
+   */
   push(bytes: Buffer, binary = false): boolean {
     if (this.dead) return false;
     const limit = this.maxBytes - this.queuedBytes - bytes.length;
-    if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit) {
+    if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit && this.unsent > 0) {
       this.kill();
       this.onOverflow();
       return false;

@@ -127,3 +127,44 @@ test('a message written is no longer held by the outbox, nor its frame by the pa
     await close();
   }
 });
+
+test('the limit is on a client that falls behind: one that has sent everything takes a message past the limit, and a burst; one that stops reading is cut off', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  let received = 0;
+  client.on('message', (data: Buffer) => (received += data.length));
+  await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
+  const ws = await serverSide;
+  let overflows = 0;
+  const limit = 64 * 1024;
+  const outbox = new Outbox(ws, { maxBytes: limit, separator: null, onOverflow: () => overflows++ });
+  const arrived = async (bytes: number) => {
+    for (let i = 0; i < 500 && received < bytes; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(received, bytes);
+  };
+  try {
+    // One message four times the limit: taken and sent whole.
+    assert.equal(outbox.push(Buffer.alloc(4 * limit, 0x61)), true);
+    await arrived(4 * limit);
+    // A burst of eight messages of half the limit, queued in one turn: taken, all sent.
+    for (let i = 0; i < 8; i++) assert.equal(outbox.push(Buffer.alloc(limit / 2, 0x62)), true);
+    await arrived(8 * limit);
+    assert.equal(overflows, 0);
+
+    // The client stops reading: once what was written stays unsent and more waits, it is cut off.
+    (client as unknown as { _socket: { pause(): void } })._socket.pause();
+    let pushed = 0;
+    for (let i = 0; i < 4096 && overflows === 0; i++) {
+      outbox.push(Buffer.alloc(limit / 2, 0x63));
+      pushed++;
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(overflows, 1, `cut off after ${pushed} messages`);
+    assert.equal(outbox.push(Buffer.from('more')), false);
+  } finally {
+    client.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  }
+});
