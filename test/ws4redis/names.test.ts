@@ -22,6 +22,11 @@ test('the facility is the decoded path after the prefix', () => {
   assert.equal(facilityOf('/ws/foobar', '/ws/'), 'foobar');
   assert.equal(facilityOf('/ws/caf%C3%A9/x', '/ws/'), 'café/x');
   assert.equal(facilityOf('/ws/%E0%A4%A', '/ws/'), '%E0%A4%A');
+  // As Django's path_info: valid escapes decoded even beside a malformed one, bytes that are not
+  // UTF-8 escaped again, anything else as written.
+  assert.equal(facilityOf('/ws/bad%ZZ%20x', '/ws/'), 'bad%ZZ x');
+  assert.equal(facilityOf('/ws/a%ffb%C3%A9%', '/ws/'), 'a%FFbé%');
+  assert.equal(facilityOf('/ws/%C3%A9%e2%9c', '/ws/'), 'é%E2%9C');
   assert.equal(facilityOf('/other/foobar', '/ws/'), undefined);
   assert.equal(facilityOf('/ws', '/ws/'), undefined);
   assert.equal(facilityOf('/push/ws/f', '/push/ws/'), 'f');

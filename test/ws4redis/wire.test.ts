@@ -50,6 +50,36 @@ test('echo: off by default (a socket does not get its own last message back), on
   assert.deepEqual(c.texts, ['x', 'y']);
 });
 
+test("echo suppression follows ws4redis's last received message: a heartbeat or an empty message ends it; a socket that may not publish compares too", async () => {
+  const a = await open('echo2', 'subscribe-broadcast&publish-broadcast');
+  const b = await open('echo2', 'subscribe-broadcast&publish-broadcast');
+  const s = await open('echo2', 'subscribe-broadcast'); // may not publish
+  await a.send('A');
+  await b.waitCount(1);
+  await s.waitCount(1);
+  await a.send(HEARTBEAT); // answered, and a's last message is now the heartbeat: nothing to suppress
+  await a.waitCount(1);
+  await b.send('A');
+  await a.waitCount(2);
+  await s.waitCount(2);
+  await a.send('C');
+  await b.waitCount(2);
+  await a.send(''); // not published; ends the suppression as the heartbeat did
+  await b.send('C');
+  await a.waitCount(3);
+  await s.waitCount(4);
+  await s.send('D'); // not published (no publish flag), but its last message
+  await b.send('D');
+  await a.waitCount(4);
+  await b.send('E');
+  await a.waitCount(5);
+  await s.waitCount(5);
+  await sleep(100);
+  assert.deepEqual(a.texts, [HEARTBEAT, 'A', 'C', 'D', 'E']);
+  assert.deepEqual(b.texts, ['A', 'C']);
+  assert.deepEqual(s.texts, ['A', 'A', 'C', 'C', 'E']);
+});
+
 test('payloads as published: UTF-8 as text frames, anything else as binary frames, no wrapping', async () => {
   const pub = await open('bytes', 'publish-broadcast');
   const sub = await open('bytes', 'subscribe-broadcast');

@@ -56,7 +56,14 @@ export class Ws4RedisSession implements Subscriber {
   private readonly names = new Map<string, string>();
   /** The last message seen per engine channel, so a resubscription resends only what changed. */
   private readonly lastSeen = new Map<string, Buffer>();
+  /**
+   * What echo suppression compares with: the socket's last message, as ws4redis's loop keeps it
+   * (`recvmsg`). A heartbeat or an empty message received clears it; a message to publish sets it
+   * once published (its echo is the one to suppress), unless a later one was received meanwhile.
+   */
   private lastPublished: Buffer | undefined;
+  /** Messages received from the client so far (which of them set `lastPublished`). */
+  private received = 0;
   /** Browser messages, persisted reads and the close are handled in this order. */
   private chain: Promise<void>;
   /** Browser messages waiting to be published: past a bound the socket is not read until they drain. */
@@ -200,31 +207,45 @@ export class Ws4RedisSession implements Subscriber {
     }
   }
 
-  /** Sends a live message unless it is this socket's own echo and `echo` was not asked for. */
+  /**
+   * Sends a live message unless it is this socket's own echo and `echo` was not asked for. As
+   * ws4redis (`if sendmsg`), an empty message or the heartbeat string is not sent.
+   */
   private forward(bytes: Buffer): void {
+    if (bytes.length === 0 || (this.heartbeat !== undefined && bytes.equals(this.heartbeat))) return;
     if (!this.setup.echo && this.lastPublished && bytes.equals(this.lastPublished)) return;
     this.outbox.push(bytes, !isText(bytes));
   }
 
   private onMessage(data: Buffer): void {
     if (this.state !== 'open') return;
+    const seq = ++this.received;
     if (this.heartbeat && data.equals(this.heartbeat)) {
+      this.lastPublished = undefined;
       this.outbox.push(this.heartbeat, !isText(this.heartbeat));
       return;
     }
     // ws4redis neither publishes nor stores an empty message (`if recvmsg:`).
-    if (this.publishing.length === 0 || data.length === 0) return;
+    if (data.length === 0) {
+      this.lastPublished = undefined;
+      return;
+    }
     // A copy: ws may hand a view of a larger socket chunk, and the message is kept (echo, storage).
     const message = Buffer.from(data);
+    // A socket that may not publish still compares with what it sent, as ws4redis does.
+    if (this.publishing.length === 0) {
+      this.lastPublished = message;
+      return;
+    }
     this.inbound.add();
-    this.chain = this.chain.then(() => this.publish(message)).finally(() => this.inbound.done());
+    this.chain = this.chain.then(() => this.publish(message, seq)).finally(() => this.inbound.done());
   }
 
-  private async publish(message: Buffer): Promise<void> {
+  private async publish(message: Buffer, seq: number): Promise<void> {
     if (this.publishFailed) return; // the connection is closing: the messages after it are dropped
     const { engine, config } = this.ctx;
     // Set when published, not when received: the echo to suppress is this message's.
-    this.lastPublished = message;
+    if (seq === this.received) this.lastPublished = message;
     try {
       for (const name of this.publishing) {
         await engine.publish(rawChannel(name), { data: message });

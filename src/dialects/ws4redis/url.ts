@@ -17,13 +17,39 @@ const KNOWN = new Set<string>(WS4REDIS_FLAGS);
 /** The facility of a raw URL path under `prefix`, or undefined when the path is not under it. */
 export function facilityOf(pathname: string, prefix: string): string | undefined {
   if (!pathname.startsWith(prefix)) return undefined;
-  const raw = pathname.slice(prefix.length);
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    // A malformed escape is kept as written rather than refusing the page.
-    return raw;
-  }
+  return decodePath(pathname.slice(prefix.length));
+}
+
+/**
+ * A URL path decoded as Django sees it (`path_info`): the WSGI server decodes every valid `%XX`
+ * escape, Django reads the bytes as UTF-8 and writes a byte that is not part of valid UTF-8 back as
+ * an escape (`%FF`); anything that is not an escape (`%ZZ`, a lone `%`) stays as written.
+ */
+export function decodePath(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  return raw.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      // Not all valid UTF-8: decode the valid sequences, escape the other bytes again.
+      const escapes = run.match(/%[0-9A-Fa-f]{2}/g)!;
+      let out = '';
+      for (let i = 0; i < escapes.length; ) {
+        let taken = 0;
+        for (let n = Math.min(4, escapes.length - i); n >= 1 && taken === 0; n--) {
+          try {
+            out += decodeURIComponent(escapes.slice(i, i + n).join(''));
+            taken = n;
+          } catch {
+            // not a whole character in n bytes
+          }
+        }
+        if (taken === 0) out += escapes[i]!.toUpperCase();
+        i += taken || 1;
+      }
+      return out;
+    }
+  });
 }
 
 /** The flags and `echo` of a raw query string (with or without its leading `?`). */
