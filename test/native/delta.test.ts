@@ -51,11 +51,17 @@ function decode(pubs: Msg[]): unknown[] {
   });
 }
 
-test('negotiated only where the namespace allows fossil; other types and namespaces: no delta, plain data', async () => {
+test('negotiated only where the namespace allows fossil; other namespaces or none asked: no delta, plain data; an unknown type closes with 3501, as in Centrifugo', async () => {
   const yes = await rawSubscribed('dz:neg', { delta: 'fossil' });
   assert.equal(yes.result.delta, true);
-  const other = await rawSubscribed('dz:neg', { delta: 'xdelta' });
+  const other = await rawSubscribed('dz:neg', { delta: '' });
   assert.equal(other.result.delta, undefined);
+  for (const unknown of ['xdelta', 1]) {
+    const raw = await RawClient.open(node.wsUrl);
+    await raw.connect({ token: await userToken('d1') });
+    raw.send({ id: raw.id(), subscribe: { channel: 'dz:neg', delta: unknown } });
+    assert.equal((await raw.waitClose()).code, 3501, `delta ${JSON.stringify(unknown)}`);
+  }
   const notAllowed = await rawSubscribed('plain:neg', { delta: 'fossil' });
   assert.equal(notAllowed.result.delta, undefined);
   await node.api.publish('dz:neg', board(1));

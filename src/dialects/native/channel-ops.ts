@@ -103,6 +103,9 @@ interface Prepared {
 export async function handleSubscribe(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
   const { config, rules } = s.ctx;
   const channel = channelOrBadRequest(req);
+  // A delta type Centrifugo does not know closes the connection (3501), as there; a known one the
+  // namespace does not allow is ignored (below).
+  if (req.delta !== undefined && req.delta !== null && req.delta !== '' && req.delta !== FOSSIL) throw new DisconnectError(Disconnects.badRequest);
   if (rules.tooLong(channel)) throw new ReplyError(Errors.limitExceeded);
   if (s.subs.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
   if (s.subs.size >= config.client.channel_limit) throw new ReplyError(Errors.limitExceeded);
@@ -148,7 +151,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   // A tags filter (`tf`), after the permissions as in Centrifugo: only where the namespace allows it,
   // well formed, and not with delta compression (a delta's base would be a publication the filter
   // may have held back); else 107.
-  // A delta type other than fossil, or one the namespace does not allow, is ignored (no `delta` in the result), as in Centrifugo.
+  // Fossil where the namespace does not allow it is ignored (no `delta` in the result), as in Centrifugo.
   const delta = req.delta === FOSSIL && opts.allowed_delta_types.includes(FOSSIL);
   let filter: TagsFilter | undefined;
   if (req.tf !== undefined && req.tf !== null) {
