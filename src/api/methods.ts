@@ -142,7 +142,9 @@ export const apiMethods: Readonly<Record<string, Method>> = {
 
   async broadcast(ctx, req) {
     const channels = req.channels;
-    if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string' && c !== '')) {
+    // No channels, or one that is not a string (Centrifugo could not decode the request): the call
+    // fails. An empty name fails in its own place among the responses, the others are published.
+    if (!Array.isArray(channels) || channels.length === 0 || !channels.every((c) => typeof c === 'string')) {
       throw new ReplyError({ ...Errors.badRequest, message: 'channels required' });
     }
     // One payload for every channel (its JSON value read at most once).

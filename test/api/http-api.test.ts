@@ -158,6 +158,11 @@ describe('server API methods', () => {
     assert.equal(b.error.code, 102);
     assert.deepEqual(c.result, {});
     assert.equal((await post(node, '/api/broadcast', { channels: [], data: 1 })).json.error.code, 107);
+    assert.equal((await post(node, '/api/broadcast', { channels: ['plain:b', 7], data: 1 })).json.error.code, 107);
+    // An empty name fails in its place, as in Centrifugo v6; the other channels are published.
+    const mixed = await post(node, '/api/broadcast', { channels: ['hist:b1', ''], data: { y: 3 } });
+    assert.equal(mixed.json.result.responses[0].result.offset, 2);
+    assert.equal(mixed.json.result.responses[1].error.code, 107);
     // The payload is read once for every channel: missing or not base64, the call itself is refused.
     assert.equal((await post(node, '/api/broadcast', { channels: ['plain:b'] })).json.error.code, 107);
     assert.equal((await post(node, '/api/broadcast', { channels: ['plain:b'], b64data: '*' })).json.error.code, 107);
@@ -176,6 +181,10 @@ describe('server API methods', () => {
     assert.equal(wrong.json.error.code, 112);
     const pos = await post(node, '/api/history', { channel: 'hist:h' });
     assert.deepEqual(pos.json.result, { publications: [], epoch: all.epoch, offset: 7 });
+    // Fields of the wrong type are refused, not read as absent.
+    for (const bad of [{ limit: 'x' }, { limit: 1.5 }, { since: { offset: -5, epoch: all.epoch } }, { since: { offset: 1, epoch: 3 } }, { since: 'x' }]) {
+      assert.equal((await post(node, '/api/history', { channel: 'hist:h', ...bad })).json.error?.code, 107, JSON.stringify(bad));
+    }
     await node.api.historyRemove('hist:h');
     const removed = await node.api.history('hist:h', { limit: -1 });
     assert.deepEqual(removed.publications, []);

@@ -68,11 +68,22 @@ export async function readHistory(
   maxLimit: number,
   jsonClient = false,
 ): Promise<Record<string, unknown>> {
-  let limit = typeof req.limit === 'number' && Number.isInteger(req.limit) ? req.limit : 0;
+  // Fields of the wrong type are refused (107), as Centrifugo's decoder refuses them, rather than read as absent.
+  const given = (v: unknown) => v !== undefined && v !== null;
+  if (given(req.limit) && !Number.isInteger(req.limit)) throw new ReplyError({ ...Errors.badRequest, message: 'limit must be an integer' });
+  let limit = given(req.limit) ? (req.limit as number) : 0;
   if (maxLimit > 0 && (limit < 0 || limit > maxLimit)) limit = maxLimit;
   else if (limit < 0) limit = -1; // the server API may read the whole stream
   const reverse = req.reverse === true;
-  const sinceReq = req.since === undefined || req.since === null ? undefined : asObject(req.since);
+  const sinceReq = given(req.since) ? asObject(req.since) : undefined;
+  if (
+    sinceReq &&
+    (sinceReq !== req.since ||
+      (given(sinceReq.offset) && !(Number.isInteger(sinceReq.offset) && (sinceReq.offset as number) >= 0)) ||
+      (given(sinceReq.epoch) && typeof sinceReq.epoch !== 'string'))
+  ) {
+    throw new ReplyError({ ...Errors.badRequest, message: 'since must be {offset: integer ≥ 0, epoch: string}' });
+  }
   const since = sinceReq ? { offset: num(sinceReq.offset), epoch: str(sinceReq.epoch) } : undefined;
   if (reverse && since && since.offset === 0) throw new ReplyError(Errors.badRequest);
   const hist = await engine.history(channel, { limit, reverse, since, metaTtlMs: metaTtlOf(opts) });
