@@ -27,24 +27,23 @@ export function isEngineUnavailable(err: unknown): err is HeraldError {
   return err instanceof HeraldError && (err.code === 'HERALD_ERR_ENGINE' || err.code === 'HERALD_ERR_ENGINE_CLOSED');
 }
 
-/**
- * Logs a request that failed: the engine being unavailable (expected during a Redis outage, and
- * logged by the engine itself) at `warn` with its message only; anything else at `error` with its stack.
- */
-export function logFailure(log: Logger, err: unknown, fields: Record<string, unknown>, msg: string): void {
-  if (isEngineUnavailable(err)) log.warn({ ...fields, err: (err as Error).message }, `${msg}: engine unavailable`);
-  else log.error({ ...fields, err }, msg);
-}
+/** How often the same failure with the engine away is logged (the rest counted in the next line). */
+const ENGINE_WARN_INTERVAL_MS = 5_000;
+/** Per logger, its throttled warnings of failures with the engine away. */
+const engineWarns = new WeakMap<Logger, ReturnType<typeof throttledWarn>>();
 
 /**
- * logFailure for background work that fails on every try while the engine is away (presence
- * updates, position checks): the engine being unavailable is warned of at most once per
- * `intervalMs` per message, with a count of the rest.
+ * Logs a request or background task that failed: the engine being unavailable (expected during a
+ * Redis outage, when every request and every retry fails alike, and logged by the engine itself) at
+ * `warn` with its message only, at most once per 5 s per message with a count of the rest, so an
+ * outage does not bury its cause; anything else at `error` with its stack, every time.
  */
-export function throttledFailureLog(log: Logger, intervalMs: number): (err: unknown, fields: Record<string, unknown>, msg: string) => void {
-  const warn = throttledWarn(log, intervalMs);
-  return (err, fields, msg) => {
-    if (isEngineUnavailable(err)) warn(msg, { ...fields, err: err.message }, msg);
-    else logFailure(log, err, fields, msg);
-  };
+export function logFailure(log: Logger, err: unknown, fields: Record<string, unknown>, msg: string): void {
+  if (isEngineUnavailable(err)) {
+    let warn = engineWarns.get(log);
+    if (!warn) engineWarns.set(log, (warn = throttledWarn(log, ENGINE_WARN_INTERVAL_MS)));
+    warn(msg, { ...fields, err: err.message }, `${msg}: engine unavailable`);
+  } else {
+    log.error({ ...fields, err }, msg);
+  }
 }

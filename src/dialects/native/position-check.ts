@@ -9,7 +9,7 @@
 // stream went back: Redis restored older data). It is then told it has insufficient state: the
 // client subscribes again and recovers from history (a server-side one reconnects).
 import type { StreamPosition } from '../../engine/engine.js';
-import { throttledFailureLog } from '../../errors.js';
+import { logFailure } from '../../errors.js';
 import type { ChannelSub } from './channel-ops.js';
 import { metaTtlOf } from './publish-history.js';
 import type { NativeContext } from './context.js';
@@ -34,8 +34,6 @@ export class PositionChecker {
   private running = false;
   private closed = false;
   private readonly graceMs: number;
-  /** While the engine is unavailable every read fails: one warning every 5 s. */
-  private readonly logFailed: ReturnType<typeof throttledFailureLog>;
 
   constructor(
     private readonly ctx: NativeContext,
@@ -43,7 +41,6 @@ export class PositionChecker {
   ) {
     // Over before the next check starts.
     this.graceMs = Math.min(delayMs / 2, MAX_GRACE_MS);
-    this.logFailed = throttledFailureLog(ctx.log, 5_000);
   }
 
   /** Starts checking (nothing to do with an engine that delivers every publication it stores). */
@@ -109,7 +106,8 @@ export class PositionChecker {
       top = (await this.ctx.engine.history(channel, { limit: 0, metaTtlMs: opts ? metaTtlOf(opts) : undefined })).position;
     } catch (err) {
       // Checked again next time; a subscription that lost a publication meanwhile is still behind then.
-      this.logFailed(err, { channel }, 'position check failed');
+      // While the engine is unavailable every read fails: logFailure warns once every 5 s.
+      logFailure(this.ctx.log, err, { channel }, 'position check failed');
       return;
     }
     for (const sub of subs) {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { canReadPresence, type ChannelRules } from '../../auth/channels.js';
 import type { NamespaceOptions } from '../../config/schema.js';
 import type { ClientInfo, Engine, JoinLeave } from '../../engine/engine.js';
-import { throttledFailureLog } from '../../errors.js';
+import { logFailure } from '../../errors.js';
 import { clientInfoJson, encodePush, encodeResult } from './codec.js';
 import { Errors, ReplyError } from './codes.js';
 import { channelOptions, channelOrBadRequest, overrideFlag } from './fields.js';
@@ -49,17 +49,13 @@ export function presenceFlags(ns: NamespaceOptions, override: Record<string, unk
 export class PresenceTracker {
   private readonly local = new Map<string, Map<string, ChannelSub>>();
   private timer: NodeJS.Timeout | undefined;
-  /** While the engine is unavailable every channel's update fails: one warning per kind every 5 s. */
-  private readonly logFailed: ReturnType<typeof throttledFailureLog>;
 
   constructor(
     private readonly engine: Engine,
     private readonly ttlMs: number,
     private readonly updateIntervalMs: number,
     private readonly log: Logger,
-  ) {
-    this.logFailed = throttledFailureLog(log, 5_000);
-  }
+  ) {}
 
   /** Adds a subscription's client to its channel's presence; rejects (and forgets it) when the engine fails. */
   async add(sub: ChannelSub): Promise<void> {
@@ -87,7 +83,7 @@ export class PresenceTracker {
 
   /** Logs an engine failure of presence or join/leave: at most once per 5 s while the engine is unavailable. */
   failed(err: unknown, channel: string, msg: string): void {
-    this.logFailed(err, { channel }, msg);
+    logFailure(this.log, err, { channel }, msg);
   }
 
   /** Stops updating (the node is closing). */
