@@ -321,6 +321,8 @@ class HeraldNode implements Herald {
     this.presence.close();
     this.positions.close();
     for (const dialect of this.dialects) await dialect.close?.().catch((err: unknown) => this.log.warn({ err, dialect: dialect.name }, 'dialect close failed'));
+    // Other nodes' `info` stops listing this one now, not when its announcement expires.
+    await this.engine.withdraw(this.apiCtx.node.uid).catch((err: unknown) => this.log.debug({ err: (err as Error).message }, 'node withdraw failed'));
     if (this.ownServer) {
       this.server.closeAllConnections?.();
       await new Promise<void>((resolve) => this.server.close(() => resolve()));

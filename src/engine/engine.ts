@@ -192,6 +192,8 @@ export interface Engine extends PresenceStore {
   announce(info: NodeInfo, ttlMs: number): Promise<void>;
   /** Every live node's last announcement. */
   nodes(): Promise<NodeInfo[]>;
+  /** Forgets a node's announcement at once (it is stopping), instead of when it expires. */
+  withdraw(uid: string): Promise<void>;
   /** Stops the engine and releases its resources. */
   close(): Promise<void>;
 }

@@ -229,6 +229,10 @@ export class MemoryEngine implements Engine {
     return this.self ? [this.self] : [];
   }
 
+  async withdraw(uid: string): Promise<void> {
+    if (this.self?.uid === uid) this.self = undefined;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);

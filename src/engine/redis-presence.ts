@@ -34,6 +34,12 @@ export class RedisPresence implements PresenceStore {
     );
   }
 
+  /** Forgets a node's announcement (it is stopping). */
+  async withdraw(uid: string): Promise<void> {
+    const keys = nodeKeys(this.prefix);
+    await this.run(() => this.cmd.multi().zrem(keys.expiries, uid).hdel(keys.info, uid).exec());
+  }
+
   /** Every live node's last announcement. */
   async nodes(): Promise<NodeInfo[]> {
     const keys = nodeKeys(this.prefix);

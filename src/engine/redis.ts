@@ -338,6 +338,10 @@ export class RedisEngine implements Engine {
     return this.presenceStore.nodes();
   }
 
+  withdraw(uid: string): Promise<void> {
+    return this.presenceStore.withdraw(uid);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -306,6 +306,15 @@ export function engineContract(factory: EngineFactory): void {
       assert.deepEqual((await engine.history(c, { limit: -1 })).publications.map((p) => p.offset), [10, 11, 12, 13, 14]);
     });
 
+    test('a node withdrawn is no longer listed; another node is', async () => {
+      const other = `other-${randomUUID()}`;
+      await engine.announce({ uid: other, name: 'other' }, 60_000);
+      assert.ok((await engine.nodes()).some((n) => n.uid === other));
+      await engine.withdraw(other);
+      assert.ok(!(await engine.nodes()).some((n) => n.uid === other));
+      await engine.withdraw('never-announced'); // nothing to forget: no error
+    });
+
     test("channels named like the engine's own records: `nodes` beside the live nodes, and one an idempotency key could spell", async () => {
       await engine.announce({ uid: node, name: 'contract' }, 60_000);
       const first = await engine.publish('nodes', { data: data('n1'), history: HISTORY });

@@ -87,6 +87,16 @@ describe('nodes over one Redis', () => {
     await apiB.disconnect('victim');
     assert.equal(await gone, 3503);
   });
+
+  test('a node that stops cleanly is no longer listed by info at once, not when its announcement expires', async () => {
+    const c = await spawnHerald({ engine: { type: 'redis' as const, redis: { url: redis.url } }, channel: { namespaces: NAMESPACES } });
+    try {
+      await until(async () => (await apiA.info()).nodes.length === 3, 8000, 'three nodes listed');
+    } finally {
+      await c.kill('SIGTERM');
+    }
+    assert.equal((await apiA.info()).nodes.length, 2);
+  });
 });
 
 describe('a node killed behind a load balancer', () => {
