@@ -6,7 +6,7 @@ import { expireAtMs } from '../auth/tokens.js';
 import type { SessionRegistry } from '../dialects/native/registry.js';
 import { asObject, num, str } from '../dialects/native/fields.js';
 import type { NativeSession } from '../dialects/native/session.js';
-import { feedEmulated } from '../dialects/native/emulation.js';
+import { feedPassedOn } from '../dialects/native/emulation.js';
 import { stringify } from '../dialects/native/codec.js';
 import { Disconnects } from '../dialects/native/codes.js';
 import { parseKeepingPayloads, payloadText } from '../server/json-source.js';
@@ -35,7 +35,7 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
   if (message.method === 'emulation') {
     // Commands of an HTTP streaming or SSE session, sent to another node's `/emulation`.
     if (req.node !== nodeId || typeof req.session !== 'string' || typeof req.data !== 'string') return;
-    feedEmulated(registry, req.session, req.data, true);
+    feedPassedOn(registry, req.session, req.data);
     return;
   }
   const sessions = typeof req.user === 'string' ? registry.find(req.user, str(req.client) || undefined) : [];

@@ -1,6 +1,7 @@
 // HTTP streaming across nodes over one real Redis: a client's stream on node A and its commands
 // posted to node B's `/emulation` (no sticky sessions): B passes them to A through Redis; past the
-// bound on waiting commands, those passed on end the session (3013).
+// bound on waiting commands, those passed on end the session (3013), and those posted to its own node
+// wait their turn.
 import assert from 'node:assert/strict';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -105,17 +106,72 @@ test('commands passed on from another node while too many of the session\'s wait
     assert.equal(await post(x, JSON.stringify({ id: 2, refresh: { token: unsigned } })), 204);
     await until(() => held.length === 1, 3000, 'the JWKS request');
     for (let i = 0; i < 255; i++) assert.equal(await post(x, JSON.stringify({ id: i + 3, presence_stats: { channel: 'c' } })), 204);
-    assert.equal(await post(x, JSON.stringify({ id: 300, presence_stats: { channel: 'c' } })), 429);
+    // On the session's own node a request past the bound is held, not refused (Centrifugo takes them all).
+    let heldStatus: number | undefined;
+    const heldRequest = post(x, JSON.stringify({ id: 300, presence_stats: { channel: 'c' } })).then((status) => (heldStatus = status));
+    await sleep(200);
+    assert.equal(heldStatus, undefined, 'held while the commands before it wait');
     // Node y cannot know: it answers 204 and passes the command on; x ends the session.
     assert.equal(await post(y, JSON.stringify({ id: 301, presence_stats: { channel: 'c' } })), 204);
     const started = Date.now();
     while (!text.endsWith('\n') || !text.includes('"disconnect"')) text = await more();
     assert.ok(Date.now() - started < 4000, 'before the JWKS request times out');
     assert.deepEqual(JSON.parse(text.trim().split('\n').at(-1)!), { push: { disconnect: { code: 3013, reason: 'too many requests' } } });
+    // The held request is answered once the stream has ended.
+    assert.equal(await heldRequest, 204);
   } finally {
     for (const res of held) res.destroy();
     jwks.close();
     await Promise.all([x.close(), y.close()]);
+  }
+});
+
+test("on the session's own node, /emulation requests past the bound are held and taken in order once the session catches up; a pong is taken at once", async () => {
+  // The first command, an RPC, waits on a backend that answers when the test says, so the commands after it wait.
+  const held: ServerResponse[] = [];
+  const backend = createServer((_req, res) => held.push(res));
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  const x = await startNode({
+    client: {
+      allow_anonymous_connect_without_token: true,
+      http_stream: { enabled: true },
+      proxy: { rpc: { endpoint: `http://127.0.0.1:${(backend.address() as AddressInfo).port}/rpc`, timeout: '10s' } },
+      ping_interval: '1s',
+      pong_timeout: '1s',
+    },
+  });
+  try {
+    const { first, more } = await openHttpStream(x.url, JSON.stringify({ id: 1, connect: {} }));
+    const { session, node } = first.connect as { session: string; node: string };
+    const post = (data: string) => fetch(`${x.url}/emulation`, { method: 'POST', body: JSON.stringify({ session, node, data }) }).then((r) => r.status);
+    assert.equal(await post(JSON.stringify({ id: 2, rpc: { method: 'slow', data: {} } })), 204);
+    await until(() => held.length === 1, 3000, 'the RPC request');
+    for (let i = 0; i < 255; i++) assert.equal(await post(JSON.stringify({ id: i + 3, presence_stats: { channel: 'c' } })), 204);
+    const statuses: number[] = [];
+    const later = [300, 301, 302].map((id) => post(JSON.stringify({ id, presence_stats: { channel: 'c' } })).then((s) => statuses.push(s)));
+    // A ping comes (an empty push); its pong is taken at once, however many commands wait, and
+    // the session is not closed for want of it (3012) while they do.
+    let text = '';
+    for (let i = 0; i < 100 && !text.split('\n').includes('{}'); i++) text = await more();
+    assert.equal(await Promise.race([post('{}'), sleep(1000).then(() => 'held')]), 204, 'a pong is taken at once');
+    await sleep(300);
+    assert.deepEqual(statuses, [], 'held');
+    held[0]!.writeHead(200, { 'Content-Type': 'application/json' }).end('{"result":{"data":{"ok":true}}}');
+    await Promise.all(later);
+    assert.deepEqual(statuses, [204, 204, 204]);
+    for (let i = 0; i < 1000 && !text.includes('"id":302') && !text.includes('"disconnect"'); i++) text = await more();
+    const ids = text
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { id?: number }).id)
+      .filter((id) => id !== undefined);
+    assert.ok(!text.includes('"disconnect"'), text.slice(-200));
+    assert.deepEqual(ids.slice(0, 3), [1, 2, 3]);
+    assert.deepEqual(ids.slice(-4), [257, 300, 301, 302], `in the order sent: ${text.slice(-600).replace(/\n/g, " | ")}`);
+  } finally {
+    for (const res of held) res.destroy();
+    backend.close();
+    await x.close();
   }
 });
 

@@ -35,9 +35,14 @@ const SSE_DATA = Buffer.from('data: ');
 const SSE_END = Buffer.from('\n\n');
 const CR = 0x0d;
 
+/** Most `/emulation` requests of one session held, waiting for it to take their commands. */
+const MAX_HELD_REQUESTS = 1024;
+
 /** The connection of an HTTP streaming or SSE session: its response, written to while it lasts. */
 export class StreamSocket implements NativeSocket, MessageStream {
   readyState = 1;
+  /** `/emulation` requests held while the session has too many commands waiting (see feedEmulated). */
+  private held: Array<(taking: boolean) => void> = [];
 
   constructor(
     private readonly res: ServerResponse,
@@ -72,16 +77,40 @@ export class StreamSocket implements NativeSocket, MessageStream {
   terminate(): void {
     this.readyState = 3;
     if (!this.res.writableFinished) this.res.destroy();
+    this.release();
   }
 
   /** Never called: these transports use the protocol's pings. */
   ping(): void {}
 
-  // Nothing to stop reading: while too many of the session's commands wait, `/emulation` refuses
-  // more of them (emulatedFrame).
+  // No socket to stop reading: while too many of the session's commands wait, its `/emulation`
+  // requests are held unanswered instead (whenTaking), which holds back a client that waits for
+  // each answer, as a WebSocket's full TCP window does.
   pause(): void {}
 
-  resume(): void {}
+  /** The session takes commands again: the held requests go on, in the order they came. */
+  resume(): void {
+    this.release();
+  }
+
+  /**
+   * Resolves with true once the session takes commands again, false once the stream has ended;
+   * undefined, at once, when MAX_HELD_REQUESTS are held already.
+   */
+  whenTaking(): Promise<boolean> | undefined {
+    if (this.readyState !== 1) return Promise.resolve(false);
+    if (this.held.length >= MAX_HELD_REQUESTS) return undefined;
+    return new Promise((resolve) => this.held.push(resolve));
+  }
+
+  /** Lets every held request go on: the session takes commands again, or (readyState no longer 1) the stream ended. */
+  release(): void {
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    const taking = this.readyState === 1;
+    for (const go of held) go(taking);
+  }
 }
 
 function withoutCR(message: Buffer): Buffer {
@@ -89,20 +118,32 @@ function withoutCR(message: Buffer): Buffer {
 }
 
 /**
- * Hands the commands of an `/emulation` request to this node's session; the HTTP status to answer:
- * 204 (also when the session is gone: its stream has ended), or 429 while too many of its requests
- * wait already. Commands passed on from another node, which answered 204 for them, cannot be refused
- * that way: past the bound the session ends with 3013 (too many requests), and the client reconnects
- * and recovers instead of waiting for replies that would never come.
+ * Hands the commands of an `/emulation` request that reached the session's own node to it; resolves
+ * with the HTTP status to answer: 204 (also when the session is gone: its stream has ended). While
+ * too many of the session's commands wait, the request is held until it takes them again (as
+ * Centrifugo takes every request, the client's pongs among them); 429 only past MAX_HELD_REQUESTS held.
  */
-export function feedEmulated(registry: SessionRegistry<NativeSession>, session: string, data: string, passedOn = false): number {
+export async function emulateHere(registry: SessionRegistry<NativeSession>, session: string, data: string): Promise<number> {
+  for (;;) {
+    const target = registry.emulatedSession(session);
+    if (!target || target.closed) return 204;
+    if (target.emulatedFrame(data)) return 204;
+    const taking = target.whenTakingEmulated();
+    if (taking === undefined) return 429;
+    if (!(await taking)) return 204; // the stream ended meanwhile
+  }
+}
+
+/**
+ * Hands commands another node passed on (having answered 204 for them) to this node's session. They
+ * cannot be held back: past the bound the session ends with 3013 (too many requests), and the client
+ * reconnects and recovers instead of waiting for replies that would never come.
+ */
+export function feedPassedOn(registry: SessionRegistry<NativeSession>, session: string, data: string): void {
   const target = registry.emulatedSession(session);
-  if (!target || target.closed) return 204;
-  if (target.emulatedFrame(data)) return 204;
-  if (!passedOn) return 429;
+  if (!target || target.closed || target.emulatedFrame(data)) return;
   target.ctx.log.warn({ client: target.id }, 'emulation commands from another node while too many of the session\'s wait: disconnected (3013)');
   target.close(Disconnects.tooManyRequests);
-  return 204;
 }
 
 /**
@@ -196,6 +237,7 @@ export class NativeEmulationEndpoints {
     res.on('close', () => {
       socket.readyState = 3;
       session.cleanup();
+      socket.release();
     });
     session.onFrame(connect);
   }
@@ -213,7 +255,9 @@ export class NativeEmulationEndpoints {
       return void plain(res, 400, cors, 'expected {"session": string, "node": string, "data": string}\n');
     }
     if (node === this.ctx.nodeId) {
-      res.writeHead(feedEmulated(this.ctx.registry, session, data), cors).end();
+      void emulateHere(this.ctx.registry, session, data).then((status) => {
+        if (!res.destroyed) res.writeHead(status, cors).end();
+      });
       return;
     }
     this.forward(session, node, data).then(

@@ -304,11 +304,19 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
     );
   }
 
-  /** The commands of an `/emulation` request; false (refused) while too many of its commands wait. */
+  /**
+   * The commands of an `/emulation` request; false (not taken) while too many of its commands wait.
+   * A pong is always taken: it waits for nothing.
+   */
   emulatedFrame(data: string): boolean {
-    if (this.inbound?.full) return false;
+    if (this.inbound?.full && data !== '{}') return false;
     this.onFrame(Buffer.from(data, 'utf8'));
     return true;
+  }
+
+  /** Resolves once `emulatedFrame` takes commands again (see emulation.ts emulateHere); undefined past its bound. */
+  whenTakingEmulated(): Promise<boolean> | undefined {
+    return this.ws.whenTaking ? this.ws.whenTaking() : Promise.resolve(false);
   }
 
   private async processFrame(commands: Command[]): Promise<void> {

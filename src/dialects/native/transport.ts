@@ -28,4 +28,9 @@ export interface NativeSocket extends OutboxSocket, Pausable {
   terminate(): void;
   /** Sends a WebSocket ping frame (`cf_ws_frame_ping_pong` only). */
   ping(): void;
+  /**
+   * HTTP streaming and SSE: resolves with true once the session takes `/emulation` commands again,
+   * false once its stream has ended; undefined when too many requests are held already.
+   */
+  whenTaking?(): Promise<boolean> | undefined;
 }
