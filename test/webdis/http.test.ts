@@ -133,6 +133,9 @@ test('POST / with the command as the body; PUT with the body as the last argumen
   const big = Buffer.alloc(256 * 1024, 'x');
   assert.equal((await http(node.webdisPort, 'PUT', '/SET/bigkey', { body: big })).text, '{"SET":[true,"OK"]}');
   assert.deepEqual((await get('/GET/bigkey.bin')).body, big);
+  // An empty body adds no argument, as in Webdis: PING is PING, SET without a value an arity error.
+  assert.equal((await http(node.webdisPort, 'PUT', '/PING', { body: '' })).text, '{"PING":[true,"PONG"]}');
+  assert.match((await http(node.webdisPort, 'PUT', '/SET/emptykey', { body: '' })).text, /wrong number of arguments/);
   const oneK = 'y'.repeat(1024);
   await http(node.webdisPort, 'PUT', '/SET/kkey', { body: oneK });
   assert.equal((await get('/GET/kkey')).text, JSON.stringify({ GET: oneK }));

@@ -74,7 +74,9 @@ export function nameTooLong(verb: string, args: readonly Buffer[]): RespValue | 
 export async function runCommand(ctx: CommandContext, args: readonly Buffer[], allowed: Permissions, db?: number): Promise<Outcome> {
   const verb = verbOf(args);
   if (!allowed(verb) || namesReserved(ctx.reserved, verb, args)) return { kind: 'forbidden' };
-  if (verb === 'PING') {
+  // PING goes to Redis, as Webdis sends it, so that it tells whether Redis answers (a health check
+  // gets 503 while it does not); with the memory engine there is no Redis, and Herald answers.
+  if (verb === 'PING' && !ctx.forwarder) {
     if (args.length === 1) return reply(status('PONG'));
     if (args.length === 2) return reply(bulk(args[1]!));
     return reply(arityError(verb));

@@ -67,7 +67,8 @@ export class WebdisHttp {
       }
       if (!body) return send(res, 413, { Connection: 'Close' });
       if (method === 'PUT') {
-        command = parseCommandPath(path.slice(1), options, body);
+        // An empty body adds no argument (Webdis: `if(body && body_len)`).
+        command = parseCommandPath(path.slice(1), options, body.length > 0 ? body : undefined);
       } else {
         const text = body.toString('latin1');
         const end = text.indexOf('?');
