@@ -10,8 +10,8 @@ import { test } from 'node:test';
 import { Centrifuge } from 'centrifuge';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { HeraldApi, HeraldError, loadConfig } from '../../src/index.js';
-import { once, until } from '../helpers/herald.js';
+import { HeraldApi, loadConfig } from '../../src/index.js';
+import { configError, once, until } from '../helpers/herald.js';
 import { freePort, RedisProcess } from '../helpers/redis.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -23,16 +23,7 @@ function configFile(content: unknown): string {
   return file;
 }
 
-function configError(values: Record<string, unknown>, env?: NodeJS.ProcessEnv): string {
-  try {
-    loadConfig({ values, env });
-  } catch (err) {
-    assert.ok(err instanceof HeraldError);
-    assert.equal(err.code, 'HERALD_ERR_CONFIG');
-    return err.message;
-  }
-  assert.fail('expected a configuration error');
-}
+const valuesError = (values: Record<string, unknown>) => configError(() => loadConfig({ values: values as never }));
 
 test("Centrifugo v6's http_server, log, prometheus and engine.redis keys are read as Herald's", () => {
   const c = loadConfig({
@@ -95,17 +86,17 @@ test("Centrifugo names Herald has no setting for, or given beside Herald's own, 
     [{ http_stream: { enabled: true }, client: { http_stream: { enabled: false } } }, /http_stream\.enabled: Herald's client\.http_stream\.enabled is set too/],
     [{ admin: { enabled: true } }, /\(top level\): unknown key\(s\) "admin"/],
   ];
-  for (const [values, expected] of cases) assert.match(configError(values), expected, JSON.stringify(values));
+  for (const [values, expected] of cases) assert.match(valuesError(values), expected, JSON.stringify(values));
   // Every problem of a source at once, not the first alone.
-  const both = configError({ http_server: { tls: {} }, log: { file: 'x' } });
+  const both = valuesError({ http_server: { tls: {} }, log: { file: 'x' } });
   assert.match(both, /http_server\.tls/);
   assert.match(both, /log\.file/);
 });
 
 test('a bad value under a Centrifugo name is named as written; the environment still wins over the file', () => {
-  assert.match(configError({ http_server: { port: 'eighty' } }), /http_server\.port \(Herald's port\): .*expected number/);
-  assert.match(configError({ log: { level: 'loud' } }), /log\.level \(Herald's log_level\): /);
-  assert.match(configError({ engine: { type: 'redis', redis: { address: 'not an address' } } }), /engine\.redis\.address \(Herald's engine\.redis\.url\): must start with redis:\/\//);
+  assert.match(valuesError({ http_server: { port: 'eighty' } }), /http_server\.port \(Herald's port\): .*expected number/);
+  assert.match(valuesError({ log: { level: 'loud' } }), /log\.level \(Herald's log_level\): /);
+  assert.match(valuesError({ engine: { type: 'redis', redis: { address: 'not an address' } } }), /engine\.redis\.address \(Herald's engine\.redis\.url\): must start with redis:\/\//);
   const file = configFile({ http_server: { port: 9100 } });
   assert.equal(loadConfig({ file, env: { HERALD_PORT: '9200' } }).port, 9200);
   // Set again by the environment, the key is Herald's: the message names it so.

@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { listeningUrl } from '../../src/server/listen.js';
 import { configKeyPaths, envName } from '../../src/config/load.js';
 import { createHerald, HeraldError, loadConfig } from '../../src/index.js';
-import { until } from '../helpers/herald.js';
+import { configError, until } from '../helpers/herald.js';
 import { freePort } from '../helpers/redis.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -20,17 +20,6 @@ function tmpFile(name: string, content: string): string {
   const file = join(dir, name);
   writeFileSync(file, content);
   return file;
-}
-
-function configError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof HeraldError);
-    assert.equal(err.code, 'HERALD_ERR_CONFIG');
-    return err.message;
-  }
-  assert.fail('expected a configuration error');
 }
 
 test('defaults are safe: nothing open', () => {

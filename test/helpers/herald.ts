@@ -5,7 +5,8 @@ import { EventSource } from 'eventsource';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
-import { createHerald, HeraldApi, loadConfig, type Herald, type HeraldConfigInput } from '../../src/index.js';
+import assert from 'node:assert/strict';
+import { createHerald, HeraldApi, HeraldError, loadConfig, type Herald, type HeraldConfigInput } from '../../src/index.js';
 
 /** The HMAC secret test nodes use. */
 export const SECRET = 'test-secret-0123456789';
@@ -162,4 +163,16 @@ export function withHeaders(headers: Record<string, string>): typeof WebSocket {
 export async function refusedCount(node: TestNode, dialect: string, limit: string): Promise<number> {
   const text = await (await fetch(`${node.url}/metrics`)).text();
   return Number(new RegExp(`^herald_connections_refused_total\\{dialect="${dialect}",limit="${limit}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+}
+
+/** The message of the configuration error `fn` throws (the test fails if it throws none, or another error). */
+export function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof HeraldError);
+    assert.equal(err.code, 'HERALD_ERR_CONFIG');
+    return err.message;
+  }
+  assert.fail('expected a configuration error');
 }

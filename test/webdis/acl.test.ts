@@ -3,7 +3,8 @@
 // matching, and later rules overriding earlier ones; and the config checks of webdis.*.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { HeraldError, loadConfig } from '../../src/index.js';
+import { loadConfig } from '../../src/index.js';
+import { configError } from '../helpers/herald.js';
 import { Acl } from '../../src/dialects/webdis/acl.js';
 import { http, httpStatus, startWebdis, WdClient, type WebdisNode } from './helpers.js';
 
@@ -118,26 +119,18 @@ test('rules: CIDR v4 and v6, whole-name matching, "*" in disabled, disabled wins
   assert.equal(acl.permissions(undefined, 'Basic !!!')('PING'), true, 'a garbled header is no credentials');
 });
 
-function configError(values: Record<string, unknown>): string {
-  try {
-    loadConfig({ values: values as never });
-  } catch (err) {
-    assert.ok(err instanceof HeraldError);
-    return err.message;
-  }
-  assert.fail('expected a configuration error');
-}
+const valuesError = (values: Record<string, unknown>) => configError(() => loadConfig({ values: values as never }));
 
 test('webdis config: off by default; bad ACL entries and settings are named', () => {
   const c = loadConfig();
   assert.equal(c.webdis.enabled, false);
   assert.equal(c.webdis.port, 7379);
   assert.deepEqual(c.webdis.acl, []);
-  assert.match(configError({ webdis: { acl: [{ ip: '10.0.0.0/33' }] } }), /webdis\.acl\.0\.ip: bad prefix length/);
-  assert.match(configError({ webdis: { acl: [{ ip: 'localhost' }] } }), /webdis\.acl\.0\.ip: expected an IP address or CIDR/);
-  assert.match(configError({ webdis: { acl: [{ http_basic_auth: 'nocolon' }] } }), /webdis\.acl\.0\.http_basic_auth: expected "user:password"/);
-  assert.match(configError({ webdis: { acl: [{ enable: ['GET'] }] } }), /webdis\.acl\.0: unknown key\(s\) "enable"/);
-  assert.match(configError({ webdis: { enabled: true, listen: false } }), /webdis\.path_prefix: set a path prefix/);
-  assert.match(configError({ webdis: { path_prefix: 'webdis/' } }), /webdis\.path_prefix/);
-  assert.match(configError({ webdis: { port: 70000 } }), /webdis\.port/);
+  assert.match(valuesError({ webdis: { acl: [{ ip: '10.0.0.0/33' }] } }), /webdis\.acl\.0\.ip: bad prefix length/);
+  assert.match(valuesError({ webdis: { acl: [{ ip: 'localhost' }] } }), /webdis\.acl\.0\.ip: expected an IP address or CIDR/);
+  assert.match(valuesError({ webdis: { acl: [{ http_basic_auth: 'nocolon' }] } }), /webdis\.acl\.0\.http_basic_auth: expected "user:password"/);
+  assert.match(valuesError({ webdis: { acl: [{ enable: ['GET'] }] } }), /webdis\.acl\.0: unknown key\(s\) "enable"/);
+  assert.match(valuesError({ webdis: { enabled: true, listen: false } }), /webdis\.path_prefix: set a path prefix/);
+  assert.match(valuesError({ webdis: { path_prefix: 'webdis/' } }), /webdis\.path_prefix/);
+  assert.match(valuesError({ webdis: { port: 70000 } }), /webdis\.port/);
 });
