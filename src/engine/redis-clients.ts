@@ -44,6 +44,13 @@ export function createClients(options: RedisWhere): { cmd: Redis | Cluster; sub:
         ...clusterOpts,
         redisOptions: { ...clusterOpts.redisOptions, autoResubscribe: false },
         shardedSubscribers: options.shardedPubsub,
+        // A (S)SUBSCRIBE whose connection is closed (its master is down) or answered CLUSTERDOWN
+        // fails at once. ioredis's default retries it every 100 ms up to maxRedirections (16) times:
+        // about 2 s per channel before "Too many Cluster redirections", and a native client's
+        // subscribes are answered one after another, so its fifth channel waited 10 s and the SDK
+        // (5 s command timeout) closed the whole connection. The client retries with its backoff.
+        retryDelayOnFailover: 0,
+        retryDelayOnClusterDown: 0,
       }),
     };
   }
