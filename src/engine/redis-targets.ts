@@ -28,8 +28,21 @@ export interface Pending {
   readonly waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
 }
 
-/** How long a SUBSCRIBE or UNSUBSCRIBE may wait for Redis's answer. */
-export const SUBSCRIBE_TIMEOUT_MS = 5_000;
+/**
+ * How long a SUBSCRIBE or UNSUBSCRIBE may wait for Redis's answer. Well under the SDKs' command
+ * timeout (centrifuge-js: 5 s), which closes the whole connection, not only the subscription: a
+ * subscribe Redis does not take is answered error 100 (temporary) in time for the client to retry it.
+ */
+export const SUBSCRIBE_TIMEOUT_MS = 2_000;
+
+/**
+ * How long a pub/sub connection that left an (UN)SUBSCRIBE unanswered for SUBSCRIBE_TIMEOUT_MS is
+ * taken as not answering (unless it answers meanwhile): subscribes that would go through it fail at
+ * once instead of each waiting out the timeout. A native client's commands are answered in order, so
+ * with several channels on a stopped Redis, waiting out the timeout for each would answer the last
+ * one past the SDK's timeout. Once it is over, the next subscribe tries the connection again.
+ */
+export const SILENT_MS = 3_000;
 
 /** A (un)subscribe's answer, or a rejection once SUBSCRIBE_TIMEOUT_MS have passed without one. */
 export function withTimeout<T>(p: Promise<T>): Promise<T> {

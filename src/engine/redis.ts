@@ -28,7 +28,7 @@ import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
 import { RedisPresence } from './redis-presence.js';
 import { createClients, redactUrl, type RedisWhere } from './redis-clients.js';
-import { withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
+import { SILENT_MS, withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
 
 /** Options of the Redis engine. */
@@ -59,6 +59,12 @@ export class RedisEngine implements Engine {
   /** The cluster topology the held subscriptions were last checked against (see topologyStamp). */
   private checkedStamp: unknown[] | undefined;
   private pendingSubscribe = new Map<Target, Pending>();
+  /**
+   * Pub/sub connections (the Redis client, or a cluster's subscriber connection) that left an
+   * (UN)SUBSCRIBE unanswered past its timeout, with when: not answering, for SILENT_MS or until they
+   * answer it (see flushSubscribes).
+   */
+  private silent = new WeakMap<object, number>();
   /** The plain Redis channel nodes send control messages on. */
   private readonly controlName: string;
   /** The one this node alone is sent control messages on (set at start, when the handler names the node). */
@@ -181,20 +187,29 @@ export class RedisEngine implements Engine {
     const targets = [...this.pendingUnsubscribe].filter((t) => !this.wanted[t.mode].has(t.name));
     this.pendingUnsubscribe.clear();
     if (targets.length === 0 || this.sub.status !== 'ready') return;
-    const names = (mode: Mode) => targets.filter((t) => t.mode === mode).map((t) => t.name);
-    try {
-      const shard = names('shard');
-      const plain = names('plain');
-      const pattern = names('pattern');
-      await withTimeout(
-        Promise.all([
-          ...shard.map((n) => (this.sub as Cluster).sunsubscribe(n)),
-          plain.length ? this.sub.unsubscribe(...plain) : undefined,
-          pattern.length ? this.sub.punsubscribe(...pattern) : undefined,
-        ]),
+    const of = (mode: Mode) => targets.filter((t) => t.mode === mode);
+    // Each call with the connection it went through, and whether it was answered.
+    const calls: Array<{ on: object | undefined; answer: Promise<unknown>; answered: boolean }> = [];
+    const call = (first: Target, answer: Promise<unknown>) => {
+      const c = { on: this.pubsubConnection(first), answer, answered: false };
+      answer.then(
+        () => (c.answered = true),
+        () => (c.answered = true),
       );
+      calls.push(c);
+    };
+    try {
+      for (const t of of('shard')) call(t, (this.sub as Cluster).sunsubscribe(t.name));
+      const plain = of('plain');
+      if (plain.length) call(plain[0]!, this.sub.unsubscribe(...plain.map((t) => t.name)));
+      const pattern = of('pattern');
+      if (pattern.length) call(pattern[0]!, this.sub.punsubscribe(...pattern.map((t) => t.name)));
+      await withTimeout(Promise.all(calls.map((c) => c.answer)));
     } catch (err) {
       this.options.log.warn({ err: (err as Error).message, channels: targets.length }, 'redis unsubscribe failed');
+      // A connection that left an UNSUBSCRIBE unanswered is not answering: subscribes that would go
+      // through it fail at once for a while (see flushSubscribes), not after the timeout each.
+      if (/timed out/.test((err as Error).message)) for (const c of calls) if (c.on && !c.answered) this.noteSilent(c.on, c.answer);
     }
     // A channel wanted again while its UNSUBSCRIBE was on its way may have been subscribed before
     // Redis ran it: in a cluster, ioredis queues commands per connection, and after a failover a
@@ -406,7 +421,7 @@ export class RedisEngine implements Engine {
       if (!(this.sub instanceof Cluster)) return;
       for (const item of items) sentOn.set(item.target, servingConnection(this.sub, item.target.slot));
     };
-    const settle = (items: Pending[], err?: Error) => {
+    const settle = (items: Pending[], err?: Error, sent = true) => {
       for (const { target, waiters } of items) {
         // Only while still wanted: a channel left meanwhile (and maybe wanted again, as a new target) is not this one.
         const current = this.wanted[target.mode].get(target.name) === target;
@@ -415,19 +430,34 @@ export class RedisEngine implements Engine {
           // Redis may hold the channel anyway: a timed-out SUBSCRIBE that it runs later, or a repeated
           // one for a channel it already held. Unsubscribing (sent after it, so run after it) leaves
           // no subscription without a record here, whose messages Redis would send for nothing.
-          void this.unsubscribeLater(target);
+          // One never sent has nothing to take back (unless Redis held it already).
+          if (sent || target.held) void this.unsubscribeLater(target);
         } else if (!err && current) this.hold(target, sentOn.get(target));
         for (const w of waiters) (err ? w.reject(err) : w.resolve());
       }
     };
-    const fail = (items: Pending[], err: unknown) =>
-      settle(items, new HeraldError('HERALD_ERR_ENGINE', `redis subscribe failed: ${(err as Error).message}`));
-    if (this.sub.status !== 'ready') return fail(batch, new Error('redis pub/sub connection is not ready'));
+    const fail = (items: Pending[], err: unknown, sent = true) =>
+      settle(items, new HeraldError('HERALD_ERR_ENGINE', `redis subscribe failed: ${(err as Error).message}`), sent);
+    if (this.sub.status !== 'ready') return fail(batch, new Error('redis pub/sub connection is not ready'), false);
     const run = (items: Pending[], op: () => Promise<unknown>) => {
       if (!items.length) return;
-      const sent = withTimeout(op());
+      // The items of one call go through one connection. One that left an (UN)SUBSCRIBE unanswered
+      // lately is not sent more: they fail at once (error 100, the client retries with its backoff)
+      // rather than each waiting out the timeout behind a stopped Redis or cluster master.
+      const before = this.pubsubConnection(items[0]!.target);
+      const since = before && this.silent.get(before);
+      if (since !== undefined && Date.now() - since < SILENT_MS) return fail(items, new Error('redis is not answering'), false);
+      const answer = op();
+      const sent = withTimeout(answer);
       noteConnection(items);
-      sent.then(() => settle(items), (err) => fail(items, err));
+      const on = this.sub instanceof Cluster ? sentOn.get(items[0]!.target) : this.sub;
+      sent.then(
+        () => settle(items),
+        (err) => {
+          if (on && /timed out/.test((err as Error).message)) this.noteSilent(on, answer);
+          fail(items, err);
+        },
+      );
     };
     const of = (mode: Mode) => batch.filter((p) => p.target.mode === mode);
     // SSUBSCRIBE takes channels of one slot at a time: one call per channel, sent together.
@@ -438,6 +468,26 @@ export class RedisEngine implements Engine {
     }
   }
 
+  /**
+   * The connection a target's subscribe goes through: the Redis client, or in a cluster the plain or
+   * sharded subscriber connection serving it (undefined when ioredis does not show it).
+   */
+  private pubsubConnection(target: Target): object | undefined {
+    return this.sub instanceof Cluster ? servingConnection(this.sub, target.slot) : this.sub;
+  }
+
+  /** A connection left an (UN)SUBSCRIBE unanswered past its timeout: not answering until it answers it (or for SILENT_MS). */
+  private noteSilent(conn: object, answer: Promise<unknown>): void {
+    const at = Date.now();
+    this.silent.set(conn, at);
+    answer.then(
+      () => {
+        if (this.silent.get(conn) === at) this.silent.delete(conn);
+      },
+      () => undefined,
+    );
+  }
+
   /** SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE (channels of one slot), as the mode says. */
   private sendSubscribe(mode: Mode, names: string[]): Promise<unknown> {
     if (mode === 'shard') return (this.sub as Cluster).ssubscribe(...names);
@@ -445,6 +495,7 @@ export class RedisEngine implements Engine {
   }
 
   private onSubscriberReady(): void {
+    this.silent = new WeakMap(); // a new connection (a single Redis's client keeps its object across reconnects)
     const control = this.nodeControlName ? [this.controlName, this.nodeControlName] : [this.controlName];
     this.sub.subscribe(...control).catch((err: Error) => this.options.log.warn({ err: err.message }, 'redis control subscribe failed'));
     this.subscriberWasReady = true;

@@ -36,7 +36,7 @@ test("the Redis engine's own names are reserved: its prefix followed by '{' or '
 });
 
 test('a SUBSCRIBE that times out while Redis is paused leaves Redis without the subscription once it runs', async () => {
-  // Redis answers nobody for 6.5 s: the engine gives up on the SUBSCRIBE after 5 s and tells the
+  // Redis answers nobody for 6.5 s: the engine gives up on the SUBSCRIBE after 2 s and tells the
   // subscriber so. Redis runs the SUBSCRIBE when the pause ends; the engine's UNSUBSCRIBE, sent after
   // it, must run after it, or Redis would go on sending the channel's messages for nothing.
   const engine = engineOn('paused', { commandTimeoutMs: 10_000 }); // longer than the pause: the subscribe's own timeout is what fails

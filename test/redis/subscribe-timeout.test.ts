@@ -1,14 +1,14 @@
-// While the cluster master owning a channel's slot cannot take a subscribe, every native subscribe
-// is answered error 100 (temporary) well within centrifuge-js's 5 s command timeout, which would
-// otherwise close the whole connection. A native client's commands are answered in order, so a
-// subscribe that waits for Redis holds back the client's next ones: each must be answered fast.
+// While Redis (or the cluster master owning a channel's slot) cannot take a subscribe, every native
+// subscribe is answered error 100 (temporary) well within centrifuge-js's 5 s command timeout, which
+// would otherwise close the whole connection. A native client's commands are answered in order, so
+// a subscribe that waits for Redis holds back the client's next ones: each must be answered fast.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { slotOf } from '../../src/engine/redis-cluster-conns.js';
 import { sign, startNode, until } from '../helpers/herald.js';
 import { RawClient, type Msg } from '../helpers/raw.js';
-import { RedisCluster } from '../helpers/redis.js';
+import { RedisCluster, RedisProcess } from '../helpers/redis.js';
 
 /** What the SDK waits for a reply before it closes the connection, less a margin. */
 const PROMPT_MS = 2_500;
@@ -23,6 +23,57 @@ async function timedSubscribe(c: RawClient, channel: string): Promise<{ channel:
   const reply = await c.reply(id, 15_000);
   return { channel, ms: Date.now() - start, reply };
 }
+
+test('Redis stopped (SIGSTOP): a channel left and subscribed again, and others, sent together, are each answered error 100 within 2.5 s; the connection stays; Redis keeps nothing they left', async () => {
+  const redis = await RedisProcess.start();
+  const node = await startNode({ engine: { type: 'redis', redis: { url: redis.url } }, channel: { namespaces: NAMESPACES } });
+  const admin = redis.client();
+  const c = await RawClient.open(node.wsUrl);
+  let paused = false;
+  try {
+    await c.connect({ token: await sign({ sub: 'u' }) });
+    assert.ok((await c.call('subscribe', { channel: 'feed:s0' })).subscribe, 'feed:s0 subscribed');
+    redis.pause();
+    paused = true;
+    // In one frame, as centrifuge-js sends what it has queued. They are handled in order: feed:s0's
+    // subscribe waits for its UNSUBSCRIBE (which Redis does not answer), the others for it.
+    const channels = ['feed:s0', 'feed:s1', 'feed:s2', 'feed:s3', 'feed:s4'];
+    const sent = Date.now();
+    const leave = c.id();
+    const ids = channels.map(() => c.id());
+    c.send({ id: leave, unsubscribe: { channel: 'feed:s0' } }, ...channels.map((channel, i) => ({ id: ids[i]!, subscribe: { channel } })));
+    const replies = await Promise.all(ids.map(async (id, i) => ({ channel: channels[i]!, reply: await c.reply(id, 15_000), ms: Date.now() - sent })));
+    const told = replies.map((r) => `${r.channel} ${r.ms} ms ${JSON.stringify(r.reply.error ?? 'ok')}`).join(', ');
+    assert.equal((await c.reply(leave)).error, undefined, 'the unsubscribe is answered');
+    for (const { channel, reply, ms } of replies) {
+      assert.equal(reply.error?.code, 100, `${channel}: error 100 (${told})`);
+      assert.equal(reply.error?.temporary, true, `${channel}: temporary`);
+      assert.ok(ms <= PROMPT_MS, `${channel} answered within ${PROMPT_MS} ms: ${told}`);
+    }
+    assert.equal(c.closeInfo, undefined, 'the connection stays');
+    redis.resume();
+    paused = false;
+    // Once Redis answers again, the client's retry subscribes.
+    await until(async () => (await timedSubscribe(c, 'feed:s1')).reply.subscribe !== undefined, 10_000, 'a subscribe after Redis resumed');
+    await node.api.publish('feed:s1', { after: true });
+    await c.waitFor((m) => m.push?.channel === 'feed:s1' && m.push.pub !== undefined, 3000, 'a publication on feed:s1');
+    // The UNSUBSCRIBE Redis ran when it resumed took feed:s0 away; the subscribes it never got left nothing.
+    await until(
+      async () => {
+        const held = ((await admin.call('PUBSUB', 'CHANNELS', 'herald{feed:*')) as string[]).sort();
+        return JSON.stringify(held) === JSON.stringify(['herald{feed:s1}.p']);
+      },
+      5000,
+      'Redis to hold feed:s1 alone',
+    );
+  } finally {
+    if (paused) redis.resume();
+    c.close();
+    admin.disconnect();
+    await node.close();
+    await redis.stop();
+  }
+});
 
 test('Redis Cluster master killed (no replica): its channels, resubscribed at once, are each answered error 100 within 2.5 s; a channel on another master keeps its publications and the connection stays', async () => {
   const cluster = await RedisCluster.start(3);
