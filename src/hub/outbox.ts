@@ -221,16 +221,16 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
   protected abstract onOverflow(): void;
 
   /**
-   * Queues a message for the next flush; false when the connection is over its limit or closed. The
-   * limit is on a client that does not keep up: bytes written to it before are still unsent, and with
-   * what waits they pass `maxBytes`. While its socket has sent everything, what arrives is taken
-   * whatever its size: one message larger than the limit, or a burst in one turn, goes out in the
-   * next flush, and the client is cut off only if it then falls behind.
+   * Queues a message for the next flush; false when the connection is over its limit or closed: what
+   * waits here and what its socket has not sent would pass `maxBytes`. A message is always taken
+   * when nothing waits and the socket has sent everything, so one larger than the limit still goes
+   * out to a client that keeps up; the next one past the limit cuts the client off if that one is
+   * still unsent.
    */
   push(bytes: Buffer, binary = false): boolean {
     if (this.dead) return false;
     const limit = this.maxBytes - this.queuedBytes - bytes.length;
-    if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit && this.unsent > 0) {
+    if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit && (this.count > 0 || this.unsent > 0)) {
       this.kill();
       this.onOverflow();
       return false;

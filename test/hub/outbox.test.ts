@@ -128,7 +128,7 @@ test('a message written is no longer held by the outbox, nor its frame by the pa
   }
 });
 
-test('the limit is on a client that falls behind: one that has sent everything takes a message past the limit, and a burst; one that stops reading is cut off', async () => {
+test('a message larger than the limit goes out to a client that has sent everything; a burst past the limit, or a client that stops reading, is cut off', async () => {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
@@ -148,9 +148,9 @@ test('the limit is on a client that falls behind: one that has sent everything t
     // One message four times the limit: taken and sent whole.
     assert.equal(outbox.push(Buffer.alloc(4 * limit, 0x61)), true);
     await arrived(4 * limit);
-    // A burst of eight messages of half the limit, queued in one turn: taken, all sent.
-    for (let i = 0; i < 8; i++) assert.equal(outbox.push(Buffer.alloc(limit / 2, 0x62)), true);
-    await arrived(8 * limit);
+    // Again, once it was sent.
+    assert.equal(outbox.push(Buffer.alloc(2 * limit, 0x62)), true);
+    await arrived(6 * limit);
     assert.equal(overflows, 0);
 
     // The client stops reading: once what was written stays unsent and more waits, it is cut off.
@@ -163,6 +163,27 @@ test('the limit is on a client that falls behind: one that has sent everything t
     }
     assert.equal(overflows, 1, `cut off after ${pushed} messages`);
     assert.equal(outbox.push(Buffer.from('more')), false);
+  } finally {
+    client.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  }
+});
+
+test('a burst past the limit in one turn cuts the client off, even one that has sent everything: what waits stays bounded', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
+  const ws = await serverSide;
+  let overflows = 0;
+  const limit = 64 * 1024;
+  const outbox = new Outbox(ws, { maxBytes: limit, separator: null, onOverflow: () => overflows++ });
+  try {
+    let taken = 0;
+    for (let i = 0; i < 8 && outbox.push(Buffer.alloc(limit / 4, 0x64)); i++) taken++;
+    assert.equal(taken, 4, 'four quarters of the limit fit; the fifth passes it');
+    assert.equal(overflows, 1);
   } finally {
     client.terminate();
     await new Promise<void>((r) => wss.close(() => r()));

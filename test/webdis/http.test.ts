@@ -210,6 +210,20 @@ test('comet: GET /SUBSCRIBE/chan streams the confirmation then each message, one
   }
 });
 
+test('comet: a message larger than webdis.queue_max_size still goes to a reader with nothing else waiting', async () => {
+  const n = await startWebdis({ webdis: { queue_max_size: 16 * 1024 } });
+  try {
+    const c = await comet(n.webdisPort, '/SUBSCRIBE/bigcomet');
+    await until(() => c.chunks.length === 1, 'the confirmation');
+    const big = 'b'.repeat(64 * 1024);
+    assert.equal((await http(n.webdisPort, 'PUT', '/PUBLISH/bigcomet', { body: big })).text, '{"PUBLISH":1}');
+    await until(() => c.chunks.join('').includes(`"${big}"`), 'the large message');
+    c.close();
+  } finally {
+    await n.close();
+  }
+});
+
 test('comet: PSUBSCRIBE, JSONP chunks, and .raw; chunk framing on the wire', async () => {
   const p = await comet(node.webdisPort, '/PSUBSCRIBE/pc*?jsonp=onMsg');
   await until(() => p.chunks.length === 1, 'the confirmation');

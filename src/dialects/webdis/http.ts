@@ -156,9 +156,12 @@ export class WebdisHttp {
         write: (bytes) => {
           if (res.destroyed) return;
           start();
+          // A reader that does not keep up is cut off rather than buffered without bound; as on a
+          // WebSocket (the outbox), a message larger than the limit still goes to one that has sent
+          // everything before it.
+          const behind = res.writableLength > 0;
           res.write(callback ? jsonp(callback, bytes.toString('utf8')) : bytes);
-          // A reader that does not keep up is cut off rather than buffered without bound.
-          if (res.writableLength > max) res.destroy();
+          if (behind && res.writableLength > max) res.destroy();
         },
         overflow: () => res.destroy(),
       },
