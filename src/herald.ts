@@ -316,17 +316,19 @@ class HeraldNode implements Herald {
   async close(): Promise<void> {
     this.log.info({ connections: this.connectionCount() }, 'herald stopping');
     if (this.announceTimer) clearTimeout(this.announceTimer);
+    // Other nodes' `info` stops listing this one now, not when its announcement expires; sent first,
+    // while the rest closes, and not waited for past a moment (Redis may be what is failing).
+    const withdrawn = this.engine.withdraw(this.apiCtx.node.uid).catch((err: unknown) => this.log.debug({ err: (err as Error).message }, 'node withdraw failed'));
     this.demo?.stop();
     this.native.shutdown();
     this.presence.close();
     this.positions.close();
     for (const dialect of this.dialects) await dialect.close?.().catch((err: unknown) => this.log.warn({ err, dialect: dialect.name }, 'dialect close failed'));
-    // Other nodes' `info` stops listing this one now, not when its announcement expires.
-    await this.engine.withdraw(this.apiCtx.node.uid).catch((err: unknown) => this.log.debug({ err: (err as Error).message }, 'node withdraw failed'));
     if (this.ownServer) {
       this.server.closeAllConnections?.();
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
     }
+    await Promise.race([withdrawn, new Promise((resolve) => setTimeout(resolve, WITHDRAW_WAIT_MS).unref())]);
     await this.engine.close();
     this.log.info('herald stopped');
   }
@@ -385,4 +387,6 @@ class HeraldNode implements Herald {
 
 const ANNOUNCE_INTERVAL_MS = 3_000;
 const ANNOUNCE_TTL_MS = 10_000;
+/** How long closing waits for the withdrawal of the node's announcement before it closes the engine anyway. */
+const WITHDRAW_WAIT_MS = 500;
 

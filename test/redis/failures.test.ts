@@ -104,3 +104,21 @@ test('pub/sub connection killed while publishing continues: clients recover ever
     await redis.stop();
   }
 });
+
+test('a node stopping while Redis does not answer closes promptly: its server stops at once, and withdrawing its announcement is not waited for past a moment', async () => {
+  const redis = await RedisProcess.start();
+  const node = await startNode({ engine: { type: 'redis', redis: { url: redis.url } } });
+  try {
+    await until(async () => (await node.api.info()).nodes.length === 1, 8000, 'the node announced');
+    redis.pause();
+    const started = Date.now();
+    const closing = node.close();
+    // The HTTP server stops taking requests before the engine is waited on.
+    await until(async () => !(await fetch(`${node.url}/health`).then(() => true, () => false)), 1500, 'the server closed');
+    await closing;
+    assert.ok(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`);
+  } finally {
+    redis.resume();
+    await redis.stop();
+  }
+});

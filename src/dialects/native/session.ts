@@ -306,10 +306,10 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
 
   /**
    * The commands of an `/emulation` request; false (not taken) while too many of its commands wait.
-   * A pong is always taken: it waits for nothing.
+   * The pong to a ping sent is always taken: it is handled at once (onFrame), not queued.
    */
   emulatedFrame(data: string): boolean {
-    if (this.inbound?.full && data !== '{}') return false;
+    if (this.inbound?.full && !(this.awaitingPong && data === '{}')) return false;
     this.onFrame(Buffer.from(data, 'utf8'));
     return true;
   }
