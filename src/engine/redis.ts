@@ -2,7 +2,7 @@
 // node (commands, pub/sub), one Redis subscription per channel per node (the hub counts local
 // subscribers), publish-with-history in one server-side function so offsets are gap-free across nodes,
 // and sharded pub/sub (SSUBSCRIBE/SPUBLISH) in cluster mode so the load spreads over the shards.
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster, ReplyError, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { within } from '../server/bounded.js';
 import { HeraldError } from '../errors.js';
@@ -41,6 +41,8 @@ export interface RedisEngineOptions extends EngineOptions, RedisWhere {
 type Client = Redis | Cluster;
 
 const NO_POSITION = { offset: 0, epoch: '' };
+/** Redis's replies that mean it cannot serve for now (loading, failing over, busy): an outage, not a refusal. */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|NOREPLICAS|MISCONF)\b/;
 /** How often the cluster clients re-read the slot table (CLUSTER SLOTS). */
 const SLOTS_REFRESH_MS = 2_000;
 
@@ -565,6 +567,11 @@ export class RedisEngine implements Engine {
     try {
       return await op();
     } catch (err) {
+      // Redis refusing the command itself (WRONGTYPE on a key something else wrote, a script error)
+      // is not an outage: an error of its own, logged each time with the key's request.
+      if (err instanceof ReplyError && !TRANSIENT_REPLY.test((err as Error).message)) {
+        throw new Error(`redis refused the command: ${(err as Error).message}`, { cause: err });
+      }
       throw new HeraldError('HERALD_ERR_ENGINE', `redis unavailable: ${(err as Error).message}`, { cause: err });
     }
   }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Subscription } from 'centrifuge';
+import { pino } from 'pino';
 import { HeraldApiError } from '../../src/index.js';
 import { client, sign, startNode, until } from '../helpers/herald.js';
 import { freePort, RedisProcess } from '../helpers/redis.js';
@@ -119,6 +120,28 @@ test('a node stopping while Redis does not answer closes promptly: its server st
     assert.ok(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`);
   } finally {
     redis.resume();
+    await redis.stop();
+  }
+});
+
+test('Redis refusing a command (WRONGTYPE on a key something else wrote) is an error logged each time, not taken for an outage', async () => {
+  const redis = await RedisProcess.start();
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const node = await startNode({ engine: { type: 'redis', redis: { url: redis.url } }, channel: { namespaces: NAMESPACES } }, logger);
+  const r = redis.client();
+  try {
+    await r.set('herald{feed:corrupt}.h', 'not a list');
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(node.api.publish('feed:corrupt', { i }), (e: unknown) => e instanceof HeraldApiError && e.apiCode === 100 && !/engine unavailable/.test(e.message));
+    }
+    const failed = lines.filter((l) => l.msg === 'API method failed');
+    assert.equal(failed.length, 3, 'each one logged');
+    assert.ok(failed.every((l) => l.level === 50 && /WRONGTYPE/.test(JSON.stringify(l.err))), JSON.stringify(failed[0]));
+    assert.equal((await node.api.publish('feed:fine', { ok: true })).offset, 1, 'other channels are served');
+  } finally {
+    r.disconnect();
+    await node.close();
     await redis.stop();
   }
 });
