@@ -75,7 +75,8 @@ export async function runCommand(ctx: CommandContext, args: readonly Buffer[], a
   const verb = verbOf(args);
   if (!allowed(verb) || namesReserved(ctx.reserved, verb, args)) return { kind: 'forbidden' };
   // PING goes to Redis, as Webdis sends it, so that it tells whether Redis answers (a health check
-  // gets 503 while it does not); with the memory engine there is no Redis, and Herald answers.
+  // gets 503 while it does not); where commands are not forwarded (the memory engine, a Redis
+  // Cluster), Herald answers.
   if (verb === 'PING' && !ctx.forwarder) {
     if (args.length === 1) return reply(status('PONG'));
     if (args.length === 2) return reply(bulk(args[1]!));

@@ -209,10 +209,10 @@ export class Ws4RedisSession implements Subscriber {
 
   /**
    * Sends a live message unless it is this socket's own echo and `echo` was not asked for. As
-   * ws4redis (`if sendmsg`), an empty message or the heartbeat string is not sent.
+   * ws4redis (`if sendmsg`), an empty message is not sent.
    */
   private forward(bytes: Buffer): void {
-    if (bytes.length === 0 || (this.heartbeat !== undefined && bytes.equals(this.heartbeat))) return;
+    if (bytes.length === 0) return;
     if (!this.setup.echo && this.lastPublished && bytes.equals(this.lastPublished)) return;
     this.outbox.push(bytes, !isText(bytes));
   }
