@@ -23,12 +23,14 @@ export function channelNames(prefix: string, channel: string): ChannelNames {
 }
 
 /**
- * The key remembering an idempotent publish (same slot as the channel). The publisher's key is
- * base64url-encoded: written as given, a key such as `x}.h` made this the history key of the channel
- * `c}.i.x`; encoded, it holds no `}` and cannot end as any channel's key does.
+ * The key remembering an idempotent publish (same slot as the channel): `<prefix>{<channel>}.i.<key>`,
+ * the name every version and docs/operations.md use. A key holding `}` is base64url-encoded under
+ * `.j.` instead: written as given it could spell another channel's key (`x}.h` on channel `c` is the
+ * history of channel `c}.i.x`); a key without one cannot end as a channel's key does.
  */
 export function idempotencyKey(prefix: string, channel: string, key: string): string {
-  return `${prefix}{${channel}}.i.${Buffer.from(key, 'utf8').toString('base64url')}`;
+  if (key.includes('}')) return `${prefix}{${channel}}.j.${Buffer.from(key, 'utf8').toString('base64url')}`;
+  return `${prefix}{${channel}}.i.${key}`;
 }
 
 /**
@@ -47,9 +49,18 @@ export function isReservedName(prefix: string, name: string): boolean {
 
 /**
  * The sorted set of live nodes (score: expiry in ms) and the hash of their info: `<prefix>.{nodes}.z`
- * and `.h`, outside the channels' `<prefix>{…}` names (as `<prefix>{nodes}.h` it was the history key
- * of a channel named `nodes`), with one hash tag so a cluster keeps both on one shard.
+ * and `.h`, outside the channels' `<prefix>{…}` names, with one hash tag so a cluster keeps both on
+ * one shard.
  */
 export function nodeKeys(prefix: string): { readonly expiries: string; readonly info: string } {
   return { expiries: `${prefix}.{nodes}.z`, info: `${prefix}.{nodes}.h` };
+}
+
+/**
+ * Where earlier builds announce their nodes: `<prefix>{nodes}.z` and `.h`, the second also the
+ * history key of a channel named `nodes`. Read, and written while such a node lives, so that nodes
+ * of both see each other during a rolling upgrade; removed once none does (redis-presence.ts).
+ */
+export function earlierNodeKeys(prefix: string): { readonly expiries: string; readonly info: string } {
+  return { expiries: `${prefix}{nodes}.z`, info: `${prefix}{nodes}.h` };
 }

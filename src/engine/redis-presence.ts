@@ -3,12 +3,13 @@
 // of the same ids scored by when each entry expires, both under the channel's hash tag, so a Redis
 // Cluster keeps them on the channel's shard. The library's functions (redis-functions.ts) add, remove
 // and read them atomically; a read drops the expired entries first, so a dead node's clients go once
-// their TTL has passed. The nodes announce themselves the same way, in one sorted set and hash.
+// their TTL has passed. The nodes announce themselves the same way, in one sorted set and hash (and,
+// during a rolling upgrade, under the names earlier builds read too).
 import type { Cluster, Redis } from 'ioredis';
 import { type ClientInfo, type NodeInfo, type PresenceStats, type PresenceStore } from './engine.js';
 import { decodeClientInfo, encodeClientInfo, parseKeepingInfo } from './envelope.js';
 import type { FunctionLibrary } from './redis-functions.js';
-import { channelNames, nodeKeys } from './redis-names.js';
+import { channelNames, earlierNodeKeys, nodeKeys } from './redis-names.js';
 
 /** The Redis engine's presence (see PresenceStore) and list of live nodes. */
 export class RedisPresence implements PresenceStore {
@@ -24,29 +25,67 @@ export class RedisPresence implements PresenceStore {
   async announce(info: NodeInfo, ttlMs: number): Promise<void> {
     const keys = nodeKeys(this.prefix);
     const now = Date.now();
-    await this.run(() =>
-      this.cmd
-        .multi()
-        .zadd(keys.expiries, now + ttlMs, info.uid)
-        .hset(keys.info, info.uid, JSON.stringify(info))
-        .zremrangebyscore(keys.expiries, '-inf', now)
-        .exec(),
-    );
+    const expired = await this.run(() => this.cmd.zrangebyscore(keys.expiries, '-inf', now));
+    const update = this.cmd.multi().zadd(keys.expiries, now + ttlMs, info.uid).hset(keys.info, info.uid, JSON.stringify(info));
+    if (expired.length > 0) update.zrem(keys.expiries, ...expired).hdel(keys.info, ...expired);
+    await this.run(() => update.exec());
+    await this.announceToEarlier(info, ttlMs, now);
+  }
+
+  /**
+   * While a node of an earlier build lives (announced under earlierNodeKeys alone), announces this
+   * one there too, so that it sees this one (`info`, `/emulation`'s node lookup); once none does,
+   * removes those keys, whose hash's name is also the history key of a channel named `nodes`. Best
+   * effort: a failure (that channel's history holding the name) is not this node's announcement's.
+   */
+  private async announceToEarlier(info: NodeInfo, ttlMs: number, now: number): Promise<void> {
+    const earlier = earlierNodeKeys(this.prefix);
+    try {
+      const listed = await this.cmd.zrangebyscore(earlier.expiries, now, '+inf');
+      const current = listed.length > 0 ? new Set(await this.cmd.zrangebyscore(nodeKeys(this.prefix).expiries, now, '+inf')) : new Set<string>();
+      if (listed.some((uid) => uid !== info.uid && !current.has(uid))) {
+        await this.cmd
+          .multi()
+          .zadd(earlier.expiries, now + ttlMs, info.uid)
+          .hset(earlier.info, info.uid, JSON.stringify(info))
+          .zremrangebyscore(earlier.expiries, '-inf', now)
+          .exec();
+      } else {
+        await this.cmd.eval(DROP_EARLIER_NODE_KEYS, 2, earlier.expiries, earlier.info);
+      }
+    } catch {
+      // Tried again at the next announcement.
+    }
   }
 
   /** Forgets a node's announcement (it is stopping). */
   async withdraw(uid: string): Promise<void> {
     const keys = nodeKeys(this.prefix);
+    const earlier = earlierNodeKeys(this.prefix);
     await this.run(() => this.cmd.multi().zrem(keys.expiries, uid).hdel(keys.info, uid).exec());
+    await this.cmd
+      .multi()
+      .zrem(earlier.expiries, uid)
+      .hdel(earlier.info, uid)
+      .exec()
+      .catch(() => undefined);
   }
 
-  /** Every live node's last announcement. */
+  /** Every live node's last announcement: this build's, and those of earlier builds' nodes (a rolling upgrade). */
   async nodes(): Promise<NodeInfo[]> {
     const keys = nodeKeys(this.prefix);
-    const uids = await this.run(() => this.cmd.zrangebyscore(keys.expiries, Date.now(), '+inf'));
-    if (uids.length === 0) return [];
-    const infos = await this.run(() => this.cmd.hmget(keys.info, ...uids));
-    return infos.filter((x): x is string => typeof x === 'string').map((x) => JSON.parse(x) as NodeInfo);
+    const now = Date.now();
+    const uids = await this.run(() => this.cmd.zrangebyscore(keys.expiries, now, '+inf'));
+    const out = uids.length > 0 ? parseInfos(await this.run(() => this.cmd.hmget(keys.info, ...uids))) : [];
+    const earlier = earlierNodeKeys(this.prefix);
+    try {
+      const known = new Set(uids);
+      const older = (await this.cmd.zrangebyscore(earlier.expiries, now, '+inf')).filter((uid) => !known.has(uid));
+      if (older.length > 0) out.push(...parseInfos(await this.cmd.hmget(earlier.info, ...older)));
+    } catch {
+      // None readable there (the name is a channel's history, or nothing): this build's nodes only.
+    }
+    return out;
   }
 
   async addPresence(channel: string, clients: readonly ClientInfo[], ttlMs: number): Promise<void> {
@@ -85,3 +124,13 @@ export class RedisPresence implements PresenceStore {
     return [names.presenceInfo, names.presenceExpiry];
   }
 }
+
+function parseInfos(infos: ReadonlyArray<string | null>): NodeInfo[] {
+  return infos.filter((x): x is string => typeof x === 'string').map((x) => JSON.parse(x) as NodeInfo);
+}
+
+/** Removes earlier builds' node keys, each only when it holds what they wrote (the hash's name may be a channel's history list). */
+const DROP_EARLIER_NODE_KEYS = `
+if redis.call('TYPE', KEYS[1]).ok == 'zset' then redis.call('DEL', KEYS[1]) end
+if redis.call('TYPE', KEYS[2]).ok == 'hash' then redis.call('DEL', KEYS[2]) end
+return 0`;

@@ -320,8 +320,8 @@ export function engineContract(factory: EngineFactory): void {
       const first = await engine.publish('nodes', { data: data('n1'), history: HISTORY });
       const second = await engine.publish('nodes', { data: data('n2'), history: HISTORY });
       assert.equal(second.position.offset, first.position.offset + 1);
-      assert.deepEqual((await engine.history('nodes', { limit: 1, reverse: true })).publications.map(text), ['n2']);
       await engine.announce({ uid: node, name: 'contract' }, 60_000);
+      assert.deepEqual((await engine.history('nodes', { limit: 1, reverse: true })).publications.map(text), ['n2'], 'announcing leaves the channel be');
       assert.ok((await engine.nodes()).some((n) => n.uid === node), 'the node is still listed');
       // An idempotency key is the publisher's text: written into a name as it is, `x}.h` on channel c
       // spelled the history of channel `c}.i.x`.

@@ -11,7 +11,7 @@ import { API_KEY, emulatedClient, record, sign, startNode, until, type TestNode 
 import { spawnHerald, type HeraldProcess } from '../helpers/process.js';
 import { openHttpStream, sleep } from '../helpers/raw.js';
 import { RedisProcess } from '../helpers/redis.js';
-import { nodeKeys } from '../../src/engine/redis-names.js';
+import { earlierNodeKeys } from '../../src/engine/redis-names.js';
 
 let redis: RedisProcess;
 let a: HeraldProcess;
@@ -200,12 +200,12 @@ test("commands passed on go to their node's own control channel, not to every no
     assert.equal(own.has('herald.control'), false, `never on the shared channel: ${[...own].join(', ')}`);
     for (const ch of own) assert.match(ch, /^herald\.control\.[0-9a-f-]{36}$/);
 
-    // An older node: announced without the flag (as the versions before it did).
+    // An older node: announced without the flag, under the names the builds before it used.
     const old = 'older-node-0000';
     const w = redis.client();
     try {
-      await w.zadd(nodeKeys('herald').expiries, Date.now() + 60_000, old);
-      await w.hset(nodeKeys('herald').info, old, JSON.stringify({ uid: old, name: 'old', version: '0' }));
+      await w.zadd(earlierNodeKeys('herald').expiries, Date.now() + 60_000, old);
+      await w.hset(earlierNodeKeys('herald').info, old, JSON.stringify({ uid: old, name: 'old', version: '0' }));
     } finally {
       w.disconnect();
     }

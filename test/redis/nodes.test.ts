@@ -9,6 +9,7 @@ import { HeraldApi } from '../../src/index.js';
 import { API_KEY, sign, until } from '../helpers/herald.js';
 import { spawnHerald, TcpBalancer, type HeraldProcess } from '../helpers/process.js';
 import { RedisProcess } from '../helpers/redis.js';
+import { earlierNodeKeys } from '../../src/engine/redis-names.js';
 
 const NAMESPACES = [
   { name: 'feed', allow_subscribe_for_client: true, history_size: 1000, history_ttl: '5m', force_recovery: true },
@@ -86,6 +87,26 @@ describe('nodes over one Redis', () => {
     const gone = new Promise<number>((resolve) => c.on('disconnected', (ctx) => resolve(ctx.code)));
     await apiB.disconnect('victim');
     assert.equal(await gone, 3503);
+  });
+
+  test("a rolling upgrade: a node of an earlier build (announced under the earlier names) is listed, is told of this build's nodes there while it lives, and the earlier keys go once it is gone", async () => {
+    const earlier = earlierNodeKeys('herald');
+    const r = redis.client();
+    try {
+      const old = 'earlier-build-node';
+      await r.zadd(earlier.expiries, Date.now() + 6_000, old);
+      await r.hset(earlier.info, old, JSON.stringify({ uid: old, name: 'old', version: '0' }));
+      await until(async () => (await apiA.info()).nodes.some((n) => n.uid === old), 5000, 'the earlier node listed');
+      // This build's nodes announce there too while it lives (every 3 s), so that it lists them.
+      await until(async () => (await r.zrangebyscore(earlier.expiries, Date.now(), '+inf')).length === 3, 8000, "this build's nodes under the earlier names");
+      assert.equal(Object.keys(await r.hgetall(earlier.info)).length, 3);
+      // Once its announcement has expired, the earlier keys are removed, and it is no longer listed.
+      await until(async () => (await r.exists(earlier.expiries, earlier.info)) === 0, 15_000, 'the earlier keys removed');
+      assert.ok(!(await apiA.info()).nodes.some((n) => n.uid === old));
+      assert.equal((await apiA.info()).nodes.length, 2);
+    } finally {
+      r.disconnect();
+    }
   });
 
   test('a node that stops cleanly is no longer listed by info at once, not when its announcement expires', async () => {
