@@ -21,15 +21,27 @@ export class RedisPresence implements PresenceStore {
     private readonly run: <T>(op: () => Promise<T>) => Promise<T>,
   ) {}
 
-  /** Announces a node as alive for `ttlMs` (and forgets the nodes whose announcement expired). */
-  async announce(info: NodeInfo, ttlMs: number): Promise<void> {
-    const keys = nodeKeys(this.prefix);
-    const now = Date.now();
-    const expired = await this.run(() => this.cmd.zrangebyscore(keys.expiries, '-inf', now));
-    const update = this.cmd.multi().zadd(keys.expiries, now + ttlMs, info.uid).hset(keys.info, info.uid, JSON.stringify(info));
-    if (expired.length > 0) update.zrem(keys.expiries, ...expired).hdel(keys.info, ...expired);
-    await this.run(() => update.exec());
-    await this.announceToEarlier(info, ttlMs, now);
+  /** The announcement under way (settled): the next one, and a withdrawal, wait for it. */
+  private announcing: Promise<void> = Promise.resolve();
+  /** Nodes withdrawn (stopping): not announced again. */
+  private readonly withdrawn = new Set<string>();
+
+  /**
+   * Announces a node as alive for `ttlMs`, and forgets the nodes whose announcement expired, in one
+   * script (a read and a later removal would race other nodes' announcements). Announcements are
+   * made one at a time; a withdrawn node is not announced again.
+   */
+  announce(info: NodeInfo, ttlMs: number): Promise<void> {
+    if (this.withdrawn.has(info.uid)) return Promise.resolve();
+    const announced = this.announcing.then(async () => {
+      if (this.withdrawn.has(info.uid)) return;
+      const keys = nodeKeys(this.prefix);
+      const now = Date.now();
+      await this.run(() => this.cmd.eval(ANNOUNCE_NODE, 2, keys.expiries, keys.info, now, now + ttlMs, info.uid, JSON.stringify(info)));
+      await this.announceToEarlier(info, ttlMs, now);
+    });
+    this.announcing = announced.catch(() => undefined);
+    return announced;
   }
 
   /**
@@ -58,8 +70,10 @@ export class RedisPresence implements PresenceStore {
     }
   }
 
-  /** Forgets a node's announcement (it is stopping). */
+  /** Forgets a node's announcement (it is stopping), after the one under way if any. */
   async withdraw(uid: string): Promise<void> {
+    this.withdrawn.add(uid);
+    await this.announcing;
     const keys = nodeKeys(this.prefix);
     const earlier = earlierNodeKeys(this.prefix);
     await this.run(() => this.cmd.multi().zrem(keys.expiries, uid).hdel(keys.info, uid).exec());
@@ -133,4 +147,19 @@ function parseInfos(infos: ReadonlyArray<string | null>): NodeInfo[] {
 const DROP_EARLIER_NODE_KEYS = `
 if redis.call('TYPE', KEYS[1]).ok == 'zset' then redis.call('DEL', KEYS[1]) end
 if redis.call('TYPE', KEYS[2]).ok == 'hash' then redis.call('DEL', KEYS[2]) end
+return 0`;
+
+/**
+ * KEYS: the live nodes' sorted set and info hash; ARGV: now, this announcement's expiry, the node's id
+ * and info. Drops the expired nodes other than this one from both, then records this one.
+ */
+const ANNOUNCE_NODE = `
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  if id ~= ARGV[3] then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+  end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 return 0`;

@@ -41,8 +41,8 @@ export interface RedisEngineOptions extends EngineOptions, RedisWhere {
 type Client = Redis | Cluster;
 
 const NO_POSITION = { offset: 0, epoch: '' };
-/** Redis's replies that mean it cannot serve for now (loading, failing over, busy): an outage, not a refusal. */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|NOREPLICAS|MISCONF)\b/;
+/** Redis's replies that mean it cannot serve for now (loading, failing over, busy, out of memory): an outage, not a refusal. */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|NOREPLICAS|MISCONF|OOM)\b/;
 /** How often the cluster clients re-read the slot table (CLUSTER SLOTS). */
 const SLOTS_REFRESH_MS = 2_000;
 

@@ -35,6 +35,36 @@ test("the Redis engine's own names are reserved: its prefix followed by '{' or '
   );
 });
 
+test("the live nodes: a node whose own announcement expired is listed again as soon as it announces; others' expired ones go; a withdrawal waits for an announcement under way", async () => {
+  const engine = engineOn('announce');
+  const other = engineOn('announce');
+  await engine.start({ onPublication: () => undefined, node: 'n1' });
+  await other.start({ onPublication: () => undefined, node: 'n2' });
+  try {
+    const listed = async () => (await engine.nodes()).map((n) => n.uid).sort();
+    await engine.announce({ uid: 'self' }, 50);
+    await other.announce({ uid: 'gone' }, 50);
+    await new Promise((r) => setTimeout(r, 120));
+    await engine.announce({ uid: 'self' }, 60_000);
+    assert.deepEqual(await listed(), ['self'], 'listed again at once; the other expired one dropped');
+    const r = redis.client();
+    try {
+      assert.deepEqual(await r.hkeys('announce.{nodes}.h'), ['self'], "the expired one's info is gone too");
+    } finally {
+      r.disconnect();
+    }
+    // A withdrawal issued while an announcement is on its way is not undone by it.
+    const announcing = other.announce({ uid: 'leaving' }, 60_000);
+    await other.withdraw('leaving');
+    await announcing;
+    await other.announce({ uid: 'leaving' }, 60_000); // a timer that fired late: not announced again
+    assert.deepEqual(await listed(), ['self']);
+  } finally {
+    await engine.close();
+    await other.close();
+  }
+});
+
 test('a SUBSCRIBE that times out while Redis is paused leaves Redis without the subscription once it runs', async () => {
   // Redis answers nobody for 6.5 s: the engine gives up on the SUBSCRIBE after 2 s and tells the
   // subscriber so. Redis runs the SUBSCRIBE when the pause ends; the engine's UNSUBSCRIBE, sent after
