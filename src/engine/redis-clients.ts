@@ -1,6 +1,6 @@
 // The Redis engine's connections: one for commands and one for pub/sub, to one Redis or to a Redis
-// Cluster, with the failure behaviour the engine relies on.
-import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+// Cluster, with the failure behaviour the engine relies on, and how their failures read.
+import { Cluster, Redis, ReplyError, type ClusterNode, type RedisOptions } from 'ioredis';
 import { HeraldError } from '../errors.js';
 
 /** Where the engine connects: one Redis by URL, or a cluster by its seeds. */
@@ -87,5 +87,24 @@ export function redactUrl(url: string): string {
     return u.toString();
   } catch {
     return url;
+  }
+}
+
+/** Redis's replies that mean it cannot serve for now (loading, failing over, busy, out of memory): an outage, not a refusal. */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|NOREPLICAS|MISCONF|OOM)\b/;
+
+/**
+ * Runs a command: a connection failure or a reply saying Redis cannot serve for now becomes one clear
+ * temporary engine error (HERALD_ERR_ENGINE); Redis refusing the command itself (WRONGTYPE on a key
+ * something else wrote, a script error) is not an outage, and is an error of its own.
+ */
+export async function runRedis<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (err instanceof ReplyError && !TRANSIENT_REPLY.test((err as Error).message)) {
+      throw new Error(`redis refused the command: ${(err as Error).message}`, { cause: err });
+    }
+    throw new HeraldError('HERALD_ERR_ENGINE', `redis unavailable: ${(err as Error).message}`, { cause: err });
   }
 }

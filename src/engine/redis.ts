@@ -2,7 +2,7 @@
 // node (commands, pub/sub), one Redis subscription per channel per node (the hub counts local
 // subscribers), publish-with-history in one server-side function so offsets are gap-free across nodes,
 // and sharded pub/sub (SSUBSCRIBE/SPUBLISH) in cluster mode so the load spreads over the shards.
-import { Cluster, ReplyError, type Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { within } from '../server/bounded.js';
 import { HeraldError } from '../errors.js';
@@ -27,7 +27,7 @@ import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp
 import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
 import { RedisPresence } from './redis-presence.js';
-import { createClients, redactUrl, type RedisWhere } from './redis-clients.js';
+import { createClients, redactUrl, runRedis, type RedisWhere } from './redis-clients.js';
 import { SILENT_MS, withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
 
@@ -41,8 +41,6 @@ export interface RedisEngineOptions extends EngineOptions, RedisWhere {
 type Client = Redis | Cluster;
 
 const NO_POSITION = { offset: 0, epoch: '' };
-/** Redis's replies that mean it cannot serve for now (loading, failing over, busy, out of memory): an outage, not a refusal. */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|NOREPLICAS|MISCONF|OOM)\b/;
 /** How often the cluster clients re-read the slot table (CLUSTER SLOTS). */
 const SLOTS_REFRESH_MS = 2_000;
 
@@ -86,8 +84,8 @@ export class RedisEngine implements Engine {
     this.sharded = this.clusterMode && options.shardedPubsub;
     this.controlName = controlChannel(options.prefix);
     ({ cmd: this.cmd, sub: this.sub } = createClients(options));
-    this.functions = new FunctionLibrary(this.cmd, (op) => this.run(op));
-    this.presenceStore = new RedisPresence(options.prefix, this.functions, this.cmd, (op) => this.run(op));
+    this.functions = new FunctionLibrary(this.cmd, runRedis);
+    this.presenceStore = new RedisPresence(options.prefix, this.functions, this.cmd, runRedis);
   }
 
   async start(handler: EngineHandler): Promise<void> {
@@ -241,13 +239,13 @@ export class RedisEngine implements Engine {
   async getValue(key: string): Promise<Buffer | null> {
     this.assertOpen();
     this.refuseReserved(key);
-    return this.run(() => this.cmd.getBuffer(key));
+    return runRedis(() => this.cmd.getBuffer(key));
   }
 
   async setValue(key: string, value: Buffer, ttlMs: number): Promise<void> {
     this.assertOpen();
     this.refuseReserved(key);
-    await this.run(() => (ttlMs > 0 ? this.cmd.set(key, value, 'PX', ttlMs) : this.cmd.set(key, value)));
+    await runRedis(() => (ttlMs > 0 ? this.cmd.set(key, value, 'PX', ttlMs) : this.cmd.set(key, value)));
   }
 
   async publish(channel: string, request: PublishRequest): Promise<PublishResult> {
@@ -256,7 +254,7 @@ export class RedisEngine implements Engine {
     if (kind === 'raw') {
       // A plain Redis channel: the payload as is, as any Redis client would PUBLISH it.
       this.refuseReserved(name);
-      const receivers = await this.run(() => this.plainPublisher().publish(name, request.data));
+      const receivers = await runRedis(() => this.plainPublisher().publish(name, request.data));
       return { position: { offset: 0, epoch: '' }, suppressed: false, receivers };
     }
     if (kind === 'pattern') throw new HeraldError('HERALD_ERR_ENGINE', `cannot publish to a pattern: ${name}`);
@@ -266,7 +264,7 @@ export class RedisEngine implements Engine {
     const size = request.history?.size ?? 0;
     if (size === 0 && !request.idempotencyKey) {
       // No history: one plain PUBLISH, no server-side function.
-      await this.run(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', names.pubsub, encodeEnvelope(0, '', time, extra, request.data)));
+      await runRedis(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', names.pubsub, encodeEnvelope(0, '', time, extra, request.data)));
       return { position: { offset: 0, epoch: '' }, suppressed: false };
     }
     const keys = [names.history, names.meta];
@@ -313,13 +311,13 @@ export class RedisEngine implements Engine {
 
   async removeHistory(channel: string): Promise<void> {
     this.assertOpen();
-    await this.run(() => this.cmd.del(channelNames(this.options.prefix, channel).history));
+    await runRedis(() => this.cmd.del(channelNames(this.options.prefix, channel).history));
   }
 
   async publishJoinLeave(channel: string, kind: JoinLeave, info: ClientInfo): Promise<void> {
     this.assertOpen();
     const pubsub = channelNames(this.options.prefix, channel).pubsub;
-    await this.run(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', pubsub, encodeJoinLeave(kind, info)));
+    await runRedis(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', pubsub, encodeJoinLeave(kind, info)));
   }
 
   addPresence(channel: string, clients: readonly ClientInfo[], ttlMs: number): Promise<void> {
@@ -344,7 +342,7 @@ export class RedisEngine implements Engine {
 
   async publishControl(message: Buffer, node?: string): Promise<void> {
     this.assertOpen();
-    await this.run(() => this.cmd.publish(controlChannel(this.options.prefix, node), message));
+    await runRedis(() => this.cmd.publish(controlChannel(this.options.prefix, node), message));
   }
 
   announce(info: NodeInfo, ttlMs: number): Promise<void> {
@@ -560,20 +558,6 @@ export class RedisEngine implements Engine {
     // ioredis subscribes a cluster's sharded channels again on their new master by itself: one that
     // no subscriber wants again (it left meanwhile) would stay subscribed there for good.
     for (const target of dropped) void this.unsubscribeLater(target);
-  }
-
-  /** Runs a command, turning connection failures into one clear temporary engine error. */
-  private async run<T>(op: () => Promise<T>): Promise<T> {
-    try {
-      return await op();
-    } catch (err) {
-      // Redis refusing the command itself (WRONGTYPE on a key something else wrote, a script error)
-      // is not an outage: an error of its own, logged each time with the key's request.
-      if (err instanceof ReplyError && !TRANSIENT_REPLY.test((err as Error).message)) {
-        throw new Error(`redis refused the command: ${(err as Error).message}`, { cause: err });
-      }
-      throw new HeraldError('HERALD_ERR_ENGINE', `redis unavailable: ${(err as Error).message}`, { cause: err });
-    }
   }
 
   private whenReady(client: Client): Promise<void> {
