@@ -34,6 +34,7 @@ import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
 import { originAllowed, originFields } from './server/origin.js';
 import { listen, listeningUrl } from './server/listen.js';
+import { within } from './server/bounded.js';
 import { requestFailed } from './server/failure.js';
 import { refuseUpgrade } from './server/upgrade.js';
 import { serveStatic } from './server/static.js';
@@ -328,7 +329,7 @@ class HeraldNode implements Herald {
       this.server.closeAllConnections?.();
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
     }
-    await Promise.race([withdrawn, new Promise((resolve) => setTimeout(resolve, WITHDRAW_WAIT_MS).unref())]);
+    await within(withdrawn, WITHDRAW_WAIT_MS);
     await this.engine.close();
     this.log.info('herald stopped');
   }

@@ -5,9 +5,11 @@
 // a program's values) before sources are merged, so an environment variable or flag still wins over
 // what the file said under either name. What Herald does not have is refused by name, never ignored.
 
-type Plain = Record<string, unknown>;
+/** A JSON object of a configuration source. */
+export type Plain = Record<string, unknown>;
 
-const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** True for a JSON object (not an array, not null). */
+export const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** One Centrifugo key read as a Herald key: error messages name the key as it was written. */
 export interface Renamed {
@@ -107,13 +109,16 @@ export function fromCentrifugoNames(source: Plain): Translated {
   if (isPlain(engine) && isPlain(engine.redis)) {
     const redis: Plain = { ...engine.redis };
     out.engine = { ...engine, redis };
-    translateRedis(redis, out.engine as Plain, renamed, problems);
+    translateRedis(redis, move, problems);
   }
   return { values: out, renamed, problems };
 }
 
-/** `engine.redis`'s Centrifugo keys: `address`, `cluster_address`, `user`, `password`, `db`, `io_timeout`, `presence_ttl`. */
-function translateRedis(redis: Plain, engine: Plain, renamed: Renamed[], problems: string[]): void {
+/**
+ * `engine.redis`'s Centrifugo keys (`address`, `cluster_address`, `user`, `password`, `db`,
+ * `io_timeout`, `presence_ttl`): taken out of `redis` (the source's, copied), and moved to Herald's.
+ */
+function translateRedis(redis: Plain, move: (written: string, herald: string, value: unknown) => void, problems: string[]): void {
   const take = (key: string): unknown => {
     const v = redis[key];
     delete redis[key];
@@ -124,19 +129,14 @@ function translateRedis(redis: Plain, engine: Plain, renamed: Renamed[], problem
   const user = take('user');
   const password = take('password');
   const db = take('db');
+  const ioTimeout = take('io_timeout');
+  const presenceTtl = take('presence_ttl');
+  // Every key is taken out before any is moved: moving copies the objects on its path.
   const credentials = { user, password };
   for (const [key, v] of Object.entries(credentials)) {
     if (v !== undefined && typeof v !== 'string') problems.push(`engine.redis.${key}: expected a string`);
   }
   if (db !== undefined && !(Number.isInteger(db) && (db as number) >= 0)) problems.push('engine.redis.db: expected an integer ≥ 0');
-
-  const rename = (written: string, herald: string, value: unknown) => {
-    const leaf = herald.split('.').pop()!;
-    const target = herald.startsWith('engine.redis.') ? redis : engine;
-    if (target[leaf] !== undefined) return problems.push(`${written}: Herald's ${herald} is set too: set one of them`);
-    target[leaf] = value;
-    renamed.push({ herald, written });
-  };
 
   if (address !== undefined) {
     const list = Array.isArray(address) ? address : [address];
@@ -147,7 +147,7 @@ function translateRedis(redis: Plain, engine: Plain, renamed: Renamed[], problem
     } else if (clusterAddress !== undefined) {
       problems.push('engine.redis.address: set address (one Redis) or cluster_address (a Redis Cluster), not both');
     } else {
-      rename('engine.redis.address', 'engine.redis.url', redisUrl(list[0], user, password, db));
+      move('engine.redis.address', 'engine.redis.url', redisUrl(list[0], user, password, db));
     }
   }
   if (clusterAddress !== undefined) {
@@ -157,7 +157,7 @@ function translateRedis(redis: Plain, engine: Plain, renamed: Renamed[], problem
     } else if (db !== undefined && db !== 0) {
       problems.push('engine.redis.db: a Redis Cluster has database 0 only');
     } else {
-      rename('engine.redis.cluster_address', 'engine.redis.cluster', list.map((a: string) => redisUrl(a, user, password, undefined)));
+      move('engine.redis.cluster_address', 'engine.redis.cluster', list.map((a: string) => redisUrl(a, user, password, undefined)));
     }
   }
   if (address === undefined && clusterAddress === undefined) {
@@ -165,10 +165,8 @@ function translateRedis(redis: Plain, engine: Plain, renamed: Renamed[], problem
       if (v !== undefined) problems.push(`engine.redis.${key}: goes with engine.redis.address or cluster_address (or put it in engine.redis.url)`);
     }
   }
-  const ioTimeout = take('io_timeout');
-  if (ioTimeout !== undefined) rename('engine.redis.io_timeout', 'engine.redis.command_timeout', ioTimeout);
-  const presenceTtl = take('presence_ttl');
-  if (presenceTtl !== undefined) rename('engine.redis.presence_ttl', 'engine.presence_ttl', presenceTtl);
+  if (ioTimeout !== undefined) move('engine.redis.io_timeout', 'engine.redis.command_timeout', ioTimeout);
+  if (presenceTtl !== undefined) move('engine.redis.presence_ttl', 'engine.presence_ttl', presenceTtl);
 }
 
 /**

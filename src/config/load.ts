@@ -1,13 +1,10 @@
 // Loading: defaults < file < environment (HERALD_*) < flags; validated once, then frozen.
 import { readFileSync } from 'node:fs';
 import { HeraldError } from '../errors.js';
-import { fromCentrifugoNames, type Renamed } from './centrifugo-names.js';
+import { fromCentrifugoNames, isPlain, type Plain, type Renamed } from './centrifugo-names.js';
 import { configSchema, type HeraldConfig, type HeraldConfigInput } from './schema.js';
 import type { z } from 'zod';
 
-type Plain = Record<string, unknown>;
-
-const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Where configuration comes from, lowest precedence first. */
 export interface ConfigSources {

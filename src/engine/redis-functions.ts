@@ -11,6 +11,7 @@
 // herald_history  KEYS: history list, meta hash
 //                 ARGV: epoch for a new stream, meta TTL ms, since offset (-1 = none), limit (-1 = all), reverse (0|1)
 //                 returns {top offset, epoch, envelope...} (oldest first; the caller reverses)
+// (The presence functions keep the live nodes too: their info hash and expiry zset.)
 // herald_presence_add     KEYS: presence hash, presence expiry zset
 //                         ARGV: TTL ms, then client id and info for each client; returns 0
 // herald_presence_remove  KEYS: presence hash, presence expiry zset; ARGV: client id; returns 0

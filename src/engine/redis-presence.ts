@@ -3,7 +3,7 @@
 // of the same ids scored by when each entry expires, both under the channel's hash tag, so a Redis
 // Cluster keeps them on the channel's shard. The library's functions (redis-functions.ts) add, remove
 // and read them atomically; a read drops the expired entries first, so a dead node's clients go once
-// their TTL has passed. The nodes announce themselves the same way, in one sorted set and hash (and,
+// their TTL has passed. The nodes announce themselves the same way, with the same functions (and,
 // during a rolling upgrade, under the names earlier builds read too).
 import type { Cluster, Redis } from 'ioredis';
 import { type ClientInfo, type NodeInfo, type PresenceStats, type PresenceStore } from './engine.js';
@@ -13,12 +13,11 @@ import { channelNames, earlierNodeKeys, nodeKeys } from './redis-names.js';
 
 /** The Redis engine's presence (see PresenceStore) and list of live nodes. */
 export class RedisPresence implements PresenceStore {
-  /** `run` turns a failed command into the engine's temporary error. */
+  /** `cmd` only for the earlier builds' node keys; everything else goes through the function library. */
   constructor(
     private readonly prefix: string,
     private readonly functions: FunctionLibrary,
     private readonly cmd: Redis | Cluster,
-    private readonly run: <T>(op: () => Promise<T>) => Promise<T>,
   ) {}
 
   /** The announcement under way (settled): the next one, and a withdrawal, wait for it. */
@@ -27,18 +26,16 @@ export class RedisPresence implements PresenceStore {
   private readonly withdrawn = new Set<string>();
 
   /**
-   * Announces a node as alive for `ttlMs`, and forgets the nodes whose announcement expired, in one
-   * script (a read and a later removal would race other nodes' announcements). Announcements are
-   * made one at a time; a withdrawn node is not announced again.
+   * Announces a node as alive for `ttlMs`. The live nodes are kept as a channel's presence is (an
+   * info hash and an expiry set, the same functions): a read drops the expired ones. Announcements
+   * are made one at a time; a withdrawn node is not announced again.
    */
   announce(info: NodeInfo, ttlMs: number): Promise<void> {
     if (this.withdrawn.has(info.uid)) return Promise.resolve();
     const announced = this.announcing.then(async () => {
       if (this.withdrawn.has(info.uid)) return;
-      const keys = nodeKeys(this.prefix);
-      const now = Date.now();
-      await this.run(() => this.cmd.eval(ANNOUNCE_NODE, 2, keys.expiries, keys.info, now, now + ttlMs, info.uid, JSON.stringify(info)));
-      await this.announceToEarlier(info, ttlMs, now);
+      await this.functions.call('herald_presence_add', this.nodeKeys(), [String(ttlMs), info.uid, JSON.stringify(info)]);
+      await this.announceToEarlier(info, ttlMs);
     });
     this.announcing = announced.catch(() => undefined);
     return announced;
@@ -50,11 +47,13 @@ export class RedisPresence implements PresenceStore {
    * removes those keys, whose hash's name is also the history key of a channel named `nodes`. Best
    * effort: a failure (that channel's history holding the name) is not this node's announcement's.
    */
-  private async announceToEarlier(info: NodeInfo, ttlMs: number, now: number): Promise<void> {
+  private async announceToEarlier(info: NodeInfo, ttlMs: number): Promise<void> {
     const earlier = earlierNodeKeys(this.prefix);
+    // Earlier builds score their entries by their own clock.
+    const now = Date.now();
     try {
       const listed = await this.cmd.zrangebyscore(earlier.expiries, now, '+inf');
-      const current = listed.length > 0 ? new Set(await this.cmd.zrangebyscore(nodeKeys(this.prefix).expiries, now, '+inf')) : new Set<string>();
+      const current = listed.length > 0 ? new Set(await this.cmd.zrange(nodeKeys(this.prefix).expiries, 0, -1)) : new Set<string>();
       if (listed.some((uid) => uid !== info.uid && !current.has(uid))) {
         await this.cmd
           .multi()
@@ -74,9 +73,8 @@ export class RedisPresence implements PresenceStore {
   async withdraw(uid: string): Promise<void> {
     this.withdrawn.add(uid);
     await this.announcing;
-    const keys = nodeKeys(this.prefix);
     const earlier = earlierNodeKeys(this.prefix);
-    await this.run(() => this.cmd.multi().zrem(keys.expiries, uid).hdel(keys.info, uid).exec());
+    await this.functions.call('herald_presence_remove', this.nodeKeys(), [uid]);
     await this.cmd
       .multi()
       .zrem(earlier.expiries, uid)
@@ -87,14 +85,18 @@ export class RedisPresence implements PresenceStore {
 
   /** Every live node's last announcement: this build's, and those of earlier builds' nodes (a rolling upgrade). */
   async nodes(): Promise<NodeInfo[]> {
-    const keys = nodeKeys(this.prefix);
-    const now = Date.now();
-    const uids = await this.run(() => this.cmd.zrangebyscore(keys.expiries, now, '+inf'));
-    const out = uids.length > 0 ? parseInfos(await this.run(() => this.cmd.hmget(keys.info, ...uids))) : [];
+    const reply = (await this.functions.call('herald_presence', this.nodeKeys(), [])) as Buffer[];
+    const uids: string[] = [];
+    const infos: string[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      uids.push(reply[i]!.toString());
+      infos.push(reply[i + 1]!.toString());
+    }
+    const out = parseInfos(infos);
     const earlier = earlierNodeKeys(this.prefix);
     try {
       const known = new Set(uids);
-      const older = (await this.cmd.zrangebyscore(earlier.expiries, now, '+inf')).filter((uid) => !known.has(uid));
+      const older = (await this.cmd.zrangebyscore(earlier.expiries, Date.now(), '+inf')).filter((uid) => !known.has(uid));
       if (older.length > 0) out.push(...parseInfos(await this.cmd.hmget(earlier.info, ...older)));
     } catch {
       // None readable there (the name is a channel's history, or nothing): this build's nodes only.
@@ -137,6 +139,12 @@ export class RedisPresence implements PresenceStore {
     const names = channelNames(this.prefix, channel);
     return [names.presenceInfo, names.presenceExpiry];
   }
+
+  /** The live nodes' keys in the presence functions' order: info hash, expiry set. */
+  private nodeKeys(): string[] {
+    const keys = nodeKeys(this.prefix);
+    return [keys.info, keys.expiries];
+  }
 }
 
 function parseInfos(infos: ReadonlyArray<string | null>): NodeInfo[] {
@@ -147,19 +155,4 @@ function parseInfos(infos: ReadonlyArray<string | null>): NodeInfo[] {
 const DROP_EARLIER_NODE_KEYS = `
 if redis.call('TYPE', KEYS[1]).ok == 'zset' then redis.call('DEL', KEYS[1]) end
 if redis.call('TYPE', KEYS[2]).ok == 'hash' then redis.call('DEL', KEYS[2]) end
-return 0`;
-
-/**
- * KEYS: the live nodes' sorted set and info hash; ARGV: now, this announcement's expiry, the node's id
- * and info. Drops the expired nodes other than this one from both, then records this one.
- */
-const ANNOUNCE_NODE = `
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
-  if id ~= ARGV[3] then
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('HDEL', KEYS[2], id)
-  end
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 return 0`;

@@ -44,9 +44,16 @@ export const SUBSCRIBE_TIMEOUT_MS = 2_000;
  */
 export const SILENT_MS = 3_000;
 
-/** A (un)subscribe's answer, or a rejection once SUBSCRIBE_TIMEOUT_MS have passed without one. */
+/** Redis left a (un)subscribe unanswered for SUBSCRIBE_TIMEOUT_MS. */
+export class NoAnswer extends Error {
+  constructor() {
+    super('timed out');
+  }
+}
+
+/** A (un)subscribe's answer, or a rejection (NoAnswer) once SUBSCRIBE_TIMEOUT_MS have passed without one. */
 export function withTimeout<T>(p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), SUBSCRIBE_TIMEOUT_MS)));
+  const timeout = new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new NoAnswer()), SUBSCRIBE_TIMEOUT_MS)));
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

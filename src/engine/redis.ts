@@ -28,7 +28,7 @@ import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
 import { RedisPresence } from './redis-presence.js';
 import { createClients, redactUrl, runRedis, type RedisWhere } from './redis-clients.js';
-import { SILENT_MS, withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
+import { NoAnswer, SILENT_MS, withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
 
 /** Options of the Redis engine. */
@@ -85,7 +85,7 @@ export class RedisEngine implements Engine {
     this.controlName = controlChannel(options.prefix);
     ({ cmd: this.cmd, sub: this.sub } = createClients(options));
     this.functions = new FunctionLibrary(this.cmd, runRedis);
-    this.presenceStore = new RedisPresence(options.prefix, this.functions, this.cmd, runRedis);
+    this.presenceStore = new RedisPresence(options.prefix, this.functions, this.cmd);
   }
 
   async start(handler: EngineHandler): Promise<void> {
@@ -209,7 +209,7 @@ export class RedisEngine implements Engine {
       this.options.log.warn({ err: (err as Error).message, channels: targets.length }, 'redis unsubscribe failed');
       // A connection that left an UNSUBSCRIBE unanswered is not answering: subscribes that would go
       // through it fail at once for a while (see flushSubscribes), not after the timeout each.
-      if (/timed out/.test((err as Error).message)) for (const c of calls) if (c.on && !c.answered) this.noteSilent(c.on, c.answer);
+      if (err instanceof NoAnswer) for (const c of calls) if (c.on && !c.answered) this.noteSilent(c.on, c.answer);
     }
     // A channel wanted again while its UNSUBSCRIBE was on its way may have been subscribed before
     // Redis ran it: in a cluster, ioredis queues commands per connection, and after a failover a
@@ -450,11 +450,10 @@ export class RedisEngine implements Engine {
       const answer = op();
       const sent = withTimeout(answer);
       noteConnection(items);
-      const on = this.sub instanceof Cluster ? sentOn.get(items[0]!.target) : this.sub;
       sent.then(
         () => settle(items),
         (err) => {
-          if (on && /timed out/.test((err as Error).message)) this.noteSilent(on, answer);
+          if (before && err instanceof NoAnswer) this.noteSilent(before, answer);
           fail(items, err);
         },
       );

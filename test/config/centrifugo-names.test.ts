@@ -57,8 +57,8 @@ test("Centrifugo v6's http_server, log, prometheus and engine.redis keys are rea
   assert.equal(transports.client.emulation_path, '/emu');
 
   // A URL is kept as written, its own credentials and database winning; a one-element list as Centrifugo writes it.
-  const url = loadConfig({ values: { engine: { redis: { address: ['rediss://own:pw@r:6379/1'], password: 'other', db: 5 } } } as never });
-  assert.equal(url.engine.redis.url, 'rediss://own:pw@r:6379/1');
+  const url = loadConfig({ values: { engine: { redis: { address: ['rediss://own:pw@redis.internal:6380/1'], password: 'other', db: 5 } } } as never });
+  assert.equal(url.engine.redis.url, 'rediss://own:pw@redis.internal:6380/1');
   const cluster = loadConfig({ values: { engine: { type: 'redis', redis: { cluster_address: ['127.0.0.1:7000', '127.0.0.1:7001'], password: 'pw' } } } as never });
   assert.deepEqual(cluster.engine.redis.cluster, ['redis://:pw@127.0.0.1:7000', 'redis://:pw@127.0.0.1:7001']);
   assert.equal(cluster.engine.redis.url, '');

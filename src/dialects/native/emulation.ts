@@ -41,7 +41,7 @@ const MAX_HELD_REQUESTS = 1024;
 /** The connection of an HTTP streaming or SSE session: its response, written to while it lasts. */
 export class StreamSocket implements NativeSocket, MessageStream {
   readyState = 1;
-  /** `/emulation` requests held while the session has too many commands waiting (see feedEmulated). */
+  /** `/emulation` requests held while the session has too many commands waiting (see emulateHere). */
   private held: Array<(taking: boolean) => void> = [];
 
   constructor(

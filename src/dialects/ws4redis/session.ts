@@ -61,8 +61,8 @@ export class Ws4RedisSession implements Subscriber {
    * (`recvmsg`). A heartbeat or an empty message received clears it; a message to publish sets it
    * once published (its echo is the one to suppress), unless a later one was received meanwhile.
    */
-  private lastPublished: Buffer | undefined;
-  /** Messages received from the client so far (which of them set `lastPublished`). */
+  private lastMessage: Buffer | undefined;
+  /** Messages received from the client so far (which of them set `lastMessage`). */
   private received = 0;
   /** Browser messages, persisted reads and the close are handled in this order. */
   private chain: Promise<void>;
@@ -213,7 +213,7 @@ export class Ws4RedisSession implements Subscriber {
    */
   private forward(bytes: Buffer): void {
     if (bytes.length === 0) return;
-    if (!this.setup.echo && this.lastPublished && bytes.equals(this.lastPublished)) return;
+    if (!this.setup.echo && this.lastMessage && bytes.equals(this.lastMessage)) return;
     this.outbox.push(bytes, !isText(bytes));
   }
 
@@ -221,20 +221,20 @@ export class Ws4RedisSession implements Subscriber {
     if (this.state !== 'open') return;
     const seq = ++this.received;
     if (this.heartbeat && data.equals(this.heartbeat)) {
-      this.lastPublished = undefined;
+      this.lastMessage = undefined;
       this.outbox.push(this.heartbeat, !isText(this.heartbeat));
       return;
     }
     // ws4redis neither publishes nor stores an empty message (`if recvmsg:`).
     if (data.length === 0) {
-      this.lastPublished = undefined;
+      this.lastMessage = undefined;
       return;
     }
     // A copy: ws may hand a view of a larger socket chunk, and the message is kept (echo, storage).
     const message = Buffer.from(data);
     // A socket that may not publish still compares with what it sent, as ws4redis does.
     if (this.publishing.length === 0) {
-      this.lastPublished = message;
+      this.lastMessage = message;
       return;
     }
     this.inbound.add();
@@ -245,7 +245,7 @@ export class Ws4RedisSession implements Subscriber {
     if (this.publishFailed) return; // the connection is closing: the messages after it are dropped
     const { engine, config } = this.ctx;
     // Set when published, not when received: the echo to suppress is this message's.
-    if (seq === this.received) this.lastPublished = message;
+    if (seq === this.received) this.lastMessage = message;
     try {
       for (const name of this.publishing) {
         await engine.publish(rawChannel(name), { data: message });
