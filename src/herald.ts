@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import { HeraldApi, HeraldApiError } from './api/client.js';
 import { handleApiRequest, isApiTarget } from './api/http.js';
 import { applyControl, encodeControl } from './api/control.js';
+import { ChannelSurveys } from './api/survey.js';
 import { apiMethods, nodeInfo, toApiError, type ApiContext } from './api/methods.js';
 import { ChannelRules } from './auth/channels.js';
 import { TokenVerifier } from './auth/tokens.js';
@@ -180,6 +181,7 @@ class HeraldNode implements Herald {
       connections: () => this.connectionCount(),
       countCall: this.metrics ? (method, result) => this.metrics!.apiCalls.inc({ method, result }) : undefined,
       node: { uid: nodeId, name: process.env.HOSTNAME || 'herald', version: VERSION, startedAt: Date.now() },
+      surveys: new ChannelSurveys(this.engine, this.hub, nodeId, (method, params, node) => this.engine.publishControl(encodeControl({ method, params }), node), this.log.child({ component: 'api' })),
     };
     this.ownServer = !options.server;
     this.server = options.server ?? createServer((req, res) => this.onRequest(req, res));
@@ -238,7 +240,7 @@ class HeraldNode implements Herald {
     await this.engine.start({
       onPublication: (channel, pub, position) => this.hub.onPublication(channel, pub, position),
       onResync: (channels) => this.hub.onResync(channels),
-      onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog, this.apiCtx.node.uid),
+      onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog, this.apiCtx.node.uid, this.apiCtx.surveys),
       onJoinLeave: (channel, kind, info) => this.hub.onJoinLeave(channel, kind, info),
       node: this.apiCtx.node.uid,
     });

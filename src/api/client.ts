@@ -20,6 +20,12 @@ export interface PublishOptions {
   readonly idempotencyKey?: string;
   /** Sent as a fossil delta to subscribers that negotiated delta compression. */
   readonly delta?: boolean;
+  /**
+   * On a channel with history, a publication whose version is not above the last one's (in the same
+   * `versionEpoch`) is dropped: neither sent nor kept.
+   */
+  readonly version?: number;
+  readonly versionEpoch?: string;
 }
 
 /** A stream position returned for channels with history. */
@@ -104,25 +110,25 @@ export class HeraldApi {
   }
 
   /** Subscribes a user's connections to a channel. */
-  subscribe(user: string, channel: string, opts: { client?: string; data?: unknown; expire_at?: number } = {}): Promise<Record<string, never>> {
+  subscribe(user: string, channel: string, opts: { client?: string; session?: string; data?: unknown; expire_at?: number } = {}): Promise<Record<string, never>> {
     return this.call('subscribe', { user, channel, ...opts });
   }
 
   /** Unsubscribes a user's connections from a channel. */
-  unsubscribe(user: string, channel: string, opts: { client?: string } = {}): Promise<Record<string, never>> {
+  unsubscribe(user: string, channel: string, opts: { client?: string; session?: string } = {}): Promise<Record<string, never>> {
     return this.call('unsubscribe', { user, channel, ...opts });
   }
 
   /** Disconnects a user's connections (default code 3503, no reconnect). */
   disconnect(
     user: string,
-    opts: { client?: string; whitelist?: string[]; disconnect?: { code: number; reason: string } } = {},
+    opts: { client?: string; session?: string; whitelist?: string[]; disconnect?: { code: number; reason: string } } = {},
   ): Promise<Record<string, never>> {
     return this.call('disconnect', { user, ...opts });
   }
 
   /** Changes the expiry of a user's connections. */
-  refresh(user: string, opts: { client?: string; expired?: boolean; expire_at?: number } = {}): Promise<Record<string, never>> {
+  refresh(user: string, opts: { client?: string; session?: string; expired?: boolean; expire_at?: number } = {}): Promise<Record<string, never>> {
     return this.call('refresh', { user, ...opts });
   }
 }
@@ -144,5 +150,5 @@ function safeJson(text: string): unknown {
 }
 
 function publishFields(opts: PublishOptions): Record<string, unknown> {
-  return { tags: opts.tags, skip_history: opts.skipHistory, idempotency_key: opts.idempotencyKey, delta: opts.delta };
+  return { tags: opts.tags, skip_history: opts.skipHistory, idempotency_key: opts.idempotencyKey, delta: opts.delta, version: opts.version, version_epoch: opts.versionEpoch };
 }

@@ -10,6 +10,7 @@ import { feedPassedOn } from '../dialects/native/emulation.js';
 import { stringify } from '../dialects/native/codec.js';
 import { Disconnects } from '../dialects/native/codes.js';
 import { parseKeepingPayloads, payloadText } from '../server/json-source.js';
+import { SURVEY_ANSWER, SURVEY_ASK, type ChannelSurveys } from './survey.js';
 
 /** A control message: an API method and its (already validated) parameters. */
 export interface ControlMessage {
@@ -23,7 +24,7 @@ export function encodeControl(message: ControlMessage): Buffer {
 }
 
 /** Applies a control message from any node to this node (`nodeId`) and its connections. */
-export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Buffer, log: Logger, nodeId: string): void {
+export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Buffer, log: Logger, nodeId: string, surveys?: ChannelSurveys): void {
   let message: ControlMessage;
   try {
     message = parseKeepingPayloads(bytes.toString('utf8')) as ControlMessage;
@@ -38,7 +39,12 @@ export function applyControl(registry: SessionRegistry<NativeSession>, bytes: Bu
     feedPassedOn(registry, req.session, req.data);
     return;
   }
-  const sessions = typeof req.user === 'string' ? registry.find(req.user, str(req.client) || undefined) : [];
+  if (message.method === SURVEY_ASK || message.method === SURVEY_ANSWER) {
+    if (message.method === SURVEY_ASK) surveys?.ask(req);
+    else surveys?.answer(req);
+    return;
+  }
+  const sessions = typeof req.user === 'string' ? registry.find(req.user, str(req.client) || undefined, str(req.session) || undefined) : [];
   if (sessions.length === 0) return;
   const channel = str(req.channel);
   const failed = (err: unknown) => log.warn({ err, method: message.method }, 'control action failed');

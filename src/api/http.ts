@@ -36,11 +36,12 @@ export function handleApiRequest(ctx: ApiContext, req: IncomingMessage, res: Ser
     const path = end < 0 ? target : target.slice(0, end);
     const query = end >= 0 && target[end] === '?' ? target.slice(end + 1).split('#')[0]! : '';
     const { http_api } = ctx.config;
-    if (!http_api.insecure && !authorized(http_api.key, req, query)) return send(res, 401, '', 'text/plain');
+    // The method first, then the key, as Centrifugo's handler chain checks them.
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
       return send(res, 405, 'method not allowed\n', 'text/plain');
     }
+    if (!http_api.insecure && !authorized(http_api.key, req, query)) return send(res, 401, '', 'text/plain');
     readBodyThen(req, http_api.max_body_size, (body, err) => {
       try {
         onBody(ctx, req, res, path, body, err);
@@ -59,31 +60,22 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
     res.setHeader('Connection', 'close');
     return send(res, 413, 'request body too large\n', 'text/plain');
   }
+  // No body is no request (Centrifugo cannot decode one either): `{}` is the empty request.
+  if (body.length === 0) return send(res, 400, 'empty request body: send a JSON object, {} for none\n', 'text/plain');
+  const name = path.slice(API_PATH.length + 1);
+  if (name === '') return legacyCall(ctx, req, res, body);
   let params: unknown;
   try {
-    params = body.length ? parseKeepingPayloads(body.toString('utf8')) : {};
+    params = parseKeepingPayloads(body.toString('utf8'));
   } catch {
     return send(res, 400, 'invalid JSON body\n', 'text/plain');
   }
   if (typeof params !== 'object' || params === null || Array.isArray(params)) {
     return send(res, 400, 'the body must be a JSON object\n', 'text/plain');
   }
-  let name = path.slice(API_PATH.length + 1);
-  if (name === '') {
-    // Legacy form: POST /api {"method": "...", "params": {...}}.
-    const legacy = params as Record<string, unknown>;
-    name = typeof legacy.method === 'string' ? legacy.method : '';
-    params = typeof legacy.params === 'object' && legacy.params !== null ? legacy.params : {};
-  }
   const method = Object.hasOwn(apiMethods, name) ? apiMethods[name] : undefined;
   if (!method) return send(res, 404, 'unknown API method\n', 'text/plain');
-  let answer: Promise<Record<string, unknown>>;
-  try {
-    answer = method(ctx, params as Record<string, unknown>);
-  } catch (e) {
-    answer = Promise.reject(e); // a method that throws at once answers like one that rejects
-  }
-  answer.then(
+  runMethod(ctx, name, params as Record<string, unknown>).then(
     (result) => {
       try {
         // batch answers {replies: [...]} at the top level; everything else is wrapped in `result`.
@@ -111,17 +103,141 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
   );
 }
 
+/** Runs one known method; a method that throws at once answers like one that rejects. */
+function runMethod(ctx: ApiContext, name: string, params: Record<string, unknown>): Promise<Record<string, unknown>> {
+  try {
+    return apiMethods[name]!(ctx, params);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Centrifugo's legacy method numbers (its Command.MethodType); names are read in any case. Known
+ * numbers and names of methods Herald has not (user status, push notifications) answer 104.
+ */
+const LEGACY_METHODS: readonly string[] = [
+  'publish', 'broadcast', 'unsubscribe', 'disconnect', 'presence', 'presence_stats', 'history', 'history_remove',
+  'channels', 'info', 'rpc', 'subscribe', 'refresh', '', 'connections', 'update_user_status', 'get_user_status',
+  'delete_user_status', 'block_user', 'unblock_user', 'revoke_token', 'invalidate_user_tokens', 'device_register',
+  'device_update', 'device_remove', 'device_list', 'device_topic_list', 'device_topic_update', 'user_topic_list',
+  'user_topic_update', 'send_push_notification', 'update_push_status', 'cancel_push',
+];
+
+/**
+ * Legacy form, `POST /api`: one or more commands `{"id": n, "method": "publish" | 0, "params": {...}}`
+ * one after another (pycent and other older clients send several, a line each), run in order;
+ * answered 200 with one reply `{"id", "result"}` or `{"id", "error"}` per command, a line each, as
+ * Centrifugo's legacy handler does (it has no transport error mode). A command that cannot be read
+ * (not JSON, an unknown method name) makes the whole request 400.
+ */
+function legacyCall(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  const commands: Array<{ id: number; name: string | undefined; params: unknown }> = [];
+  const texts = splitJsonValues(body.toString('utf8'));
+  if (!texts) return send(res, 400, 'invalid JSON body\n', 'text/plain');
+  for (const text of texts) {
+    let cmd: unknown;
+    try {
+      cmd = parseKeepingPayloads(text);
+    } catch {
+      return send(res, 400, 'invalid JSON body\n', 'text/plain');
+    }
+    if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd)) return send(res, 400, 'each command must be a JSON object\n', 'text/plain');
+    const { id = 0, method = 0, params } = cmd as Record<string, unknown>;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffffffff) return send(res, 400, 'id must be an unsigned integer\n', 'text/plain');
+    let name: string | undefined;
+    if (typeof method === 'string') {
+      name = method.toLowerCase();
+      if (!LEGACY_METHODS.includes(name) || name === '') return send(res, 400, `unknown API method ${JSON.stringify(method)}\n`, 'text/plain');
+    } else if (typeof method === 'number' && Number.isInteger(method)) {
+      name = LEGACY_METHODS[method] || undefined; // an unknown number is 104 in its reply
+    } else {
+      return send(res, 400, 'method must be a name or a number\n', 'text/plain');
+    }
+    commands.push({ id, name: name !== undefined && Object.hasOwn(apiMethods, name) && name !== 'batch' ? name : undefined, params });
+  }
+  const replies: string[] = [];
+  const next = (i: number): void => {
+    if (i === commands.length) return afterFlush(() => send(res, 200, replies.join('\n'), 'application/json'));
+    const { id, name, params } = commands[i]!;
+    const reply = (body: Record<string, unknown>) => {
+      replies.push(stringify(id ? { id, ...body } : body));
+      next(i + 1);
+    };
+    if (name === undefined) return reply({ error: { code: Errors.methodNotFound.code, message: Errors.methodNotFound.message } });
+    if (typeof params !== 'object' || params === null || Array.isArray(params)) {
+      ctx.countCall?.(name, String(Errors.badRequest.code));
+      return reply({ error: { code: Errors.badRequest.code, message: 'params must be a JSON object' } });
+    }
+    runMethod(ctx, name, params as Record<string, unknown>).then(
+      (result) => {
+        ctx.countCall?.(name, 'ok');
+        reply({ result });
+      },
+      (e: unknown) => {
+        const error = toApiError(e);
+        ctx.countCall?.(name, String(error.code));
+        if (error.code === Errors.internal.code) logFailure(ctx.log, e, { method: name }, 'API method failed');
+        reply({ error });
+      },
+    ).catch((e: unknown) => requestFailed(ctx.log, req, res, e));
+  };
+  next(0);
+}
+
+/**
+ * The JSON values of a text holding one or more, one after another (with or without whitespace
+ * between them, as Go's json.Decoder reads a stream); undefined when it is not such a text. Each is
+ * checked by JSON.parse later: this only finds where each ends.
+ */
+export function splitJsonValues(text: string): string[] | undefined {
+  const values: string[] = [];
+  let i = 0;
+  const n = text.length;
+  const isSpace = (c: string) => c === ' ' || c === '\n' || c === '\r' || c === '\t';
+  while (i < n) {
+    while (i < n && isSpace(text[i]!)) i++;
+    if (i === n) break;
+    const start = i;
+    let depth = 0;
+    let inString = false;
+    for (; i < n; i++) {
+      const c = text[i]!;
+      if (inString) {
+        if (c === '\\') i++;
+        else if (c === '"') inString = false;
+      } else if (c === '"') inString = true;
+      else if (c === '{' || c === '[') depth++;
+      else if (c === '}' || c === ']') {
+        if (--depth === 0) {
+          i++;
+          break;
+        }
+        if (depth < 0) return undefined;
+      } else if (depth === 0 && isSpace(c)) break;
+    }
+    if (depth !== 0 || inString) return undefined;
+    values.push(text.slice(start, i));
+  }
+  return values.length ? values : undefined;
+}
+
 /** The configured key as bytes, made once per key (compared on every call). */
 let keyBytes: { key: string; bytes: Buffer } | undefined;
 
 /** True when any of the three ways to give the key (as Centrifugo reads them) carries it. */
 function authorized(key: string, req: IncomingMessage, query: string): boolean {
   if (!key) return false;
-  const auth = req.headers.authorization;
-  const bearer = typeof auth === 'string' ? /^apikey\s+(.+)$/i.exec(auth.trim())?.[1] : undefined;
+  // `X-API-Key` when given, else `Authorization: apikey <key>`; then `?api_key=` (Centrifugo's order:
+  // a wrong X-API-Key is not saved by a right Authorization header).
   const header = req.headers['x-api-key'];
-  if (bearer !== undefined && sameKey(key, bearer)) return true;
-  if (typeof header === 'string' && sameKey(key, header)) return true;
+  if (typeof header === 'string' && header !== '') {
+    if (sameKey(key, header)) return true;
+  } else {
+    const auth = req.headers.authorization;
+    const bearer = typeof auth === 'string' ? /^apikey\s+(\S+)$/i.exec(auth.trim())?.[1] : undefined;
+    if (bearer !== undefined && sameKey(key, bearer)) return true;
+  }
   const param = query ? new URLSearchParams(query).get('api_key') : null;
   return param !== null && sameKey(key, param);
 }

@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { ChannelRules } from '../auth/channels.js';
 import type { HeraldConfig } from '../config/schema.js';
 import { channelKind, type Engine, type NodeInfo, type PublishResult } from '../engine/engine.js';
-import { compileGlob } from '../engine/glob.js';
+import { compileChannelPattern } from './channel-pattern.js';
+import type { ChannelSurveys } from './survey.js';
 import { encodeControl } from './control.js';
 import { isEngineUnavailable } from '../errors.js';
 import type { Hub } from '../hub/hub.js';
@@ -30,6 +31,8 @@ export interface ApiContext {
   /** Counts API calls by method and result (`ok` or the error code), when metrics are on. */
   readonly countCall?: (method: string, result: string) => void;
   readonly node: { readonly uid: string; readonly name: string; readonly version: string; readonly startedAt: number };
+  /** The channels of every node (the `channels` method). */
+  readonly surveys: ChannelSurveys;
 }
 
 /** One API method: request object in, result object out (throws ReplyError for API errors). */
@@ -45,8 +48,13 @@ const channelOf = (channel: unknown): string => {
 
 const requireChannel = (req: Record<string, unknown>): string => channelOf(req.channel);
 
+/** The connections a call acts on: `user`, narrowed by `client` and `session` when given (strings). */
 const requireUser = (req: Record<string, unknown>): string => {
   if (typeof req.user !== 'string') throw new ReplyError({ ...Errors.badRequest, message: 'user required' });
+  for (const field of ['client', 'session'] as const) {
+    const value = req[field];
+    if (value !== undefined && value !== null && typeof value !== 'string') throw new ReplyError({ ...Errors.badRequest, message: `${field} must be a string` });
+  }
   return req.user;
 };
 
@@ -111,13 +119,42 @@ const publishTo = (ctx: ApiContext, channelField: unknown, req: Record<string, u
       }
       tags = t as Record<string, string>;
     }
-    const history = req.skip_history === true ? undefined : historyOf(opts);
+    const history = flag(req, 'skip_history') ? undefined : historyOf(opts);
     // `delta`: subscribers that negotiated delta compression may be sent a delta (see native/delta.ts).
-    const published = ctx.engine.publish(channel, { data, tags, history, idempotencyKey: str(req.idempotency_key) || undefined, delta: req.delta === true });
+    const published = ctx.engine.publish(channel, {
+      data,
+      tags,
+      history,
+      idempotencyKey: str(req.idempotency_key) || undefined,
+      delta: flag(req, 'delta'),
+      version: versionOf(req),
+    });
     return published.then(history ? positionResult : emptyResult);
   } catch (err) {
     return Promise.reject(err);
   }
+};
+
+/** A boolean field: absent or null is false; anything but a boolean is 107 (Centrifugo cannot decode it). */
+const flag = (req: Record<string, unknown>, name: string): boolean => {
+  const value = req[name];
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw new ReplyError({ ...Errors.badRequest, message: `${name} must be true or false` });
+  return value;
+};
+
+/**
+ * A publish's `version` and `version_epoch` (Centrifugo v6): on a channel with history, a publication
+ * whose version is not above the last one's is dropped, and the call answers the stream's top.
+ */
+const versionOf = (req: Record<string, unknown>): { value: number; epoch: string } | undefined => {
+  const { version, version_epoch: epoch } = req;
+  if (epoch !== undefined && epoch !== null && typeof epoch !== 'string') throw new ReplyError({ ...Errors.badRequest, message: 'version_epoch must be a string' });
+  if (version === undefined || version === null || version === 0) return undefined;
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) {
+    throw new ReplyError({ ...Errors.badRequest, message: 'version must be an integer from 0 to 2^53-1' });
+  }
+  return { value: version, epoch: epoch ?? '' };
 };
 
 /** The channel of a presence call: in a known namespace that keeps presence (102, 108 otherwise). */
@@ -177,8 +214,11 @@ export const apiMethods: Readonly<Record<string, Method>> = {
   },
 
   async unsubscribe(ctx, req) {
-    requireChannel(req);
     requireUser(req);
+    const channel = str(req.channel);
+    // No channel: nothing to leave (Centrifugo answers {} too). A channel of no namespace: 102.
+    if (channel === '') return {};
+    if (!ctx.rules.options(channel)) throw new ReplyError(Errors.unknownChannel);
     await sendControl(ctx, 'unsubscribe', req);
     return {};
   },
@@ -187,8 +227,10 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     requireUser(req);
     const spec = asObject(req.disconnect);
     const code = spec.code === undefined ? Disconnects.forceNoReconnect.code : spec.code;
-    if (typeof code !== 'number' || !Number.isInteger(code) || code < 3000 || code > 4999) {
-      throw new ReplyError({ ...Errors.badRequest, message: 'disconnect.code must be 3000-4999' });
+    // Any code a WebSocket close frame may carry (Centrifugo passes any on; one outside these could
+    // not be sent, and the client would see its connection fail instead).
+    if (typeof code !== 'number' || !isCloseCode(code)) {
+      throw new ReplyError({ ...Errors.badRequest, message: 'disconnect.code must be 3000-4999 (or 1000-1003, 1007-1014)' });
     }
     await sendControl(ctx, 'disconnect', req);
     return {};
@@ -226,14 +268,11 @@ export const apiMethods: Readonly<Record<string, Method>> = {
   },
 
   async channels(ctx, req) {
+    if (req.pattern !== undefined && req.pattern !== null && typeof req.pattern !== 'string') throw new ReplyError({ ...Errors.badRequest, message: 'pattern must be a string' });
     const pattern = str(req.pattern);
-    const match = pattern ? compileGlob(pattern) : null;
+    compileChannelPattern(pattern); // 107 here, for a pattern no node could read
     const channels: Record<string, { num_clients: number }> = {};
-    for (const [name, count] of ctx.hub.channelCounts()) {
-      // Native channels only: the Webdis and ws4redis dialects' raw channels are not Herald channels.
-      if (channelKind(name).kind !== 'native') continue;
-      if (!match || match.test(name)) channels[name] = { num_clients: count };
-    }
+    for (const [name, count] of await ctx.surveys.channels(pattern)) channels[name] = { num_clients: count };
     return { channels };
   },
 
@@ -245,14 +284,17 @@ export const apiMethods: Readonly<Record<string, Method>> = {
     return { nodes: [self, ...others].sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.uid.localeCompare(b.uid)) };
   },
 
-  async rpc() {
-    // No server-side RPC extensions are configured.
-    throw new ReplyError(Errors.notAvailable);
+  async rpc(_ctx, req) {
+    // No server-side RPC handlers are registered: a method is not found (104), as in Centrifugo.
+    if (str(req.method) === '') throw new ReplyError({ ...Errors.badRequest, message: 'method required' });
+    throw new ReplyError(Errors.methodNotFound);
   },
 
   async batch(ctx, req) {
-    const commands = req.commands;
-    if (!Array.isArray(commands)) throw new ReplyError({ ...Errors.badRequest, message: 'commands required' });
+    const commands = req.commands ?? [];
+    if (!Array.isArray(commands)) throw new ReplyError({ ...Errors.badRequest, message: 'commands must be a list' });
+    // No commands: `{}`, as Centrifugo leaves an empty `replies` out.
+    if (commands.length === 0) return {};
     const run = async (cmd: unknown): Promise<Record<string, unknown>> => {
       const entry = Object.entries(asObject(cmd)).find(([name]) => name !== 'batch' && Object.hasOwn(apiMethods, name));
       if (!entry) return { error: { code: Errors.methodNotFound.code, message: Errors.methodNotFound.message } };
@@ -272,7 +314,7 @@ export const apiMethods: Readonly<Record<string, Method>> = {
 /** What this node announces about itself (the `info` method's entry for it). */
 export function nodeInfo(ctx: ApiContext): NodeInfo {
   const { node, registry, hub } = ctx;
-  return {
+  const info: NodeInfo = {
     uid: node.uid,
     name: node.name,
     version: node.version,
@@ -282,7 +324,14 @@ export function nodeInfo(ctx: ApiContext): NodeInfo {
     num_subs: hub.subscriptionCount(),
     uptime: Math.floor((Date.now() - node.startedAt) / 1000),
   };
+  // Centrifugo leaves a zero out.
+  if (info.uptime === 0) delete (info as { uptime?: number }).uptime;
+  return info;
 }
+
+/** A code `ws` can send in a close frame. */
+const isCloseCode = (code: number): boolean =>
+  Number.isInteger(code) && ((code >= 3000 && code <= 4999) || (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006));
 
 /** The API error for a thrown value (unknown errors are internal errors). */
 export function toApiError(err: unknown): ProtocolError {

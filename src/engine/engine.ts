@@ -72,13 +72,19 @@ export interface PublishRequest {
   readonly idempotencyKey?: string;
   /** Mark the publication for delta compression (Publication.delta). */
   readonly delta?: boolean;
+  /**
+   * With history only: a publication whose version is not above the stream's last (in the same
+   * version epoch, or in any when `epoch` is '') is suppressed: neither kept nor delivered, and the
+   * result is the stream's top.
+   */
+  readonly version?: { readonly value: number; readonly epoch: string };
 }
 
 /** The result of a publish. */
 export interface PublishResult {
   /** The stream position after the publication (`{offset: 0, epoch: ''}` without history). */
   readonly position: StreamPosition;
-  /** True when an idempotency key suppressed the publication (the position is the first one's). */
+  /** True when an idempotency key (the position is the first one's) or a version (the stream's top) suppressed the publication. */
   readonly suppressed: boolean;
   /** Raw channels: how many subscribers received it (Redis: subscribed connections, i.e. nodes). */
   readonly receivers?: number;

@@ -24,6 +24,9 @@ import { compileGlob, type GlobMatcher } from './glob.js';
 class Stream {
   epoch = newEpoch();
   top = 0;
+  /** The version of the last publication that carried one, and its version epoch. */
+  version = 0;
+  versionEpoch = '';
   /** Publications oldest first, from index `start` (trimmed lazily so appends stay O(1) amortised). */
   private pubs: Publication[] = [];
   private start = 0;
@@ -51,6 +54,15 @@ class Stream {
     this.pubs = [];
     this.start = 0;
   }
+}
+
+/**
+ * True when a publication's version is not above the stream's last one in the same version epoch
+ * (or in any, when it names none), as Centrifugo orders versioned publications.
+ */
+function isStale(stream: Stream, version: PublishRequest['version']): boolean {
+  if (!version || version.value <= 0) return false;
+  return (version.epoch === '' || version.epoch === stream.versionEpoch) && version.value <= stream.version;
 }
 
 const SWEEP_INTERVAL_MS = 5_000;
@@ -134,6 +146,11 @@ export class MemoryEngine implements Engine {
     let pub: Publication;
     if (request.history && request.history.size > 0) {
       const stream = this.liveStream(channel, now, true)!;
+      if (isStale(stream, request.version)) return { position: { offset: stream.top, epoch: stream.epoch }, suppressed: true };
+      if (request.version) {
+        stream.version = request.version.value;
+        stream.versionEpoch = request.version.epoch;
+      }
       stream.top += 1;
       pub = { offset: stream.top, data: request.data, info: request.info, tags: request.tags, time: now, delta: request.delta };
       stream.append(pub, request.history.size);

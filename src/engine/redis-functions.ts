@@ -6,8 +6,9 @@
 //                 ARGV: pubsub channel, data, history size (0 = none), history TTL ms, meta TTL ms,
 //                       epoch for a new stream ('' = make one), header extra JSON fragment ('' = none),
 //                       time ms ('' = server time), publish command ('publish' | 'spublish'),
-//                       idempotency TTL ms
-//                 returns {offset, epoch, suppressed (0|1)}
+//                       idempotency TTL ms [, version, version epoch]
+//                 returns {offset, epoch, suppressed (0|1)}; a version not above the stream's last
+//                 (in the same version epoch, or any when '') is suppressed: {top, epoch, 1}
 // herald_history  KEYS: history list, meta hash
 //                 ARGV: epoch for a new stream, meta TTL ms, since offset (-1 = none), limit (-1 = all), reverse (0|1)
 //                 returns {top offset, epoch, envelope...} (oldest first; the caller reverses)
@@ -22,7 +23,7 @@
 import { Cluster, type Redis } from 'ioredis';
 
 /** Bumped when the library changes, so nodes reload it. */
-export const FUNCTION_LIBRARY_VERSION = 4;
+export const FUNCTION_LIBRARY_VERSION = 5;
 
 /** The library source. */
 export const FUNCTION_LIBRARY = `#!lua name=herald
@@ -76,11 +77,20 @@ local function herald_publish(keys, args)
       return {tonumber(string.sub(seen, 1, sep - 1)), string.sub(seen, sep + 1), 1}
     end
   end
+  local version = tonumber(args[11] or '0') or 0
+  local version_epoch = args[12] or ''
+  if size > 0 and version > 0 then
+    local top_version = tonumber(redis.call('HGET', meta, 'v') or '0') or 0
+    if (version_epoch == '' or version_epoch == (redis.call('HGET', meta, 've') or '')) and version <= top_version then
+      return {tonumber(redis.call('HGET', meta, 's') or '0'), redis.call('HGET', meta, 'e') or '', 1}
+    end
+  end
   local offset, epoch = 0, ''
   if size > 0 then
     if ttl > meta_ttl then meta_ttl = ttl end
     epoch = ensure_meta(meta, args[6], meta_ttl)
     offset = redis.call('HINCRBY', meta, 's', 1)
+    if version > 0 then redis.call('HSET', meta, 'v', args[11], 've', version_epoch) end
   end
   local msg = string.format('{"o":%d,"e":"%s","t":%d%s}\\n', offset, epoch, time, extra) .. data
   if size > 0 then

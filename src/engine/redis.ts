@@ -280,6 +280,7 @@ export class RedisEngine implements Engine {
       String(time),
       this.sharded ? 'spublish' : 'publish',
       String(this.options.idempotentResultTtlMs),
+      ...(request.version && request.version.value > 0 && size > 0 ? [String(request.version.value), request.version.epoch] : []),
     ])) as [number, Buffer | string, number];
     return { position: { offset: Number(reply[0]), epoch: String(reply[1]) }, suppressed: Number(reply[2]) === 1 };
   }

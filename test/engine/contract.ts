@@ -184,6 +184,34 @@ export function engineContract(factory: EngineFactory): void {
       assert.equal(on(c).length, 1);
     });
 
+    test('version: a publication not above the last version (in its version epoch) is suppressed, answered with the top', async () => {
+      const c = ch();
+      await engine.subscribe(c);
+      const v = (value: number, epoch = '') => ({ value, epoch });
+      const publish = (value: number, epoch = '') => engine.publish(c, { data: data(value), history: HISTORY, version: v(value, epoch) });
+      const first = await publish(5);
+      assert.equal(first.suppressed, false);
+      for (const value of [3, 5]) {
+        const r = await publish(value);
+        assert.equal(r.suppressed, true, `version ${value} after 5`);
+        assert.deepEqual(r.position, first.position, 'a suppressed publish answers the top');
+      }
+      assert.equal((await publish(6)).position.offset, first.position.offset + 1);
+      // Another version epoch starts its own sequence; a publish naming none compares with the last.
+      assert.equal((await publish(1, 'b')).suppressed, false);
+      assert.equal((await publish(1, 'b')).suppressed, true);
+      assert.equal((await publish(1)).suppressed, true);
+      assert.equal((await publish(2)).suppressed, false);
+      await new Promise((r) => setTimeout(r, 100));
+      const kept = (await engine.history(c, { limit: -1 })).publications.map((p) => p.data.toString());
+      assert.deepEqual(kept, ['5', '6', '1', '2']);
+      assert.deepEqual(on(c).map((d) => d.pub.data.toString()), ['5', '6', '1', '2']);
+      // Without history the version is not kept or compared (as Centrifugo: it needs a stream).
+      const plain = ch();
+      await engine.publish(plain, { data: data(1), version: v(5) });
+      assert.equal((await engine.publish(plain, { data: data(1), version: v(5) })).suppressed, false);
+    });
+
     test('publication info and tags round-trip through delivery and history', async () => {
       const c = ch();
       await engine.subscribe(c);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Centrifuge } from 'centrifuge';
-import { emulatedClient, openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
+import { client, emulatedClient, once, openNamespace, record, startNode, until, userToken, type TestNode } from '../helpers/herald.js';
 import { sleep } from '../helpers/raw.js';
 
 const ORIGIN = 'http://app.example';
@@ -251,6 +251,29 @@ describe('raw HTTP streaming and SSE', () => {
     await s.ended;
     assert.deepEqual(s.messages.at(-1), { push: { disconnect: { code: 3008, reason: 'slow' } } });
     assert.ok(s.messages.length < 400);
+  });
+
+  test("the server API's `session` narrows a call to the connection with that session id; a WebSocket has none", async () => {
+    const ws = client(node);
+    ws.connect();
+    await once(ws, 'connected');
+    const a = await openStream('http_stream', { id: 1, connect: {} });
+    const b = await openStream('sse', { id: 1, connect: {} });
+    await until(() => a.messages.length === 1 && b.messages.length === 1, 3000, 'the connect replies');
+    const [sa, sb] = [a.messages[0].connect.session, b.messages[0].connect.session];
+    // An unknown session (or a client id given as a session) reaches no connection.
+    for (const session of ['nope', a.messages[0].connect.client]) await node.api.call('disconnect', { user: '', session });
+    await sleep(200);
+    assert.equal(a.messages.length + b.messages.length, 2, 'nobody disconnected');
+    await node.api.call('disconnect', { user: '', session: sb, disconnect: { code: 4001, reason: 'only b' } });
+    await b.ended;
+    assert.deepEqual(b.messages.at(-1), { push: { disconnect: { code: 4001, reason: 'only b' } } });
+    assert.equal(ws.state, 'connected', 'the WebSocket, which has no session id, was left alone');
+    await node.api.call('subscribe', { user: '', channel: 'room:session', session: sa });
+    await until(() => a.messages.length === 2, 3000, 'the subscribe push');
+    assert.equal(a.messages[1].push.channel, 'room:session');
+    a.res.destroy();
+    ws.disconnect();
   });
 
   test('OPTIONS answers CORS for an allowed origin; a foreign origin gets 403', async () => {

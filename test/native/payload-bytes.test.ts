@@ -68,8 +68,10 @@ test('the server API publishes `data` as it was written, in each of its forms', 
   await api('/api/batch', `{"commands":[{"publish":{"channel":"chat:api","data":${PAYLOADS[2]}}},{"publish":{"channel":"chat:api","data":${PAYLOADS[3]}}}]}`);
   await assertPushed(s, 'chat:api', n++, PAYLOADS[2]);
   await assertPushed(s, 'chat:api', n++, PAYLOADS[3]);
-  await api('/api', `{"method":"batch","params":{"commands":[{"publish":{"channel":"chat:api","data":${PAYLOADS[4]}}}]}}`);
+  // The legacy form with several commands, one a line.
+  await api('/api', `{"method":"publish","params":{"channel":"chat:api","data":${PAYLOADS[4]}}}\n{"method":0,"params":{"channel":"chat:api","data":${PAYLOADS[3]}}}`);
   await assertPushed(s, 'chat:api', n++, PAYLOADS[4]);
+  await assertPushed(s, 'chat:api', n++, PAYLOADS[3]);
 
   // History gives back the same text.
   const history = await api('/api/history', '{"channel":"chat:api","limit":-1}');

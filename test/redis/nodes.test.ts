@@ -89,6 +89,20 @@ describe('nodes over one Redis', () => {
     assert.equal(await gone, 3503);
   });
 
+  test('channels counts the subscribers of every node, matching the pattern as Centrifugo does', async () => {
+    const clients = [await connect(a.wsUrl, 'ca', 'plain:s1'), await connect(b.wsUrl, 'cb', 'plain:s1'), await connect(b.wsUrl, 'cc', 'plain:s2')];
+    try {
+      const started = Date.now();
+      assert.deepEqual((await apiA.channels('plain:s*')).channels, { 'plain:s1': { num_clients: 2 }, 'plain:s2': { num_clients: 1 } });
+      assert.ok(Date.now() - started < 1500, 'every node answered, none was waited for');
+      assert.deepEqual((await apiB.channels('plain:s{2,3}')).channels, { 'plain:s2': { num_clients: 1 } });
+      assert.deepEqual((await apiB.channels('plain:s[!2]')).channels, { 'plain:s1': { num_clients: 2 } });
+      await assert.rejects(apiA.channels('plain:[s'), (e: { apiCode?: number }) => e.apiCode === 107);
+    } finally {
+      for (const { c } of clients) c.disconnect();
+    }
+  });
+
   test("a rolling upgrade: a node of an earlier build (announced under the earlier names) is listed, is told of this build's nodes there while it lives, and the earlier keys go once it is gone", async () => {
     const earlier = earlierNodeKeys('herald');
     const r = redis.client();

@@ -52,12 +52,16 @@ export class SessionRegistry<S extends RegisteredSession = RegisteredSession> {
     if (set.size === 0) this.byUser.delete(session.user);
   }
 
-  /** Sessions of a user, optionally narrowed to one client id or session id. */
-  find(user: string, client?: string): S[] {
+  /**
+   * Sessions of a user, optionally narrowed to one client id and to one session id (as Centrifugo's
+   * hub: only an HTTP streaming or SSE connection has a session id, so naming one leaves out every
+   * WebSocket).
+   */
+  find(user: string, client?: string, session?: string): S[] {
     const set = this.byUser.get(user);
     if (!set) return [];
     const all = [...set];
-    return client ? all.filter((s) => s.id === client) : all;
+    return all.filter((s) => (!client || s.id === client) && (!session || s.emulatedSession === session));
   }
 
   /** Number of connected sessions. */
