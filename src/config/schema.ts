@@ -346,6 +346,8 @@ export const configSchema = z
             .regex(/^(\/[^?#\s]*[^/?#\s])?$/, 'empty, or a path such as "/webdis" (starts with "/", does not end with "/")')
             .default(''),
           websockets: flag(true),
+          // Replies from Redis are never active content (a script) on Herald's origin: off only to serve pages from Redis.
+          sandbox: flag(true),
           acl: z.array(webdisAclRuleSchema).default([]),
           max_message_size: z.number().int().min(1024).default(1_048_576),
           queue_max_size: z.number().int().min(1024).default(4_194_304),

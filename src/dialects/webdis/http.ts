@@ -19,7 +19,19 @@ export interface HttpContext extends CommandContext, PubSubContext {
   readonly httpMaxBodySize: number;
   /** webdis.connection_limit and webdis.connection_rate_limit (comet streams count). */
   readonly limits: OpenLimits;
+  /** webdis.sandbox: replies from Redis are never active content on this origin. */
+  readonly sandbox: boolean;
 }
+
+/**
+ * Sent with every reply of a string value in a content type of the URL's choosing (`.html`, `.svg`,
+ * `?type=`; webdis.sandbox, on by default): a value anyone could
+ * write (a `PUBLISH` to a comet stream, an argument `PING` echoes) asked for as `.html`, `.svg` or
+ * `?type=text/html` still displays, but runs no script and reads no cookie of this origin (an opaque
+ * origin); `nosniff` keeps a browser from taking other types for HTML. JSON and JSONP replies (which
+ * no browser runs as a page) are unchanged.
+ */
+const SANDBOX: OutgoingHttpHeaders = { 'Content-Security-Policy': 'sandbox', 'X-Content-Type-Options': 'nosniff' };
 
 const CORS: OutgoingHttpHeaders = {
   Allow: 'GET,POST,PUT,OPTIONS',
@@ -123,9 +135,14 @@ export class WebdisHttp {
     if ('status' in rendered) return send(res, rendered.status);
     const etag = `"${createHash('md5').update(rendered.body).digest('hex')}"`;
     if (req.headers['if-none-match'] === etag) return send(res, 304);
-    const headers: OutgoingHttpHeaders = { 'Content-Type': command.format.contentType, ETag: etag };
+    const headers: OutgoingHttpHeaders = { 'Content-Type': command.format.contentType, ETag: etag, ...this.sandboxed(command) };
     if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
     send(res, 200, headers, rendered.body);
+  }
+
+  /** The sandbox headers for a reply in a format a browser may render as a page (a string value in a type of the URL's choosing). */
+  private sandboxed(command: HttpCommand): OutgoingHttpHeaders | undefined {
+    return this.ctx.sandbox && command.format.render === 'custom' ? SANDBOX : undefined;
   }
 
   /** Streams the subscription's replies and messages, one chunk each, until the client leaves. */
@@ -145,7 +162,13 @@ export class WebdisHttp {
     const start = () => {
       if (res.headersSent) return;
       // `X-Accel-Buffering: no`: nginx in front passes each reply on at once instead of buffering the stream.
-      const headers: OutgoingHttpHeaders = { ...CORS, 'Content-Type': command.format.contentType, 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' };
+      const headers: OutgoingHttpHeaders = {
+        ...CORS,
+        'Content-Type': command.format.contentType,
+        'Cache-Control': 'no-cache',
+        'X-Accel-Buffering': 'no',
+        ...this.sandboxed(command),
+      };
       if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
       res.writeHead(200, headers);
     };

@@ -63,6 +63,7 @@ export class WebdisDialect implements Dialect {
       maxMessageSize: w.max_message_size,
       httpMaxBodySize: w.http_max_body_size,
       limits: this.limits,
+      sandbox: w.sandbox,
       pingInterval: w.ping_interval,
       patterns: new PatternBudget(w.max_node_patterns),
     };
