@@ -128,7 +128,10 @@ class HeraldNode implements Herald {
   ) {
     // Frozen and in place: neither its keys nor the property itself can be assigned.
     Object.defineProperty(this, 'config', { value: config, writable: false, enumerable: true, configurable: false });
-    this.log = options.logger ?? pino({ level: config.log_level, base: { service: 'herald' } });
+    // Written synchronously: a line is out when the call returns, so lines keep their order and none
+    // is lost when the process exits (pino's default writes later, and one line held back by a full
+    // pipe was written after the next, or not at all). Herald logs events, not traffic.
+    this.log = options.logger ?? pino({ level: config.log_level, base: { service: 'herald' } }, pino.destination({ dest: process.stdout.fd, sync: true }));
     this.engine = createEngine(config, this.log);
     this.hub = new Hub(this.engine, { [NATIVE_FORMAT]: encodePublicationPush, [NATIVE_DELTA_FORMAT]: encodeFullStringPush });
     this.hub.registerJoinLeaveFormat(NATIVE_FORMAT, encodeJoinLeavePush);
