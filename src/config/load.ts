@@ -40,22 +40,62 @@ export function loadConfig(sources: ConfigSources = {}): HeraldConfig {
   if (!parsed.success) {
     // A key the environment or a flag set again is named as Herald names it.
     const later = (path: string) => hasPath(env, path.split('.')) || Object.keys(sources.overrides ?? {}).some((k) => k === path || path.startsWith(`${k}.`));
-    throw new HeraldError('HERALD_ERR_CONFIG', formatIssues(parsed.error, sources.file, renamed.filter((r) => !later(r.herald))));
+    // A value from the environment or a flag: the error says where it came from.
+    const origin = (key: string): string => {
+      const flag = Object.keys(sources.overrides ?? {}).find((k) => k === key || key.startsWith(`${k}.`));
+      if (flag) return ' (from the command line)';
+      const env = Object.keys(sources.env ?? {}).find((name) => name.startsWith('HERALD_') && name === envName(key));
+      return env ? ` (from the environment, ${env})` : '';
+    };
+    throw new HeraldError('HERALD_ERR_CONFIG', formatIssues(parsed.error, sources.file, renamed.filter((r) => !later(r.herald)), origin));
   }
   return deepFreeze(parsed.data);
 }
 
-/** The leaf key paths of the configuration, e.g. `client.token.hmac_secret_key`. */
-export function configKeyPaths(): string[] {
-  const out: string[] = [];
-  const walk = (obj: Plain, prefix: string[]) => {
-    for (const [k, v] of Object.entries(obj)) {
-      if (isPlain(v)) walk(v, [...prefix, k]);
-      else out.push([...prefix, k].join('.'));
+/** A schema as zod 4 describes itself: its kind and what it wraps or holds. */
+interface SchemaDef {
+  readonly type: string;
+  readonly shape?: Record<string, z.ZodType>;
+  readonly innerType?: z.ZodType;
+  readonly in?: z.ZodType;
+  readonly out?: z.ZodType;
+}
+const defOf = (schema: z.ZodType): SchemaDef => (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
+
+/**
+ * The leaf keys of the configuration schema with their kinds (`string`, `number`, `record`, …): every
+ * key, those without a default (optional ones, Centrifugo's aliases) and those holding an object of
+ * any keys (`http.static_headers`) too.
+ */
+function schemaLeaves(): Array<[path: string, type: string]> {
+  const out: Array<[string, string]> = [];
+  const walk = (schema: z.ZodType, prefix: string[]): void => {
+    const def = defOf(schema);
+    switch (def.type) {
+      case 'object':
+        for (const [k, v] of Object.entries(def.shape!)) if (!k.startsWith('$')) walk(v, [...prefix, k]);
+        return;
+      case 'default':
+      case 'prefault':
+      case 'optional':
+      case 'nullable':
+      case 'readonly':
+      case 'catch':
+        return walk(def.innerType!, prefix);
+      case 'pipe':
+        // A preprocess is a transform piped into the schema it feeds; a transform after the schema, the reverse.
+        return walk(defOf(def.in!).type === 'transform' ? def.out! : def.in!, prefix);
+      default:
+        out.push([prefix.join('.'), def.type]);
     }
   };
-  walk(configSchema.parse({}) as Plain, []);
+  walk(configSchema, []);
   return out;
+}
+
+/** The leaf key paths of the configuration, e.g. `client.token.hmac_secret_key`. */
+export function configKeyPaths(): string[] {
+  return schemaLeaves().map(([path]) => path);
 }
 
 /** The environment variable that sets a key path: `client.token.hmac_secret_key` → `HERALD_CLIENT_TOKEN_HMAC_SECRET_KEY`. */
@@ -97,7 +137,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Plain {
 
 /** Key paths whose value is text (a secret like "123456" must stay a string, not become a number). */
 export function stringKeyPaths(): Set<string> {
-  const out = new Set<string>();
+  const out = new Set<string>(schemaLeaves().flatMap(([path, type]) => (type === 'string' ? [path] : [])));
   const walk = (obj: Plain, prefix: string[]) => {
     for (const [k, v] of Object.entries(obj)) {
       if (isPlain(v)) walk(v, [...prefix, k]);
@@ -146,15 +186,18 @@ function deepMerge(base: Plain, over: Plain): Plain {
   return out;
 }
 
-function formatIssues(error: z.ZodError, file: string | undefined, renamed: readonly Renamed[]): string {
+function formatIssues(error: z.ZodError, file: string | undefined, renamed: readonly Renamed[], origin: (key: string) => string): string {
   const lines = error.issues.map((issue) => {
     let key = issue.path.length ? issue.path.map(String).join('.') : '(top level)';
+    const from = issue.path.length ? origin(key) : '';
     // A value given under Centrifugo's name: the message names it so.
     const alias = renamed.find((r) => key === r.herald || key.startsWith(`${r.herald}.`));
     if (alias) key = `${alias.written}${key.slice(alias.herald.length)} (Herald's ${alias.herald})`;
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') message = `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    return `  ${key}: ${message}`;
+    // A list or an object from the environment or a flag is written as JSON.
+    if (from && issue.code === 'invalid_type' && ['array', 'object', 'record'].includes(String(issue.expected))) message += ' (write it as JSON, e.g. ["a","b"] or {"k":"v"})';
+    return `  ${key}${from}: ${message}`;
   });
   return invalid(lines, file);
 }

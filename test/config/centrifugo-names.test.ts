@@ -100,7 +100,7 @@ test('a bad value under a Centrifugo name is named as written; the environment s
   const file = configFile({ http_server: { port: 9100 } });
   assert.equal(loadConfig({ file, env: { HERALD_PORT: '9200' } }).port, 9200);
   // Set again by the environment, the key is Herald's: the message names it so.
-  assert.throws(() => loadConfig({ file, env: { HERALD_PORT: 'x' } }), (err: Error) => /\n {2}port: /.test(err.message) && !/http_server/.test(err.message));
+  assert.throws(() => loadConfig({ file, env: { HERALD_PORT: 'x' } }), (err: Error) => /\n {2}port \(from the environment, HERALD_PORT\): /.test(err.message) && !/http_server/.test(err.message));
 });
 
 test('a node started from a Centrifugo-style file: its port, metrics, and the Redis database and password given apart', async () => {

@@ -106,6 +106,12 @@ test('token keys are checked at load: unreadable PEM, wrong key type, bad JWKS U
   );
 });
 
+test('a bad value from the environment or a flag is named with where it came from', () => {
+  assert.match(configError(() => loadConfig({ env: { HERALD_PORT: 'abc' } })), /port \(from the environment, HERALD_PORT\): .*expected number/);
+  assert.match(configError(() => loadConfig({ env: { HERALD_CLIENT_ALLOWED_ORIGINS: 'https://x' } })), /HERALD_CLIENT_ALLOWED_ORIGINS\): .*expected array.*write it as JSON/);
+  assert.match(configError(() => loadConfig({ overrides: { port: 'abc' } })), /port \(from the command line\): /);
+});
+
 test('an unknown HERALD_ variable is an error, not silently ignored', () => {
   assert.match(configError(() => loadConfig({ env: { HERALD_PROT: '1' } })), /unknown environment variable HERALD_PROT/);
 });
@@ -115,6 +121,24 @@ test('every key has an environment variable name', () => {
   assert.ok(paths.includes('client.token.hmac_secret_key'));
   assert.equal(envName('client.token.hmac_secret_key'), 'HERALD_CLIENT_TOKEN_HMAC_SECRET_KEY');
   assert.ok(paths.includes('channel.namespaces'));
+});
+
+test('keys without a default (optional ones, Centrifugo v6 aliases) and object-valued keys have environment variables too', () => {
+  const c = loadConfig({
+    env: {
+      HERALD_CLIENT_EXPIRED_SUB_CLOSE_DELAY: '5s',
+      HERALD_CHANNEL_MAX_LENGTH: '100',
+      HERALD_CHANNEL_HISTORY_META_TTL: '1h',
+      HERALD_CLIENT_PROXY_CONNECT_HTTP_STATIC_HEADERS: '{"X-K":"v"}',
+      HERALD_CLIENT_PROXY_CONNECT_ENABLED: 'false',
+    },
+  });
+  assert.equal(c.client.expired_sub_close_delay, 5000);
+  assert.equal(c.channel.max_length, 100);
+  assert.equal(c.channel.history_meta_ttl, 3_600_000);
+  assert.deepEqual(c.client.proxy.connect.http.static_headers, { 'X-K': 'v' });
+  // Text keys stay text, even when they look like numbers.
+  assert.equal(loadConfig({ env: { HERALD_CLIENT_USER_ID_HTTP_HEADER: '123' } }).client.user_id_http_header, '123');
 });
 
 test('bad config files: unreadable, not JSON', () => {
@@ -137,7 +161,7 @@ test('CLI: --help, --version, and a bad config exits 1 naming the key', () => {
   assert.match(version.stdout.trim(), /^\d+\.\d+\.\d+/);
   const bad = spawnSync(process.execPath, [BIN, '--set', 'client.ping_interval=soon'], { encoding: 'utf8', env: { PATH: process.env.PATH } });
   assert.equal(bad.status, 1);
-  assert.match(bad.stderr, /client\.ping_interval: expected a duration/);
+  assert.match(bad.stderr, /client\.ping_interval \(from the command line\): expected a duration/);
   const unknown = spawnSync(process.execPath, [BIN, '--bogus'], { encoding: 'utf8' });
   assert.equal(unknown.status, 1);
   assert.match(unknown.stderr, /bogus/);
