@@ -68,18 +68,28 @@ export async function main(argv: string[]): Promise<void> {
   // Signals are handled from the start: one during startup (which may wait for Redis) stops the
   // node as soon as it has started.
   let stopping = false;
+  // Exit 1 always says why on stderr: a second signal, the shutdown timeout, or a failed close.
   const stop = (signal: string) => {
-    if (stopping) process.exit(1);
+    if (stopping) {
+      process.stderr.write(`herald: ${signal} again, exiting now (exit 1)\n`);
+      process.exit(1);
+    }
     stopping = true;
     process.stderr.write(`herald: ${signal}, shutting down\n`);
-    const timer = setTimeout(() => process.exit(1), config.shutdown_timeout);
+    const timer = setTimeout(() => {
+      process.stderr.write(`herald: not stopped within shutdown_timeout (${config.shutdown_timeout} ms), exiting now (exit 1)\n`);
+      process.exit(1);
+    }, config.shutdown_timeout);
     timer.unref();
     started
       .catch(() => undefined)
       .then(() => herald.close())
       .then(
         () => process.exit(0),
-        () => process.exit(1),
+        (err: unknown) => {
+          process.stderr.write(`herald: shutdown failed: ${(err as Error)?.message ?? String(err)} (exit 1)\n`);
+          process.exit(1);
+        },
       );
   };
   process.on('SIGINT', () => stop('SIGINT'));

@@ -48,13 +48,23 @@ export class HeraldApi {
 
   /** Calls any API method and returns its `result`; throws HeraldApiError for API errors. */
   async call<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    const res = await fetch(this.base + method, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-API-Key': this.key },
-      body: JSON.stringify(params),
-      signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-    });
-    const text = await res.text();
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(this.base + method, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-API-Key': this.key },
+        body: JSON.stringify(params),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      text = await res.text();
+    } catch (err) {
+      // No answer in time, or none at all (refused, reset): a HeraldError like every other failure.
+      const timedOut = (err as Error).name === 'TimeoutError';
+      const why = timedOut ? `no answer within ${timeoutMs} ms` : `${(err as Error).message}${(err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : ''}`;
+      throw new HeraldError('HERALD_ERR_API', `API ${method}: ${why}`, { cause: err });
+    }
     if (res.status !== 200) {
       // Transport error mode answers {code, message} with an HTTP status.
       const body = safeJson(text) as { code?: unknown; message?: unknown } | undefined;

@@ -174,5 +174,9 @@ export function malformedConnectClaims(claims: Record<string, unknown>): string 
   if (subs !== undefined && (typeof subs !== 'object' || subs === null || Array.isArray(subs))) return 'subs is not an object';
   if (expireAt !== undefined && typeof expireAt !== 'number') return 'expire_at is not a number';
   if (b64info !== undefined && typeof b64info !== 'string') return 'b64info is not a string';
+  // A user id Centrifugo reads as a string; a number is taken as its digits, anything else (an
+  // object, a list, true) would connect as no user at all.
+  const { sub } = claims;
+  if (sub !== undefined && sub !== null && typeof sub !== 'string' && typeof sub !== 'number') return 'sub is not a string';
   return 'channel' in claims ? 'channel claim' : undefined;
 }

@@ -1,9 +1,9 @@
 // The server HTTP API over real HTTP: auth, status codes, error modes and every method's answer.
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { HeraldApiError } from '../../src/index.js';
+import { HeraldApi, HeraldApiError, HeraldError } from '../../src/index.js';
 import { API_KEY, sign, startNode, type TestNode } from '../helpers/herald.js';
 import { RawClient } from '../helpers/raw.js';
 
@@ -217,6 +217,20 @@ describe('server API methods', () => {
     const h = await node.herald.api('history', { channel: 'hist:plain', limit: -1 });
     assert.deepEqual((h.publications as Array<{ data: unknown }>)[0]!.data, { deep: [1, 2] });
     await assert.rejects(node.herald.api('publish', { channel: 'nope:a', data: 1 }), (e: unknown) => e instanceof HeraldApiError && e.apiCode === 102);
+  });
+
+  test('HeraldApi: no answer in time, or none at all, is a HeraldError (HERALD_ERR_API) naming the call', async () => {
+    const silent = createServer(() => undefined); // takes the connection, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as { port: number };
+    try {
+      const slow = new HeraldApi(`http://127.0.0.1:${port}`, API_KEY, { timeoutMs: 200 });
+      await assert.rejects(slow.info(), (e: unknown) => e instanceof HeraldError && e.code === 'HERALD_ERR_API' && /API info: no answer within 200 ms/.test(e.message));
+    } finally {
+      silent.close();
+    }
+    // Nothing listens there any more.
+    await assert.rejects(new HeraldApi(`http://127.0.0.1:${port}`, API_KEY).publish('a', 1), (e: unknown) => e instanceof HeraldError && e.code === 'HERALD_ERR_API' && /API publish: /.test(e.message));
   });
 
   test('HeraldApi understands transport error mode answers', async () => {

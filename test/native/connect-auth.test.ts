@@ -162,6 +162,9 @@ test('forged or malformed tokens close with 3500; centrifuge-js ends disconnecte
     await sign({ sub: 'alice', subs: ['news'] }, { expIn: 60 }),
     await sign({ sub: 'alice', expire_at: 'tomorrow' }, { expIn: 60 }),
     await sign({ sub: 'alice', b64info: {} }, { expIn: 60 }),
+    // a user id that is no string nor number would connect as no user at all
+    await sign({ sub: { id: 'alice' } }, { expIn: 60 }),
+    await sign({ sub: ['alice'] }, { expIn: 60 }),
     // not valid yet
     await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256' }).setNotBefore(now() + 600).sign(new TextEncoder().encode('test-secret-0123456789')),
   ];
@@ -289,6 +292,9 @@ test('token exp and expire_at give expires/ttl in the connect result', async () 
     } else {
       assert.equal(result.expires, true);
       assert.ok(result.ttl >= ttl - 2 && result.ttl <= ttl, `ttl ${result.ttl} for ${ttl}`);
+      // Rounded down: a client refreshing after ttl seconds does so before the expiry, never after.
+      const left = (claims.expire_at ? (claims.expire_at as number) : (claims.exp as number)) - Date.now() / 1000;
+      assert.ok(result.ttl <= left, `ttl ${result.ttl} past the ${left.toFixed(3)} s left`);
     }
     raw.close();
   }

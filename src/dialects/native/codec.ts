@@ -9,9 +9,13 @@ export class RawJson {
   constructor(readonly text: string) {}
 }
 
-/** Seconds until `expireAt` (ms since the epoch) as the protocol's `ttl`: 1 to 2^32 - 1. */
+/**
+ * Seconds until `expireAt` (ms since the epoch) as the protocol's `ttl`: 1 to 2^32 - 1, rounded down
+ * (as Centrifugo's whole seconds are), so a client refreshing after `ttl` does so before the expiry,
+ * not up to a second after it.
+ */
 export function ttlSeconds(expireAt: number): number {
-  return Math.min(0xffffffff, Math.max(1, Math.ceil((expireAt - Date.now()) / 1000)));
+  return Math.min(0xffffffff, Math.max(1, Math.floor((expireAt - Date.now()) / 1000)));
 }
 
 /** Raw JSON text as a value written verbatim; undefined stays absent. */

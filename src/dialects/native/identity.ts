@@ -89,7 +89,10 @@ async function resolveIdentity(session: NativeSession, req: Record<string, unkno
   if (token) {
     const result = await connectionTokens.verify(token);
     if (session.closed) return undefined;
-    if (result.status === 'expired') return { error: Errors.tokenExpired };
+    if (result.status === 'expired') {
+      log.debug({ client: session.id }, 'expired connection token (error 109: the client refreshes it)');
+      return { error: Errors.tokenExpired };
+    }
     const malformed = result.status === 'invalid' ? result.reason : malformedConnectClaims(result.claims);
     if (malformed !== undefined || result.status !== 'ok') {
       log.info({ client: session.id, reason: malformed }, 'invalid connection token');
