@@ -42,6 +42,10 @@ export function handleApiRequest(ctx: ApiContext, req: IncomingMessage, res: Ser
       return send(res, 405, 'method not allowed\n', 'text/plain');
     }
     if (!http_api.insecure && !authorized(http_api.key, req, query)) return send(res, 401, '', 'text/plain');
+    // A browser tells a request another site's page made (a form or fetch aimed here): a backend's
+    // call never carries it. Refused, so a key that is known (the demo's) or absent (`insecure`) does
+    // not let any web page the user opens drive the API.
+    if (req.headers['sec-fetch-site'] === 'cross-site') return send(res, 403, 'the server API does not take calls from web pages of other sites\n', 'text/plain');
     readBodyThen(req, http_api.max_body_size, (body, err) => {
       try {
         onBody(ctx, req, res, path, body, err);

@@ -423,6 +423,19 @@ export const configSchema = z
     if (config.demo.enabled && config.channel.namespace_boundary !== ':') {
       ctx.addIssue({ code: 'custom', path: ['demo', 'enabled'], message: 'the demo pages name channels with channel.namespace_boundary ":": leave it as it is, or the demo off' });
     }
+    // The demo publishes to `jobs:<id>` and `dashboard:variable`, and its pages subscribe there without a
+    // token: without those namespaces every demo publish fails (and is logged) and the pages stay empty.
+    if (config.demo.enabled) {
+      const names = new Set(config.channel.namespaces.map((ns) => ns.name));
+      const missing = ['jobs', 'dashboard'].filter((name) => !names.has(name));
+      if (missing.length) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['demo', 'enabled'],
+          message: `the demo publishes to the namespaces "jobs" and "dashboard" (missing: ${missing.join(', ')}): run it with herald.demo.json (npm start), which has them, or add them`,
+        });
+      }
+    }
     // A client's presence entry is added again every presence_update_interval: it must outlive that.
     if (config.client.presence_update_interval <= 0) {
       ctx.addIssue({ code: 'custom', path: ['client', 'presence_update_interval'], message: 'must be > 0' });

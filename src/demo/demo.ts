@@ -18,12 +18,17 @@ export const JOB_MESSAGES = [
   'Function still running, almost done.......',
 ];
 
+/** Most demo jobs running at once: a page (or anything else) posting jobs in a loop gets 429 past it. */
+export const MAX_JOBS = 20;
+
 /** The demo's background work and its one route, `POST /demo/jobs`. */
 export class Demo {
   private dashboardTimer: NodeJS.Timeout | undefined;
   private variable = 0;
   private stopped = false;
   private readonly jobTimers = new Set<NodeJS.Timeout>();
+  /** Jobs under way: at most MAX_JOBS (each publishes for a few seconds). */
+  private running = 0;
 
   constructor(
     private readonly api: HeraldApi,
@@ -63,6 +68,10 @@ export class Demo {
       res.writeHead(400, { 'Content-Type': 'text/plain' }).end('expected {"job": "<1-64 letters, digits, - or _>"}\n');
       return;
     }
+    if (this.running >= MAX_JOBS) {
+      res.writeHead(429, { 'Content-Type': 'text/plain', 'Retry-After': '5' }).end(`${MAX_JOBS} demo jobs are running: try again when one is done\n`);
+      return;
+    }
     const channel = `${JOBS_NAMESPACE}:${job}`;
     res.writeHead(202, { 'Content-Type': 'application/json' }).end(JSON.stringify({ channel }));
     this.runJob(channel);
@@ -71,8 +80,12 @@ export class Demo {
   private runJob(channel: string): void {
     const steps = [...JOB_MESSAGES.map((text) => ({ text, done: false })), { text: 'done', done: true }];
     let i = 0;
+    this.running++;
     const next = () => {
-      if (this.stopped || i >= steps.length) return;
+      if (this.stopped || i >= steps.length) {
+        this.running--;
+        return;
+      }
       const step = steps[i++]!;
       const timer = setTimeout(() => {
         this.jobTimers.delete(timer);

@@ -33,6 +33,13 @@ describe('HTTP checks', () => {
     assert.equal((await post(node, `/api/info?api_key=${API_KEY}`, {}, { 'X-API-Key': 'wrong' })).status, 200);
   });
 
+  test("a call a browser marks as made by another site's page is refused (403), key or not", async () => {
+    const r = await post(node, `/api/publish?api_key=${API_KEY}`, { channel: 'hist:x', data: 1 }, { 'Sec-Fetch-Site': 'cross-site', 'Content-Type': 'text/plain' });
+    assert.equal(r.status, 403);
+    assert.match(r.text, /other sites/);
+    assert.equal((await post(node, '/api/info', {}, { 'X-API-Key': API_KEY, 'Sec-Fetch-Site': 'same-origin' })).status, 200);
+  });
+
   test('an empty body is 400 (`{}` is the empty request)', async () => {
     for (const method of ['info', 'publish']) {
       const r = await post(node, `/api/${method}`, '');

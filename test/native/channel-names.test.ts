@@ -73,6 +73,8 @@ test('config errors: a namespace name containing the boundary; a personal channe
     /client\.subscribe_to_user_personal_channel\.personal_channel_namespace: needs channel\.namespace_boundary/,
   );
   assert.throws(() => loadConfig({ values: { demo: { enabled: true }, channel: { namespace_boundary: '/' } } }), /demo\.enabled: the demo pages name channels/);
+  // Without its namespaces the demo could only fail every publish: refused at load, saying so.
+  assert.throws(() => loadConfig({ values: { demo: { enabled: true }, channel: { namespaces: [{ name: 'jobs' }] } } }), /demo\.enabled: the demo publishes to the namespaces "jobs" and "dashboard" \(missing: dashboard\)/);
 });
 
 test('channel names are measured in bytes against max_length, as Centrifugo counts them', async () => {

@@ -105,8 +105,23 @@ test('an upgrade on an unknown path of Herald\'s own server gets 404', async () 
   }
 });
 
+test('demo jobs: at most 20 run at once; past that POST /demo/jobs answers 429', async () => {
+  const herald = createHerald({
+    config: loadConfig({ values: testConfig({ demo: { enabled: true, dashboard_max_interval: '24h', job_step_delay: '1h' }, channel: { namespaces: [{ name: 'jobs' }, { name: 'dashboard' }] } }) }),
+  });
+  await herald.start();
+  try {
+    const post = (job: string) => fetch(`http://127.0.0.1:${herald.port}/demo/jobs`, { method: 'POST', body: JSON.stringify({ job }) }).then((r) => r.status);
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i++) statuses.push(await post(`j${i}`));
+    assert.deepEqual(statuses, [...Array(20).fill(202), 429, 429]);
+  } finally {
+    await herald.close();
+  }
+});
+
 test('demo static files: pages and the SDK bundle; bad paths are 404, never a crash or an escape', async () => {
-  const herald = createHerald({ config: loadConfig({ values: testConfig({ demo: { enabled: true, dashboard_max_interval: '24h' } }) }) });
+  const herald = createHerald({ config: loadConfig({ values: testConfig({ demo: { enabled: true, dashboard_max_interval: '24h' }, channel: { namespaces: [{ name: 'jobs' }, { name: 'dashboard' }] } }) }) });
   await herald.start();
   const base = `http://127.0.0.1:${herald.port}`;
   try {
