@@ -301,6 +301,18 @@ class HeraldNode implements Herald {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
       return true;
     }
+    if (url.pathname === '/ready') {
+      // For a load balancer's readiness check: 503 while the engine does not answer (Redis down,
+      // stopped, or slower than READY_WAIT_MS), so traffic goes to nodes that can serve it.
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`no answer within ${READY_WAIT_MS} ms`), READY_WAIT_MS)));
+      const failure = await Promise.race([this.engine.ping().then(() => undefined, (err: unknown) => (err as Error).message), late]);
+      clearTimeout(timer);
+      const status = failure === undefined ? 200 : 503;
+      const body = failure === undefined ? { engine: this.engine.name } : { engine: this.engine.name, error: failure };
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(body));
+      return true;
+    }
     if (this.emulation.handleRequest(req, res, url)) return true;
     for (const dialect of this.dialects) if (dialect.handleRequest && (await dialect.handleRequest(req, res, url))) return true;
     if (this.demo && url.pathname === '/demo/jobs') {
@@ -395,4 +407,6 @@ const ANNOUNCE_INTERVAL_MS = 3_000;
 const ANNOUNCE_TTL_MS = 10_000;
 /** How long closing waits for the withdrawal of the node's announcement before it closes the engine anyway. */
 const WITHDRAW_WAIT_MS = 500;
+/** How long `/ready` waits for the engine to answer. */
+const READY_WAIT_MS = 2_000;
 

@@ -198,6 +198,11 @@ export interface Engine extends PresenceStore {
   announce(info: NodeInfo, ttlMs: number): Promise<void>;
   /** Every live node's last announcement. */
   nodes(): Promise<NodeInfo[]>;
+  /**
+   * Resolves when the engine serves now (Redis: every master answers a PING, and the pub/sub
+   * connection is up); rejects with the engine's temporary error otherwise. For readiness checks.
+   */
+  ping(): Promise<void>;
   /** Forgets a node's announcement at once (it is stopping), instead of when it expires. */
   withdraw(uid: string): Promise<void>;
   /** Stops the engine and releases its resources. */

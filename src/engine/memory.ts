@@ -242,6 +242,10 @@ export class MemoryEngine implements Engine {
     this.self = info;
   }
 
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+
   async nodes(): Promise<NodeInfo[]> {
     return this.self ? [this.self] : [];
   }

@@ -242,6 +242,14 @@ export class RedisEngine implements Engine {
     return runRedis(() => this.cmd.getBuffer(key));
   }
 
+  async ping(): Promise<void> {
+    this.assertOpen();
+    const targets: Redis[] = this.cmd instanceof Cluster ? this.cmd.nodes('master') : [this.cmd];
+    if (targets.length === 0) throw new HeraldError('HERALD_ERR_ENGINE', 'redis unavailable: no master known');
+    await Promise.all(targets.map((node) => runRedis(() => node.ping())));
+    if (this.sub.status !== 'ready') throw new HeraldError('HERALD_ERR_ENGINE', `redis unavailable: the pub/sub connection is ${this.sub.status}`);
+  }
+
   async setValue(key: string, value: Buffer, ttlMs: number): Promise<void> {
     this.assertOpen();
     this.refuseReserved(key);

@@ -184,6 +184,10 @@ export function engineContract(factory: EngineFactory): void {
       assert.equal(on(c).length, 1);
     });
 
+    test('ping resolves while the engine serves', async () => {
+      await engine.ping();
+    });
+
     test('version: a publication not above the last version (in its version epoch) is suppressed, answered with the top', async () => {
       const c = ch();
       await engine.subscribe(c);
