@@ -36,15 +36,7 @@ export async function spawnHerald(extra: HeraldConfigInput = {}, command: string
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const end = Date.now() + 15_000;
-  let port = 0;
-  while (!port) {
-    const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-    if (m) port = Number(m[1]);
-    else if (proc.exitCode !== null) throw new Error(`herald exited: ${out}`);
-    else if (Date.now() > end) throw new Error(`herald did not start: ${out}`);
-    else await new Promise((r) => setTimeout(r, 20));
-  }
+  const port = await listeningPort(proc, () => out);
   return {
     port,
     url: `http://127.0.0.1:${port}`,
@@ -58,6 +50,18 @@ export async function spawnHerald(extra: HeraldConfigInput = {}, command: string
       await exited;
     },
   };
+}
+
+/** The port a started `herald` command says it listens on (in `output`, its stderr at least), within 15 s. */
+export async function listeningPort(proc: ChildProcess, output: () => string): Promise<number> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    const m = /listening on http:\/\/[^:]+:(\d+)/.exec(output());
+    if (m) return Number(m[1]);
+    if (proc.exitCode !== null) throw new Error(`herald exited: ${output()}`);
+    if (Date.now() > end) throw new Error(`herald did not start: ${output()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** A TCP load balancer on 127.0.0.1: each new connection goes to the first backend that accepts it. */

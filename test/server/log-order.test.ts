@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { testConfig } from '../helpers/herald.js';
+import { listeningPort } from '../helpers/process.js';
 
 const BIN = new URL('../../../bin/herald.js', import.meta.url).pathname;
 const ATTEMPTS = 600; // each refused connection logs a line of about 150 bytes: past a 64 KiB pipe
@@ -23,14 +24,7 @@ test('with stdout not read while the node logs and stops, every line comes out o
     proc.stdout!.pause();
     let err = '';
     proc.stderr!.on('data', (d) => (err += d));
-    const end = Date.now() + 15_000;
-    let port = 0;
-    while (!port) {
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(err);
-      if (m) port = Number(m[1]);
-      else if (Date.now() > end || proc.exitCode !== null) throw new Error(`herald did not start: ${err}`);
-      else await new Promise((r) => setTimeout(r, 20));
-    }
+    const port = await listeningPort(proc, () => err);
     // Connections without a token, each refused with a log line; not waited for one by one.
     const sockets: WebSocket[] = [];
     for (let i = 0; i < ATTEMPTS; i++) {
