@@ -12,4 +12,5 @@ ensureDebianPackages('npm test', [
   { pkg: 'python3-flask', present: () => pythonHas('flask') },
   { pkg: 'python3-websocket', present: () => pythonHas('websocket') },
   { pkg: 'python3-requests', present: () => pythonHas('requests') },
+  { pkg: 'python3-msgpack', present: () => pythonHas('msgpack') },
 ]);

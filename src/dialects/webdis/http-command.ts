@@ -2,12 +2,13 @@
 // argument (`%2f` is a `/` inside an argument, `+` a space), and the reply formats the extension
 // picks (`.json`, `.raw`, or a content type for the string value: `.txt`, `.html`, `.png`…).
 import { replyJson, jsonp } from './json-codec.js';
+import { replyMsgpack } from './msgpack-codec.js';
 import { encodeResp, type RespValue } from './resp.js';
 
 /** How a reply is written. */
 export interface ReplyFormat {
-  /** `json`: Webdis JSON (JSONP-capable); `raw`: RESP; `custom`: the string value as is. */
-  readonly render: 'json' | 'raw' | 'custom';
+  /** `json`: Webdis JSON (JSONP-capable); `raw`: RESP; `msgpack`: MessagePack; `custom`: the string value as is. */
+  readonly render: 'json' | 'raw' | 'msgpack' | 'custom';
   readonly contentType: string;
 }
 
@@ -16,6 +17,7 @@ export const FORMATS: Readonly<Record<string, ReplyFormat>> = {
   json: { render: 'json', contentType: 'application/json' },
   js: { render: 'json', contentType: 'application/javascript' },
   raw: { render: 'raw', contentType: 'binary/octet-stream' },
+  msg: { render: 'msgpack', contentType: 'application/x-msgpack' },
   bin: { render: 'custom', contentType: 'binary/octet-stream' },
   txt: { render: 'custom', contentType: 'text/plain' },
   html: { render: 'custom', contentType: 'text/html' },
@@ -123,6 +125,8 @@ export function renderReply(verb: string, value: RespValue, raw: Buffer | undefi
     }
     case 'raw':
       return { body: raw ?? encodeResp(value) };
+    case 'msgpack':
+      return { body: replyMsgpack(verb, value) };
     case 'custom':
       return renderCustom(value, options.sep);
   }

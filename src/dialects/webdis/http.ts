@@ -24,9 +24,9 @@ export interface HttpContext extends CommandContext, PubSubContext {
 }
 
 /**
- * Sent with every reply of a string value in a content type of the URL's choosing (`.html`, `.svg`,
+ * Sent with every reply of a string value in a content type of the URL's choosing (`.html`, `.xhtml`,
  * `?type=`; webdis.sandbox, on by default): a value anyone could
- * write (a `PUBLISH` to a comet stream, an argument `PING` echoes) asked for as `.html`, `.svg` or
+ * write (a `PUBLISH` to a comet stream, an argument `PING` echoes) asked for as `.html`, `.xhtml` or
  * `?type=text/html` still displays, but runs no script and reads no cookie of this origin (an opaque
  * origin); `nosniff` keeps a browser from taking other types for HTML. JSON and JSONP replies (which
  * no browser runs as a page) are unchanged.
@@ -174,7 +174,7 @@ export class WebdisHttp {
     };
     const pubsub = new PubSub(
       this.ctx,
-      command.format.render === 'raw' ? 'raw' : 'json',
+      command.format.render === 'raw' ? 'raw' : command.format.render === 'msgpack' ? 'msgpack' : 'json',
       {
         write: (bytes) => {
           if (res.destroyed) return;

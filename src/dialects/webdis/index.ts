@@ -12,7 +12,7 @@ import { MEMORY_ENGINE_ERROR } from './commands.js';
 import { Forwarder } from './forward.js';
 import { WebdisHttp, type HttpContext } from './http.js';
 import { WebdisListener } from './listener.js';
-import { encodeJsonPush, encodeRawPush, JSON_FORMAT, PatternBudget, RAW_FORMAT } from './pubsub.js';
+import { encodeJsonPush, encodeMsgpackPush, encodeRawPush, JSON_FORMAT, MSGPACK_FORMAT, PatternBudget, RAW_FORMAT } from './pubsub.js';
 import { parseRedisUrl } from './resp-connection.js';
 import { modeOfPath, WebdisWebSocketEndpoint, type WebSocketContext } from './websocket.js';
 
@@ -25,7 +25,7 @@ export const createWebdisDialect: DialectFactory = (services) => (services.confi
 /** The Webdis dialect of one node. */
 export class WebdisDialect implements Dialect {
   readonly name = 'webdis';
-  readonly formats = { [JSON_FORMAT]: encodeJsonPush, [RAW_FORMAT]: encodeRawPush };
+  readonly formats = { [JSON_FORMAT]: encodeJsonPush, [RAW_FORMAT]: encodeRawPush, [MSGPACK_FORMAT]: encodeMsgpackPush };
   private readonly forwarder: Forwarder | undefined;
   private readonly websocket: WebdisWebSocketEndpoint;
   private readonly http: WebdisHttp;

@@ -6,15 +6,18 @@
 import { channelKind, patternChannel, rawChannel, type Publication } from '../../engine/engine.js';
 import type { Hub, Subscriber } from '../../hub/hub.js';
 import { replyJson } from './json-codec.js';
+import { relabelMsgpack, replyMsgpack } from './msgpack-codec.js';
 import { array, bulk, encodeResp, error, type RespValue } from './resp.js';
 
 /** The wire format of `/.json` subscribers (pushes labelled SUBSCRIBE / PSUBSCRIBE). */
 export const JSON_FORMAT = 'webdis-json';
 /** The wire format of `/.raw` subscribers (RESP arrays of bulk strings). */
 export const RAW_FORMAT = 'webdis-raw';
+/** The hub's format name for `.msg` comet streams' pushes. */
+export const MSGPACK_FORMAT = 'webdis-msgpack';
 
 /** How a client reads replies: Webdis JSON or RESP. */
-export type WireMode = 'json' | 'raw';
+export type WireMode = 'json' | 'raw' | 'msgpack';
 
 /** Longest wait between two attempts to subscribe again after the engine lost its pub/sub link. */
 const RESUBSCRIBE_MAX_DELAY_MS = 1_000;
@@ -30,6 +33,11 @@ export const MAX_PATTERNS = 256;
 /** Encodes a publication for `/.json` subscribers: `{"SUBSCRIBE":["message",chan,payload]}` or a pmessage. */
 export function encodeJsonPush(channel: string, pub: Publication): Buffer {
   return Buffer.from(replyJson(...pushOf(channel, pub)));
+}
+
+/** Encodes a publication for `.msg` comet streams: the JSON push's shape in MessagePack. */
+export function encodeMsgpackPush(channel: string, pub: Publication): Buffer {
+  return replyMsgpack(...pushOf(channel, pub));
 }
 
 /** Encodes a publication for `/.raw` subscribers: `*3 message chan payload` or `*4 pmessage …`. */
@@ -120,7 +128,7 @@ export class PubSub implements Subscriber {
     private readonly mode: WireMode,
     private readonly sink: PubSubSink,
   ) {
-    this.format = mode === 'json' ? JSON_FORMAT : RAW_FORMAT;
+    this.format = mode === 'json' ? JSON_FORMAT : mode === 'msgpack' ? MSGPACK_FORMAT : RAW_FORMAT;
     this.hub = ctx.hub;
     this.maxHeldBytes = ctx.queueMaxSize;
     this.reserved = ctx.reserved;
@@ -169,7 +177,7 @@ export class PubSub implements Subscriber {
       const result = results[i]!;
       if (refused) {
         const tooMany = error(refused);
-        this.sink.write(this.mode === 'json' ? Buffer.from(replyJson(verb, tooMany)) : encodeResp(tooMany));
+        this.sink.write(this.encode(verb, tooMany));
         continue;
       }
       if (result.status === 'rejected') {
@@ -278,13 +286,21 @@ export class PubSub implements Subscriber {
     if (this.mode === 'raw') return bytes;
     const canonical = channelKind(sub.channel).kind === 'pattern' ? 'PSUBSCRIBE' : 'SUBSCRIBE';
     if (sub.label === canonical) return bytes;
+    if (this.mode === 'msgpack') return relabelMsgpack(bytes, canonical, sub.label);
     // `{"SUBSCRIBE":…}` → `{"subscribe":…}`: only the key changes.
     return Buffer.concat([Buffer.from(`{${JSON.stringify(sub.label)}`), bytes.subarray(canonical.length + 3)]);
   }
 
   /** `{"SUBSCRIBE":["subscribe","a",1]}`; in RESP the count is a bulk string, as Webdis sends it. */
   private confirmation(verb: string, word: string, name: string | null, count: number): Buffer {
-    if (this.mode === 'json') return Buffer.from(replyJson(verb, array([bulk(word), bulk(name), { type: 'integer', text: String(count) }])));
-    return encodeResp(array([bulk(word), bulk(name), bulk(String(count))]));
+    if (this.mode === 'raw') return encodeResp(array([bulk(word), bulk(name), bulk(String(count))]));
+    return this.encode(verb, array([bulk(word), bulk(name), { type: 'integer', text: String(count) }]));
+  }
+
+  /** A reply in this client's wire format. */
+  private encode(verb: string, value: RespValue): Buffer {
+    if (this.mode === 'json') return Buffer.from(replyJson(verb, value));
+    if (this.mode === 'msgpack') return replyMsgpack(verb, value);
+    return encodeResp(value);
   }
 }
