@@ -41,23 +41,35 @@ export interface OutboxOptions extends OutboxLimits {
 const OPCODE_TEXT = 0x1;
 const OPCODE_BINARY = 0x2;
 
-/** A whole unmasked server frame (FIN set) holding `payload`: one buffer, header then payload. */
-export function frame(payload: Buffer, opcode = OPCODE_TEXT): Buffer {
-  const len = payload.length;
-  const headerLength = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = Buffer.allocUnsafe(headerLength + len);
+/** Writes the header of an unmasked server frame (FIN set) of `len` payload bytes into `out`; returns its length. */
+function writeHeader(out: Buffer, len: number, opcode: number): number {
   out[0] = 0x80 | opcode;
   if (len < 126) {
     out[1] = len;
-  } else if (len < 65536) {
+    return 2;
+  }
+  if (len < 65536) {
     out[1] = 126;
     out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 127;
-    out.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-    out.writeUInt32BE(len >>> 0, 6);
+    return 4;
   }
-  payload.copy(out, headerLength);
+  out[1] = 127;
+  out.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+  out.writeUInt32BE(len >>> 0, 6);
+  return 10;
+}
+
+/** The header alone of a frame of `len` payload bytes. */
+function frameHeader(len: number, opcode: number): Buffer {
+  const out = Buffer.allocUnsafe(10);
+  return out.subarray(0, writeHeader(out, len, opcode));
+}
+
+/** A whole unmasked server frame (FIN set) holding `payload`: one buffer, header then payload. */
+export function frame(payload: Buffer, opcode = OPCODE_TEXT): Buffer {
+  const len = payload.length;
+  const out = Buffer.allocUnsafe((len < 126 ? 2 : len < 65536 ? 4 : 10) + len);
+  payload.copy(out, writeHeader(out, len, opcode));
   return out;
 }
 
@@ -99,6 +111,30 @@ function sameItems(items: Buffer[], first: Buffer, rest: ReadonlyArray<Buffer | 
   if (items.length !== n || items[0] !== first) return false;
   for (let i = 1; i < n; i++) if (items[i] !== rest[i - 1]) return false;
   return true;
+}
+
+/**
+ * A joined batch at least this large that no other socket shares is written as its frame's header
+ * and its items, gathered by the socket into one writev, instead of being copied into one frame per
+ * socket (a 64 KB publication beside each socket's own message would be copied once per socket).
+ */
+const GATHER_MIN_BYTES = 16 * 1024;
+
+/** Writes `first` and the first `n - 1` of `rest`, joined by `sep`, as one frame (`bytes`: the items' size). */
+function writeBatch(socket: Socket, first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number, sep: Buffer, bytes: number): void {
+  const last = lastBatch;
+  if ((last && last.sep === sep && sameItems(last.items, first, rest, n)) || bytes < GATHER_MIN_BYTES) {
+    socket.write(batchFrame(first, rest, n, sep));
+    return;
+  }
+  socket.cork();
+  socket.write(frameHeader(bytes + (n - 1) * sep.length, OPCODE_TEXT));
+  socket.write(first);
+  for (let i = 1; i < n; i++) {
+    socket.write(sep);
+    socket.write(rest[i - 1]!);
+  }
+  socket.uncork();
 }
 
 /** The frame of `first` and the first `n - 1` of `rest`, joined by `sep`. */
@@ -172,6 +208,15 @@ function flushSlice(): void {
   forgetFrames();
 }
 
+/**
+ * How far past its limit one turn's messages may take a connection whose socket keeps up: a burst of
+ * publications that came at once is written at the turn's end, when the reader can take it.
+ */
+const BURST_FACTOR = 8;
+
+/** How long a socket over its limit may take nothing before its client is cut off as not reading. */
+const STALL_MS = 1_000;
+
 /** Most messages whose slots an outbox keeps between flushes: a longer burst's are let go after it. */
 const QUEUE_KEPT = 32;
 
@@ -198,6 +243,10 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
    * passed, which keeps that read off the fan-out path.
    */
   private unsent = 0;
+  /** The socket's unsent bytes right after the last write: less now means the client is taking them. */
+  private unsentAfterWrite = 0;
+  /** When the socket was first seen over the limit and taking nothing (0: it is not). */
+  private stalledSince = 0;
   private pending = false;
   private dead = false;
 
@@ -221,16 +270,18 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
   protected abstract onOverflow(): void;
 
   /**
-   * Queues a message for the next flush; false when the connection is over its limit or closed: what
-   * waits here and what its socket has not sent would pass `maxBytes`. A message is always taken
-   * when nothing waits and the socket has sent everything, so one larger than the limit still goes
-   * out to a client that keeps up; the next one past the limit cuts the client off if that one is
-   * still unsent.
+   * Queues a message for the next flush; false when the connection is over its limit or closed. Past
+   * `maxBytes` (what waits here plus what its socket has not sent), a client is cut off when it is
+   * behind (see `behind`): a burst of publications that came at once (an API batch, a Redis pipeline
+   * read in one go) may take a client that reads it past the limit, up to BURST_FACTOR times it,
+   * which bounds what one connection holds; one that stops reading is cut off within STALL_MS. A message is always taken when nothing waits and the
+   * socket has sent everything, so one larger than the limit still goes out to a client that keeps
+   * up; the next one past the limit cuts the client off if that one is still unsent.
    */
   push(bytes: Buffer, binary = false): boolean {
     if (this.dead) return false;
     const limit = this.maxBytes - this.queuedBytes - bytes.length;
-    if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit && (this.count > 0 || this.unsent > 0)) {
+    if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit && (this.count > 0 || this.unsent > 0) && this.behind(bytes.length)) {
       this.kill();
       this.onOverflow();
       return false;
@@ -249,6 +300,23 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     return true;
   }
 
+  /**
+   * Whether a client past its limit (`unsent` just read) is behind: it would hold more than
+   * BURST_FACTOR times the limit in all, or its socket has held more than the limit and taken
+   * nothing for STALL_MS (a reader that stopped). A socket over the limit that is taking what it was
+   * given (less unsent than right after the last write) is reading: a burst it is working through.
+   */
+  private behind(incoming: number): boolean {
+    if (this.unsent + this.queuedBytes + incoming > BURST_FACTOR * this.maxBytes) return true;
+    if (this.unsent <= this.maxBytes - (this.count === 0 ? incoming : 0) || this.unsent < this.unsentAfterWrite) {
+      this.stalledSince = 0;
+      return false;
+    }
+    const now = Date.now();
+    if (this.stalledSince === 0) this.stalledSince = now;
+    return now - this.stalledSince >= STALL_MS;
+  }
+
   /** Writes everything queued now. */
   flush(): void {
     this.pending = false;
@@ -257,6 +325,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     const first = this.first!;
     const rest = this.rest;
     const binary = this.binary;
+    const queued = this.queuedBytes;
     this.binary = undefined;
     this.queuedBytes = 0;
     const stream = this.stream;
@@ -264,7 +333,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
       // HTTP streaming or SSE: the stream frames the messages itself.
       if (stream.readyState === 1) {
         stream.writeMessages(first, rest, n);
-        this.unsent = stream.bufferedAmount;
+        this.unsent = this.unsentAfterWrite = stream.bufferedAmount;
       }
     } else {
       // The socket under `ws`: whole frames are written to it directly, so one frame built for many
@@ -277,7 +346,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
         if (n === 1) {
           socket.write(binary?.[0] ? frame(first, OPCODE_BINARY) : textFrame(first));
         } else if (sep && !binary) {
-          socket.write(batchFrame(first, rest!, n, sep));
+          writeBatch(socket, first, rest!, n, sep, queued);
         } else {
           socket.cork();
           for (let i = 0; i < n; i++) {
@@ -286,7 +355,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
           }
           socket.uncork();
         }
-        this.unsent = socket.writableLength;
+        this.unsent = this.unsentAfterWrite = socket.writableLength;
       }
     }
     this.count = 0;

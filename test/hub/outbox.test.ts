@@ -169,7 +169,40 @@ test('a message larger than the limit goes out to a client that has sent everyth
   }
 });
 
-test('a burst past the limit in one turn cuts the client off, even one that has sent everything: what waits stays bounded', async () => {
+test('a burst past the limit in one turn goes out whole to a client that reads, up to eight times the limit; one that stops reading is cut off, holding at most that', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  // Payload bytes received, separators left out (the burst may go out as several joined frames).
+  let received = 0;
+  client.on('message', (data: Buffer) => (received += data.length - data.toString('latin1').split('\n').length + 1));
+  await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
+  const ws = await serverSide;
+  let overflows = 0;
+  const limit = 64 * 1024;
+  const outbox = new Outbox(ws, { maxBytes: limit, separator: Buffer.from('\n'), onOverflow: () => overflows++ });
+  try {
+    // Six times the limit in one turn (an API batch, a Redis pipeline read at once): taken, and the
+    // reader gets all of it.
+    const burst = 6 * limit;
+    for (let i = 0; i < 24; i++) assert.equal(outbox.push(Buffer.alloc(limit / 4, 0x64)), true, `message ${i}`);
+    for (let i = 0; i < 500 && received < burst; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(received, burst, 'every message');
+    assert.equal(overflows, 0);
+
+    // More than eight times the limit in one turn: cut off there, what waits stays bounded.
+    let taken = 0;
+    for (let i = 0; i < 64 && outbox.push(Buffer.alloc(limit / 4, 0x66)); i++) taken++;
+    assert.equal(taken, 32, 'eight times the limit, then cut off');
+    assert.equal(overflows, 1);
+  } finally {
+    client.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  }
+});
+
+test('a client that stops reading while messages keep coming is cut off, holding at most eight times the limit', async () => {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
@@ -178,12 +211,51 @@ test('a burst past the limit in one turn cuts the client off, even one that has 
   const ws = await serverSide;
   let overflows = 0;
   const limit = 64 * 1024;
-  const outbox = new Outbox(ws, { maxBytes: limit, separator: null, onOverflow: () => overflows++ });
+  const outbox = new Outbox(ws, { maxBytes: limit, separator: Buffer.from('\n'), onOverflow: () => overflows++ });
   try {
-    let taken = 0;
-    for (let i = 0; i < 8 && outbox.push(Buffer.alloc(limit / 4, 0x64)); i++) taken++;
-    assert.equal(taken, 4, 'four quarters of the limit fit; the fifth passes it');
-    assert.equal(overflows, 1);
+    (client as unknown as { _socket: { pause(): void } })._socket.pause();
+    let held = 0;
+    let turns = 0;
+    for (; turns < 1000 && overflows === 0; turns++) {
+      for (let i = 0; i < 4 && outbox.push(Buffer.alloc(limit / 4, 0x65)); i++) held = Math.max(held, ws.bufferedAmount);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal(overflows, 1, `cut off after ${turns} turns`);
+    assert.ok(held <= 8 * limit, `held ${held} bytes unsent, limit ${limit}`);
+    assert.equal(outbox.push(Buffer.from('more')), false);
+  } finally {
+    client.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  }
+});
+
+test('a client that stops reading is cut off within about a second of taking nothing, however little comes', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
+  const ws = await serverSide;
+  let cutAt = 0;
+  const limit = 64 * 1024;
+  const outbox = new Outbox(ws, { maxBytes: limit, separator: Buffer.from('\n'), onOverflow: () => (cutAt = Date.now()) });
+  try {
+    (client as unknown as { _socket: { pause(): void } })._socket.pause();
+    // Fill what the kernel takes and past the limit, then a small message every 50 ms.
+    let sent = 0;
+    for (let i = 0; i < 400 && ws.bufferedAmount <= limit && outbox.push(Buffer.alloc(limit / 4, 0x67)); i++) {
+      sent += limit / 4;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.ok(ws.bufferedAmount > limit, 'the socket holds more than the limit unsent');
+    const over = Date.now();
+    for (let i = 0; i < 100 && !cutAt; i++) {
+      outbox.push(Buffer.from('tick'));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(cutAt > 0, 'cut off');
+    const after = cutAt - over;
+    assert.ok(after >= 900 && after < 2500, `cut off ${after} ms after it stopped taking anything (${sent} bytes sent)`);
   } finally {
     client.terminate();
     await new Promise<void>((r) => wss.close(() => r()));
