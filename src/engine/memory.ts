@@ -66,6 +66,8 @@ function isStale(stream: Stream, version: PublishRequest['version']): boolean {
 }
 
 const SWEEP_INTERVAL_MS = 5_000;
+/** Entries the sweep looks at in one turn. */
+const SWEEP_SLICE = 10_000;
 const NO_POSITION: StreamPosition = { offset: 0, epoch: '' };
 
 /** The in-memory engine (the default). */
@@ -76,6 +78,9 @@ export class MemoryEngine implements Engine {
   private readonly streams = new Map<string, Stream>();
   private readonly idempotency = new Map<string, { position: StreamPosition; expireAt: number }>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** The walk under way (see sweep), and its next turn. */
+  private sweeping: Generator<void, void, void> | undefined;
+  private sweepNext: NodeJS.Immediate | undefined;
   private closed = false;
   private self: NodeInfo | undefined;
   private readonly patterns = new Map<string, GlobMatcher>();
@@ -87,7 +92,7 @@ export class MemoryEngine implements Engine {
 
   async start(handler: EngineHandler): Promise<void> {
     this.handler = handler;
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), SWEEP_INTERVAL_MS);
+    this.sweepTimer = setInterval(() => this.sweeping === undefined && this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
   }
 
@@ -257,6 +262,8 @@ export class MemoryEngine implements Engine {
   async close(): Promise<void> {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.sweepNext) clearImmediate(this.sweepNext);
+    this.sweeping = undefined;
     this.streams.clear();
     this.idempotency.clear();
     this.values.clear();
@@ -280,16 +287,42 @@ export class MemoryEngine implements Engine {
     return stream;
   }
 
-  private sweep(now: number): void {
+  /**
+   * Frees what expired (reads already treat it as gone), SWEEP_SLICE entries a turn: a node holding
+   * a million channels' positions is not stopped for the whole walk (about a second).
+   */
+  private sweep(): void {
+    if (this.closed) return;
+    this.sweepNext = undefined;
+    this.sweeping ??= this.expired(Date.now());
+    for (let i = 0; i < SWEEP_SLICE; i++) {
+      if (this.sweeping.next().done) {
+        this.sweeping = undefined;
+        return;
+      }
+    }
+    this.sweepNext = setImmediate(() => this.sweep());
+  }
+
+  /** One walk over everything that expires, a step per entry. */
+  private *expired(now: number): Generator<void, void, void> {
     for (const [channel, stream] of this.streams) {
       if (stream.metaExpireAt <= now) this.streams.delete(channel);
       else if (stream.pubsExpireAt <= now) stream.clear();
+      yield;
     }
-    for (const [key, seen] of this.idempotency) if (seen.expireAt <= now) this.idempotency.delete(key);
-    for (const [key, v] of this.values) if (v.expireAt > 0 && v.expireAt <= now) this.values.delete(key);
+    for (const [key, seen] of this.idempotency) {
+      if (seen.expireAt <= now) this.idempotency.delete(key);
+      yield;
+    }
+    for (const [key, v] of this.values) {
+      if (v.expireAt > 0 && v.expireAt <= now) this.values.delete(key);
+      yield;
+    }
     for (const [channel, entries] of this.present) {
       for (const [id, e] of entries) if (e.expireAt <= now) entries.delete(id);
       if (entries.size === 0) this.present.delete(channel);
+      yield;
     }
   }
 
