@@ -128,15 +128,25 @@ test('a message written is no longer held by the outbox, nor its frame by the pa
   }
 });
 
-test('a message larger than the limit goes out to a client that has sent everything; a burst past the limit, or a client that stops reading, is cut off', async () => {
+/** A server socket and the client reading it; `close` ends both. */
+async function connected(): Promise<{ ws: WebSocket; client: WebSocket; close: () => Promise<void> }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-  let received = 0;
-  client.on('message', (data: Buffer) => (received += data.length));
   await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
   const ws = await serverSide;
+  const close = async () => {
+    client.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  };
+  return { ws, client, close };
+}
+
+test('a message larger than the limit goes out to a client that has sent everything; a burst past the limit, or a client that stops reading, is cut off', async () => {
+  const { ws, client, close } = await connected();
+  let received = 0;
+  client.on('message', (data: Buffer) => (received += data.length));
   let overflows = 0;
   const limit = 64 * 1024;
   const outbox = new Outbox(ws, { maxBytes: limit, separator: null, onOverflow: () => overflows++ });
@@ -164,21 +174,15 @@ test('a message larger than the limit goes out to a client that has sent everyth
     assert.equal(overflows, 1, `cut off after ${pushed} messages`);
     assert.equal(outbox.push(Buffer.from('more')), false);
   } finally {
-    client.terminate();
-    await new Promise<void>((r) => wss.close(() => r()));
+    await close();
   }
 });
 
 test('a burst past the limit in one turn goes out whole to a client that reads, up to eight times the limit; one that stops reading is cut off, holding at most that', async () => {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
-  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  const { ws, client, close } = await connected();
   // Payload bytes received, separators left out (the burst may go out as several joined frames).
   let received = 0;
   client.on('message', (data: Buffer) => (received += data.length - data.toString('latin1').split('\n').length + 1));
-  await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
-  const ws = await serverSide;
   let overflows = 0;
   const limit = 64 * 1024;
   const outbox = new Outbox(ws, { maxBytes: limit, separator: Buffer.from('\n'), onOverflow: () => overflows++ });
@@ -197,18 +201,12 @@ test('a burst past the limit in one turn goes out whole to a client that reads, 
     assert.equal(taken, 32, 'eight times the limit, then cut off');
     assert.equal(overflows, 1);
   } finally {
-    client.terminate();
-    await new Promise<void>((r) => wss.close(() => r()));
+    await close();
   }
 });
 
 test('a client that stops reading while messages keep coming is cut off, holding at most eight times the limit', async () => {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
-  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-  await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
-  const ws = await serverSide;
+  const { ws, client, close } = await connected();
   let overflows = 0;
   const limit = 64 * 1024;
   const outbox = new Outbox(ws, { maxBytes: limit, separator: Buffer.from('\n'), onOverflow: () => overflows++ });
@@ -224,18 +222,12 @@ test('a client that stops reading while messages keep coming is cut off, holding
     assert.ok(held <= 8 * limit, `held ${held} bytes unsent, limit ${limit}`);
     assert.equal(outbox.push(Buffer.from('more')), false);
   } finally {
-    client.terminate();
-    await new Promise<void>((r) => wss.close(() => r()));
+    await close();
   }
 });
 
 test('a client that stops reading is cut off within about a second of taking nothing, however little comes', async () => {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
-  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-  await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
-  const ws = await serverSide;
+  const { ws, client, close } = await connected();
   let cutAt = 0;
   const limit = 64 * 1024;
   const outbox = new Outbox(ws, { maxBytes: limit, separator: Buffer.from('\n'), onOverflow: () => (cutAt = Date.now()) });
@@ -257,7 +249,6 @@ test('a client that stops reading is cut off within about a second of taking not
     const after = cutAt - over;
     assert.ok(after >= 900 && after < 2500, `cut off ${after} ms after it stopped taking anything (${sent} bytes sent)`);
   } finally {
-    client.terminate();
-    await new Promise<void>((r) => wss.close(() => r()));
+    await close();
   }
 });
