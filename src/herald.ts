@@ -243,7 +243,14 @@ class HeraldNode implements Herald {
     await this.engine.start({
       onPublication: (channel, pub, position) => this.hub.onPublication(channel, pub, position),
       onResync: (channels) => this.hub.onResync(channels),
-      onControl: (message) => applyControl(this.apiCtx.registry, message, controlLog, this.apiCtx.node.uid, this.apiCtx.surveys),
+      // Nothing a control message holds may throw into the engine's handler (it would end the process).
+      onControl: (message) => {
+        try {
+          applyControl(this.apiCtx.registry, message, controlLog, this.apiCtx.node.uid, this.apiCtx.surveys);
+        } catch (err) {
+          controlLog.error({ err }, 'a control message failed');
+        }
+      },
       onJoinLeave: (channel, kind, info) => this.hub.onJoinLeave(channel, kind, info),
       node: this.apiCtx.node.uid,
     });

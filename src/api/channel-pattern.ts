@@ -1,66 +1,76 @@
 // The `channels` API method's `pattern`, read as Centrifugo reads it (the gobwas/glob syntax, with no
 // separators): `*` any run of characters, `?` one character, `[abc]` / `[a-z]` one of them, `[!abc]`
 // one not among them, `{a,b}` either alternative (each itself a pattern), `\` takes the next
-// character as it is. (Webdis's PSUBSCRIBE patterns are Redis's, a different syntax: engine/glob.ts.)
+// character as it is. Matched without backtracking: each alternative (the braces expanded) is
+// written as a Redis glob and compiled by engine/glob.ts, whose single pass does not take
+// exponential time on `*a*a*a…b` as a regular expression would. The pattern is sent to every node.
 import { Errors, ReplyError } from '../dialects/native/codes.js';
+import { compileGlob, type GlobMatcher } from '../engine/glob.js';
 
-/** A character as itself, outside a class and inside one (where `-` is special too). */
-const escapeChar = (c: string): string => c.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&');
-const escapeInClass = (c: string): string => c.replace(/[\\^\]\[-]/g, '\\$&');
+/** Most alternatives the braces of one pattern may expand to. */
+const MAX_ALTERNATIVES = 256;
+
+/** Characters Redis's glob reads as syntax, escaped when meant as themselves. */
+const REDIS_SPECIAL = new Set(['*', '?', '[', ']', '\\', '^', '-']);
+const literal = (c: string): string => (REDIS_SPECIAL.has(c) ? `\\${c}` : c);
 
 /** A matcher for `pattern`; throws ReplyError 107 for a pattern that does not parse. */
-export function compileChannelPattern(pattern: string): RegExp {
+export function compileChannelPattern(pattern: string): GlobMatcher {
+  const chars = [...pattern]; // by code point
   let i = 0;
   const fail = (why: string): never => {
     throw new ReplyError({ ...Errors.badRequest, message: `pattern: ${why}` });
   };
-  // Reads until the end, or (inside braces) until a `,` or `}` it leaves unread.
-  const sequence = (inBraces: boolean): string => {
-    let out = '';
-    while (i < pattern.length) {
-      const c = pattern[i]!;
+  const product = (a: string[], b: string[]): string[] => {
+    if (a.length * b.length > MAX_ALTERNATIVES) fail(`more than ${MAX_ALTERNATIVES} alternatives`);
+    return a.flatMap((x) => b.map((y) => x + y));
+  };
+  // The alternatives (Redis globs) of what follows, up to the end or (inside braces) a `,` or `}`.
+  const sequence = (inBraces: boolean): string[] => {
+    let out = [''];
+    while (i < chars.length) {
+      const c = chars[i]!;
       if (inBraces && (c === ',' || c === '}')) return out;
       i++;
       if (c === '\\') {
-        if (i >= pattern.length) fail('ends with an escape');
-        out += escapeChar(pattern[i++]!);
-      } else if (c === '*') out += '[\\s\\S]*';
-      else if (c === '?') out += '[\\s\\S]';
-      else if (c === '[') out += charClass();
+        if (i >= chars.length) fail('ends with an escape');
+        out = product(out, [literal(chars[i++]!)]);
+      } else if (c === '*' || c === '?') out = product(out, [c]);
+      else if (c === '[') out = product(out, [charClass()]);
       else if (c === '{') {
-        const alternatives = [sequence(true)];
-        while (pattern[i] === ',') {
+        const alternatives = [...sequence(true)];
+        while (chars[i] === ',') {
           i++;
-          alternatives.push(sequence(true));
+          alternatives.push(...sequence(true));
         }
-        if (pattern[i] !== '}') fail('an unclosed {');
+        if (chars[i] !== '}') fail('an unclosed {');
         i++;
-        out += `(?:${alternatives.join('|')})`;
-      } else out += escapeChar(c);
+        out = product(out, alternatives);
+      } else out = product(out, [literal(c)]);
     }
     return out;
   };
   const charClass = (): string => {
-    const not = pattern[i] === '!';
+    const not = chars[i] === '!';
     if (not) i++;
     let body = '';
     let first = true;
-    while (i < pattern.length && (pattern[i] !== ']' || first)) {
-      let c = pattern[i++]!;
-      if (c === '\\' && i < pattern.length) c = pattern[i++]!;
+    while (i < chars.length && (chars[i] !== ']' || first)) {
+      let c = chars[i++]!;
+      if (c === '\\' && i < chars.length) c = chars[i++]!;
       first = false;
-      if (pattern[i] === '-' && i + 1 < pattern.length && pattern[i + 1] !== ']') {
-        let to = pattern[i + 1]!;
+      if (chars[i] === '-' && i + 1 < chars.length && chars[i + 1] !== ']') {
+        let to = chars[i + 1]!;
         i += 2;
-        if (to === '\\' && i < pattern.length) to = pattern[i++]!;
-        if (to < c) fail(`a range ${c}-${to} that runs backwards`);
-        body += `${escapeInClass(c)}-${escapeInClass(to)}`;
-      } else body += escapeInClass(c);
+        if (to === '\\' && i < chars.length) to = chars[i++]!;
+        if (to.codePointAt(0)! < c.codePointAt(0)!) fail(`a range ${c}-${to} that runs backwards`);
+        body += `${literal(c)}-${literal(to)}`;
+      } else body += literal(c);
     }
-    if (pattern[i] !== ']') fail('an unclosed [');
+    if (chars[i] !== ']') fail('an unclosed [');
     i++;
     return `[${not ? '^' : ''}${body}]`;
   };
-  const source = sequence(false);
-  return new RegExp(`^${source}$`, 'u');
+  const matchers = sequence(false).map(compileGlob);
+  return matchers.length === 1 ? matchers[0]! : { test: (name) => matchers.some((m) => m.test(name)) };
 }

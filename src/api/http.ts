@@ -160,33 +160,37 @@ function legacyCall(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, 
     }
     commands.push({ id, name: name !== undefined && Object.hasOwn(apiMethods, name) && name !== 'batch' ? name : undefined, params });
   }
-  const replies: string[] = [];
-  const next = (i: number): void => {
-    if (i === commands.length) return afterFlush(() => send(res, 200, replies.join('\n'), 'application/json'));
-    const { id, name, params } = commands[i]!;
-    const reply = (body: Record<string, unknown>) => {
+  // In order, one after another (a loop, not a recursion: a body may hold thousands).
+  const run = async (): Promise<string[]> => {
+    const replies: string[] = [];
+    for (const { id, name, params } of commands) {
+      let body: Record<string, unknown>;
+      if (name === undefined) {
+        body = { error: { code: Errors.methodNotFound.code, message: Errors.methodNotFound.message } };
+      } else if (params !== undefined && params !== null && (typeof params !== 'object' || Array.isArray(params))) {
+        ctx.countCall?.(name, String(Errors.badRequest.code));
+        body = { error: { code: Errors.badRequest.code, message: 'params must be a JSON object' } };
+      } else {
+        try {
+          // No params (or null): an empty request, as Centrifugo decodes it; each method names what it misses.
+          const result = await runMethod(ctx, name, (params ?? {}) as Record<string, unknown>);
+          ctx.countCall?.(name, 'ok');
+          body = { result };
+        } catch (e) {
+          const error = toApiError(e);
+          ctx.countCall?.(name, String(error.code));
+          if (error.code === Errors.internal.code) logFailure(ctx.log, e, { method: name }, 'API method failed');
+          body = { error };
+        }
+      }
       replies.push(stringify(id ? { id, ...body } : body));
-      next(i + 1);
-    };
-    if (name === undefined) return reply({ error: { code: Errors.methodNotFound.code, message: Errors.methodNotFound.message } });
-    if (typeof params !== 'object' || params === null || Array.isArray(params)) {
-      ctx.countCall?.(name, String(Errors.badRequest.code));
-      return reply({ error: { code: Errors.badRequest.code, message: 'params must be a JSON object' } });
     }
-    runMethod(ctx, name, params as Record<string, unknown>).then(
-      (result) => {
-        ctx.countCall?.(name, 'ok');
-        reply({ result });
-      },
-      (e: unknown) => {
-        const error = toApiError(e);
-        ctx.countCall?.(name, String(error.code));
-        if (error.code === Errors.internal.code) logFailure(ctx.log, e, { method: name }, 'API method failed');
-        reply({ error });
-      },
-    ).catch((e: unknown) => requestFailed(ctx.log, req, res, e));
+    return replies;
   };
-  next(0);
+  run().then(
+    (replies) => afterFlush(() => send(res, 200, replies.join('\n'), 'application/json')),
+    (e: unknown) => requestFailed(ctx.log, req, res, e),
+  );
 }
 
 /**

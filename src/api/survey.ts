@@ -65,7 +65,14 @@ export class ChannelSurveys {
   ask(params: Record<string, unknown>): void {
     const { id, from, pattern } = params;
     if (typeof id !== 'string' || typeof from !== 'string' || from === this.nodeId) return;
-    const channels = Object.fromEntries(this.local(typeof pattern === 'string' ? pattern : ''));
+    let channels: Record<string, number>;
+    try {
+      channels = Object.fromEntries(this.local(typeof pattern === 'string' ? pattern : ''));
+    } catch (err) {
+      // A pattern this node cannot read (the asking node checked it: another build, or a hand-written message).
+      this.log.warn({ err: (err as Error).message, from }, 'a channels survey this node cannot answer');
+      return;
+    }
     this.send(SURVEY_ANSWER, { id, node: this.nodeId, channels }, from).catch((err: unknown) =>
       this.log.warn({ err: (err as Error).message }, 'could not answer a channels survey'),
     );

@@ -82,7 +82,9 @@ local function herald_publish(keys, args)
   if size > 0 and version > 0 then
     local top_version = tonumber(redis.call('HGET', meta, 'v') or '0') or 0
     if (version_epoch == '' or version_epoch == (redis.call('HGET', meta, 've') or '')) and version <= top_version then
-      return {tonumber(redis.call('HGET', meta, 's') or '0'), redis.call('HGET', meta, 'e') or '', 1}
+      -- The stream's real position, its epoch made first if the meta lacks one (as a read would).
+      local e = ensure_meta(meta, args[6], meta_ttl)
+      return {tonumber(redis.call('HGET', meta, 's') or '0'), e, 1}
     end
   end
   local offset, epoch = 0, ''

@@ -86,6 +86,18 @@ describe('legacy POST /api', () => {
     );
   });
 
+  test('thousands of commands in one body are answered in order; a command without params is an empty request', async () => {
+    const body = [JSON.stringify({ id: 1, method: 'publish', params: { channel: 'hist:many', data: 1 } }), ...Array.from({ length: 10_000 }, () => '{"method":99}'), '{"id":2,"method":"info"}'].join('\n');
+    const r = await post(node, '/api', body);
+    assert.equal(r.status, 200);
+    const replies = r.text.split('\n').map((line) => JSON.parse(line));
+    assert.equal(replies.length, 10_002);
+    assert.equal(replies[0].result.offset, 1);
+    assert.equal(replies[5000].error.code, 104);
+    assert.equal(replies[10_001].id, 2);
+    assert.ok(Array.isArray(replies[10_001].result.nodes), 'info without params answers');
+  });
+
   test('an unknown method name, or a body that is not JSON, is 400 for the whole request', async () => {
     assert.equal((await post(node, '/api', { method: 'nosuch', params: {} })).status, 400);
     assert.equal((await post(node, '/api', { method: 'batch', params: { commands: [] } })).status, 400);
@@ -143,6 +155,20 @@ describe('methods', () => {
   test('client and session must be strings', async () => {
     assert.equal((await json(node, 'disconnect', { user: 'x', session: 5 })).error.code, 107);
     assert.equal((await json(node, 'refresh', { user: 'x', client: {} })).error.code, 107);
+  });
+
+  test("channels: Centrifugo's glob, matched without backtracking (a pattern of many stars answers at once)", async () => {
+    const c = client(node, { token: await sign({ sub: 'g', channels: [`room:${'a'.repeat(40)}`] }) });
+    c.connect();
+    await once(c, 'subscribed');
+    const started = Date.now();
+    const r = await json(node, 'channels', { pattern: '*a'.repeat(14) + '*b' });
+    assert.deepEqual(r.result.channels, {});
+    assert.ok(Date.now() - started < 500, `${Date.now() - started} ms`);
+    assert.deepEqual(Object.keys((await json(node, 'channels', { pattern: 'room:{x,a*}' })).result.channels), [`room:${'a'.repeat(40)}`]);
+    assert.deepEqual((await json(node, 'channels', { pattern: 'room:[!a]*' })).result.channels, {});
+    assert.equal((await json(node, 'channels', { pattern: '{a,b}'.repeat(9) })).error.code, 107);
+    c.disconnect();
   });
 
   test('batch without commands is {}; rpc with no handler is 104, without a method 107', async () => {

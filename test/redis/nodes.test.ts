@@ -98,6 +98,15 @@ describe('nodes over one Redis', () => {
       assert.deepEqual((await apiB.channels('plain:s{2,3}')).channels, { 'plain:s2': { num_clients: 1 } });
       assert.deepEqual((await apiB.channels('plain:s[!2]')).channels, { 'plain:s1': { num_clients: 2 } });
       await assert.rejects(apiA.channels('plain:[s'), (e: { apiCode?: number }) => e.apiCode === 107);
+      // A survey no node can read (a hand-written message, another build's syntax), on the shared
+      // control channel: each node logs it and goes on serving.
+      const admin = redis.client();
+      await admin.publish('herald.control', JSON.stringify({ method: 'channels_survey', params: { id: 'x', from: 'elsewhere', pattern: '[abc' } }));
+      admin.disconnect();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(a.proc.exitCode, null, 'node A still runs');
+      assert.equal(b.proc.exitCode, null, 'node B still runs');
+      assert.equal(Object.keys((await apiB.channels('plain:s*')).channels).length, 2);
     } finally {
       for (const { c } of clients) c.disconnect();
     }
