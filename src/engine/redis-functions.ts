@@ -237,6 +237,16 @@ export class FunctionLibrary {
     return this.loaded;
   }
 
+  /**
+   * Checks that every master still holds this library or a newer one, and installs it where not:
+   * after Redis lost its functions, a node of an earlier build may have installed its older library
+   * first, whose functions answer this node's calls (the `version` arguments ignored) without the
+   * "not found" that would make it install its own.
+   */
+  recheck(): Promise<void> {
+    return this.load();
+  }
+
   /** Calls one of the library's functions. */
   async call(fn: string, keys: string[], args: Array<string | Buffer>): Promise<unknown> {
     await this.ensure();

@@ -355,6 +355,8 @@ export class RedisEngine implements Engine {
   }
 
   announce(info: NodeInfo, ttlMs: number): Promise<void> {
+    // With each announcement (every few seconds), the function library is checked too (recheck).
+    this.functions.recheck().catch(() => undefined);
     return this.presenceStore.announce(info, ttlMs);
   }
 

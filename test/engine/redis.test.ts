@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { RedisEngine, type RedisEngineOptions } from '../../src/engine/redis.js';
+import { FUNCTION_LIBRARY, FUNCTION_LIBRARY_VERSION } from '../../src/engine/redis-functions.js';
 import { until } from '../helpers/herald.js';
 import { RedisProcess } from '../helpers/redis.js';
 import { engineContract } from './contract.js';
@@ -136,6 +137,26 @@ test("a foreign publisher's payload that looks like a join without a client is a
     await admin.call('PUBLISH', 'foreign{room}.p', '{"j":"join","i":{"u":"","c":"x1"}}\n');
     await until(() => pubs.length === 3 && joins.length === 1, 3000, 'three publications and one join');
     assert.deepEqual(joins, ['join x1']);
+  } finally {
+    admin.disconnect();
+    await engine.close();
+  }
+});
+
+test('an older function library installed by an earlier build (after Redis lost its functions) is replaced at the next announcement', async () => {
+  const engine = engineOn('recheck');
+  await engine.start({ onPublication: () => 0 });
+  const admin = redis.client();
+  try {
+    await engine.announce({ uid: 'n1' }, 10_000);
+    assert.equal(Number(await admin.call('FCALL', 'herald_version', '0')), FUNCTION_LIBRARY_VERSION);
+    // What an earlier build installs: the same library name and functions, an older version (every call still works).
+    const older = FUNCTION_LIBRARY.replace(`return ${FUNCTION_LIBRARY_VERSION} end`, `return ${FUNCTION_LIBRARY_VERSION - 1} end`);
+    assert.notEqual(older, FUNCTION_LIBRARY);
+    await admin.call('FUNCTION', 'LOAD', 'REPLACE', older);
+    assert.equal(Number(await admin.call('FCALL', 'herald_version', '0')), FUNCTION_LIBRARY_VERSION - 1);
+    await engine.announce({ uid: 'n1' }, 10_000);
+    await until(async () => Number(await admin.call('FCALL', 'herald_version', '0')) === FUNCTION_LIBRARY_VERSION, 3000, 'this build\'s library back');
   } finally {
     admin.disconnect();
     await engine.close();
