@@ -311,10 +311,12 @@ class HeraldNode implements Herald {
     if (url.pathname === '/ready') {
       // For a load balancer's readiness check: 503 while the engine does not answer (Redis down,
       // stopped, or slower than READY_WAIT_MS), so traffic goes to nodes that can serve it.
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`no answer within ${READY_WAIT_MS} ms`), READY_WAIT_MS)));
-      const failure = await Promise.race([this.engine.ping().then(() => undefined, (err: unknown) => (err as Error).message), late]);
-      clearTimeout(timer);
+      let failure: string | undefined = `no answer within ${READY_WAIT_MS} ms`;
+      const answered = this.engine.ping().then(
+        () => (failure = undefined),
+        (err: unknown) => (failure = (err as Error).message),
+      );
+      await within(answered, READY_WAIT_MS);
       const status = failure === undefined ? 200 : 503;
       const body = failure === undefined ? { engine: this.engine.name } : { engine: this.engine.name, error: failure };
       res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(body));

@@ -10,7 +10,7 @@ import { stringify } from '../dialects/native/codec.js';
 import { readBodyThen } from '../server/body.js';
 import { parseKeepingPayloads } from '../server/json-source.js';
 import { requestFailed } from '../server/failure.js';
-import { Errors } from '../dialects/native/codes.js';
+import { Errors, type ProtocolError } from '../dialects/native/codes.js';
 import { logFailure } from '../errors.js';
 import { afterFlush } from '../hub/outbox.js';
 import { apiMethods, toApiError, type ApiContext } from './methods.js';
@@ -93,9 +93,7 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
     },
     (e: unknown) => {
       try {
-        const error = toApiError(e);
-        ctx.countCall?.(name, String(error.code));
-        if (error.code === Errors.internal.code) logFailure(ctx.log, e, { method: name }, 'API method failed');
+        const error = failureOf(ctx, name, e);
         const transportErrors =
           ctx.config.http_api.error_mode === 'transport' || String(req.headers['x-centrifugo-error-mode'] ?? '').toLowerCase() === 'transport';
         if (transportErrors) return send(res, TRANSPORT_STATUS[error.code] ?? 500, stringify(error), 'application/json');
@@ -105,6 +103,14 @@ function onBody(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, path
       }
     },
   );
+}
+
+/** The API error a failed call answers, counted (and logged when internal). */
+function failureOf(ctx: ApiContext, name: string, e: unknown): ProtocolError {
+  const error = toApiError(e);
+  ctx.countCall?.(name, String(error.code));
+  if (error.code === Errors.internal.code) logFailure(ctx.log, e, { method: name }, 'API method failed');
+  return error;
 }
 
 /** Runs one known method; a method that throws at once answers like one that rejects. */
@@ -177,10 +183,7 @@ function legacyCall(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, 
           ctx.countCall?.(name, 'ok');
           body = { result };
         } catch (e) {
-          const error = toApiError(e);
-          ctx.countCall?.(name, String(error.code));
-          if (error.code === Errors.internal.code) logFailure(ctx.log, e, { method: name }, 'API method failed');
-          body = { error };
+          body = { error: failureOf(ctx, name, e) };
         }
       }
       replies.push(stringify(id ? { id, ...body } : body));

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { channelKind, type Engine } from '../engine/engine.js';
 import { compileChannelPattern } from './channel-pattern.js';
 import type { Hub } from '../hub/hub.js';
+import { within } from '../server/bounded.js';
 
 /** How long a survey waits for the other nodes. */
 export const SURVEY_TIMEOUT_MS = 2_000;
@@ -42,16 +43,11 @@ export class ChannelSurveys {
     const others = (await this.engine.nodes()).map((n) => n.uid).filter((uid) => uid !== this.nodeId);
     if (others.length === 0) return counts;
     const id = randomUUID();
-    let timer: NodeJS.Timeout | undefined;
-    const answered = new Promise<void>((resolve) => {
-      this.open.set(id, { waiting: new Set(others), counts, done: resolve });
-      timer = setTimeout(resolve, SURVEY_TIMEOUT_MS);
-    });
+    const answered = new Promise<void>((resolve) => this.open.set(id, { waiting: new Set(others), counts, done: resolve }));
     try {
       await this.send(SURVEY_ASK, { id, from: this.nodeId, pattern });
-      await answered;
+      await within(answered, SURVEY_TIMEOUT_MS);
     } finally {
-      clearTimeout(timer);
       const survey = this.open.get(id);
       this.open.delete(id);
       if (survey && survey.waiting.size > 0) {

@@ -122,11 +122,9 @@ const GATHER_MIN_BYTES = 16 * 1024;
 
 /** Writes `first` and the first `n - 1` of `rest`, joined by `sep`, as one frame (`bytes`: the items' size). */
 function writeBatch(socket: Socket, first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number, sep: Buffer, bytes: number): void {
+  if (bytes < GATHER_MIN_BYTES) return void socket.write(batchFrame(first, rest, n, sep));
   const last = lastBatch;
-  if ((last && last.sep === sep && sameItems(last.items, first, rest, n)) || bytes < GATHER_MIN_BYTES) {
-    socket.write(batchFrame(first, rest, n, sep));
-    return;
-  }
+  if (last && last.sep === sep && sameItems(last.items, first, rest, n)) return void socket.write(last.frame);
   socket.cork();
   socket.write(frameHeader(bytes + (n - 1) * sep.length, OPCODE_TEXT));
   socket.write(first);
@@ -274,9 +272,9 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
    * `maxBytes` (what waits here plus what its socket has not sent), a client is cut off when it is
    * behind (see `behind`): a burst of publications that came at once (an API batch, a Redis pipeline
    * read in one go) may take a client that reads it past the limit, up to BURST_FACTOR times it,
-   * which bounds what one connection holds; one that stops reading is cut off within STALL_MS. A message is always taken when nothing waits and the
-   * socket has sent everything, so one larger than the limit still goes out to a client that keeps
-   * up; the next one past the limit cuts the client off if that one is still unsent.
+   * which bounds what one connection holds; one that stops reading is cut off within STALL_MS. A
+   * message is always taken when nothing waits and the socket has sent everything, so one larger
+   * than the limit still goes out to a client that keeps up.
    */
   push(bytes: Buffer, binary = false): boolean {
     if (this.dead) return false;
