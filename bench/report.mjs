@@ -156,6 +156,19 @@ export function reportLines(rows, file) {
       lines.push(`| ${r.server} | ${n(r.bytes_per_connection)} | ${n(r.bytes_per_connection_after_gc)}${vs} | ${n(r.heap_bytes_per_connection_after_gc)} |`);
     }
   }
+  const setupRows = servers.map((s) => measured(rows, 's3', s)[0]).filter((r) => r?.setup_cpu_us_per_connection !== undefined);
+  if (setupRows.length) {
+    lines.push('');
+    lines.push("s3's setup, a connection storm (200 sockets connecting at a time, each subscribing once open): CPU per connection until all were subscribed:");
+    lines.push('');
+    lines.push('| server | server CPU µs/connection (against the best peer) | its Redis, µs/connection |');
+    lines.push('|---|---|---|');
+    const bestSetup = best((s) => measured(rows, 's3', s)[0]?.setup_cpu_us_per_connection, (a, b) => a < b);
+    for (const r of setupRows) {
+      const vs = bestSetup && !PEERS.includes(r.server) ? ` (${ratio(r.setup_cpu_us_per_connection, bestSetup)})` : '';
+      lines.push(`| ${r.server} | ${r.setup_cpu_us_per_connection.toLocaleString('en')}${vs} | ${r.redis_setup_cpu_us_per_connection?.toLocaleString('en') ?? '–'} |`);
+    }
+  }
   return lines;
 }
 

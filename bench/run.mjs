@@ -449,7 +449,14 @@ async function s3(kind) {
     // Redis connection per socket), read beside it.
     const redisBase = server.redisPid && procStats(server.redisPid).rss;
     const conns = Math.min(CFG.s3Conns, server.maxIdleConnections ?? Infinity);
+    // The setup is a connection storm (the load generator keeps 200 sockets connecting at a time, each
+    // subscribing as soon as it is open): the CPU the server (and its Redis) spent until every socket
+    // was subscribed, per connection. Read in clock ticks (10 ms), over a setup of a second or more.
+    const cpuBefore = procStats(server.pid).cpuUs;
+    const redisCpuBefore = server.redisPid && procStats(server.redisPid).cpuUs;
     const lg = await startLoadgen(server, conns, 'each');
+    const setupCpu = procStats(server.pid).cpuUs - cpuBefore;
+    const redisSetupCpu = server.redisPid && procStats(server.redisPid).cpuUs - redisCpuBefore;
     await sleep(2000);
     const rss = procStats(server.pid).rss;
     const redisRss = server.redisPid && procStats(server.redisPid).rss;
@@ -458,6 +465,8 @@ async function s3(kind) {
     const per = (bytes) => Math.round(bytes / conns);
     const row = { scenario: 's3', server: kind, connections: conns, rss_base_mb: base / 2 ** 20, rss_mb: rss / 2 ** 20, bytes_per_connection: per(rss - base) };
     if (server.redisPid) row.redis_bytes_per_connection = per(redisRss - redisBase);
+    row.setup_cpu_us_per_connection = Math.round(setupCpu / conns);
+    if (server.redisPid) row.redis_setup_cpu_us_per_connection = Math.round(redisSetupCpu / conns);
     if (gcAfter) {
       // After a full collection: what stays resident, and of it the live JS heap.
       row.bytes_per_connection_after_gc = per(gcAfter.rss - base);
