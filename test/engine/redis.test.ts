@@ -162,3 +162,42 @@ test('an older function library installed by an earlier build (after Redis lost 
     await engine.close();
   }
 });
+
+test('a storm of subscribes and unsubscribes, one channel an event-loop turn, reaches Redis in a few (UN)SUBSCRIBEs; every channel is held, then left', async () => {
+  const engine = engineOn('storm');
+  const got = new Set<string>();
+  await engine.start({ onPublication: (channel) => void got.add(channel) });
+  const r = redis.client();
+  const calls = async (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(await r.info('commandstats'))?.[1] ?? 0);
+  try {
+    const channels = Array.from({ length: 200 }, (_, i) => `storm${i}`);
+    const [subscribesBefore, unsubscribesBefore] = [await calls('subscribe'), await calls('unsubscribe')];
+    const subscribed: Array<Promise<void>> = [];
+    for (const c of channels) {
+      subscribed.push(engine.subscribe(c));
+      await new Promise((resolve) => setImmediate(resolve)); // each in a turn of its own, as clients' frames come
+    }
+    await Promise.all(subscribed);
+    const subscribes = (await calls('subscribe')) - subscribesBefore;
+    assert.ok(subscribes >= 1 && subscribes <= 20, `200 channels in ${subscribes} SUBSCRIBEs (one a turn would be 200)`);
+    // Every channel is held: Redis has each one's subscription.
+    const numsub = (await r.call('PUBSUB', 'NUMSUB', ...channels.map((c) => `storm{${c}}.p`))) as Array<string | number>;
+    assert.deepEqual(numsub.filter((_, i) => i % 2 === 1).map(Number), channels.map(() => 1));
+    await engine.publish('storm199', { data: Buffer.from('x') });
+    await until(() => got.has('storm199'));
+
+    const left: Array<Promise<void>> = [];
+    for (const c of channels) {
+      left.push(engine.unsubscribe(c));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(left);
+    const unsubscribes = (await calls('unsubscribe')) - unsubscribesBefore;
+    assert.ok(unsubscribes >= 1 && unsubscribes <= 20, `200 channels left in ${unsubscribes} UNSUBSCRIBEs`);
+    const after = (await r.call('PUBSUB', 'NUMSUB', ...channels.map((c) => `storm{${c}}.p`))) as Array<string | number>;
+    assert.deepEqual(after.filter((_, i) => i % 2 === 1).map(Number), channels.map(() => 0));
+  } finally {
+    r.disconnect();
+    await engine.close();
+  }
+});
