@@ -45,6 +45,7 @@ typedef struct {
 } conn_t;
 
 static enum proto PROTO;
+static const char *TOKEN;
 static conn_t *conns;
 static int nconns, nready, nopen;
 // Sockets connecting or handshaking. New ones open only while fewer than OPENING_MAX are: a socket
@@ -247,11 +248,13 @@ static void on_message(conn_t *c, const char *p, size_t n) {
 }
 
 static void after_open(conn_t *c) {
-  char msg[256];
+  char msg[2048];
   nopen++;
   switch (PROTO) {
   case HERALD:
-    snprintf(msg, sizeof msg, "{\"connect\":{},\"id\":1}\n{\"subscribe\":{\"channel\":\"%s\"},\"id\":2}", c->channel);
+    // LOADGEN_TOKEN: a connection token to connect with (the benchmark's --tokens).
+    if (TOKEN) snprintf(msg, sizeof msg, "{\"connect\":{\"token\":\"%s\"},\"id\":1}\n{\"subscribe\":{\"channel\":\"%s\"},\"id\":2}", TOKEN, c->channel);
+    else snprintf(msg, sizeof msg, "{\"connect\":{},\"id\":1}\n{\"subscribe\":{\"channel\":\"%s\"},\"id\":2}", c->channel);
     send_text(c, msg);
     break;
   case NAIVE:
@@ -384,6 +387,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: loadgen HOST PORT PROTO CONNS same|each [CHANNEL_PREFIX]\n");
     return 2;
   }
+  TOKEN = getenv("LOADGEN_TOKEN");
+  if (TOKEN && strlen(TOKEN) > 1500) die("LOADGEN_TOKEN is too long");
   BUSY_POLL = getenv("LOADGEN_BUSY_POLL") && !strcmp(getenv("LOADGEN_BUSY_POLL"), "1");
   const char *nap = getenv("LOADGEN_NAP_US");
   if (nap) {

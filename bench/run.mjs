@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Herald's benchmark: Herald and its peers, side by side in one run on this machine.
-//   node bench/run.mjs [--quick] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor,floor-c] [--rates 2,10] [--s2-rounds 2]
+//   node bench/run.mjs [--quick] [--tokens] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor,floor-c] [--rates 2,10] [--s2-rounds 2]
 // The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
 // Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
 // BENCH_PING=<duration> sets Herald's ping interval (default 25s, Herald's and Centrifugo's default;
 // 0 turns pings off, to see what the heartbeat costs).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createSecretKey } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { recoveryScenario } from './recovery.mjs';
 import { writeReport } from './report.mjs';
 import { cpuTimes, procStats } from './proc-stats.mjs';
 import { ensureDebianPackages, onPath } from '../scripts/debian-packages.mjs';
+import { SignJWT } from 'jose';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
@@ -48,6 +50,15 @@ const S2_ROUNDS = Number(argValue('--s2-rounds') ?? (QUICK ? 1 : 2));
 if (!(Number.isInteger(S2_ROUNDS) && S2_ROUNDS >= 1)) throw new Error('--s2-rounds takes a whole number of rounds, at least 1');
 const PAD = 'x'.repeat(100);
 const API_KEY = 'bench-key';
+// --tokens: Herald takes no anonymous connections but an HS256 connection token (its HMAC key set),
+// and the load generator's sockets connect with one (the same for all: Herald verifies each). What
+// verifying a token adds to a connection shows in s3's setup. Not a full run.
+const TOKENS = args.includes('--tokens');
+const TOKEN_SECRET = 'bench-token-secret-bench-token-secret';
+if (TOKENS) {
+  const key = createSecretKey(Buffer.from(TOKEN_SECRET, 'utf8'));
+  process.env.LOADGEN_TOKEN = await new SignJWT({ sub: 'bench' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(key);
+}
 /** LOADGEN_BUSY_POLL=1: the load generator polls without sleeping (bench/loadgen.c). */
 const BUSY_POLL = process.env.LOADGEN_BUSY_POLL === '1';
 /** LOADGEN_NAP_US: how long the load generator naps between polls while data flows (bench/loadgen.c; 0 blocks in epoll_wait). */
@@ -201,7 +212,11 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
       address: '127.0.0.1',
       port,
       log_level: 'warn',
-      client: { allow_anonymous_connect_without_token: true, ping_interval: HERALD_PING, queue_max_size: 4_194_304 },
+      client: {
+        ping_interval: HERALD_PING,
+        queue_max_size: 4_194_304,
+        ...(TOKENS ? { token: { hmac_secret_key: TOKEN_SECRET } } : { allow_anonymous_connect_without_token: true }),
+      },
       channel: {
         without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true },
         namespaces: [{ name: 'recov', allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true, history_size: 1000, history_ttl: '5m', force_recovery: true }],
@@ -541,6 +556,7 @@ async function main() {
     // The load generator never sleeping (a development switch, see bench/loadgen.c).
     loadgen_busy_poll: BUSY_POLL,
     loadgen_nap_us: BUSY_POLL ? null : NAP_US,
+    herald_tokens: TOKENS,
   };
   appendFileSync(file, JSON.stringify(machine) + '\n');
   const rows = [machine];
@@ -568,9 +584,9 @@ async function main() {
   }
   // Only a full run (every scenario and server, all rates, the load generator as it runs by default)
   // replaces the headline table; quick, partial, busy-polling and other-nap runs are for development.
-  const full = !QUICK && !argValue('--only') && !argValue('--servers') && !argValue('--rates') && !BUSY_POLL && NAP_US === NAP_DEFAULT;
+  const full = !QUICK && !TOKENS && !argValue('--only') && !argValue('--servers') && !argValue('--rates') && !BUSY_POLL && NAP_US === NAP_DEFAULT;
   if (full) writeReport(rows, file);
-  log(`results: ${file}${full ? '' : ' (a quick, partial or busy-polling run, or one with LOADGEN_NAP_US set otherwise: docs/performance.md left as it is)'}`);
+  log(`results: ${file}${full ? '' : ' (a quick, partial, token or busy-polling run, or one with LOADGEN_NAP_US set otherwise: docs/performance.md left as it is)'}`);
 }
 
 main().catch((err) => {
