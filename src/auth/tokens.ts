@@ -1,7 +1,7 @@
 // JWT verification for connection and subscription tokens (jose). Keys come from the config: an
 // HMAC secret, RSA or ECDSA public keys (PEM), or a JWKS endpoint; an algorithm is accepted only when
 // its key is configured.
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { linearRegExp, type LinearRegExp } from '../config/regex.js';
 import type { TokenConfig } from '../config/schema.js';
@@ -20,7 +20,9 @@ const JWKS = [...RSA, ...ECDSA, 'EdDSA'];
 
 /** Verifies tokens against one set of keys. */
 export class TokenVerifier {
-  private readonly hmac: KeyObject | undefined;
+  private readonly hmac: Uint8Array<ArrayBuffer> | undefined;
+  /** The HMAC secret imported for each hash it is asked for (see hmacKey). */
+  private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
   private readonly rsa: KeyObject | undefined;
   private readonly ecdsa: KeyObject | undefined;
   private readonly jwks: JWTVerifyGetKey | undefined;
@@ -33,9 +35,7 @@ export class TokenVerifier {
     if (config.issuer_regex) this.issuerRegex = linearRegExp(config.issuer_regex);
     const algs = new Set<string>();
     if (config.hmac_secret_key) {
-      // A key object made once: given bytes, jose imports a key for every token it verifies (about
-      // twice the cost of a verification, paid on every connect of a storm).
-      this.hmac = createSecretKey(Buffer.from(config.hmac_secret_key, 'utf8'));
+      this.hmac = new TextEncoder().encode(config.hmac_secret_key);
       HMAC.forEach((a) => algs.add(a));
     }
     if (config.rsa_public_key) {
@@ -92,12 +92,26 @@ export class TokenVerifier {
 
   private readonly keyFor: JWTVerifyGetKey = async (header, token) => {
     const alg = header.alg ?? '';
-    if (HMAC.includes(alg) && this.hmac) return this.hmac;
+    if (HMAC.includes(alg) && this.hmac) return this.hmacKey(alg);
     if (RSA.includes(alg) && this.rsa) return this.rsa;
     if (ECDSA.includes(alg) && this.ecdsa) return this.ecdsa;
     if (this.jwks) return this.jwks(header, token);
     throw new Error(`no key for algorithm ${alg}`);
   };
+
+  /**
+   * The HMAC secret as a Web Crypto key for `alg`'s hash, imported once. jose verifies with Web Crypto:
+   * given bytes or a KeyObject it imports a key for every token (more than the verification costs
+   * itself, paid on every connect of a storm); a CryptoKey is bound to one hash, so one per alg.
+   */
+  private hmacKey(alg: string): Promise<CryptoKey> {
+    let key = this.hmacKeys.get(alg);
+    if (!key) {
+      key = crypto.subtle.importKey('raw', this.hmac!, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']);
+      this.hmacKeys.set(alg, key);
+    }
+    return key;
+  }
 }
 
 /**
