@@ -30,7 +30,6 @@ import { RedisPresence } from './redis-presence.js';
 import { createClients, redactUrl, runRedis, type RedisWhere } from './redis-clients.js';
 import { NoAnswer, SILENT_MS, withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
-import { SpacedFlush } from './spaced-flush.js';
 
 /** Options of the Redis engine. */
 export interface RedisEngineOptions extends EngineOptions, RedisWhere {
@@ -44,8 +43,6 @@ type Client = Redis | Cluster;
 const NO_POSITION = { offset: 0, epoch: '' };
 /** How often the cluster clients re-read the slot table (CLUSTER SLOTS). */
 const SLOTS_REFRESH_MS = 2_000;
-/** The least time between two (UN)SUBSCRIBE batches (SpacedFlush): in a connection storm, fewer and larger ones. */
-const SUBSCRIBE_SPACING_MS = 5;
 
 /** The Redis / Redis Cluster engine. */
 export class RedisEngine implements Engine {
@@ -72,9 +69,10 @@ export class RedisEngine implements Engine {
   private readonly controlName: string;
   /** The one this node alone is sent control messages on (set at start, when the handler names the node). */
   private nodeControlName: string | undefined;
-  private readonly subscribes = new SpacedFlush(() => this.flushSubscribes(), SUBSCRIBE_SPACING_MS);
+  private flushScheduled = false;
   private readonly pendingUnsubscribe = new Set<Target>();
-  private readonly unsubscribes = new SpacedFlush(() => this.flushUnsubscribes(), SUBSCRIBE_SPACING_MS);
+  private unsubscribeScheduled = false;
+  private unsubscribeFlushed: Promise<void> = Promise.resolve();
   private readonly functions: FunctionLibrary;
   private readonly presenceStore: RedisPresence;
   private subscriberWasReady = false;
@@ -155,7 +153,10 @@ export class RedisEngine implements Engine {
       let pending = this.pendingSubscribe.get(target);
       if (!pending) this.pendingSubscribe.set(target, (pending = { target, waiters: [] }));
       pending.waiters.push({ resolve, reject });
-      void this.subscribes.request();
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flushSubscribes());
+      }
     });
   }
 
@@ -171,12 +172,17 @@ export class RedisEngine implements Engine {
   /** Queues an UNSUBSCRIBE for a target no longer wanted; resolves once it is sent and answered. */
   private unsubscribeLater(target: Target): Promise<void> {
     if (this.closed || this.sub.status !== 'ready') return Promise.resolve(); // resubscription after a reconnect skips it
-    // Batched like subscribes (SpacedFlush).
+    // Batched like subscribes: channels left in one event-loop turn go in one UNSUBSCRIBE.
     this.pendingUnsubscribe.add(target);
-    return this.unsubscribes.request();
+    if (!this.unsubscribeScheduled) {
+      this.unsubscribeScheduled = true;
+      this.unsubscribeFlushed = new Promise((resolve) => setImmediate(() => this.flushUnsubscribes().finally(resolve)));
+    }
+    return this.unsubscribeFlushed;
   }
 
   private async flushUnsubscribes(): Promise<void> {
+    this.unsubscribeScheduled = false;
     // A channel wanted again meanwhile stays subscribed.
     const targets = [...this.pendingUnsubscribe].filter((t) => !this.wanted[t.mode].has(t.name));
     this.pendingUnsubscribe.clear();
@@ -416,6 +422,7 @@ export class RedisEngine implements Engine {
   }
 
   private flushSubscribes(): void {
+    this.flushScheduled = false;
     const batch = [...this.pendingSubscribe.values()];
     this.pendingSubscribe = new Map();
     if (batch.length === 0) return;
