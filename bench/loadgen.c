@@ -388,7 +388,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   TOKEN = getenv("LOADGEN_TOKEN");
-  if (TOKEN && strlen(TOKEN) > 1500) die("LOADGEN_TOKEN is too long");
+  if (TOKEN && strlen(TOKEN) > 1500) {
+    fprintf(stderr, "LOADGEN_TOKEN is too long (at most 1500 bytes)\n");
+    exit(1);
+  }
   BUSY_POLL = getenv("LOADGEN_BUSY_POLL") && !strcmp(getenv("LOADGEN_BUSY_POLL"), "1");
   const char *nap = getenv("LOADGEN_NAP_US");
   if (nap) {

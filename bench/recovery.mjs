@@ -44,7 +44,9 @@ class Client {
         }
       });
     });
-    this.ws.send(`{"connect":{},"id":1}\n${JSON.stringify({ subscribe: { channel: CHANNEL, ...recover }, id: 2 })}`);
+    // With the benchmark's --tokens, connects with its token (the one the load generator uses).
+    const connect = process.env.LOADGEN_TOKEN ? { token: process.env.LOADGEN_TOKEN } : {};
+    this.ws.send(`${JSON.stringify({ connect, id: 1 })}\n${JSON.stringify({ subscribe: { channel: CHANNEL, ...recover }, id: 2 })}`);
     await reply;
   }
 
