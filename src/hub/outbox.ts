@@ -377,10 +377,10 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
 }
 
 /** An outbox that a session holds: passing the limit calls the options' `onOverflow`. */
-export class Outbox extends OutboxBase {
+export class Outbox<W extends OutboxSocket = WebSocket> extends OutboxBase<W> {
   private readonly overflowed: () => void;
 
-  constructor(ws: WebSocket, options: OutboxOptions) {
+  constructor(ws: W, options: OutboxOptions) {
     super(ws, options);
     this.overflowed = options.onOverflow;
   }

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
+import { rawChannel } from '../../src/engine/engine.js';
 import { RedisProcess } from '../helpers/redis.js';
 import { http, OPEN_LOCAL, sleep, startWebdis, TcpWs, WdClient, type WebdisNode } from './helpers.js';
 
@@ -219,6 +220,36 @@ test('comet: a message larger than webdis.queue_max_size still goes to a reader 
     assert.equal((await http(n.webdisPort, 'PUT', '/PUBLISH/bigcomet', { body: big })).text, '{"PUBLISH":1}');
     await until(() => c.chunks.join('').includes(`"${big}"`), 'the large message');
     c.close();
+  } finally {
+    await n.close();
+  }
+});
+
+test('comet: a burst past webdis.queue_max_size that reaches the node at once goes whole to a reader that keeps reading; one that stops reading is cut off', async () => {
+  const n = await startWebdis({ webdis: { queue_max_size: 256 * 1024 } });
+  try {
+    const reading = await comet(n.webdisPort, '/SUBSCRIBE/burstcomet');
+    const stopped = await comet(n.webdisPort, '/SUBSCRIBE/burstcomet');
+    await until(() => reading.chunks.length === 1 && stopped.chunks.length === 1, 'the confirmations');
+    stopped.res.pause();
+    (stopped.res.socket as import('node:net').Socket).pause();
+    // 2,000 publications of 1 KB (8 times the limit, more than the kernel's socket buffers take) in
+    // one turn, as a pipelined PUBLISH read from Redis at once, or an in-process publisher, makes them.
+    const engine = (n.herald as unknown as { engine: { publish: (channel: string, req: { data: Buffer }) => Promise<unknown> } }).engine;
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => engine.publish(rawChannel('burstcomet'), { data: Buffer.from(`${String(i).padStart(4, '0')}${'x'.repeat(1000)}`) })));
+    const got = () => [...reading.chunks.join('').matchAll(/"message","burstcomet","(\d{4})x/g)].map((m) => Number(m[1]));
+    await until(() => got().length === 2000 || reading.res.destroyed || reading.res.complete, 'the whole burst', 10_000);
+    assert.deepEqual(got(), Array.from({ length: 2000 }, (_, i) => i), 'every publication, once, in order');
+    // The reader that stopped is cut off once what it has not taken passes the limit (past what the
+    // kernel's buffers hold) and it takes nothing for a second: one receiver left.
+    const deadline = Date.now() + 10_000;
+    while ((await http(n.webdisPort, 'GET', '/PUBLISH/burstcomet/more')).text !== '{"PUBLISH":1}') {
+      assert.ok(Date.now() < deadline, 'the reader that stopped was cut off');
+      await engine.publish(rawChannel('burstcomet'), { data: Buffer.alloc(64 * 1024, 'm') });
+      await sleep(50);
+    }
+    reading.close();
+    stopped.close();
   } finally {
     await n.close();
   }

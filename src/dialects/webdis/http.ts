@@ -10,6 +10,7 @@ import { parseCommandPath, readOptions, renderReply, type HttpCommand, type Http
 import { jsonp } from './json-codec.js';
 import { PubSub, SubscribeFailedError, type PubSubContext } from './pubsub.js';
 import { array, bulk, integer, type RespValue } from './resp.js';
+import { Outbox, type MessageStream } from '../../hub/outbox.js';
 import { readBody } from '../../server/body.js';
 import type { OpenLimits } from '../../server/open-limits.js';
 
@@ -172,6 +173,10 @@ export class WebdisHttp {
       if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
       res.writeHead(200, headers);
     };
+    // What the stream is sent goes through an outbox, as a WebSocket's does: a reader that does not
+    // keep up is cut off rather than buffered without bound, one working through a burst is not, and
+    // a message larger than the limit still goes to one that has taken everything before it.
+    const outbox = new Outbox(new CometStream(res), { maxBytes: max, separator: null, onOverflow: () => res.destroy() });
     const pubsub = new PubSub(
       this.ctx,
       command.format.render === 'raw' ? 'raw' : command.format.render === 'msgpack' ? 'msgpack' : 'json',
@@ -179,12 +184,7 @@ export class WebdisHttp {
         write: (bytes) => {
           if (res.destroyed) return;
           start();
-          // A reader that does not keep up is cut off rather than buffered without bound; as on a
-          // WebSocket (the outbox), a message larger than the limit still goes to one that has sent
-          // everything before it.
-          const behind = res.writableLength > 0;
-          res.write(callback ? jsonp(callback, bytes.toString('utf8')) : bytes);
-          if (behind && res.writableLength > max) res.destroy();
+          outbox.push(callback ? Buffer.from(jsonp(callback, bytes.toString('utf8')), 'utf8') : bytes);
         },
         overflow: () => res.destroy(),
       },
@@ -204,15 +204,45 @@ export class WebdisHttp {
     req.socket.setTimeout(0);
     try {
       await pubsub.subscribe(verb, pattern, names);
-      // Every name refused (too many patterns): nothing will come, so the answer ends here.
-      if (pubsub.count === 0) res.end();
+      // Every name refused (too many patterns): nothing will come, so the answer ends here, with
+      // the refusals the outbox holds.
+      if (pubsub.count === 0) {
+        outbox.flush();
+        res.end();
+      }
     } catch (err) {
       if (!(err instanceof SubscribeFailedError)) throw err;
       this.ctx.log.debug({ err: err.message }, 'webdis comet subscribe failed');
       pubsub.close();
       if (!res.headersSent) return send(res, 503);
+      outbox.flush();
       res.end();
     }
+  }
+}
+
+/** A comet response as an outbox's stream: each message one chunk, as Webdis writes them. */
+class CometStream implements MessageStream {
+  constructor(private readonly res: ServerResponse) {}
+
+  get readyState(): number {
+    return this.res.destroyed || this.res.writableEnded ? 3 : 1;
+  }
+
+  /** Bytes written to the response and not yet sent. */
+  get bufferedAmount(): number {
+    return this.res.writableLength;
+  }
+
+  writeMessages(first: Buffer, rest: ReadonlyArray<Buffer | undefined> | undefined, n: number): void {
+    if (n === 1) {
+      this.res.write(first);
+      return;
+    }
+    // Chunks of their own (a client may read one reply per chunk), gathered into one write.
+    this.res.cork();
+    for (let i = 0; i < n; i++) this.res.write(i === 0 ? first : rest![i - 1]!);
+    this.res.uncork();
   }
 }
 
