@@ -213,7 +213,7 @@ function flushSlice(): void {
 const BURST_FACTOR = 8;
 
 /** How long a socket over its limit may take nothing before its client is cut off as not reading. */
-const STALL_MS = 1_000;
+export const STALL_MS = 1_000;
 
 /** Most messages whose slots an outbox keeps between flushes: a longer burst's are let go after it. */
 const QUEUE_KEPT = 32;

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
+import { CometStream } from '../../src/dialects/webdis/http.js';
 import { rawChannel } from '../../src/engine/engine.js';
 import { RedisProcess } from '../helpers/redis.js';
 import { http, OPEN_LOCAL, sleep, startWebdis, TcpWs, WdClient, type WebdisNode } from './helpers.js';
@@ -233,13 +234,13 @@ test('comet: a burst past webdis.queue_max_size that reaches the node at once go
     await until(() => reading.chunks.length === 1 && stopped.chunks.length === 1, 'the confirmations');
     stopped.res.pause();
     (stopped.res.socket as import('node:net').Socket).pause();
-    // 2,000 publications of 1 KB (8 times the limit, more than the kernel's socket buffers take) in
+    // 1,500 publications of 1 KB (6 times the limit, more than the kernel's socket buffers take) in
     // one turn, as a pipelined PUBLISH read from Redis at once, or an in-process publisher, makes them.
     const engine = (n.herald as unknown as { engine: { publish: (channel: string, req: { data: Buffer }) => Promise<unknown> } }).engine;
-    await Promise.all(Array.from({ length: 2000 }, (_, i) => engine.publish(rawChannel('burstcomet'), { data: Buffer.from(`${String(i).padStart(4, '0')}${'x'.repeat(1000)}`) })));
+    await Promise.all(Array.from({ length: 1500 }, (_, i) => engine.publish(rawChannel('burstcomet'), { data: Buffer.from(`${String(i).padStart(4, '0')}${'x'.repeat(1000)}`) })));
     const got = () => [...reading.chunks.join('').matchAll(/"message","burstcomet","(\d{4})x/g)].map((m) => Number(m[1]));
-    await until(() => got().length === 2000 || reading.res.destroyed || reading.res.complete, 'the whole burst', 10_000);
-    assert.deepEqual(got(), Array.from({ length: 2000 }, (_, i) => i), 'every publication, once, in order');
+    await until(() => got().length === 1500 || reading.res.destroyed || reading.res.complete, 'the whole burst', 10_000);
+    assert.deepEqual(got(), Array.from({ length: 1500 }, (_, i) => i), 'every publication, once, in order');
     // The reader that stopped is cut off once what it has not taken passes the limit (past what the
     // kernel's buffers hold) and it takes nothing for a second: one receiver left.
     const deadline = Date.now() + 10_000;
@@ -396,5 +397,68 @@ test('webdis.listen false: no port of its own, served under the prefix only; web
     await assert.rejects(WdClient.open(`ws://127.0.0.1:${n.port}/wd/.json`), /HTTP 404/);
   } finally {
     await n.close();
+  }
+});
+
+test('comet: a reader left over the limit when the channel goes quiet is cut off after a second of taking nothing (a comet has no pings); one that takes it is not', async () => {
+  const { createServer } = await import('node:http');
+  const max = 64 * 1024;
+  const streams: Array<{ res: import('node:http').ServerResponse; stream: CometStream }> = [];
+  const server = createServer((req, res) => {
+    res.writeHead(200);
+    res.flushHeaders();
+    streams.push({ res, stream: new CometStream(res, max) });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  try {
+    const open = () =>
+      new Promise<IncomingMessage>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, path: '/', agent: false }, resolve);
+        req.on('error', () => undefined);
+        req.end();
+      });
+    const stopped = await open();
+    stopped.socket.pause();
+    const reading = await open();
+    let read = 0;
+    reading.on('data', (d: Buffer) => (read += d.length));
+    await until(() => streams.length === 2, 'both streams');
+    // Messages until what the stopped reader has not taken passes the limit past the kernel's buffers.
+    const message = Buffer.alloc(16 * 1024, 'q');
+    for (let i = 0; i < 2000 && streams[0]!.res.writableLength <= max; i++) {
+      for (const { stream } of streams) stream.writeMessages(message, [message, message], 3);
+      await sleep(1);
+    }
+    assert.ok(streams[0]!.res.writableLength > max, 'the stopped reader is over the limit');
+    // Then nothing more is written: the stopped one is cut off after STALL_MS, the reading one not.
+    await until(() => streams[0]!.res.destroyed, 'the stopped reader cut off', 3000);
+    await sleep(1200);
+    assert.equal(streams[1]!.res.destroyed, false, 'the reader that took what it was given stays');
+    assert.ok(read > 0);
+    reading.destroy();
+    stopped.destroy();
+  } finally {
+    for (const { res } of streams) res.destroy();
+    server.close();
+  }
+});
+
+test('comet: at shutdown, what the last turn queued goes out before the stream ends', async () => {
+  const n = await startWebdis();
+  let closed = false;
+  try {
+    const c = await comet(n.webdisPort, '/SUBSCRIBE/lastwords');
+    await until(() => c.chunks.length === 1, 'the confirmation');
+    const ended = new Promise<void>((r) => c.res.once('end', () => r()));
+    const engine = (n.herald as unknown as { engine: { publish: (channel: string, req: { data: Buffer }) => Promise<unknown> } }).engine;
+    for (let i = 0; i < 100; i++) void engine.publish(rawChannel('lastwords'), { data: Buffer.from(`w${i}`) });
+    await n.close();
+    closed = true;
+    await ended;
+    const got = [...c.chunks.join('').matchAll(/"message","lastwords","w(\d+)"/g)].map((m) => Number(m[1]));
+    assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => i));
+  } finally {
+    if (!closed) await n.close();
   }
 });

@@ -10,7 +10,7 @@ import { parseCommandPath, readOptions, renderReply, type HttpCommand, type Http
 import { jsonp } from './json-codec.js';
 import { PubSub, SubscribeFailedError, type PubSubContext } from './pubsub.js';
 import { array, bulk, integer, type RespValue } from './resp.js';
-import { Outbox, type MessageStream } from '../../hub/outbox.js';
+import { Outbox, STALL_MS, type MessageStream } from '../../hub/outbox.js';
 import { readBody } from '../../server/body.js';
 import type { OpenLimits } from '../../server/open-limits.js';
 
@@ -48,7 +48,7 @@ const CROSSDOMAIN =
 /** Answers Webdis HTTP requests. */
 export class WebdisHttp {
   /** Open comet responses, ended at shutdown. */
-  private readonly comets = new Set<ServerResponse>();
+  private readonly comets = new Map<ServerResponse, Outbox<CometStream>>();
 
   constructor(private readonly ctx: HttpContext) {}
 
@@ -95,7 +95,11 @@ export class WebdisHttp {
 
   /** Ends every comet stream (server shutdown). */
   shutdown(): void {
-    for (const res of this.comets) res.end();
+    // What the last turn queued goes out before the end.
+    for (const [res, outbox] of this.comets) {
+      outbox.flush();
+      res.end();
+    }
     this.comets.clear();
   }
 
@@ -176,7 +180,7 @@ export class WebdisHttp {
     // What the stream is sent goes through an outbox, as a WebSocket's does: a reader that does not
     // keep up is cut off rather than buffered without bound, one working through a burst is not, and
     // a message larger than the limit still goes to one that has taken everything before it.
-    const outbox = new Outbox(new CometStream(res), { maxBytes: max, separator: null, onOverflow: () => res.destroy() });
+    const outbox = new Outbox(new CometStream(res, max), { maxBytes: max, separator: null, onOverflow: () => res.destroy() });
     const pubsub = new PubSub(
       this.ctx,
       command.format.render === 'raw' ? 'raw' : command.format.render === 'msgpack' ? 'msgpack' : 'json',
@@ -189,7 +193,7 @@ export class WebdisHttp {
         overflow: () => res.destroy(),
       },
     );
-    this.comets.add(res);
+    this.comets.set(res, outbox);
     // Given back when the response closes, or when its connection does: a comet pipelined behind
     // another on one keep-alive connection waits in Node's queue, and its response never closes if
     // the connection goes first.
@@ -221,9 +225,18 @@ export class WebdisHttp {
   }
 }
 
-/** A comet response as an outbox's stream: each message one chunk, as Webdis writes them. */
-class CometStream implements MessageStream {
-  constructor(private readonly res: ServerResponse) {}
+/**
+ * A comet response as an outbox's stream: each message one chunk, as Webdis writes them. The outbox
+ * judges a reader when a message comes; a comet has no pings, so one left over the limit on a
+ * channel gone quiet is judged here too: cut off once it has taken nothing for STALL_MS.
+ */
+export class CometStream implements MessageStream {
+  private stallCheck: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly maxBytes: number,
+  ) {}
 
   get readyState(): number {
     return this.res.destroyed || this.res.writableEnded ? 3 : 1;
@@ -235,14 +248,28 @@ class CometStream implements MessageStream {
   }
 
   writeMessages(first: Buffer, rest: ReadonlyArray<Buffer | undefined> | undefined, n: number): void {
-    if (n === 1) {
-      this.res.write(first);
-      return;
+    if (n === 1) this.res.write(first);
+    else {
+      // Chunks of their own (a client may read one reply per chunk), gathered into one write.
+      this.res.cork();
+      for (let i = 0; i < n; i++) this.res.write(i === 0 ? first : rest![i - 1]!);
+      this.res.uncork();
     }
-    // Chunks of their own (a client may read one reply per chunk), gathered into one write.
-    this.res.cork();
-    for (let i = 0; i < n; i++) this.res.write(i === 0 ? first : rest![i - 1]!);
-    this.res.uncork();
+    if (this.res.writableLength > this.maxBytes) this.watchStall();
+  }
+
+  private watchStall(): void {
+    if (this.stallCheck) return;
+    const unsent = this.res.writableLength;
+    this.stallCheck = setTimeout(() => {
+      this.stallCheck = undefined;
+      if (this.readyState !== 1) return;
+      const now = this.res.writableLength;
+      if (now <= this.maxBytes) return;
+      if (now >= unsent) this.res.destroy();
+      else this.watchStall();
+    }, STALL_MS);
+    this.stallCheck.unref();
   }
 }
 
