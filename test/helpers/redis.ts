@@ -21,6 +21,28 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Every redis-server this test process started and has not stopped, with its folder: killed when the
+ * process ends without its `after` hooks (a test file past its timeout is ended by the runner), so
+ * none outlives the run.
+ */
+const live = new Map<ChildProcess, string>();
+function killLeftovers(): void {
+  for (const [proc, dir] of live) {
+    // A stopped (SIGSTOP) process takes SIGKILL too.
+    proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+  live.clear();
+}
+process.once('exit', killLeftovers);
+for (const [signal, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  process.once(signal, () => {
+    killLeftovers();
+    process.exit(code);
+  });
+}
+
 /** A running redis-server. */
 export class RedisProcess {
   private proc: ChildProcess | undefined;
@@ -68,6 +90,9 @@ export class RedisProcess {
       ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.extraArgs],
       { stdio: 'ignore' },
     );
+    const proc = this.proc;
+    live.set(proc, this.dir);
+    proc.once('exit', () => live.delete(proc));
     const end = Date.now() + 10_000;
     for (;;) {
       if (await ping(this.port)) return;
