@@ -232,6 +232,8 @@ export class WebdisHttp {
  */
 export class CometStream implements MessageStream {
   private stallCheck: NodeJS.Timeout | undefined;
+  /** Writes made: one while a stall check waits means messages came, each judged by the outbox. */
+  private writes = 0;
 
   constructor(
     private readonly res: ServerResponse,
@@ -255,18 +257,20 @@ export class CometStream implements MessageStream {
       for (let i = 0; i < n; i++) this.res.write(i === 0 ? first : rest![i - 1]!);
       this.res.uncork();
     }
+    this.writes++;
     if (this.res.writableLength > this.maxBytes) this.watchStall();
   }
 
   private watchStall(): void {
     if (this.stallCheck) return;
     const unsent = this.res.writableLength;
+    const writes = this.writes;
     this.stallCheck = setTimeout(() => {
       this.stallCheck = undefined;
       if (this.readyState !== 1) return;
       const now = this.res.writableLength;
       if (now <= this.maxBytes) return;
-      if (now >= unsent) this.res.destroy();
+      if (this.writes === writes && now >= unsent) this.res.destroy();
       else this.watchStall();
     }, STALL_MS);
     this.stallCheck.unref();
