@@ -8,9 +8,9 @@
 // 0 turns pings off, to see what the heartbeat costs).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createSecretKey } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { httpPublisher } from './http-publisher.mjs';
 import { exitedWith, freePort, pinSelf, startPinned, stop, waitPort } from './procs.mjs';
@@ -151,7 +151,16 @@ const SERVER_KINDS = {
     // crashes when it runs out rather than refusing a socket: with the 20,000 this container allows,
     // it crashed at 8,364-9,980 of s3's 10,000 sockets. s3 measures it at a quarter of its limit.
     const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync(`/proc/${p.proc.pid}/limits`, 'utf8'))?.[1]);
-    return { ...(await redisPublisherServer(p, port, 'webdis', redis, (ch) => ch)), maxIdleConnections: Math.floor(limit / 4) || undefined };
+    const server = await redisPublisherServer(p, port, 'webdis', redis, (ch) => ch);
+    const close = server.close;
+    return {
+      ...server,
+      maxIdleConnections: Math.floor(limit / 4) || undefined,
+      close: async () => {
+        await close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   },
 };
 
@@ -253,7 +262,7 @@ async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
       if (nodeArgs.length > 0) {
         writeFileSync(join(dir, 'server.log'), p.output());
         log(`server output: ${join(dir, 'server.log')}`);
-      }
+      } else rmSync(dir, { recursive: true, force: true });
       if (redis) await stop(redis);
     },
   };
@@ -491,6 +500,7 @@ async function s3(kind) {
     return [row];
   } finally {
     await server.close();
+    rmSync(dirname(gcFile), { recursive: true, force: true });
   }
 }
 
