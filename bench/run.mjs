@@ -12,11 +12,10 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { httpPublisher } from './http-publisher.mjs';
-import { exitedWith, freePort, pinSelf, startPinned, stop, waitPort } from './procs.mjs';
+import { pinSelf } from './procs.mjs';
 import { atRate } from './pace.mjs';
 import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
-import { redisPublisher } from './redis-publisher.mjs';
+import { LOAD_CPU, peersDir, SERVER_CPU, serverKinds, WEBDIS } from './servers.mjs';
 import { recoveryScenario } from './recovery.mjs';
 import { writeReport } from './report.mjs';
 import { cpuTimes, procStats } from './proc-stats.mjs';
@@ -68,205 +67,12 @@ if (!/^\d{1,6}$/.test(NAP_RAW)) throw new Error(`LOADGEN_NAP_US takes a whole nu
 const NAP_US = Number(NAP_RAW);
 // The load generator reads the same variable: hand it the value checked here.
 process.env.LOADGEN_NAP_US = String(NAP_US);
-/** Debian's Webdis (its package installs it here). */
-const WEBDIS = '/usr/bin/webdis';
-const SERVER_CPU = '0';
-const LOAD_CPU = '1';
 // This process is the publisher (and runs s4's clients): it goes on the load CPU with all its threads,
 // so that it never takes the server's CPU.
 pinSelf(LOAD_CPU);
 
 const log = (...a) => console.error('[bench]', ...a);
-
-async function startRedis() {
-  const port = await freePort();
-  const r = await startPinned(LOAD_CPU, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    ready: /Ready to accept connections/,
-  });
-  return { ...r, port };
-}
-
-/** The server-side processes: each returns { pid, proto, port, publish(payload, channel), close() }. */
-const SERVER_KINDS = {
-  async 'herald-memory'() {
-    return startHerald({ engine: { type: 'memory' } }, null);
-  },
-  async 'herald-baseline'() {
-    return startHerald({ engine: { type: 'memory' } }, null, join(BASELINE, 'bin', 'herald.js'));
-  },
-  async 'herald-redis'() {
-    const redis = await startRedis();
-    return startHerald({ engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis);
-  },
-  async 'herald-redis-baseline'() {
-    const redis = await startRedis();
-    return startHerald({ engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis, join(BASELINE, 'bin', 'herald.js'));
-  },
-  async naive() {
-    return peerOnRedis(process.execPath, [join(peersDir(), 'naive.mjs')]);
-  },
-  async socketio() {
-    const redis = await startRedis();
-    const port = await freePort();
-    const p = await startPinned(SERVER_CPU, process.execPath, [join(peersDir(), 'socketio.mjs')], {
-      env: { PORT: String(port), REDIS_PORT: String(redis.port) },
-      ready: /LISTENING/,
-    });
-    const { Emitter } = await import(join(peersDir(), 'node_modules/@socket.io/redis-emitter/dist/index.js'));
-    const { Redis } = await import(join(peersDir(), 'node_modules/ioredis/built/index.js'));
-    const client = new Redis(redis.port, '127.0.0.1');
-    const emitter = new Emitter(client);
-    return {
-      pid: p.proc.pid,
-      redisPid: redis.proc.pid,
-      proto: 'socketio',
-      port,
-      gone: () => exitedWith(p),
-      publish: async (payload, channel) => emitter.to(channel).emit('m', payload),
-      close: async () => {
-        client.disconnect();
-        await stop(p);
-        await stop(redis);
-      },
-    };
-  },
-  // A reference, never a peer: bare net.Sockets and one socket.write per delivery
-  // (bench/peers/floor.mjs).
-  floor: reference(() => [process.execPath, [join(peersDir(), 'floor.mjs')]]),
-  // The same reference in C (bench/floor.c): what fan-out and idle sockets cost without Node.
-  'floor-c': reference(() => [join(peersDir(), 'floor-c'), []]),
-  async webdis() {
-    if (!existsSync(WEBDIS)) throw new Error('webdis is not installed');
-    const redis = await startRedis();
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'bench-webdis-'));
-    const conf = join(dir, 'webdis.json');
-    writeFileSync(
-      conf,
-      JSON.stringify({ redis_host: '127.0.0.1', redis_port: redis.port, http_host: '127.0.0.1', http_port: port, threads: 1, pool_size: 4, daemonize: false, websockets: true, database: 0, verbosity: 0, logfile: join(dir, 'webdis.log') }),
-    );
-    const p = await startPinned(SERVER_CPU, WEBDIS, [conf]);
-    await waitPort(port);
-    // Webdis holds two descriptors per subscribed socket (its own and a Redis connection), and it
-    // crashes when it runs out rather than refusing a socket: with the 20,000 this container allows,
-    // it crashed at 8,364-9,980 of s3's 10,000 sockets. s3 measures it at a quarter of its limit.
-    const limit = Number(/Max open files\s+(\d+)/.exec(readFileSync(`/proc/${p.proc.pid}/limits`, 'utf8'))?.[1]);
-    const server = await redisPublisherServer(p, port, 'webdis', redis, (ch) => ch);
-    const close = server.close;
-    return {
-      ...server,
-      maxIdleConnections: Math.floor(limit / 4) || undefined,
-      close: async () => {
-        await close();
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  },
-};
-
-/**
- * A server with a Redis of its own (naive, or a reference): it subscribes there, a client picks its
- * channel by URL path (the load generator's `naive` protocol), and publications are plain PUBLISHes.
- */
-async function peerOnRedis(cmd, argv) {
-  const redis = await startRedis();
-  const port = await freePort();
-  const p = await startPinned(SERVER_CPU, cmd, argv, { env: { PORT: String(port), REDIS_PORT: String(redis.port) }, ready: /LISTENING/ });
-  return redisPublisherServer(p, port, 'naive', redis, (ch) => ch);
-}
-
-/**
- * A reference server (the command `command()` gives): on a Redis of its own like naive, and in s3
- * (idle) without Redis, holding only the sockets.
- */
-function reference(command) {
-  return async ({ idle = false } = {}) => {
-    const [cmd, argv] = command();
-    if (!idle) return peerOnRedis(cmd, argv);
-    const port = await freePort();
-    const p = await startPinned(SERVER_CPU, cmd, argv, { env: { PORT: String(port) }, ready: /LISTENING/ });
-    return { pid: p.proc.pid, proto: 'naive', port, publish: async () => {}, close: () => stop(p) };
-  };
-}
-
-function peersDir() {
-  return join(ROOT, 'bench', '.peers');
-}
-
-async function redisPublisherServer(p, port, proto, redis, channelName) {
-  const client = await redisPublisher(redis.port);
-  return {
-    pid: p.proc.pid,
-    redisPid: redis.proc.pid,
-    proto,
-    port,
-    gone: () => exitedWith(p),
-    output: () => p.output(),
-    publish: (payload, channel) => client.publish(channelName(channel), payload),
-    close: async () => {
-      client.close();
-      await stop(p);
-      await stop(redis);
-    },
-  };
-}
-
-async function startHerald(extra, redis, bin = join(ROOT, 'bin', 'herald.js')) {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'bench-herald-'));
-  const file = join(dir, 'herald.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      address: '127.0.0.1',
-      port,
-      log_level: 'warn',
-      client: {
-        ping_interval: HERALD_PING,
-        queue_max_size: 4_194_304,
-        ...(TOKENS ? { token: { hmac_secret_key: TOKEN_SECRET } } : { allow_anonymous_connect_without_token: true }),
-      },
-      channel: {
-        without_namespace: { allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true },
-        namespaces: [{ name: 'recov', allow_subscribe_for_client: true, allow_subscribe_for_anonymous: true, history_size: 1000, history_ttl: '5m', force_recovery: true }],
-      },
-      http_api: { key: API_KEY },
-      ...extra,
-    }),
-  );
-  // Herald starts as users start it: the `herald` command (bin/herald), which on one CPU runs Node
-  // with --single-threaded. BENCH_NODE_ARGS="--single-threaded --cpu-prof --cpu-prof-dir=/tmp/prof"
-  // runs Node with exactly these flags instead, e.g. to profile (the server is then stopped with
-  // SIGTERM, so the profile gets written).
-  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const launcher = bin.replace(/\.js$/, '');
-  const p = nodeArgs.length || !existsSync(launcher)
-    ? await startPinned(SERVER_CPU, process.execPath, [...nodeArgs, bin, '--config', file], { ready: /^herald \S+ listening on/m })
-    : await startPinned(SERVER_CPU, launcher, ['--config', file], { ready: /^herald \S+ listening on/m });
-  // Like the peers: a plain PUBLISH through Redis (a channel without history takes the payload as is);
-  // on the memory engine, API calls.
-  const publisher = redis ? await redisPublisher(redis.port) : await httpPublisher(port, { 'X-API-Key': API_KEY });
-  const publish = redis
-    ? (payload, channel) => publisher.publish(`herald{${channel}}.p`, payload)
-    : (payload, channel) => publisher.post('/api/publish', `{"channel":${JSON.stringify(channel)},"data":${payload}}`);
-  return {
-    pid: p.proc.pid,
-    redisPid: redis?.proc.pid,
-    proto: 'herald',
-    port,
-    gone: () => exitedWith(p),
-    publish,
-    close: async () => {
-      publisher.close();
-      await stop(p, nodeArgs.length > 0);
-      if (nodeArgs.length > 0) {
-        writeFileSync(join(dir, 'server.log'), p.output());
-        log(`server output: ${join(dir, 'server.log')}`);
-      } else rmSync(dir, { recursive: true, force: true });
-      if (redis) await stop(redis);
-    },
-  };
-}
+const SERVER_KINDS = serverKinds({ baseline: BASELINE, heraldPing: HERALD_PING, apiKey: API_KEY, tokenSecret: TOKENS ? TOKEN_SECRET : undefined, log });
 
 /** Starts the C load generator (bench/loadgen.c, built by prepare()) on the load CPU. */
 const startLoadgen = (server, conns, mode) => startLoadgenOn(LOAD_CPU, join(peersDir(), 'loadgen'), server, conns, mode);
