@@ -47,8 +47,8 @@ const CROSSDOMAIN =
 
 /** Answers Webdis HTTP requests. */
 export class WebdisHttp {
-  /** Open comet responses, ended at shutdown. */
-  private readonly comets = new Map<ServerResponse, Outbox<CometStream>>();
+  /** Open comet responses, each with what ends it (what its outbox holds written first). */
+  private readonly comets = new Map<ServerResponse, () => void>();
 
   constructor(private readonly ctx: HttpContext) {}
 
@@ -95,11 +95,7 @@ export class WebdisHttp {
 
   /** Ends every comet stream (server shutdown). */
   shutdown(): void {
-    // What the last turn queued goes out before the end.
-    for (const [res, outbox] of this.comets) {
-      outbox.flush();
-      res.end();
-    }
+    for (const end of this.comets.values()) end();
     this.comets.clear();
   }
 
@@ -181,6 +177,11 @@ export class WebdisHttp {
     // keep up is cut off rather than buffered without bound, one working through a burst is not, and
     // a message larger than the limit still goes to one that has taken everything before it.
     const outbox = new Outbox(new CometStream(res, max), { maxBytes: max, separator: null, onOverflow: () => res.destroy() });
+    // Ends the stream after what the outbox holds (the last turn's messages, refusals).
+    const end = () => {
+      outbox.flush();
+      res.end();
+    };
     const pubsub = new PubSub(
       this.ctx,
       command.format.render === 'raw' ? 'raw' : command.format.render === 'msgpack' ? 'msgpack' : 'json',
@@ -193,7 +194,7 @@ export class WebdisHttp {
         overflow: () => res.destroy(),
       },
     );
-    this.comets.set(res, outbox);
+    this.comets.set(res, end);
     // Given back when the response closes, or when its connection does: a comet pipelined behind
     // another on one keep-alive connection waits in Node's queue, and its response never closes if
     // the connection goes first.
@@ -208,19 +209,14 @@ export class WebdisHttp {
     req.socket.setTimeout(0);
     try {
       await pubsub.subscribe(verb, pattern, names);
-      // Every name refused (too many patterns): nothing will come, so the answer ends here, with
-      // the refusals the outbox holds.
-      if (pubsub.count === 0) {
-        outbox.flush();
-        res.end();
-      }
+      // Every name refused (too many patterns): nothing will come, so the answer ends here.
+      if (pubsub.count === 0) end();
     } catch (err) {
       if (!(err instanceof SubscribeFailedError)) throw err;
       this.ctx.log.debug({ err: err.message }, 'webdis comet subscribe failed');
       pubsub.close();
       if (!res.headersSent) return send(res, 503);
-      outbox.flush();
-      res.end();
+      end();
     }
   }
 }
