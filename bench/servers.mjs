@@ -15,7 +15,7 @@ export const SERVER_CPU = '0';
 export const LOAD_CPU = '1';
 
 /** A redis-server of its own for one measurement, on the load CPU. */
-async function startRedis() {
+export async function startRedis() {
   const port = await freePort();
   const r = await startPinned(LOAD_CPU, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     ready: /Ready to accept connections/,
