@@ -90,6 +90,48 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * Gathers the commands sent together into one write per connection: before a command is sent, the
+ * command connection's sockets (every master's in a cluster) are corked, and they are uncorked on
+ * the next tick (process.nextTick), once the code that sent it, or the batch of promise continuations
+ * it ran in, is done. Without it each command is a write of its own, and each write wakes Redis: a
+ * broadcast to 100 channels was 100 writes, and a client leaving 10,000 presence channels (a removal
+ * and a leave publication each) held the event loop 0.85 s, against about 0.47 s gathered. Uncorking
+ * at the end of the loop's turn instead (setImmediate) gathers more, but holds every command back
+ * behind the rest of the turn's events: an API publication's round trip was 15% slower at p50 and
+ * twice as slow at p99.
+ */
+export class TurnWrites {
+  private corked: Array<{ uncork(): void }> = [];
+  private scheduled = false;
+
+  constructor(private readonly client: Redis | Cluster) {}
+
+  /** Holds the commands sent from now until the next tick (cheap once holding). */
+  hold(): void {
+    if (this.scheduled) return;
+    const conns = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    for (const conn of conns) {
+      // A connection not ready writes nothing: its commands fail at once (no offline queue).
+      const stream = conn.status === 'ready' ? conn.stream : undefined;
+      if (!stream) continue;
+      stream.cork();
+      this.corked.push(stream);
+    }
+    if (this.corked.length === 0) return;
+    this.scheduled = true;
+    process.nextTick(this.release);
+  }
+
+  /** Uncorks what `hold` corked (a socket replaced meanwhile is uncorked all the same, harmlessly). */
+  private readonly release = (): void => {
+    this.scheduled = false;
+    const corked = this.corked;
+    this.corked = [];
+    for (const stream of corked) stream.uncork();
+  };
+}
+
 /** Redis's replies that mean it cannot serve for now (loading, failing over, busy, out of memory): an outage, not a refusal. */
 const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN|NOREPLICAS|MISCONF|OOM)\b/;
 

@@ -27,7 +27,7 @@ import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp
 import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
 import { RedisPresence } from './redis-presence.js';
-import { createClients, redactUrl, runRedis, type RedisWhere } from './redis-clients.js';
+import { createClients, redactUrl, runRedis, TurnWrites, type RedisWhere } from './redis-clients.js';
 import { NoAnswer, SILENT_MS, withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
 
@@ -74,6 +74,13 @@ export class RedisEngine implements Engine {
   private unsubscribeScheduled = false;
   private unsubscribeFlushed: Promise<void> = Promise.resolve();
   private readonly functions: FunctionLibrary;
+  /** Gathers a turn's commands into one write per connection. */
+  private readonly turnWrites: TurnWrites;
+  /** Runs a command on the command connection, gathered with the turn's others (see runRedis for its errors). */
+  private readonly run = <T>(op: () => Promise<T>): Promise<T> => {
+    this.turnWrites.hold();
+    return runRedis(op);
+  };
   private readonly presenceStore: RedisPresence;
   private subscriberWasReady = false;
   private closed = false;
@@ -84,7 +91,8 @@ export class RedisEngine implements Engine {
     this.sharded = this.clusterMode && options.shardedPubsub;
     this.controlName = controlChannel(options.prefix);
     ({ cmd: this.cmd, sub: this.sub } = createClients(options));
-    this.functions = new FunctionLibrary(this.cmd, runRedis);
+    this.turnWrites = new TurnWrites(this.cmd);
+    this.functions = new FunctionLibrary(this.cmd, this.run);
     this.presenceStore = new RedisPresence(options.prefix, this.functions, this.cmd);
   }
 
@@ -239,21 +247,21 @@ export class RedisEngine implements Engine {
   async getValue(key: string): Promise<Buffer | null> {
     this.assertOpen();
     this.refuseReserved(key);
-    return runRedis(() => this.cmd.getBuffer(key));
+    return this.run(() => this.cmd.getBuffer(key));
   }
 
   async ping(): Promise<void> {
     this.assertOpen();
     const targets: Redis[] = this.cmd instanceof Cluster ? this.cmd.nodes('master') : [this.cmd];
     if (targets.length === 0) throw new HeraldError('HERALD_ERR_ENGINE', 'redis unavailable: no master known');
-    await Promise.all(targets.map((node) => runRedis(() => node.ping())));
+    await Promise.all(targets.map((node) => this.run(() => node.ping())));
     if (this.sub.status !== 'ready') throw new HeraldError('HERALD_ERR_ENGINE', `redis unavailable: the pub/sub connection is ${this.sub.status}`);
   }
 
   async setValue(key: string, value: Buffer, ttlMs: number): Promise<void> {
     this.assertOpen();
     this.refuseReserved(key);
-    await runRedis(() => (ttlMs > 0 ? this.cmd.set(key, value, 'PX', ttlMs) : this.cmd.set(key, value)));
+    await this.run(() => (ttlMs > 0 ? this.cmd.set(key, value, 'PX', ttlMs) : this.cmd.set(key, value)));
   }
 
   async publish(channel: string, request: PublishRequest): Promise<PublishResult> {
@@ -262,7 +270,7 @@ export class RedisEngine implements Engine {
     if (kind === 'raw') {
       // A plain Redis channel: the payload as is, as any Redis client would PUBLISH it.
       this.refuseReserved(name);
-      const receivers = await runRedis(() => this.plainPublisher().publish(name, request.data));
+      const receivers = await this.run(() => this.plainPublisher().publish(name, request.data));
       return { position: { offset: 0, epoch: '' }, suppressed: false, receivers };
     }
     if (kind === 'pattern') throw new HeraldError('HERALD_ERR_ENGINE', `cannot publish to a pattern: ${name}`);
@@ -272,7 +280,7 @@ export class RedisEngine implements Engine {
     const size = request.history?.size ?? 0;
     if (size === 0 && !request.idempotencyKey) {
       // No history: one plain PUBLISH, no server-side function.
-      await runRedis(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', names.pubsub, encodeEnvelope(0, '', time, extra, request.data)));
+      await this.run(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', names.pubsub, encodeEnvelope(0, '', time, extra, request.data)));
       return { position: { offset: 0, epoch: '' }, suppressed: false };
     }
     const keys = [names.history, names.meta];
@@ -320,13 +328,13 @@ export class RedisEngine implements Engine {
 
   async removeHistory(channel: string): Promise<void> {
     this.assertOpen();
-    await runRedis(() => this.cmd.del(channelNames(this.options.prefix, channel).history));
+    await this.run(() => this.cmd.del(channelNames(this.options.prefix, channel).history));
   }
 
   async publishJoinLeave(channel: string, kind: JoinLeave, info: ClientInfo): Promise<void> {
     this.assertOpen();
     const pubsub = channelNames(this.options.prefix, channel).pubsub;
-    await runRedis(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', pubsub, encodeJoinLeave(kind, info)));
+    await this.run(() => this.cmd.call(this.sharded ? 'spublish' : 'publish', pubsub, encodeJoinLeave(kind, info)));
   }
 
   addPresence(channel: string, clients: readonly ClientInfo[], ttlMs: number): Promise<void> {
@@ -351,7 +359,7 @@ export class RedisEngine implements Engine {
 
   async publishControl(message: Buffer, node?: string): Promise<void> {
     this.assertOpen();
-    await runRedis(() => this.cmd.publish(controlChannel(this.options.prefix, node), message));
+    await this.run(() => this.cmd.publish(controlChannel(this.options.prefix, node), message));
   }
 
   announce(info: NodeInfo, ttlMs: number): Promise<void> {
