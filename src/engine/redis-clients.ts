@@ -96,12 +96,12 @@ export function redactUrl(url: string): string {
  * the next tick (process.nextTick), once the code that sent it, or the batch of promise continuations
  * it ran in, is done. Without it each command is a write of its own, and each write wakes Redis: a
  * broadcast to 100 channels was 100 writes, and a client leaving 10,000 presence channels (a removal
- * and a leave publication each) held the event loop 0.85 s, against about 0.47 s gathered. Uncorking
+ * and a leave publication each) held the event loop 0.74–1.00 s, against 0.53–0.71 s gathered. Uncorking
  * at the end of the loop's turn instead (setImmediate) gathers more, but holds every command back
  * behind the rest of the turn's events: an API publication's round trip was 15% slower at p50 and
  * twice as slow at p99.
  */
-export class TurnWrites {
+export class TickWrites {
   private corked: Array<{ uncork(): void }> = [];
   private scheduled = false;
 

@@ -27,7 +27,7 @@ import { connectionsVisible, sameStamp, servingConnection, slotOf, topologyStamp
 import { throttledWarn } from './log-throttle.js';
 import { FunctionLibrary } from './redis-functions.js';
 import { RedisPresence } from './redis-presence.js';
-import { createClients, redactUrl, runRedis, TurnWrites, type RedisWhere } from './redis-clients.js';
+import { createClients, redactUrl, runRedis, TickWrites, type RedisWhere } from './redis-clients.js';
 import { NoAnswer, SILENT_MS, withTimeout, type Mode, type Pending, type Target } from './redis-targets.js';
 import { channelNames, controlChannel, idempotencyKey, isReservedName } from './redis-names.js';
 
@@ -74,11 +74,11 @@ export class RedisEngine implements Engine {
   private unsubscribeScheduled = false;
   private unsubscribeFlushed: Promise<void> = Promise.resolve();
   private readonly functions: FunctionLibrary;
-  /** Gathers a turn's commands into one write per connection. */
-  private readonly turnWrites: TurnWrites;
-  /** Runs a command on the command connection, gathered with the turn's others (see runRedis for its errors). */
+  /** Gathers the commands sent together into one write per connection. */
+  private readonly tickWrites: TickWrites;
+  /** Runs a command on the command connection, gathered with those sent together (see runRedis for its errors). */
   private readonly run = <T>(op: () => Promise<T>): Promise<T> => {
-    this.turnWrites.hold();
+    this.tickWrites.hold();
     return runRedis(op);
   };
   private readonly presenceStore: RedisPresence;
@@ -91,7 +91,7 @@ export class RedisEngine implements Engine {
     this.sharded = this.clusterMode && options.shardedPubsub;
     this.controlName = controlChannel(options.prefix);
     ({ cmd: this.cmd, sub: this.sub } = createClients(options));
-    this.turnWrites = new TurnWrites(this.cmd);
+    this.tickWrites = new TickWrites(this.cmd);
     this.functions = new FunctionLibrary(this.cmd, this.run);
     this.presenceStore = new RedisPresence(options.prefix, this.functions, this.cmd);
   }
