@@ -35,6 +35,7 @@ import { Hub } from './hub/hub.js';
 import { NodeMetrics } from './metrics.js';
 import { originAllowed, originFields } from './server/origin.js';
 import { listen, listeningUrl } from './server/listen.js';
+import { openFileLimit, watchOpenFiles } from './server/open-files.js';
 import { within } from './server/bounded.js';
 import { requestFailed } from './server/failure.js';
 import { refuseUpgrade } from './server/upgrade.js';
@@ -257,11 +258,13 @@ class HeraldNode implements Herald {
     this.announce();
     this.positions.start();
     for (const dialect of this.dialects) await dialect.start?.();
-    if (this.ownServer) await listen(this.server, this.config.port, this.config.address);
+    if (this.ownServer) await listen(this.server, this.config.port, this.config.address, this.log);
+    // On the application's server too: its connections are this process's files all the same.
+    else watchOpenFiles(this.server, this.log);
     if (this.config.demo.enabled) this.startDemo();
     // On the application's server, which listens when the application says: no port of Herald's to tell.
     const where = this.ownServer ? { port: this.port } : { embedded: true };
-    this.log.info({ ...where, engine: this.engine.name, demo: this.config.demo.enabled }, 'herald started');
+    this.log.info({ ...where, engine: this.engine.name, demo: this.config.demo.enabled, open_file_limit: openFileLimit() }, 'herald started');
   }
 
   async api(method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {

@@ -102,7 +102,7 @@ export class WebdisDialect implements Dialect {
     const w = this.services.config.webdis;
     const address = w.address || this.services.config.address;
     // A failure is HERALD_ERR_LISTEN like the main server's, so the CLI reports it the same way.
-    await this.listener.listen(w.port, address);
+    await this.listener.listen(w.port, address, this.services.log);
     this.services.log.info({ port: this.port, address }, 'webdis listening');
   }
 

@@ -4,6 +4,7 @@
 // a connection is looked at, and such a hand-written handshake gets the missing header before Node
 // parses it. Everything else reaches Node's HTTP server unchanged.
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { listen } from '../../server/listen.js';
@@ -42,8 +43,8 @@ export class WebdisListener {
   }
 
   /** Listens on `address:port` (port 0: a free one); a failure is HERALD_ERR_LISTEN. */
-  listen(port: number, address: string): Promise<void> {
-    return listen(this.tcp, port, address, 'webdis');
+  listen(port: number, address: string, log: Logger): Promise<void> {
+    return listen(this.tcp, port, address, log, 'webdis');
   }
 
   /** The bound port (0 before listen). */
