@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
+import type { HeraldConfigInput } from '../../src/index.js';
+import { startNode, type TestNode } from './herald.js';
 
 /** A free TCP port on 127.0.0.1 (bound and released). */
 export function freePort(): Promise<number> {
@@ -231,4 +233,31 @@ export function useRedis(set: (redis: RedisProcess, client: Redis) => void): voi
     client?.disconnect();
     await redis?.stop();
   });
+}
+
+/** What `useRedisNode` starts, set before a test file's tests. */
+export interface RedisNode {
+  readonly redis: RedisProcess;
+  /** A plain client to that Redis. */
+  readonly client: Redis;
+  readonly node: TestNode;
+}
+
+/**
+ * A Herald node on the Redis engine for a test file's tests: a redis-server of its own, the node on it
+ * (`config` beside the engine's), and a plain client to that Redis; stopped after them, the node first.
+ */
+export function useRedisNode(config: HeraldConfigInput): RedisNode {
+  const started = {} as { redis: RedisProcess; client: Redis; node: TestNode };
+  before(async () => {
+    started.redis = await RedisProcess.start();
+    started.client = started.redis.client();
+    started.node = await startNode({ ...config, engine: { type: 'redis', redis: { url: started.redis.url } } });
+  });
+  after(async () => {
+    await started.node?.close();
+    started.client?.disconnect();
+    await started.redis?.stop();
+  });
+  return started;
 }

@@ -2,44 +2,28 @@
 // history read (counted by Redis itself, INFO commandstats), and each still gets every publication it
 // missed and every one after, exactly once and in order, while publications keep coming.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Redis } from 'ioredis';
-import { openNamespace, startNode, until, type TestNode } from '../helpers/herald.js';
+import { test } from 'node:test';
+import { openNamespace, until } from '../helpers/herald.js';
 import { RawClient } from '../helpers/raw.js';
-import { RedisProcess } from '../helpers/redis.js';
+import { useRedisNode } from '../helpers/redis.js';
 
-let redis: RedisProcess;
-let r: Redis;
-let node: TestNode;
-
-before(async () => {
-  redis = await RedisProcess.start();
-  r = redis.client();
-  node = await startNode({
-    engine: { type: 'redis', redis: { url: redis.url } },
-    client: { allow_anonymous_connect_without_token: true },
-    channel: { namespaces: [openNamespace('feed', { history_size: 1000, history_ttl: '5m', force_recovery: true })] },
-  });
-});
-
-after(async () => {
-  await node.close();
-  r.disconnect();
-  await redis.stop();
+const t = useRedisNode({
+  client: { allow_anonymous_connect_without_token: true },
+  channel: { namespaces: [openNamespace('feed', { history_size: 1000, history_ttl: '5m', force_recovery: true })] },
 });
 
 /** How many times Redis ran FCALL (herald_history and herald_publish alike) so far. */
 async function fcalls(): Promise<number> {
-  const stats = await r.info('commandstats');
+  const stats = await t.client.info('commandstats');
   return Number(/cmdstat_fcall:calls=(\d+)/.exec(stats)?.[1] ?? 0);
 }
 
 test('50 clients recovering from one position at once: one history read (or a few), and each gets every publication once, in order', async () => {
   const channel = 'feed:storm';
-  const first = await node.api.publish(channel, { i: 1 });
+  const first = await t.node.api.publish(channel, { i: 1 });
   const epoch = first.epoch;
-  for (let i = 2; i <= 40; i++) await node.api.publish(channel, { i });
-  const clients = await Promise.all(Array.from({ length: 50 }, () => RawClient.open(node.wsUrl)));
+  for (let i = 2; i <= 40; i++) await t.node.api.publish(channel, { i });
+  const clients = await Promise.all(Array.from({ length: 50 }, () => RawClient.open(t.node.wsUrl)));
   await Promise.all(clients.map((c) => c.connect()));
 
   const before = await fcalls();
@@ -50,7 +34,7 @@ test('50 clients recovering from one position at once: one history read (or a fe
   assert.ok(reads <= 5, `${reads} history reads for 50 recoveries`);
 
   // Publications keep coming: each client ends with 11..60, no gap, no duplicate.
-  for (let i = 41; i <= 60; i++) await node.api.publish(channel, { i });
+  for (let i = 41; i <= 60; i++) await t.node.api.publish(channel, { i });
   for (const c of clients) {
     const reply = c.messages.find((m) => m.id === 100)!;
     assert.equal(reply.subscribe.recovered, true);
@@ -64,12 +48,12 @@ test('50 clients recovering from one position at once: one history read (or a fe
 
 test('a storm with publications arriving while the shared read is made: nothing lost, nothing twice', async () => {
   const channel = 'feed:racing';
-  const first = await node.api.publish(channel, { i: 1 });
-  const clients = await Promise.all(Array.from({ length: 30 }, () => RawClient.open(node.wsUrl)));
+  const first = await t.node.api.publish(channel, { i: 1 });
+  const clients = await Promise.all(Array.from({ length: 30 }, () => RawClient.open(t.node.wsUrl)));
   await Promise.all(clients.map((c) => c.connect()));
   let published = 1;
   const publishing = (async () => {
-    while (published < 200) await node.api.publish(channel, { i: ++published });
+    while (published < 200) await t.node.api.publish(channel, { i: ++published });
   })();
   for (const c of clients) c.send({ id: 7, subscribe: { channel, recover: true, offset: 1, epoch: first.epoch } });
   await Promise.all(clients.map((c) => c.reply(7, 5000)));

@@ -4,40 +4,24 @@
 // in order, and reaches its subscribers; a client leaving many presence channels is taken out of
 // each and its leaves are published.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Redis } from 'ioredis';
-import { openNamespace, startNode, until, type TestNode } from '../helpers/herald.js';
+import { test } from 'node:test';
+import { openNamespace, until } from '../helpers/herald.js';
 import { RawClient } from '../helpers/raw.js';
-import { RedisProcess } from '../helpers/redis.js';
+import { useRedisNode } from '../helpers/redis.js';
 
-let redis: RedisProcess;
-let r: Redis;
-let node: TestNode;
-
-before(async () => {
-  redis = await RedisProcess.start();
-  r = redis.client();
-  node = await startNode({
-    engine: { type: 'redis', redis: { url: redis.url } },
-    client: { allow_anonymous_connect_without_token: true, channel_limit: 1000 },
-    channel: {
-      namespaces: [
-        openNamespace('feed', { history_size: 10, history_ttl: '5m', force_recovery: true }),
-        openNamespace('room', { presence: true, join_leave: true, force_push_join_leave: true }),
-      ],
-    },
-  });
-});
-
-after(async () => {
-  await node.close();
-  r.disconnect();
-  await redis.stop();
+const t = useRedisNode({
+  client: { allow_anonymous_connect_without_token: true, channel_limit: 1000 },
+  channel: {
+    namespaces: [
+      openNamespace('feed', { history_size: 10, history_ttl: '5m', force_recovery: true }),
+      openNamespace('room', { presence: true, join_leave: true, force_push_join_leave: true }),
+    ],
+  },
 });
 
 /** How many times Redis has read from its clients' sockets so far. */
 async function redisReads(): Promise<number> {
-  const stats = await r.info('stats');
+  const stats = await t.client.info('stats');
   const m = /total_reads_processed:(\d+)/.exec(stats);
   assert.ok(m, 'INFO stats has total_reads_processed');
   return Number(m[1]);
@@ -45,7 +29,7 @@ async function redisReads(): Promise<number> {
 
 /** Subscribes one raw client to `channels` (one frame), resolving once every reply came. */
 async function subscribed(channels: string[]): Promise<RawClient> {
-  const c = await RawClient.open(node.wsUrl);
+  const c = await RawClient.open(t.node.wsUrl);
   c.ws.send([{ id: 1, connect: {} }, ...channels.map((channel, i) => ({ id: i + 2, subscribe: { channel } }))].map((m) => JSON.stringify(m)).join('\n'));
   await until(() => c.messages.filter((m) => m.id !== undefined).length === channels.length + 1, 10_000, 'subscribe replies');
   assert.ok(c.messages.every((m) => m.error === undefined), JSON.stringify(c.messages.find((m) => m.error)));
@@ -56,9 +40,9 @@ test('a broadcast to 100 channels with history reaches Redis in a few reads, eac
   const channels = Array.from({ length: 100 }, (_, i) => `feed:b${i}`);
   const watcher = await subscribed(channels.slice(0, 10));
   // Every channel has one publication already, so the broadcast's are each channel's second.
-  await node.api.broadcast(channels, { n: 1 });
+  await t.node.api.broadcast(channels, { n: 1 });
   const before = await redisReads();
-  const reply = (await node.api.broadcast(channels, { n: 2 })) as { responses: Array<{ result?: { offset: number }; error?: unknown }> };
+  const reply = (await t.node.api.broadcast(channels, { n: 2 })) as { responses: Array<{ result?: { offset: number }; error?: unknown }> };
   const reads = (await redisReads()) - before;
   assert.equal(reply.responses.length, 100);
   assert.deepEqual(
@@ -86,13 +70,13 @@ test('a client leaving 300 presence channels at once: its presence goes from eac
   const watcher = await subscribed(channels);
   const leaver = await subscribed(channels);
   const leaverId = leaver.messages.find((m) => m.id === 1)!.connect.client as string;
-  assert.ok(((await node.api.presence(channels[299]!)) as { presence: Record<string, unknown> }).presence[leaverId], 'the leaver is present before it goes');
+  assert.ok(((await t.node.api.presence(channels[299]!)) as { presence: Record<string, unknown> }).presence[leaverId], 'the leaver is present before it goes');
   leaver.ws.terminate();
   await until(() => watcher.messages.filter((m) => m.push?.leave).length === 300, 10_000, 'leaves');
   const left = new Set(watcher.messages.filter((m) => m.push?.leave?.info?.client === leaverId).map((m) => m.push.channel));
   assert.equal(left.size, 300);
   for (const channel of [channels[0]!, channels[150]!, channels[299]!]) {
-    const presence = ((await node.api.presence(channel)) as { presence: Record<string, unknown> }).presence;
+    const presence = ((await t.node.api.presence(channel)) as { presence: Record<string, unknown> }).presence;
     assert.deepEqual(Object.keys(presence).sort(), [watcher.messages.find((m) => m.id === 1)!.connect.client].sort(), channel);
   }
   watcher.ws.close();
