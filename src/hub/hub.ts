@@ -52,6 +52,12 @@ export class Hub {
   private readonly channels = new Map<string, Subscribers>();
   /** Per channel, the engine subscribe/unsubscribe in flight, so they apply in order. */
   private readonly pending = new Map<string, Promise<void>>();
+  /**
+   * Channels subscribed at the engine ahead of their first local subscriber (see `warm`), each with
+   * the mark of the `warm` call that did it: the first subscriber takes the engine subscription over
+   * instead of asking for another.
+   */
+  private readonly warming = new Map<string, object>();
 
   private readonly encoders: Record<WireFormat, PublicationEncoder>;
   private readonly joinLeaveEncoders: Record<WireFormat, JoinLeaveEncoder> = {};
@@ -84,7 +90,8 @@ export class Hub {
     }
     subs.set(sub);
     try {
-      if (first) await this.enqueue(channel, () => this.engine.subscribe(channel));
+      // A warmed channel's engine subscription is this subscriber's now (still in flight, perhaps).
+      if (first && !this.warming.delete(channel)) await this.enqueue(channel, () => this.engine.subscribe(channel));
       else await this.pending.get(channel);
     } catch (err) {
       // The engine did not subscribe: the channel is not on this node, for this subscriber nor for
@@ -93,6 +100,38 @@ export class Hub {
       if (this.channels.get(channel) === subs) this.channels.delete(channel);
       throw err;
     }
+  }
+
+  /**
+   * Subscribes the engine to `channels` ahead of their subscribers, all at once, where no local
+   * subscriber has them yet: a client's frame of several subscribes, each answered only after the
+   * one before, would otherwise wait for one engine round trip per channel (the Redis engine's
+   * SUBSCRIBEs, sent in one command when asked for together). Call the returned function once
+   * those subscribes are done: a warmed channel no subscriber took over is unsubscribed.
+   */
+  warm(channels: readonly string[]): () => void {
+    const mark = {};
+    const warmed: string[] = [];
+    /** Forgets a channel this call warmed, unless a subscriber took it over (or a later call warmed it again). */
+    const forget = (channel: string) => {
+      if (this.warming.get(channel) === mark) this.warming.delete(channel);
+    };
+    for (const channel of channels) {
+      if (this.channels.has(channel) || this.pending.has(channel) || this.warming.has(channel)) continue;
+      this.warming.set(channel, mark);
+      warmed.push(channel);
+      // A failure is the first subscriber's to see (it awaits this), or nobody's: it subscribes afresh.
+      this.enqueue(channel, () => this.engine.subscribe(channel)).catch(() => forget(channel));
+    }
+    return () => {
+      for (const channel of warmed) {
+        forget(channel);
+        if (this.channels.has(channel)) continue;
+        void this.enqueue(channel, async () => {
+          if (!this.channels.has(channel) && !this.warming.has(channel)) await this.engine.unsubscribe(channel);
+        }).catch(() => undefined);
+      }
+    };
   }
 
   /** Removes a subscriber; the engine subscription goes when the last one leaves. */
@@ -154,6 +193,9 @@ export class Hub {
 
   /** The engine lost its delivery path for these channels (all when none are given): their subscribers resynchronise. */
   onResync(channels?: readonly string[]): void {
+    // A warmed channel lost too: its first subscriber subscribes afresh.
+    if (channels) for (const channel of channels) this.warming.delete(channel);
+    else this.warming.clear();
     const lost: Array<[string, Subscribers]> = [];
     for (const channel of channels ?? [...this.channels.keys()]) {
       const subs = this.channels.get(channel);

@@ -120,7 +120,8 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   let serverRefreshed = false;
   let proxied = false;
   const token = str(req.token);
-  if (token) {
+  const route = subscribeRoute(s, channel, opts, token);
+  if (route === 'token') {
     const claims = await verifySubscriptionToken(s, channel, token, 'subscribe');
     data = rawJsonClaim(claims, 'data');
     chanInfo = rawJsonClaim(claims, 'info');
@@ -128,13 +129,7 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     override = asObject(claims.override);
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.tokenExpired);
     serverRefreshed = opts.sub_refresh_proxy_enabled;
-  } else if (rules.isPrivate(channel)) {
-    throw new ReplyError(Errors.permissionDenied);
-  } else if (rules.isUserLimited(channel, opts)) {
-    // Only the users it lists, whatever else the namespace allows (and never asking the backend);
-    // the client.insecure mode lets anyone, as in Centrifugo.
-    if (!rules.userAllowed(channel, s.user, opts) && !config.client.insecure) throw new ReplyError(Errors.permissionDenied);
-  } else if (opts.subscribe_proxy_enabled) {
+  } else if (route === 'proxy') {
     // The backend decides, as a token would.
     const result = await askChannelProxy(s, 'subscribe', opts, channel, rawJsonClaim(req, 'data'));
     data = rawJsonClaim(result, 'data');
@@ -144,8 +139,6 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
     if (expireAt > 0 && expireAt <= Date.now()) throw new ReplyError(Errors.expired);
     serverRefreshed = opts.sub_refresh_proxy_enabled;
     proxied = true;
-  } else if (!canSubscribe(opts, s.user, config.client.insecure)) {
-    throw new ReplyError(Errors.permissionDenied);
   }
 
   // A tags filter (`tf`), after the permissions as in Centrifugo: only where the namespace allows it,
@@ -189,6 +182,53 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   if (!prepared) return;
   s.write(encodeResult(id, 'subscribe', prepared.result));
   prepared.activate();
+}
+
+/**
+ * What allows a client's subscribe: its subscription token, the subscribe proxy (the backend), or the
+ * namespace's rules (`open`), checked now; a refusal is thrown (permission denied).
+ */
+function subscribeRoute(s: NativeSession, channel: string, opts: NamespaceOptions, token: string | undefined): 'token' | 'proxy' | 'open' {
+  const { config, rules } = s.ctx;
+  if (token) return 'token';
+  if (rules.isPrivate(channel)) throw new ReplyError(Errors.permissionDenied);
+  if (rules.isUserLimited(channel, opts)) {
+    // Only the users it lists, whatever else the namespace allows (and never asking the backend);
+    // the client.insecure mode lets anyone, as in Centrifugo.
+    if (!rules.userAllowed(channel, s.user, opts) && !config.client.insecure) throw new ReplyError(Errors.permissionDenied);
+    return 'open';
+  }
+  if (opts.subscribe_proxy_enabled) return 'proxy';
+  if (!canSubscribe(opts, s.user, config.client.insecure)) throw new ReplyError(Errors.permissionDenied);
+  return 'open';
+}
+
+/**
+ * Before a frame of several `subscribe` commands is handled (one after another, each answered in
+ * turn), asks the hub to subscribe the engine to their channels at once (hub.ts, `warm`): those
+ * the session does not hold and that its namespace's rules allow it now (no token or backend to
+ * ask), as many as the channel limit leaves room for. Returns what to call once the frame is done.
+ */
+export function warmFrame(s: NativeSession, commands: ReadonlyArray<Record<string, unknown>>): (() => void) | undefined {
+  const { config, rules } = s.ctx;
+  const room = config.client.channel_limit - s.subs.size;
+  const channels = new Set<string>();
+  let subscribes = 0;
+  for (const cmd of commands) {
+    const req = cmd.subscribe;
+    if (req === undefined || req === null) continue;
+    subscribes++;
+    if (channels.size >= room) break;
+    try {
+      const r = asObject(req);
+      const channel = channelOrBadRequest(r);
+      if (rules.tooLong(channel) || s.subs.has(channel) || !isStreamType(r.type)) continue;
+      if (subscribeRoute(s, channel, channelOptions(rules, channel), str(r.token)) === 'open') channels.add(channel);
+    } catch {
+      // Refused: its command says so in its turn.
+    }
+  }
+  return subscribes > 1 && channels.size > 1 ? s.ctx.hub.warm([...channels]) : undefined;
 }
 
 /** A server-side subscription made at connect (token `channels`/`subs`); the result goes in the connect reply. */

@@ -25,7 +25,7 @@ import {
 import { Disconnects, DisconnectError, Errors, ReplyError, Unsubscribes, type Disconnect } from './codes.js';
 import type { NativeContext, ResyncReason } from './context.js';
 import { asObject, channelOrBadRequest, num, str } from './fields.js';
-import { handleSubRefresh, handleSubscribe, handleUnsubscribe, apiSubscribe, connectSubscription, type ChannelSub } from './channel-ops.js';
+import { handleSubRefresh, handleSubscribe, handleUnsubscribe, apiSubscribe, connectSubscription, warmFrame, type ChannelSub } from './channel-ops.js';
 import { handleHistory, handlePublish } from './publish-history.js';
 import { connectIdentity, endOtherConnections, handleRefresh, refreshConnectionByProxy } from './identity.js';
 import { handlePresence, leaveChannel } from './presence.js';
@@ -320,15 +320,27 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   }
 
   private async processFrame(commands: Command[]): Promise<void> {
-    for (const cmd of commands) {
-      if (this.state === 'closed') return;
-      if (this.state === 'unusable') {
-        this.close(Disconnects.badRequest);
-        return;
+    // Several subscribes (connected by then): the engine is asked for their channels together, ahead of them.
+    let warmed: (() => void) | undefined;
+    let warmAsked = commands.length < 2;
+    try {
+      for (let i = 0; i < commands.length; i++) {
+        const cmd = commands[i]!;
+        if (this.state === 'closed') return;
+        if (this.state === 'unusable') {
+          this.close(Disconnects.badRequest);
+          return;
+        }
+        if (!warmAsked && cmd.subscribe !== undefined && this.state === 'connected') {
+          warmAsked = true;
+          warmed = warmFrame(this, i === 0 ? commands : commands.slice(i));
+        }
+        await this.processCommand(cmd);
+        // A failed connect drops the rest of the frame.
+        if (this.unusable) return;
       }
-      await this.processCommand(cmd);
-      // A failed connect drops the rest of the frame.
-      if (this.unusable) return;
+    } finally {
+      warmed?.();
     }
   }
 
