@@ -21,6 +21,12 @@ export interface Target {
    */
   held: boolean;
   heldOn: Redis | undefined;
+  /**
+   * An earlier SUBSCRIBE of this name, sent and failed (unanswered in time), was left out of its
+   * UNSUBSCRIBE because this target wanted the name again: Redis may still run it. Should this
+   * target's own subscribe fail, even unsent, it is taken back.
+   */
+  owed?: boolean;
 }
 
 export interface Pending {

@@ -191,8 +191,13 @@ export class RedisEngine implements Engine {
 
   private async flushUnsubscribes(): Promise<void> {
     this.unsubscribeScheduled = false;
-    // A channel wanted again meanwhile stays subscribed.
-    const targets = [...this.pendingUnsubscribe].filter((t) => !this.wanted[t.mode].has(t.name));
+    // A channel wanted again meanwhile stays subscribed; if that new subscribe fails, it is taken back then.
+    const targets: Target[] = [];
+    for (const t of this.pendingUnsubscribe) {
+      const again = this.wanted[t.mode].get(t.name);
+      if (!again) targets.push(t);
+      else if (again !== t) again.owed = true;
+    }
     this.pendingUnsubscribe.clear();
     if (targets.length === 0 || this.sub.status !== 'ready') return;
     const of = (mode: Mode) => targets.filter((t) => t.mode === mode);
@@ -449,8 +454,9 @@ export class RedisEngine implements Engine {
           // Redis may hold the channel anyway: a timed-out SUBSCRIBE that it runs later, or a repeated
           // one for a channel it already held. Unsubscribing (sent after it, so run after it) leaves
           // no subscription without a record here, whose messages Redis would send for nothing.
-          // One never sent has nothing to take back (unless Redis held it already).
-          if (sent || target.held) void this.unsubscribeLater(target);
+          // One never sent has nothing to take back, unless Redis held it already or may still run
+          // an earlier SUBSCRIBE of it (`owed`: a stalled Redis runs what it was sent once it resumes).
+          if (sent || target.held || target.owed) void this.unsubscribeLater(target);
         } else if (!err && current) this.hold(target, sentOn.get(target));
         for (const w of waiters) (err ? w.reject(err) : w.resolve());
       }

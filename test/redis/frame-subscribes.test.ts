@@ -95,3 +95,25 @@ test('a frame mixing allowed, refused and over-limit subscribes: each gets its o
   assert.deepEqual(await held(), [...wanted].sort());
   c.ws.close();
 });
+
+test('Redis stalled during a frame of subscribes: each is answered error 100, and once Redis runs what it was sent and the client is gone, none of the channels stays subscribed', async () => {
+  const c = await RawClient.open(t.node.wsUrl);
+  await c.connect();
+  t.redis.pause();
+  try {
+    // One SUBSCRIBE for the three, unanswered: it times out, and the second and third commands
+    // subscribe again, failing at once on the silent connection. The first SUBSCRIBE still runs
+    // once Redis resumes: every channel of it must be taken back, the ones asked for again too.
+    c.send({ id: 2, subscribe: { channel: 'open:s1' } }, { id: 3, subscribe: { channel: 'open:s2' } }, { id: 4, subscribe: { channel: 'open:s3' } });
+    const codes = [];
+    for (const id of [2, 3, 4]) codes.push((await c.reply(id, 10_000)).error?.code ?? 'ok');
+    assert.deepEqual(codes, [100, 100, 100]);
+  } finally {
+    t.redis.resume();
+  }
+  c.ws.close();
+  await until(async () => (await redisChannels('open:s')).length === 0, 8000, 'no channel left subscribed in Redis');
+  // Still none a moment later (what Redis ran on resuming has been taken back, not just not yet run).
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(await redisChannels('open:s'), []);
+});
