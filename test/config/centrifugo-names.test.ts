@@ -3,8 +3,6 @@
 // setting or both names are given, and a real node started from a Centrifugo-style file.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Centrifuge } from 'centrifuge';
@@ -13,14 +11,13 @@ import WebSocket from 'ws';
 import { HeraldApi, loadConfig } from '../../src/index.js';
 import { configError, once, until } from '../helpers/herald.js';
 import { freePort, RedisProcess } from '../helpers/redis.js';
+import { tempFile } from '../helpers/temp.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'herald.js');
 
 function configFile(content: unknown): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'herald-v6-')), 'config.json');
-  writeFileSync(file, JSON.stringify(content));
-  return file;
+  return tempFile('config.json', JSON.stringify(content));
 }
 
 const valuesError = (values: Record<string, unknown>) => configError(() => loadConfig({ values: values as never }));

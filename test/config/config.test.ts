@@ -1,8 +1,6 @@
 // Configuration: one schema, file < env < flags, messages that name the key, frozen result; and the CLI.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
@@ -11,16 +9,12 @@ import { configKeyPaths, envName } from '../../src/config/load.js';
 import { createHerald, HeraldError, loadConfig } from '../../src/index.js';
 import { configError, until } from '../helpers/herald.js';
 import { freePort } from '../helpers/redis.js';
+import { tempFile } from '../helpers/temp.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'herald.js');
 
-function tmpFile(name: string, content: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-config-'));
-  const file = join(dir, name);
-  writeFileSync(file, content);
-  return file;
-}
+const tmpFile = tempFile;
 
 test('defaults are safe: nothing open', () => {
   const c = loadConfig();

@@ -1,12 +1,10 @@
 // Herald nodes as real child processes (so a test can kill one with SIGKILL), and a tiny TCP load
 // balancer in front of several nodes, as a production deployment would have.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { HeraldConfigInput } from '../../src/index.js';
 import { testConfig } from './herald.js';
+import { tempFile } from './temp.js';
 
 const BIN = new URL('../../../bin/herald.js', import.meta.url).pathname;
 /** The `herald` command users run (a shell launcher that starts Node on bin/herald.js). */
@@ -29,9 +27,7 @@ export interface HeraldProcess {
  * way (e.g. `['taskset', '-c', '0', LAUNCHER]`), the config flags appended.
  */
 export async function spawnHerald(extra: HeraldConfigInput = {}, command: string[] = [process.execPath, BIN]): Promise<HeraldProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-node-'));
-  const file = join(dir, 'herald.json');
-  writeFileSync(file, JSON.stringify(testConfig({ log_level: 'warn', ...extra })));
+  const file = tempFile('herald.json', JSON.stringify(testConfig({ log_level: 'warn', ...extra })));
   const proc = spawn(command[0]!, [...command.slice(1), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));

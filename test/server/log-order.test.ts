@@ -3,21 +3,17 @@
 // `herald stopped`, and every line before them.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import WebSocket from 'ws';
 import { testConfig } from '../helpers/herald.js';
 import { listeningPort } from '../helpers/process.js';
+import { tempFile } from '../helpers/temp.js';
 
 const BIN = new URL('../../../bin/herald.js', import.meta.url).pathname;
 const ATTEMPTS = 600; // each refused connection logs a line of about 165 bytes: past a 64 KiB pipe
 
 test('with stdout not read while the node logs and stops, every line comes out once, in order', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'herald-log-'));
-  const file = join(dir, 'herald.json');
-  writeFileSync(file, JSON.stringify(testConfig({ log_level: 'info' })));
+  const file = tempFile('herald.json', JSON.stringify(testConfig({ log_level: 'info' })));
   const proc = spawn(process.execPath, [BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH } });
   try {
     // stdout is not read yet: its pipe fills.
