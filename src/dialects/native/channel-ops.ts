@@ -99,12 +99,15 @@ interface Prepared {
   readonly activate: () => void;
 }
 
-/** The `subscribe` command. */
-export async function handleSubscribe(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+/**
+ * The checks a client's `subscribe` command passes before its permission, in Centrifugo's order: the
+ * channel it names and that namespace's options; the first failed check is thrown.
+ */
+function subscribeTarget(s: NativeSession, req: Record<string, unknown>): { channel: string; opts: NamespaceOptions } {
   const { config, rules } = s.ctx;
   const channel = channelOrBadRequest(req);
   // A delta type Centrifugo does not know closes the connection (3501), as there; a known one the
-  // namespace does not allow is ignored (below).
+  // namespace does not allow is ignored (handleSubscribe).
   if (req.delta !== undefined && req.delta !== null && req.delta !== '' && req.delta !== FOSSIL) throw new DisconnectError(Disconnects.badRequest);
   if (rules.tooLong(channel)) throw new ReplyError(Errors.limitExceeded);
   if (s.subs.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
@@ -112,6 +115,13 @@ export async function handleSubscribe(s: NativeSession, id: number, req: Record<
   const opts = channelOptions(rules, channel);
   // Map and shared-poll subscriptions (`type` 1 and 2) are not offered either: refused, not taken as a stream.
   if (!isStreamType(req.type)) throw new ReplyError(Errors.badRequest);
+  return { channel, opts };
+}
+
+/** The `subscribe` command. */
+export async function handleSubscribe(s: NativeSession, id: number, req: Record<string, unknown>): Promise<void> {
+  const { config } = s.ctx;
+  const { channel, opts } = subscribeTarget(s, req);
 
   let expireAt = 0;
   let data: string | undefined;
@@ -210,8 +220,7 @@ function subscribeRoute(s: NativeSession, channel: string, opts: NamespaceOption
  * ask), as many as the channel limit leaves room for. Returns what to call once the frame is done.
  */
 export function warmFrame(s: NativeSession, commands: ReadonlyArray<Record<string, unknown>>): (() => void) | undefined {
-  const { config, rules } = s.ctx;
-  const room = config.client.channel_limit - s.subs.size;
+  const room = s.ctx.config.client.channel_limit - s.subs.size;
   const channels = new Set<string>();
   let subscribes = 0;
   for (const cmd of commands) {
@@ -221,9 +230,8 @@ export function warmFrame(s: NativeSession, commands: ReadonlyArray<Record<strin
     if (channels.size >= room) break;
     try {
       const r = asObject(req);
-      const channel = channelOrBadRequest(r);
-      if (rules.tooLong(channel) || s.subs.has(channel) || !isStreamType(r.type)) continue;
-      if (subscribeRoute(s, channel, channelOptions(rules, channel), str(r.token)) === 'open') channels.add(channel);
+      const { channel, opts } = subscribeTarget(s, r);
+      if (subscribeRoute(s, channel, opts, str(r.token)) === 'open') channels.add(channel);
     } catch {
       // Refused: its command says so in its turn.
     }
