@@ -1,14 +1,13 @@
 // Real redis-server processes for tests, on free ports of 127.0.0.1, and Redis Clusters made of them.
 // Never the standard port; every process is killed by the test that started it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import type { HeraldConfigInput } from '../../src/index.js';
 import { startNode, type TestNode } from './herald.js';
+import { tempFolder } from './temp.js';
 
 /** A free TCP port on 127.0.0.1 (bound and released). */
 export function freePort(): Promise<number> {
@@ -24,17 +23,14 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Every redis-server this test process started and has not stopped, with its folder: killed when the
- * process ends without its `after` hooks (a test file past its timeout is ended by the runner), so
- * none outlives the run.
+ * Every redis-server this test process started and has not stopped: killed when the process ends
+ * without its `after` hooks (a test file past its timeout is ended by the runner), so none outlives
+ * the run (their folders go with the test's temporary ones, temp.ts).
  */
-const live = new Map<ChildProcess, string>();
+const live = new Set<ChildProcess>();
 function killLeftovers(): void {
-  for (const [proc, dir] of live) {
-    // A stopped (SIGSTOP) process takes SIGKILL too.
-    proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // A stopped (SIGSTOP) process takes SIGKILL too.
+  for (const proc of live) proc.kill('SIGKILL');
   live.clear();
 }
 process.once('exit', killLeftovers);
@@ -54,7 +50,7 @@ export class RedisProcess {
     readonly port: number,
     private readonly extraArgs: string[],
   ) {
-    this.dir = mkdtempSync(join(tmpdir(), `herald-redis-${port}-`));
+    this.dir = tempFolder(`herald-redis-${port}-`);
   }
 
   /** Starts a throwaway redis-server (no persistence) on a free port and waits until it answers. */
@@ -93,7 +89,7 @@ export class RedisProcess {
       { stdio: 'ignore' },
     );
     const proc = this.proc;
-    live.set(proc, this.dir);
+    live.add(proc);
     proc.once('exit', () => live.delete(proc));
     const end = Date.now() + 10_000;
     for (;;) {

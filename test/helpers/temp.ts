@@ -1,5 +1,5 @@
-// Files a test writes for a node to read (configurations), in folders of their own under the system's
-// temporary folder, removed when the test process exits.
+// Folders and files a test makes (configurations for a node, a redis-server's working folder) under
+// the system's temporary folder, removed when the test process exits if not before.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,11 +9,16 @@ process.once('exit', () => {
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
+/** A new empty folder, its name starting with `prefix`. */
+export function tempFolder(prefix = 'herald-test-'): string {
+  const folder = mkdtempSync(join(tmpdir(), prefix));
+  folders.push(folder);
+  return folder;
+}
+
 /** Writes `content` to a new file named `name` in a folder of its own; returns its path. */
 export function tempFile(name: string, content: string): string {
-  const folder = mkdtempSync(join(tmpdir(), 'herald-test-'));
-  folders.push(folder);
-  const file = join(folder, name);
+  const file = join(tempFolder(), name);
   writeFileSync(file, content);
   return file;
 }
