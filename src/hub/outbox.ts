@@ -166,6 +166,17 @@ let dirty: Array<OutboxBase<OutboxSocket> | undefined> = [];
 let dirtyCount = 0;
 let scheduled = false;
 
+// A message to a connection with nothing queued and nothing unsent, while no pass is under way, is
+// written at once, in the callback that brought it, rather than at the turn's end: a burst of
+// messages read from Redis (or the API calls of one read) to sockets of their own then goes out one
+// by one as each is handled, the k-th after k messages' work, instead of all after the whole burst's.
+// The connection then counts as flushed this turn: its next messages of the turn wait for the flush
+// and go out together, as before. At most WRITE_THROUGH such writes a turn: the first publication of a
+// quiet fan-out channel writes that many sockets at once and the rest in the flush's slices; while a
+// pass is under way (sustained fan-out) nothing is written through, so publications still join.
+const WRITE_THROUGH = 256;
+let writeThrough = WRITE_THROUGH;
+
 function schedule(): void {
   if (scheduled) return;
   scheduled = true;
@@ -183,7 +194,10 @@ export function afterFlush(fn: () => void): void {
 
 function flushSlice(): void {
   scheduled = false;
-  for (let n = 0; n < FLUSH_SLICE; n++) {
+  writeThrough = WRITE_THROUGH;
+  // A slice counts the outboxes that wrote: one written through this turn and given nothing since
+  // (see WRITE_THROUGH) only has its turn ended.
+  for (let n = 0; n < FLUSH_SLICE; ) {
     if (drainPos >= drainCount) {
       if (dirtyCount === 0) break;
       // A new pass: swap the lists (the drained one, all its slots emptied, takes the next pass's).
@@ -197,7 +211,7 @@ function flushSlice(): void {
     }
     const outbox = draining[drainPos]!;
     draining[drainPos++] = undefined;
-    outbox.flush();
+    if (outbox.flush()) n++;
   }
   if (drainPos < drainCount || dirtyCount > 0) return schedule();
   drainCount = 0;
@@ -274,9 +288,11 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
    * read in one go) may take a client that reads it past the limit, up to BURST_FACTOR times it,
    * which bounds what one connection holds; one that stops reading is cut off within STALL_MS. A
    * message is always taken when nothing waits and the socket has sent everything, so one larger
-   * than the limit still goes out to a client that keeps up.
+   * than the limit still goes out to a client that keeps up. `through` false keeps the message for
+   * the flush even when it could be written at once (see WRITE_THROUGH): for one that is to share a
+   * write with what follows it this turn.
    */
-  push(bytes: Buffer, binary = false): boolean {
+  push(bytes: Buffer, binary = false, through = true): boolean {
     if (this.dead) return false;
     const limit = this.maxBytes - this.queuedBytes - bytes.length;
     if (this.unsent > limit && (this.unsent = this.ws.bufferedAmount) > limit && (this.count > 0 || this.unsent > 0) && this.behind(bytes.length)) {
@@ -284,6 +300,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
       this.onOverflow();
       return false;
     }
+    if (through && this.count === 0 && !this.pending && drainCount === 0 && writeThrough > 0 && this.writeNow(bytes, binary)) return true;
     if (binary || this.binary) (this.binary ??= new Array<boolean>(this.count).fill(false)).push(binary);
     if (this.count === 0) this.first = bytes;
     else if (this.rest) this.rest[this.count - 1] = bytes;
@@ -295,6 +312,24 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
       dirty[dirtyCount++] = this;
       schedule();
     }
+    return true;
+  }
+
+  /**
+   * Writes a message at once (see WRITE_THROUGH) when the connection is a WebSocket whose socket has
+   * sent everything; false when it is not, and the message is to be queued. The connection is then
+   * due a flush, so that what else this turn brings it is queued and goes out in one write.
+   */
+  private writeNow(bytes: Buffer, binary: boolean): boolean {
+    if (this.stream) return false;
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (this.ws.readyState !== 1 || !socket || !socket.writable || socket.writableLength !== 0) return false;
+    writeThrough--;
+    socket.write(binary ? frame(bytes, OPCODE_BINARY) : textFrame(bytes));
+    this.unsent = this.unsentAfterWrite = socket.writableLength;
+    this.pending = true;
+    dirty[dirtyCount++] = this;
+    schedule();
     return true;
   }
 
@@ -315,11 +350,11 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     return now - this.stalledSince >= STALL_MS;
   }
 
-  /** Writes everything queued now. */
-  flush(): void {
+  /** Writes everything queued now; false when nothing was. */
+  flush(): boolean {
     this.pending = false;
     const n = this.count;
-    if (this.dead || n === 0) return;
+    if (this.dead || n === 0) return false;
     const first = this.first!;
     const rest = this.rest;
     const binary = this.binary;
@@ -363,6 +398,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     // that then stays idle: it would hold them for good).
     if (n > QUEUE_KEPT || n < 3) this.rest = undefined;
     else for (let i = 0; i < n - 1; i++) rest![i] = undefined;
+    return true;
   }
 
   /** Drops what is queued and refuses further writes. */

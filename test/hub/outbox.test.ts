@@ -73,9 +73,11 @@ test('one message, then several in one turn: in order, text and binary as queued
 test('with a separator, text messages of one turn join into one frame; a binary one keeps frames apart', async () => {
   const { turn, close } = await pair(Buffer.from('\n'));
   try {
-    assert.deepEqual(await turn([text('a'), text('b'), text('c')]), [text('a\nb\nc')]);
-    assert.deepEqual(await turn([text('d'), bin('\xff')]), [text('d'), bin('\xff')]);
-    assert.deepEqual(await turn([text('e')]), [text('e')]);
+    // The first message of a turn to an idle connection is written at once, alone; the rest of the
+    // turn waits for the flush and goes in one frame.
+    assert.deepEqual(await turn([text('a'), text('b'), text('c'), text('d')]), [text('a'), text('b\nc\nd')]);
+    assert.deepEqual(await turn([text('e'), text('f'), bin('\xff'), text('g')]), [text('e'), text('f'), bin('\xff'), text('g')]);
+    assert.deepEqual(await turn([text('h')]), [text('h')]);
   } finally {
     await close();
   }
@@ -85,12 +87,13 @@ test('turns of different lengths, a burst among them: each turn sends exactly it
   const { turn, close } = await pair(Buffer.from('\n'));
   try {
     const burst = Array.from({ length: 40 }, (_, i) => text(`m${i}`));
-    assert.deepEqual(await turn([text('a'), text('b'), text('c')]), [text('a\nb\nc')]);
+    // Each turn's first message is written at once (the connection is idle), the rest in one frame.
+    assert.deepEqual(await turn([text('a'), text('b'), text('c'), text('d')]), [text('a'), text('b\nc\nd')]);
     // Shorter than the turn before: nothing of that turn comes along.
-    assert.deepEqual(await turn([text('d'), text('e')]), [text('d\ne')]);
-    assert.deepEqual(await turn([text('f')]), [text('f')]);
-    assert.deepEqual(await turn(burst), [text(burst.map((m) => m.data).join('\n'))]);
-    assert.deepEqual(await turn([text('g'), text('h')]), [text('g\nh')]);
+    assert.deepEqual(await turn([text('e'), text('f'), text('g')]), [text('e'), text('f\ng')]);
+    assert.deepEqual(await turn([text('h')]), [text('h')]);
+    assert.deepEqual(await turn(burst), [burst[0]!, text(burst.slice(1).map((m) => m.data).join('\n'))]);
+    assert.deepEqual(await turn([text('i'), text('j'), text('k')]), [text('i'), text('j\nk')]);
   } finally {
     await close();
   }
@@ -108,9 +111,10 @@ test('a message written is no longer held by the outbox, nor its frame by the pa
       return b;
     };
     // Several at once (an outbox keeps the slots of such a turn for the next), then fewer.
-    const sent = async (...data: string[]) => assert.deepEqual(await turnOf(() => data.map(tracked)), [text(data.join('\n'))]);
-    await sent('a', 'b', 'c', 'd');
-    await sent('e', 'f', 'g');
+    // The first of each turn is written at once, alone.
+    const sent = async (...data: string[]) => assert.deepEqual(await turnOf(() => data.map(tracked)), [text(data[0]!), text(data.slice(1).join('\n'))]);
+    await sent('a', 'b', 'c', 'd', 'e');
+    await sent('f', 'g', 'h');
     // A collection in a turn of its own: deref() keeps its target alive to the end of the turn.
     for (let i = 0; i < 5; i++) {
       await new Promise((r) => setTimeout(r, 20));
@@ -121,7 +125,7 @@ test('a message written is no longer held by the outbox, nor its frame by the pa
     // The outbox is still open and in use: what it wrote is garbage all the same.
     assert.deepEqual(
       refs.map((r) => r.deref() === undefined),
-      Array(7).fill(true),
+      Array(8).fill(true),
     );
   } finally {
     await close();
@@ -195,10 +199,12 @@ test('a burst past the limit in one turn goes out whole to a client that reads, 
     assert.equal(received, burst, 'every message');
     assert.equal(overflows, 0);
 
-    // More than eight times the limit in one turn: cut off there, what waits stays bounded.
+    // More than eight times the limit in one turn: cut off there, what waits stays bounded. The
+    // connection is idle when the turn begins, so its first message is written at once (the kernel
+    // takes it whole here); the next 32 are held: eight times the limit.
     let taken = 0;
     for (let i = 0; i < 64 && outbox.push(Buffer.alloc(limit / 4, 0x66)); i++) taken++;
-    assert.equal(taken, 32, 'eight times the limit, then cut off');
+    assert.equal(taken, 33, 'one written, eight times the limit held, then cut off');
     assert.equal(overflows, 1);
   } finally {
     await close();
@@ -248,6 +254,90 @@ test('a client that stops reading is cut off within about a second of taking not
     assert.ok(cutAt > 0, 'cut off');
     const after = cutAt - over;
     assert.ok(after >= 900 && after < 2500, `cut off ${after} ms after it stopped taking anything (${sent} bytes sent)`);
+  } finally {
+    await close();
+  }
+});
+
+/** `n` server sockets, each with an outbox, and their clients; `close` ends them all. */
+async function many(n: number): Promise<{ outboxes: Outbox[]; written: () => number[]; received: () => number; close: () => Promise<void> }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const servers: WebSocket[] = [];
+  wss.on('connection', (ws) => servers.push(ws));
+  const port = (wss.address() as AddressInfo).port;
+  let received = 0;
+  const clients = await Promise.all(
+    Array.from({ length: n }, async () => {
+      const c = new WebSocket(`ws://127.0.0.1:${port}`);
+      c.on('message', () => received++);
+      await new Promise<void>((r, j) => (c.once('open', () => r()), c.once('error', j)));
+      return c;
+    }),
+  );
+  for (let i = 0; i < 200 && servers.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+  const outboxes = servers.map((ws) => new Outbox(ws, { maxBytes: 1 << 20, separator: Buffer.from('\n'), onOverflow: () => assert.fail('no overflow expected') }));
+  // Bytes each server socket has been given to write so far (whether or not the kernel has them yet).
+  const written = () => servers.map((ws) => (ws as unknown as { _socket: { bytesWritten: number } })._socket.bytesWritten);
+  const close = async () => {
+    for (const c of clients) c.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  };
+  return { outboxes, written, received: () => received, close };
+}
+
+test('a message to an idle connection is written in the call that queues it; the rest of its turn waits for the flush, in one frame', async () => {
+  const { turnOf, close } = await pair(Buffer.from('\n'));
+  const { outboxes, written, close: closeMany } = await many(1);
+  try {
+    const [outbox] = outboxes;
+    const before = written()[0]!;
+    outbox!.push(Buffer.from('now'));
+    const after = written()[0]!;
+    assert.ok(after > before, 'written before push returned');
+    outbox!.push(Buffer.from('later'));
+    assert.equal(written()[0], after, 'the second of the turn waits for the flush');
+    await new Promise((r) => setImmediate(r));
+    assert.ok(written()[0]! > after, 'and goes at the turn end');
+    // Seen by a client: the first alone, the rest of the turn joined.
+    assert.deepEqual(await turnOf(() => [Buffer.from('x'), Buffer.from('y'), Buffer.from('z')]), [text('x'), text('y\nz')]);
+  } finally {
+    await close();
+    await closeMany();
+  }
+});
+
+test('at most 256 connections a turn are written at once; while a pass of the flush is under way, none is', async () => {
+  const n = 301;
+  const { outboxes, written, received, close } = await many(n);
+  try {
+    const start = written();
+    const moved = (from: number[]) => written().filter((w, i) => w > from[i]!).length;
+    // One publication to 300 idle connections in one turn (a quiet fan-out channel): 256 written at
+    // once, the other 44 in the flush.
+    for (let i = 0; i < 300; i++) outboxes[i]!.push(Buffer.from('one'));
+    assert.equal(moved(start), 256);
+    // A second one in the same turn: every connection has it queued, so the flush's pass takes two
+    // slices of 256 outboxes, a turn of the loop apart.
+    for (let i = 0; i < 300; i++) outboxes[i]!.push(Buffer.from('two'));
+    const afterPushes = written();
+    let midPass: number[] | undefined;
+    let wroteMidPass: boolean | undefined;
+    // Runs after the flush's first slice (queued after it, in the same turn), before its second.
+    setImmediate(() => {
+      midPass = written();
+      outboxes[300]!.push(Buffer.from('idle, during the pass'));
+      wroteMidPass = written()[300] !== midPass[300];
+    });
+    // Frames: the 256 written at once and then their second messages, alone; the other 44 connections'
+    // two messages joined in one frame; the idle connection's one.
+    const frames = 256 * 2 + 44 + 1;
+    for (let i = 0; i < 300 && received() < frames; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(wroteMidPass, false, 'an idle connection is not written at once while a pass is under way');
+    assert.equal(moved(afterPushes), n, 'every connection wrote in the pass');
+    assert.ok(written().filter((w, i) => w > midPass![i]!).length > 0, 'the pass went on after the check');
+    await new Promise((r) => setTimeout(r, 50)); // and nothing more
+    assert.equal(received(), frames);
   } finally {
     await close();
   }

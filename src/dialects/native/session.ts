@@ -510,14 +510,15 @@ export class NativeSession extends OutboxBase<NativeSocket> implements Deadline 
   private pingWithOutput(): void {
     // Sending reschedules the ping deadline; while a pong is awaited, the scheduled ping stays.
     if (this.awaitingPong) this.earlyPingTick = NO_EARLY_PING;
-    else this.sendPing();
+    else this.sendPing(true);
   }
 
-  private sendPing(): void {
+  /** Sends a ping: `withOutput`, queued to go in one write with the publication that follows it. */
+  private sendPing(withOutput = false): void {
     this.earlyPingTick = NO_EARLY_PING;
     if (this.state !== 'connected') return;
     if (this.framePingPong) this.ws.ping();
-    else this.write(PING);
+    else this.push(PING, false, !withOutput);
     // A ping still unanswered keeps its pong deadline: a new ping does not push it back (it would,
     // forever, with a pong timeout as long as the ping interval).
     if (!this.awaitingPong) this.scheduleCheck(this.ctx.config.client.pong_timeout);
