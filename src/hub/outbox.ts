@@ -257,7 +257,12 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
   private unsent = 0;
   /** The socket's unsent bytes right after the last write: less now means the client is taking them. */
   private unsentAfterWrite = 0;
-  /** When the socket was first seen over the limit and taking nothing (0: it is not). */
+  /**
+   * When the socket was first seen over the limit and taking nothing (0: it is not). Cleared when it
+   * is seen taking what it was given or back within the limit: by the check (`behind`), and at each
+   * write (`sawSocket`), so that a clock started just after a write (which the socket had no time to
+   * take) does not outlive a client that then caught up.
+   */
   private stalledSince = 0;
   private pending = false;
   private dead = false;
@@ -325,6 +330,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     const socket = (this.ws as unknown as { _socket?: Socket })._socket;
     if (this.ws.readyState !== 1 || !socket || !socket.writable || socket.writableLength !== 0) return false;
     writeThrough--;
+    this.stalledSince = 0; // it has sent everything
     socket.write(binary ? frame(bytes, OPCODE_BINARY) : textFrame(bytes));
     this.unsent = this.unsentAfterWrite = socket.writableLength;
     this.pending = true;
@@ -350,6 +356,14 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     return now - this.stalledSince >= STALL_MS;
   }
 
+  /**
+   * Before a write while the stall clock runs: the socket's unsent bytes now. Less than right after
+   * the last write (the client took some), or within the limit, and the client is not stalled.
+   */
+  private sawSocket(unsentNow: number): void {
+    if (unsentNow < this.unsentAfterWrite || unsentNow <= this.maxBytes) this.stalledSince = 0;
+  }
+
   /** Writes everything queued now; false when nothing was. */
   flush(): boolean {
     this.pending = false;
@@ -365,6 +379,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     if (stream) {
       // HTTP streaming or SSE: the stream frames the messages itself.
       if (stream.readyState === 1) {
+        if (this.stalledSince !== 0) this.sawSocket(stream.bufferedAmount);
         stream.writeMessages(first, rest, n);
         this.unsent = this.unsentAfterWrite = stream.bufferedAmount;
       }
@@ -375,6 +390,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
       // would read its read state too, one more object per socket per flush.
       const socket = (this.ws as unknown as { _socket?: Socket })._socket;
       if (this.ws.readyState === 1 && socket && socket.writable) {
+        if (this.stalledSince !== 0) this.sawSocket(socket.writableLength);
         const sep = this.separator;
         if (n === 1) {
           socket.write(binary?.[0] ? frame(first, OPCODE_BINARY) : textFrame(first));

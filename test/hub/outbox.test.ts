@@ -211,6 +211,32 @@ test('a burst past the limit in one turn goes out whole to a client that reads, 
   }
 });
 
+test('a client that reads everything is never cut off, with a message past the limit and another in the same turn, again and again', async () => {
+  const { ws, client, close } = await connected();
+  let received = 0;
+  client.on('message', (data: Buffer) => (received += data.length));
+  let overflows = 0;
+  const limit = 1 << 20;
+  const outbox = new Outbox(ws, { maxBytes: limit, separator: Buffer.from('\n'), onOverflow: () => overflows++ });
+  try {
+    // Each round, in one turn: six times the limit (written at once, the socket still holding most
+    // of it) and a small message, which finds the socket over the limit right after a write. Rounds
+    // 400 ms apart: a stall clock left running from one round would cut the client off in a later one.
+    let expected = 0;
+    for (let round = 0; round < 6; round++) {
+      assert.equal(outbox.push(Buffer.alloc(6 * limit, 0x61)), true, `round ${round}: the large message`);
+      assert.equal(outbox.push(Buffer.from('small')), true, `round ${round}: the small one`);
+      expected += 6 * limit + 'small'.length;
+      for (let i = 0; i < 500 && received < expected; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(received, expected, `round ${round}: all of it arrived`);
+      assert.equal(overflows, 0, `round ${round}: not cut off`);
+      await new Promise((r) => setTimeout(r, 400));
+    }
+  } finally {
+    await close();
+  }
+});
+
 test('a client that stops reading while messages keep coming is cut off, holding at most eight times the limit', async () => {
   const { ws, client, close } = await connected();
   let overflows = 0;
