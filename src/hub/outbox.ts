@@ -95,6 +95,11 @@ function textFrame(bytes: Buffer): Buffer {
   return f;
 }
 
+/** The frame of one message: text (through the cache of shared frames) or binary. */
+function frameOf(bytes: Buffer, binary: boolean | undefined): Buffer {
+  return binary ? frame(bytes, OPCODE_BINARY) : textFrame(bytes);
+}
+
 function forgetFrames(): void {
   if (framesCached === 0) return;
   frameKeys.fill(undefined);
@@ -326,12 +331,11 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
    * due a flush, so that what else this turn brings it is queued and goes out in one write.
    */
   private writeNow(bytes: Buffer, binary: boolean): boolean {
-    if (this.stream) return false;
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (this.ws.readyState !== 1 || !socket || !socket.writable || socket.writableLength !== 0) return false;
+    const socket = this.openSocket();
+    if (!socket || socket.writableLength !== 0) return false;
     writeThrough--;
     this.stalledSince = 0; // it has sent everything
-    socket.write(binary ? frame(bytes, OPCODE_BINARY) : textFrame(bytes));
+    socket.write(frameOf(bytes, binary));
     this.unsent = this.unsentAfterWrite = socket.writableLength;
     this.pending = true;
     dirty[dirtyCount++] = this;
@@ -354,6 +358,18 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     const now = Date.now();
     if (this.stalledSince === 0) this.stalledSince = now;
     return now - this.stalledSince >= STALL_MS;
+  }
+
+  /**
+   * The socket under `ws`, when the connection is an open WebSocket whose socket can be written to;
+   * whole frames are written to it directly (see `flush`). `writable` reads the socket's write state
+   * only (which the write reads anyway); `destroyed` would read its read state too, one more object
+   * per socket per flush.
+   */
+  private openSocket(): Socket | undefined {
+    if (this.stream || this.ws.readyState !== 1) return undefined;
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    return socket && socket.writable ? socket : undefined;
   }
 
   /**
@@ -386,21 +402,19 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     } else {
       // The socket under `ws`: whole frames are written to it directly, so one frame built for many
       // sockets costs one write each (ws itself would build a header and write twice per message).
-      // `writable` reads the socket's write state only (which the write reads anyway); `destroyed`
-      // would read its read state too, one more object per socket per flush.
-      const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-      if (this.ws.readyState === 1 && socket && socket.writable) {
+      const socket = this.openSocket();
+      if (socket) {
         if (this.stalledSince !== 0) this.sawSocket(socket.writableLength);
         const sep = this.separator;
         if (n === 1) {
-          socket.write(binary?.[0] ? frame(first, OPCODE_BINARY) : textFrame(first));
+          socket.write(frameOf(first, binary?.[0]));
         } else if (sep && !binary) {
           writeBatch(socket, first, rest!, n, sep, queued);
         } else {
           socket.cork();
           for (let i = 0; i < n; i++) {
             const item = i === 0 ? first : rest![i - 1]!;
-            socket.write(binary?.[i] ? frame(item, OPCODE_BINARY) : textFrame(item));
+            socket.write(frameOf(item, binary?.[i]));
           }
           socket.uncork();
         }
