@@ -126,10 +126,7 @@ export class Hub {
     return () => {
       for (const channel of warmed) {
         forget(channel);
-        if (this.channels.has(channel)) continue;
-        void this.enqueue(channel, async () => {
-          if (!this.channels.has(channel) && !this.warming.has(channel)) await this.engine.unsubscribe(channel);
-        }).catch(() => undefined);
+        if (!this.channels.has(channel)) this.release(channel).catch(() => undefined);
       }
     };
   }
@@ -140,8 +137,13 @@ export class Hub {
     if (!subs || !subs.delete(sub)) return;
     if (subs.size > 0) return;
     this.channels.delete(channel);
-    await this.enqueue(channel, async () => {
-      if (!this.channels.has(channel)) await this.engine.unsubscribe(channel);
+    await this.release(channel);
+  }
+
+  /** Unsubscribes the engine from a channel, in its turn, unless it has a subscriber (or is warmed) again by then. */
+  private release(channel: string): Promise<void> {
+    return this.enqueue(channel, async () => {
+      if (!this.channels.has(channel) && !this.warming.has(channel)) await this.engine.unsubscribe(channel);
     });
   }
 

@@ -310,7 +310,8 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
       this.onOverflow();
       return false;
     }
-    if (through && this.count === 0 && !this.pending && drainCount === 0 && writeThrough > 0 && this.writeNow(bytes, binary)) return true;
+    // Not pending: nothing is queued, nor was anything written at once this turn.
+    if (through && !this.pending && drainCount === 0 && writeThrough > 0 && this.writeNow(bytes, binary)) return true;
     if (binary || this.binary) (this.binary ??= new Array<boolean>(this.count).fill(false)).push(binary);
     if (this.count === 0) this.first = bytes;
     else if (this.rest) this.rest[this.count - 1] = bytes;
