@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Herald's benchmark: Herald and its peers, side by side in one run on this machine.
-//   node bench/run.mjs [--quick] [--tokens] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor,floor-c] [--rates 2,10] [--s2-rounds 2]
+//   node bench/run.mjs [--quick] [--references] [--tokens] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor,floor-c] [--rates 2,10] [--s2-rounds 2]
 // The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
 // Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
@@ -30,7 +30,11 @@ const argValue = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
-const SERVERS = (argValue('--servers') ?? 'herald-memory,herald-redis,naive,socketio,webdis,floor,floor-c').split(',');
+// By default Herald on both engines and the issue's three peers. --references adds the two servers
+// that are not gateways (bench/peers/floor.mjs, bench/floor.c: what a Node or C server that only
+// writes spends), to tell what the machine allows; the headline's runs are made with it.
+const REFERENCES = ['floor', 'floor-c'];
+const SERVERS = (argValue('--servers') ?? ['herald-memory', 'herald-redis', 'naive', 'socketio', 'webdis', ...(args.includes('--references') ? REFERENCES : [])].join(',')).split(',');
 /** Herald's ping interval in every setup (BENCH_PING, above). */
 const HERALD_PING = process.env.BENCH_PING ?? '25s';
 // --baseline DIR: also measure the Herald checked out and built in DIR, to compare an optimisation
@@ -71,7 +75,9 @@ process.env.LOADGEN_NAP_US = String(NAP_US);
 // so that it never takes the server's CPU.
 pinSelf(LOAD_CPU);
 
-const log = (...a) => console.error('[bench]', ...a);
+// Each line says how long the run has taken so far (where a run's minutes go).
+const started = performance.now();
+const log = (...a) => console.error(`[bench +${Math.round((performance.now() - started) / 1000)}s]`, ...a);
 const SERVER_KINDS = serverKinds({ baseline: BASELINE, heraldPing: HERALD_PING, apiKey: API_KEY, tokenSecret: TOKENS ? TOKEN_SECRET : undefined, log });
 
 /** Starts the C load generator (bench/loadgen.c, built by prepare()) on the load CPU. */
@@ -115,7 +121,6 @@ async function s1(kind) {
   let lg;
   try {
     lg = await startLoadgen(server, CFG.s1Conns, 'same');
-    await sleep(1000);
     await probe(server, lg, () => 'bench');
     // Warm-up at 50k deliveries/s, not measured (every server alike): the first second of traffic
     // after a start runs before the JIT has compiled the hot paths, in the server and the publisher.
@@ -203,7 +208,6 @@ async function s2(kind) {
   const channelOf = () => `bench${Math.floor(Math.random() * CFG.s2Conns)}`;
   try {
     lg = await startLoadgen(server, CFG.s2Conns, 'each');
-    await sleep(1000);
     await probe(server, lg, () => 'bench0');
     await publishAtRate(server, CFG.s2Rate, CFG.warmSec, channelOf); // warm-up, as in s1
     await sleep(500);
@@ -212,7 +216,9 @@ async function s2(kind) {
     const t0 = performance.now();
     const sent = await publishAtRate(server, CFG.s2Rate, CFG.s2Sec, channelOf);
     const seconds = (performance.now() - t0) / 1000;
-    await sleep(1000);
+    // Deliveries still on their way belong to the measurement: wait for them, at most a second.
+    const drainEnd = Date.now() + 1000;
+    while ((await lg.peek()).recv < sent && Date.now() < drainEnd) await sleep(50);
     const stats = await lg.mark();
     const after = procStats(server.pid);
     const row = {
