@@ -11,6 +11,7 @@ import { createSecretKey } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pinSelf } from './procs.mjs';
 import { atRate } from './pace.mjs';
@@ -23,18 +24,41 @@ import { ensureDebianPackages, onPath } from '../scripts/debian-packages.mjs';
 import { SignJWT } from 'jose';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const args = process.argv.slice(2);
-const QUICK = args.includes('--quick');
-const argValue = (name) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
+// The options (the usage line above); an unknown one, or one without its value, stops the run at once.
+const USAGE = 'npm run bench -- [--quick] [--references] [--tokens] [--only s1,s2,s3,s4] [--servers a,b] [--rates 2,10] [--s2-rounds N] [--baseline DIR]';
+const usageError = (message) => {
+  console.error(`bench: ${message}\nusage: ${USAGE}`);
+  process.exit(2);
 };
-const ONLY = (argValue('--only') ?? 's1,s2,s3,s4').split(',');
+const options = () => parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    references: { type: 'boolean' },
+    tokens: { type: 'boolean' },
+    only: { type: 'string' },
+    servers: { type: 'string' },
+    rates: { type: 'string' },
+    's2-rounds': { type: 'string' },
+    baseline: { type: 'string' },
+  },
+}).values;
+let opts;
+try {
+  opts = options();
+} catch (err) {
+  usageError(err.message);
+}
+const QUICK = opts.quick === true;
+const argValue = (name) => opts[name.slice(2)];
+const SCENARIOS = ['s1', 's2', 's3', 's4'];
+const ONLY = (argValue('--only') ?? SCENARIOS.join(',')).split(',');
+for (const name of ONLY) if (!SCENARIOS.includes(name)) usageError(`--only takes scenarios among ${SCENARIOS.join(',')} (got ${JSON.stringify(name)})`);
 // By default Herald on both engines and the issue's three peers. --references adds the two servers
 // that are not gateways (bench/peers/floor.mjs, bench/floor.c: what a Node or C server that only
 // writes spends), to tell what the machine allows; the headline's runs are made with it.
 const REFERENCES = ['floor', 'floor-c'];
-const SERVERS = (argValue('--servers') ?? ['herald-memory', 'herald-redis', 'naive', 'socketio', 'webdis', ...(args.includes('--references') ? REFERENCES : [])].join(',')).split(',');
+// With --servers, the list given is measured as it is (name the references there to have them).
+const SERVERS = (argValue('--servers') ?? ['herald-memory', 'herald-redis', 'naive', 'socketio', 'webdis', ...(opts.references ? REFERENCES : [])].join(',')).split(',');
 /** Herald's ping interval in every setup (BENCH_PING, above). */
 const HERALD_PING = process.env.BENCH_PING ?? '25s';
 // --baseline DIR: also measure the Herald checked out and built in DIR, to compare an optimisation
@@ -48,15 +72,16 @@ const CFG = QUICK
   : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, warmSec: 2, warmRate: 10, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
 // --rates 2,10: only these s1 publication rates (for profiling one step).
 if (argValue('--rates')) CFG.s1Rates = argValue('--rates').split(',').map(Number);
+if (!CFG.s1Rates.every((r) => Number.isInteger(r) && r >= 1)) usageError(`--rates takes publications a second, whole numbers from 1 (got ${JSON.stringify(argValue('--rates'))})`);
 // --s2-rounds N: how many times s2 measures every server (default 2; 1 in quick mode).
 const S2_ROUNDS = Number(argValue('--s2-rounds') ?? (QUICK ? 1 : 2));
-if (!(Number.isInteger(S2_ROUNDS) && S2_ROUNDS >= 1)) throw new Error('--s2-rounds takes a whole number of rounds, at least 1');
+if (!(Number.isInteger(S2_ROUNDS) && S2_ROUNDS >= 1)) usageError('--s2-rounds takes a whole number of rounds, at least 1');
 const PAD = 'x'.repeat(100);
 const API_KEY = 'bench-key';
 // --tokens: Herald takes no anonymous connections but an HS256 connection token (its HMAC key set),
 // and the load generator's sockets connect with one (the same for all: Herald verifies each). What
 // verifying a token adds to a connection shows in s3's setup. Not a full run.
-const TOKENS = args.includes('--tokens');
+const TOKENS = opts.tokens === true;
 const TOKEN_SECRET = 'bench-token-secret-bench-token-secret';
 if (TOKENS) {
   const key = createSecretKey(Buffer.from(TOKEN_SECRET, 'utf8'));
@@ -79,6 +104,7 @@ pinSelf(LOAD_CPU);
 const started = performance.now();
 const log = (...a) => console.error(`[bench +${Math.round((performance.now() - started) / 1000)}s]`, ...a);
 const SERVER_KINDS = serverKinds({ baseline: BASELINE, heraldPing: HERALD_PING, apiKey: API_KEY, tokenSecret: TOKENS ? TOKEN_SECRET : undefined, log });
+for (const kind of SERVERS) if (!Object.hasOwn(SERVER_KINDS, kind)) usageError(`--servers takes servers among ${Object.keys(SERVER_KINDS).filter((k) => !k.includes('baseline')).join(',')} (got ${JSON.stringify(kind)})`);
 
 /** Starts the C load generator (bench/loadgen.c, built by prepare()) on the load CPU. */
 const startLoadgen = (server, conns, mode) => startLoadgenOn(LOAD_CPU, join(peersDir(), 'loadgen'), server, conns, mode);
