@@ -111,7 +111,7 @@ export function reportLines(rows, file) {
     const s4 = measured(rows, 's4', s)[0];
     const cpu = r50 ? `${fmt(r50.server_cpu_us_per_delivery, 2)}${r50.server_sys_us_per_delivery != null ? ` (${fmt(r50.server_sys_us_per_delivery, 2)})` : ''}` : '–';
     lines.push(
-      `| ${s}${FLOORS.includes(s) ? ` (${FLOOR_LABELS[s]})` : ''}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 120).replace(/[:;,\s]+$/, '')})` : ''} | ${sustainedCell(sustained(rows, s).toLocaleString('en'), sustainedThrough(rows, s).toLocaleString('en'))} | ${fmt(r50?.p99_ms)} | ${cpu} | ${s2Cell(s2)} | ${s2 ? s2.loss : '–'} | ${s3Cell(s3, usualConns)} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
+      `| ${s}${FLOORS.includes(s) ? ` (${FLOOR_LABELS[s]})` : ''}${err ? ` (error in ${err.scenario}: ${err.error.slice(0, 120).replace(/[:;,\s]+$/, '')})` : ''} | ${measured(rows, 's1', s).length ? sustainedCell(sustained(rows, s).toLocaleString('en'), sustainedThrough(rows, s).toLocaleString('en')) : '–'} | ${fmt(r50?.p99_ms)} | ${cpu} | ${s2Cell(s2)} | ${s2 ? s2.loss : '–'} | ${s3Cell(s3, usualConns)} | ${s4 ? `${s4.missing} / ${s4.duplicates}` : 'n/a'} |`,
     );
   }
   const peers = servers.filter((s) => PEERS.includes(s));

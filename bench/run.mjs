@@ -18,7 +18,7 @@ import { atRate } from './pace.mjs';
 import { startLoadgen as startLoadgenOn } from './loadgen.mjs';
 import { LOAD_CPU, peersDir, SERVER_CPU, serverKinds, WEBDIS } from './servers.mjs';
 import { recoveryScenario } from './recovery.mjs';
-import { writeReport } from './report.mjs';
+import { reportLines, writeReport } from './report.mjs';
 import { cpuTimes, procStats } from './proc-stats.mjs';
 import { ensureDebianPackages, onPath } from '../scripts/debian-packages.mjs';
 import { SignJWT } from 'jose';
@@ -434,6 +434,8 @@ async function main() {
   // replaces the headline table; quick, partial, busy-polling and other-nap runs are for development.
   const full = !QUICK && !TOKENS && !argValue('--only') && !argValue('--servers') && !argValue('--rates') && !BUSY_POLL && NAP_US === NAP_DEFAULT;
   if (full) writeReport(rows, file);
+  // The run's tables, as the headline has them, whatever the run was.
+  console.log(reportLines(rows, file).join('\n'));
   log(`results: ${file}${full ? '' : ' (a quick, partial, token or busy-polling run, or one with LOADGEN_NAP_US set otherwise: docs/performance.md left as it is)'}`);
 }
 
