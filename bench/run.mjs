@@ -49,32 +49,32 @@ try {
   usageError(err.message);
 }
 const QUICK = opts.quick === true;
-const argValue = (name) => opts[name.slice(2)];
 const SCENARIOS = ['s1', 's2', 's3', 's4'];
-const ONLY = (argValue('--only') ?? SCENARIOS.join(',')).split(',');
+const ONLY = (opts.only ?? SCENARIOS.join(',')).split(',');
 for (const name of ONLY) if (!SCENARIOS.includes(name)) usageError(`--only takes scenarios among ${SCENARIOS.join(',')} (got ${JSON.stringify(name)})`);
 // By default Herald on both engines and the issue's three peers. --references adds the two servers
 // that are not gateways (bench/peers/floor.mjs, bench/floor.c: what a Node or C server that only
 // writes spends), to tell what the machine allows; the headline's runs are made with it.
 const REFERENCES = ['floor', 'floor-c'];
 // With --servers, the list given is measured as it is (name the references there to have them).
-const SERVERS = (argValue('--servers') ?? ['herald-memory', 'herald-redis', 'naive', 'socketio', 'webdis', ...(opts.references ? REFERENCES : [])].join(',')).split(',');
+const SERVERS = (opts.servers ?? ['herald-memory', 'herald-redis', 'naive', 'socketio', 'webdis', ...(opts.references ? REFERENCES : [])].join(',')).split(',');
 /** Herald's ping interval in every setup (BENCH_PING, above). */
 const HERALD_PING = process.env.BENCH_PING ?? '25s';
 // --baseline DIR: also measure the Herald checked out and built in DIR, to compare an optimisation
 // before and after in the same run: on the memory engine (herald-baseline) and, when herald-redis is
 // measured, on the Redis engine too (herald-redis-baseline).
-const BASELINE = argValue('--baseline');
+const BASELINE = opts.baseline;
+if (BASELINE && !existsSync(join(BASELINE, 'bin', 'herald.js'))) usageError(`--baseline takes a checkout of Herald (no bin/herald.js in ${BASELINE})`);
 if (BASELINE && SERVERS.includes('herald-redis')) SERVERS.unshift('herald-redis-baseline');
 if (BASELINE && (SERVERS.includes('herald-memory') || !SERVERS.includes('herald-redis'))) SERVERS.unshift('herald-baseline');
 const CFG = QUICK
   ? { s1Conns: 1000, s1Rates: [10, 50, 100, 200], stepSec: 2, warmSec: 1, warmRate: 50, s2Conns: 1000, s2Rate: 1000, s2Sec: 3, s3Conns: 2000, s4Clients: 200 }
   : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, warmSec: 2, warmRate: 10, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
 // --rates 2,10: only these s1 publication rates (for profiling one step).
-if (argValue('--rates')) CFG.s1Rates = argValue('--rates').split(',').map(Number);
-if (!CFG.s1Rates.every((r) => Number.isInteger(r) && r >= 1)) usageError(`--rates takes publications a second, whole numbers from 1 (got ${JSON.stringify(argValue('--rates'))})`);
+if (opts.rates) CFG.s1Rates = opts.rates.split(',').map(Number);
+if (!CFG.s1Rates.every((r) => Number.isInteger(r) && r >= 1)) usageError(`--rates takes publications a second, whole numbers from 1 (got ${JSON.stringify(opts.rates)})`);
 // --s2-rounds N: how many times s2 measures every server (default 2; 1 in quick mode).
-const S2_ROUNDS = Number(argValue('--s2-rounds') ?? (QUICK ? 1 : 2));
+const S2_ROUNDS = Number(opts['s2-rounds'] ?? (QUICK ? 1 : 2));
 if (!(Number.isInteger(S2_ROUNDS) && S2_ROUNDS >= 1)) usageError('--s2-rounds takes a whole number of rounds, at least 1');
 const PAD = 'x'.repeat(100);
 const API_KEY = 'bench-key';
@@ -432,7 +432,7 @@ async function main() {
   }
   // Only a full run (every scenario and server, all rates, the load generator as it runs by default)
   // replaces the headline table; quick, partial, busy-polling and other-nap runs are for development.
-  const full = !QUICK && !TOKENS && !argValue('--only') && !argValue('--servers') && !argValue('--rates') && !BUSY_POLL && NAP_US === NAP_DEFAULT;
+  const full = !QUICK && !TOKENS && !opts.only && !opts.servers && !opts.rates && !BUSY_POLL && NAP_US === NAP_DEFAULT;
   if (full) writeReport(rows, file);
   // The run's tables, as the headline has them, whatever the run was.
   console.log(reportLines(rows, file).join('\n'));
