@@ -1,8 +1,7 @@
-// One raw RESP connection to Redis, pipelined: commands are written as they come (those behind
-// unanswered ones at the end of the turn, together) and replies are matched to them in order. Raw
-// rather than ioredis because a Webdis reply depends on the reply's type (status `+OK` →
-// [true,"OK"], bulk `$2 OK` → "OK") and `/.raw` clients get Redis's bytes as they are; ioredis folds
-// both types into strings.
+// One raw RESP connection to Redis, pipelined: commands are written as they come and replies are
+// matched to them in order. Raw rather than ioredis because a Webdis reply depends on the reply's
+// type (status `+OK` → [true,"OK"], bulk `$2 OK` → "OK") and `/.raw` clients get Redis's bytes as
+// they are; ioredis folds both types into strings.
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { encodeCommand, RespReader, RespSyntaxError, type RespValue } from './resp.js';
@@ -75,8 +74,6 @@ export class RespConnection {
   /** Not yet written (only while a SELECT is awaited). */
   private queue: Queued[] = [];
   private selecting = false;
-  /** The socket held corked until the end of the turn (see write), if any. */
-  private corked: Socket | undefined;
   /** The database in effect after everything written so far. */
   private db: number;
   private timer: NodeJS.Timeout | undefined;
@@ -139,17 +136,6 @@ export class RespConnection {
   }
 
   private write(socket: Socket, args: readonly Buffer[], pending: Pending): void {
-    // A command behind others still unanswered cannot run before them: it goes out at the end of the
-    // loop's turn, in one write with the others the turn sends, as Webdis's event loop writes what a
-    // turn gathered. One to an idle connection is written at once.
-    if (this.inflight.length > 0 && this.corked !== socket) {
-      socket.cork();
-      this.corked = socket;
-      setImmediate(() => {
-        if (this.corked === socket) this.corked = undefined;
-        socket.uncork();
-      });
-    }
     this.inflight.push(pending);
     socket.write(encodeCommand(args));
     this.armTimer();
