@@ -48,7 +48,7 @@ const CORS_LIST: readonly OutgoingHttpHeader[] = Object.entries(CORS).flat() as 
  * A response's headers as the list of names and values `writeHead` also takes: Webdis's CORS headers,
  * then each given object's. Not one object spread from the others: Node writes the headers of such an
  * object at a fraction of the speed of a list or a literal (a Webdis command's reply cost a third more
- * CPU, docs/optimisations.md, "Webdis replies' headers").
+ * CPU, docs/optimisations.md, "Webdis commands over HTTP").
  */
 function headerList(...objects: Array<OutgoingHttpHeaders | undefined>): OutgoingHttpHeader[] {
   const list: OutgoingHttpHeader[] = CORS_LIST.slice();
