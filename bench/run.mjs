@@ -30,21 +30,20 @@ const usageError = (message) => {
   console.error(`bench: ${message}\nusage: ${USAGE}`);
   process.exit(2);
 };
-const options = () => parseArgs({
-  options: {
-    quick: { type: 'boolean' },
-    references: { type: 'boolean' },
-    tokens: { type: 'boolean' },
-    only: { type: 'string' },
-    servers: { type: 'string' },
-    rates: { type: 'string' },
-    's2-rounds': { type: 'string' },
-    baseline: { type: 'string' },
-  },
-}).values;
 let opts;
 try {
-  opts = options();
+  ({ values: opts } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      references: { type: 'boolean' },
+      tokens: { type: 'boolean' },
+      only: { type: 'string' },
+      servers: { type: 'string' },
+      rates: { type: 'string' },
+      's2-rounds': { type: 'string' },
+      baseline: { type: 'string' },
+    },
+  }));
 } catch (err) {
   usageError(err.message);
 }
@@ -125,6 +124,12 @@ function publishAtRate(server, rate, seconds, channelOf) {
   );
 }
 
+/** Waits until the load generator has received `expected` deliveries since its last mark, at most `maxMs` (polled every `everyMs`). */
+async function deliveries(lg, expected, maxMs, everyMs) {
+  const end = Date.now() + maxMs;
+  while ((await lg.peek()).recv < expected && Date.now() < end) await sleep(everyMs);
+}
+
 /**
  * Checks that publications reach the subscribers before measuring: a setup that delivers nothing is
  * reported as an error, not as a row of zeros.
@@ -163,8 +168,7 @@ async function s1(kind) {
       const expected = sent * CFG.s1Conns;
       // Deliveries still on their way when publishing stops belong to the step: wait for them (at most
       // 3 s), then read the step's stats in one piece, so its percentiles are over all its deliveries.
-      const drainEnd = Date.now() + 3000;
-      while ((await lg.peek()).recv < expected && Date.now() < drainEnd) await sleep(200);
+      await deliveries(lg, expected, 3000, 200);
       const stats = await lg.mark();
       const received = stats.recv;
       const seconds = (performance.now() - t0) / 1000;
@@ -243,8 +247,7 @@ async function s2(kind) {
     const sent = await publishAtRate(server, CFG.s2Rate, CFG.s2Sec, channelOf);
     const seconds = (performance.now() - t0) / 1000;
     // Deliveries still on their way belong to the measurement: wait for them, at most a second.
-    const drainEnd = Date.now() + 1000;
-    while ((await lg.peek()).recv < sent && Date.now() < drainEnd) await sleep(50);
+    await deliveries(lg, sent, 1000, 50);
     const stats = await lg.mark();
     const after = procStats(server.pid);
     const row = {

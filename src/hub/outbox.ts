@@ -318,12 +318,15 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     else this.rest = [bytes];
     this.count++;
     this.queuedBytes += bytes.length;
-    if (!this.pending) {
-      this.pending = true;
-      dirty[dirtyCount++] = this;
-      schedule();
-    }
+    if (!this.pending) this.due();
     return true;
+  }
+
+  /** Marks the connection due a flush at the turn's end. */
+  private due(): void {
+    this.pending = true;
+    dirty[dirtyCount++] = this;
+    schedule();
   }
 
   /**
@@ -338,9 +341,7 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
     this.stalledSince = 0; // it has sent everything
     socket.write(frameOf(bytes, binary));
     this.unsent = this.unsentAfterWrite = socket.writableLength;
-    this.pending = true;
-    dirty[dirtyCount++] = this;
-    schedule();
+    this.due();
     return true;
   }
 

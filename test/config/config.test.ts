@@ -14,8 +14,6 @@ import { tempFile } from '../helpers/temp.js';
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'herald.js');
 
-const tmpFile = tempFile;
-
 test('defaults are safe: nothing open', () => {
   const c = loadConfig();
   assert.equal(c.port, 8000);
@@ -76,7 +74,7 @@ test('errors name the key and what is wrong', () => {
 });
 
 test('file < environment < overrides', () => {
-  const file = tmpFile('h.json', JSON.stringify({ port: 1111, client: { ping_interval: '5s' }, http_api: { key: 'file' } }));
+  const file = tempFile('h.json', JSON.stringify({ port: 1111, client: { ping_interval: '5s' }, http_api: { key: 'file' } }));
   const env = { HERALD_PORT: '2222', HERALD_HTTP_API_KEY: 'env', HERALD_CLIENT_ALLOWED_ORIGINS: '["https://a.example"]' };
   const c = loadConfig({ file, env, overrides: { port: 3333 } });
   assert.equal(c.port, 3333);
@@ -137,7 +135,7 @@ test('keys without a default (optional ones, Centrifugo v6 aliases) and object-v
 
 test('bad config files: unreadable, not JSON', () => {
   assert.match(configError(() => loadConfig({ file: '/nonexistent/h.json' })), /cannot read config file/);
-  assert.match(configError(() => loadConfig({ file: tmpFile('bad.json', '{oops') })), /not valid JSON/);
+  assert.match(configError(() => loadConfig({ file: tempFile('bad.json', '{oops') })), /not valid JSON/);
 });
 
 test('the demo config validates', () => {

@@ -19,10 +19,8 @@ import type { OpenLimits } from '../../server/open-limits.js';
  * 20.12), which makes no hash object per reply (a Webdis command over HTTP 8% faster,
  * docs/optimisations.md, "Webdis commands over HTTP"); `createHash` before.
  */
-const md5Hex: (data: Buffer) => string = (() => {
-  const oneShot = (crypto as unknown as { hash?: (algorithm: string, data: Buffer, encoding: 'hex') => string }).hash;
-  return oneShot ? (data) => oneShot('md5', data, 'hex') : (data) => crypto.createHash('md5').update(data).digest('hex');
-})();
+const md5Hex: (data: Buffer) => string =
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('md5', data, 'hex') : (data) => crypto.createHash('md5').update(data).digest('hex');
 
 /** What the HTTP side needs. */
 export interface HttpContext extends CommandContext, PubSubContext {
@@ -56,17 +54,15 @@ const CORS_LIST: readonly OutgoingHttpHeader[] = Object.entries(CORS).flat() as 
 
 /**
  * A response's headers as the list of names and values `writeHead` also takes: Webdis's CORS headers,
- * then each given object's. Not one object spread from the others: Node writes the headers of such an
+ * then `headers`. Not one object spread from CORS and the others: Node writes the headers of such an
  * object at a fraction of the speed of a list or a literal (a Webdis command's reply cost a third more
  * CPU, docs/optimisations.md, "Webdis commands over HTTP").
  */
-function headerList(...objects: Array<OutgoingHttpHeaders | undefined>): OutgoingHttpHeader[] {
+function headerList(headers: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
   const list: OutgoingHttpHeader[] = CORS_LIST.slice();
-  for (const headers of objects) {
-    for (const name in headers) {
-      const value = headers[name];
-      if (value !== undefined) list.push(name, value);
-    }
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) list.push(name, value);
   }
   return list;
 }
@@ -167,13 +163,17 @@ export class WebdisHttp {
     const etag = `"${md5Hex(rendered.body)}"`;
     if (req.headers['if-none-match'] === etag) return send(res, 304);
     const headers: OutgoingHttpHeaders = { 'Content-Type': command.format.contentType, ETag: etag };
-    if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
-    send(res, 200, headers, rendered.body, this.sandboxed(command));
+    this.addOptional(headers, command, options);
+    send(res, 200, headers, rendered.body);
   }
 
-  /** The sandbox headers for a reply in a format a browser may render as a page (a string value in a type of the URL's choosing). */
-  private sandboxed(command: HttpCommand): OutgoingHttpHeaders | undefined {
-    return this.ctx.sandbox && command.format.render === 'custom' ? SANDBOX : undefined;
+  /**
+   * Adds the headers a reply or stream carries only sometimes: `?filename=`'s, and the sandbox headers
+   * for one in a format a browser may render as a page (a string value in a type of the URL's choosing).
+   */
+  private addOptional(headers: OutgoingHttpHeaders, command: HttpCommand, options: HttpOptions): void {
+    if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
+    if (this.ctx.sandbox && command.format.render === 'custom') Object.assign(headers, SANDBOX);
   }
 
   /** Streams the subscription's replies and messages, one chunk each, until the client leaves. */
@@ -194,8 +194,8 @@ export class WebdisHttp {
       if (res.headersSent) return;
       // `X-Accel-Buffering: no`: nginx in front passes each reply on at once instead of buffering the stream.
       const headers: OutgoingHttpHeaders = { 'Content-Type': command.format.contentType, 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' };
-      if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
-      res.writeHead(200, headerList(headers, this.sandboxed(command)));
+      this.addOptional(headers, command, options);
+      res.writeHead(200, headerList(headers));
     };
     // What the stream is sent goes through an outbox, as a WebSocket's does: a reader that does not
     // keep up is cut off rather than buffered without bound, one working through a burst is not, and
@@ -300,14 +300,14 @@ export class CometStream implements MessageStream {
 /** Reason phrases Webdis writes where Node's differ (clients and Webdis's own tests match on them). */
 const WEBDIS_REASONS: Readonly<Record<number, string>> = { 413: 'Request Entity Too Large' };
 
-/** Writes a whole response with Webdis's CORS headers, then `headers` and `more`'s. */
-function send(res: ServerResponse, status: number, headers?: OutgoingHttpHeaders, body?: Buffer, more?: OutgoingHttpHeaders): void {
+/** Writes a whole response with Webdis's CORS headers, then `headers`. */
+function send(res: ServerResponse, status: number, headers?: OutgoingHttpHeaders, body?: Buffer): void {
   if (res.headersSent) {
     res.end();
     return;
   }
   const withBody = body !== undefined && status !== 304;
-  const list = headerList(headers, more);
+  const list = headerList(headers);
   list.push('Content-Length', withBody ? body.length : 0);
   res.writeHead(status, WEBDIS_REASONS[status], list);
   res.end(withBody ? body : undefined);
