@@ -60,10 +60,10 @@ function at50k(rows, server) {
 
 /**
  * A server's s2 result: the mean p99 over the rounds that measured it (every round's p99 is kept, to
- * show the spread) and the loss summed over them.
+ * show the spread) and the loss summed over them; the run's warm-up pass (`warm_up`) is not counted.
  */
 function s2Of(rows, server) {
-  const got = measured(rows, 's2', server);
+  const got = measured(rows, 's2', server).filter((r) => !r.warm_up);
   if (!got.length) return null;
   const p99s = got.map((r) => r.p99_ms);
   return { p99_ms: p99s.reduce((a, b) => a + b, 0) / p99s.length, p99s, loss: got.reduce((a, r) => a + r.loss, 0) };
