@@ -17,7 +17,7 @@ import type { OpenLimits } from '../../server/open-limits.js';
 /**
  * A reply's ETag digest (MD5, hex, as Webdis's): Node's one-shot `crypto.hash` where it has it (from
  * 20.12), which makes no hash object per reply (a Webdis command over HTTP 8% faster,
- * docs/optimisations.md, "Webdis commands over HTTP"); `createHash` before.
+ * docs/optimisations-connections.md, "Webdis commands over HTTP"); `createHash` before.
  */
 const md5Hex: (data: Buffer) => string =
   typeof crypto.hash === 'function' ? (data) => crypto.hash('md5', data, 'hex') : (data) => crypto.createHash('md5').update(data).digest('hex');
@@ -56,7 +56,7 @@ const CORS_LIST: readonly OutgoingHttpHeader[] = Object.entries(CORS).flat() as 
  * A response's headers as the list of names and values `writeHead` also takes: Webdis's CORS headers,
  * then `headers`. Not one object spread from CORS and the others: Node writes the headers of such an
  * object at a fraction of the speed of a list or a literal (a Webdis command's reply cost a third more
- * CPU, docs/optimisations.md, "Webdis commands over HTTP").
+ * CPU, docs/optimisations-connections.md, "Webdis commands over HTTP").
  */
 function headerList(headers: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
   const list: OutgoingHttpHeader[] = CORS_LIST.slice();
