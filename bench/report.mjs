@@ -8,7 +8,7 @@ const DOC = new URL('../docs/performance.md', import.meta.url).pathname;
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
 const PEERS = ['naive', 'socketio', 'webdis'];
-const HERALD = ['herald-memory', 'herald-redis', 'herald-baseline', 'herald-redis-baseline'];
+const HERALD = ['herald-memory', 'herald-redis', 'herald-webdis', 'herald-baseline', 'herald-redis-baseline'];
 /**
  * References that are not gateways (bare sockets, one write per delivery, no limits), each with how
  * the headline table names it: shown, and in the ratio table as what the targets would ask even of

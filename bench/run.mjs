@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Herald's benchmark: Herald and its peers, side by side in one run on this machine.
-//   node bench/run.mjs [--quick] [--references] [--tokens] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,naive,socketio,webdis,floor,floor-c] [--rates 2,10] [--s2-rounds 2]
+//   node bench/run.mjs [--quick] [--references] [--tokens] [--only s1,s2,s3,s4] [--servers herald-memory,herald-redis,herald-webdis,naive,socketio,webdis,floor,floor-c] [--rates 2,10] [--s2-rounds 2]
 // The server under test runs on CPU 0; the load generator (C, bench/loadgen.c), the publisher and
 // Redis on CPU 1. Every measurement gets a fresh server process and a fresh Redis. Results go to
 // bench/results/<date>.jsonl and the headline table to docs/performance.md.
@@ -349,7 +349,8 @@ async function s3(kind) {
 }
 
 async function s4(kind) {
-  if (!kind.startsWith('herald')) return [];
+  // Recovery is the native protocol's: Webdis clients have none (nor have the peers).
+  if (!kind.startsWith('herald') || kind === 'herald-webdis') return [];
   const server = await SERVER_KINDS[kind]();
   try {
     // Recovery needs history, so publications go through the API (the Redis engine's history function).

@@ -41,6 +41,14 @@ export function serverKinds(o) {
       const redis = await startRedis();
       return startHerald(o, { engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis);
     },
+    // Not run unless named (--servers): Herald's Webdis dialect on the Redis engine, its subscribers
+    // on the Webdis port as a Webdis page's are, publications plain PUBLISHes of the channel's own
+    // name: beside `webdis`, what a Webdis user moving to Herald gets.
+    async 'herald-webdis'() {
+      const redis = await startRedis();
+      const webdisPort = await freePort();
+      return startHerald(o, { engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } }, webdis: { enabled: true, address: '127.0.0.1', port: webdisPort } }, redis);
+    },
     async 'herald-redis-baseline'() {
       const redis = await startRedis();
       return startHerald(o, { engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis, join(o.baseline, 'bin', 'herald.js'));
@@ -188,17 +196,23 @@ async function startHerald(o, extra, redis, bin = join(ROOT, 'bin', 'herald.js')
   const p = nodeArgs.length || !existsSync(launcher)
     ? await startPinned(SERVER_CPU, process.execPath, [...nodeArgs, bin, '--config', file], { ready: /^herald \S+ listening on/m })
     : await startPinned(SERVER_CPU, launcher, ['--config', file], { ready: /^herald \S+ listening on/m });
+  // Webdis clients (herald-webdis) connect to the Webdis listener and hear a PUBLISH of the channel's
+  // own name, as Webdis's do.
+  const webdisPort = extra.webdis?.port;
+  if (webdisPort) await waitPort(webdisPort);
   // Like the peers: a plain PUBLISH through Redis (a channel without history takes the payload as is);
   // on the memory engine, API calls.
   const publisher = redis ? await redisPublisher(redis.port) : await httpPublisher(port, { 'X-API-Key': o.apiKey });
-  const publish = redis
-    ? (payload, channel) => publisher.publish(`herald{${channel}}.p`, payload)
-    : (payload, channel) => publisher.post('/api/publish', `{"channel":${JSON.stringify(channel)},"data":${payload}}`);
+  const publish = webdisPort
+    ? (payload, channel) => publisher.publish(channel, payload)
+    : redis
+      ? (payload, channel) => publisher.publish(`herald{${channel}}.p`, payload)
+      : (payload, channel) => publisher.post('/api/publish', `{"channel":${JSON.stringify(channel)},"data":${payload}}`);
   return {
     pid: p.proc.pid,
     redisPid: redis?.proc.pid,
-    proto: 'herald',
-    port,
+    proto: webdisPort ? 'webdis' : 'herald',
+    port: webdisPort ?? port,
     gone: () => exitedWith(p),
     publish,
     close: async () => {
