@@ -41,35 +41,41 @@ export interface OutboxOptions extends OutboxLimits {
 const OPCODE_TEXT = 0x1;
 const OPCODE_BINARY = 0x2;
 
-/** Writes the header of an unmasked server frame (FIN set) of `len` payload bytes into `out`; returns its length. */
-function writeHeader(out: Buffer, len: number, opcode: number): number {
-  out[0] = 0x80 | opcode;
+/** The length of the header of a frame of `len` payload bytes. */
+const headerLength = (len: number): number => (len < 126 ? 2 : len < 65536 ? 4 : 10);
+
+/**
+ * Writes the header of an unmasked server frame (FIN set) of `len` payload bytes into `out` at `at`;
+ * returns its length.
+ */
+function writeHeader(out: Buffer, at: number, len: number, opcode: number): number {
+  out[at] = 0x80 | opcode;
   if (len < 126) {
-    out[1] = len;
+    out[at + 1] = len;
     return 2;
   }
   if (len < 65536) {
-    out[1] = 126;
-    out.writeUInt16BE(len, 2);
+    out[at + 1] = 126;
+    out.writeUInt16BE(len, at + 2);
     return 4;
   }
-  out[1] = 127;
-  out.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-  out.writeUInt32BE(len >>> 0, 6);
+  out[at + 1] = 127;
+  out.writeUInt32BE(Math.floor(len / 2 ** 32), at + 2);
+  out.writeUInt32BE(len >>> 0, at + 6);
   return 10;
 }
 
 /** The header alone of a frame of `len` payload bytes. */
 function frameHeader(len: number, opcode: number): Buffer {
   const out = Buffer.allocUnsafe(10);
-  return out.subarray(0, writeHeader(out, len, opcode));
+  return out.subarray(0, writeHeader(out, 0, len, opcode));
 }
 
 /** A whole unmasked server frame (FIN set) holding `payload`: one buffer, header then payload. */
 export function frame(payload: Buffer, opcode = OPCODE_TEXT): Buffer {
   const len = payload.length;
-  const out = Buffer.allocUnsafe((len < 126 ? 2 : len < 65536 ? 4 : 10) + len);
-  payload.copy(out, writeHeader(out, len, opcode));
+  const out = Buffer.allocUnsafe(headerLength(len) + len);
+  payload.copy(out, writeHeader(out, 0, len, opcode));
   return out;
 }
 
@@ -108,8 +114,10 @@ function forgetFrames(): void {
   framesCached = 0;
 }
 
-// The last joined batch: sockets that flush the same messages in the same turn share its frame.
-let lastBatch: { items: Buffer[]; sep: Buffer; frame: Buffer } | undefined;
+// The last batch written: sockets that flush the same messages in the same turn share its bytes. `sep`
+// null: the messages' text frames one after another (a dialect whose messages are frames of their
+// own), else one frame of the messages joined by `sep`.
+let lastBatch: { items: Buffer[]; sep: Buffer | null; frame: Buffer } | undefined;
 
 /** True when `items` are `first` followed by the first `n - 1` of `rest`. */
 function sameItems(items: Buffer[], first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number): boolean {
@@ -153,6 +161,31 @@ function batchFrame(first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: n
   const f = frame(Buffer.concat(parts));
   lastBatch = { items, sep, frame: f };
   return f;
+}
+
+/**
+ * The text frames of `first` and the first `n - 1` of `rest`, one per message, in one buffer: one
+ * write for a socket's messages of a pass where a socket write per frame, each through Node's stream
+ * layer, cost more than the frames' bytes.
+ */
+function framesInOne(first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number): Buffer {
+  const last = lastBatch;
+  if (last && last.sep === null && sameItems(last.items, first, rest, n)) return last.frame;
+  const items = [first];
+  let total = headerLength(first.length) + first.length;
+  for (let i = 1; i < n; i++) {
+    const item = rest[i - 1]!;
+    items.push(item);
+    total += headerLength(item.length) + item.length;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const item of items) {
+    at += writeHeader(out, at, item.length, OPCODE_TEXT);
+    at += item.copy(out, at);
+  }
+  lastBatch = { items, sep: null, frame: out };
+  return out;
 }
 
 // Dirty outboxes are flushed in FIFO order by one setImmediate for all of them, in slices: after
@@ -412,6 +445,8 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
           socket.write(frameOf(first, binary?.[0]));
         } else if (sep && !binary) {
           writeBatch(socket, first, rest!, n, sep, queued);
+        } else if (!binary && queued < GATHER_MIN_BYTES) {
+          socket.write(framesInOne(first, rest!, n));
         } else {
           socket.cork();
           for (let i = 0; i < n; i++) {

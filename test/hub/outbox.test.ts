@@ -70,6 +70,60 @@ test('one message, then several in one turn: in order, text and binary as queued
   }
 });
 
+test('without a separator, text messages of one turn go out as a frame each, in order, whatever their size', async () => {
+  const { turn, close } = await pair(null);
+  try {
+    // The first of each turn is written at once; the rest of the turn in one write, one frame each
+    // (2- and 4-byte headers among them); with more than 16 KiB queued, a write per frame.
+    const sizes = [1, 125, 126, 1000, 3];
+    assert.deepEqual(await turn(sizes.map((n, i) => text(String(i).repeat(n)))), sizes.map((n, i) => text(String(i).repeat(n))));
+    const large = [text('s'), text('L'.repeat(20_000)), text('t'), text('M'.repeat(70_000)), text('u')];
+    assert.deepEqual(await turn(large), large);
+    assert.deepEqual(await turn([text('v'), text('w')]), [text('v'), text('w')]);
+  } finally {
+    await close();
+  }
+});
+
+test('without a separator, sockets given the same messages in one turn share their bytes; one given others gets its own', async () => {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const port = (wss.address() as AddressInfo).port;
+  const clients: WebSocket[] = [];
+  const frames: string[][] = [];
+  const outboxes: Outbox[] = [];
+  try {
+    for (let i = 0; i < 4; i++) {
+      const serverSide = new Promise<WebSocket>((r) => wss.once('connection', (ws) => r(ws)));
+      const client = new WebSocket(`ws://127.0.0.1:${port}`);
+      const got: string[] = [];
+      client.on('message', (data: Buffer) => got.push(data.toString('latin1')));
+      await new Promise<void>((r, j) => (client.once('open', () => r()), client.once('error', j)));
+      clients.push(client);
+      frames.push(got);
+      outboxes.push(new Outbox(await serverSide, { maxBytes: 1 << 20, separator: null, onOverflow: () => assert.fail('no overflow expected') }));
+    }
+    const m = ['first', 'one', 'two', 'three', 'other'].map((t) => Buffer.from(t));
+    // One turn: each socket's first message is written at once; the rest wait for the flush, where the
+    // first two sockets flush the same three messages, the third the first two of them, the fourth two
+    // of them and another.
+    const queued = [
+      [m[0]!, m[1]!, m[2]!, m[3]!],
+      [m[0]!, m[1]!, m[2]!, m[3]!],
+      [m[0]!, m[1]!, m[2]!],
+      [m[0]!, m[1]!, m[2]!, m[4]!],
+    ];
+    queued.forEach((messages, i) => messages.forEach((b) => outboxes[i]!.push(b)));
+    const want = queued.map((messages) => messages.map((b) => b.toString('latin1')));
+    for (let i = 0; i < 200 && frames.some((got, k) => got.length < want[k]!.length); i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50)); // and nothing more
+    assert.deepEqual(frames, want);
+  } finally {
+    for (const c of clients) c.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+  }
+});
+
 test('with a separator, text messages of one turn join into one frame; a binary one keeps frames apart', async () => {
   const { turn, close } = await pair(Buffer.from('\n'));
   try {
