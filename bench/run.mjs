@@ -66,12 +66,13 @@ const BASELINE = opts.baseline;
 if (BASELINE && !existsSync(join(BASELINE, 'bin', 'herald.js'))) usageError(`--baseline takes a checkout of Herald (no bin/herald.js in ${BASELINE})`);
 if (BASELINE && SERVERS.includes('herald-redis')) SERVERS.unshift('herald-redis-baseline');
 if (BASELINE && (SERVERS.includes('herald-memory') || !SERVERS.includes('herald-redis'))) SERVERS.unshift('herald-baseline');
+const CFG = QUICK
+  ? { s1Conns: 1000, s1Rates: [10, 50, 100, 200], stepSec: 2, warmSec: 1, warmRate: 50, s2Conns: 1000, s2Rate: 1000, s2Sec: 3, s3Conns: 2000, s4Clients: 200 }
+  : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, warmSec: 2, warmRate: 10, s2Conns: 5000, s2Rate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
 // s2's warm-up publishes 5,000 a second in both modes: at quick mode's own 1,000/s, its one second
 // left Herald's hot path to be compiled during the measurement (p99 about 3 ms where naive's was 0.5;
 // 0.4–1.2 ms after 5,000 publications).
-const CFG = QUICK
-  ? { s1Conns: 1000, s1Rates: [10, 50, 100, 200], stepSec: 2, warmSec: 1, warmRate: 50, s2Conns: 1000, s2Rate: 1000, s2WarmRate: 5000, s2Sec: 3, s3Conns: 2000, s4Clients: 200 }
-  : { s1Conns: 5000, s1Rates: [2, 10, 20, 40, 80, 160, 320, 640], stepSec: 4, warmSec: 2, warmRate: 10, s2Conns: 5000, s2Rate: 5000, s2WarmRate: 5000, s2Sec: 5, s3Conns: 10000, s4Clients: 1000 };
+const S2_WARM_RATE = 5000;
 // --rates 2,10: only these s1 publication rates (for profiling one step).
 if (opts.rates) CFG.s1Rates = opts.rates.split(',').map(Number);
 if (!CFG.s1Rates.every((r) => Number.isInteger(r) && r >= 1)) usageError(`--rates takes publications a second, whole numbers from 1 (got ${JSON.stringify(opts.rates)})`);
@@ -242,7 +243,7 @@ async function s2(kind) {
   try {
     lg = await startLoadgen(server, CFG.s2Conns, 'each');
     await probe(server, lg, () => 'bench0');
-    await publishAtRate(server, CFG.s2WarmRate, CFG.warmSec, channelOf); // warm-up, as in s1
+    await publishAtRate(server, S2_WARM_RATE, CFG.warmSec, channelOf); // warm-up, as in s1
     await sleep(500);
     await lg.mark();
     const before = procStats(server.pid);

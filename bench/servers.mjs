@@ -39,7 +39,7 @@ export function serverKinds(o) {
     },
     async 'herald-redis'() {
       const redis = await startRedis();
-      return startHerald(o, { engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis);
+      return startHerald(o, onRedis(redis), redis);
     },
     // Not run unless named (--servers): Herald's Webdis dialect on the Redis engine, its subscribers
     // on the Webdis port as a Webdis page's are, publications plain PUBLISHes of the channel's own
@@ -47,11 +47,11 @@ export function serverKinds(o) {
     async 'herald-webdis'() {
       const redis = await startRedis();
       const webdisPort = await freePort();
-      return startHerald(o, { engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } }, webdis: { enabled: true, address: '127.0.0.1', port: webdisPort } }, redis);
+      return startHerald(o, { ...onRedis(redis), webdis: { enabled: true, address: '127.0.0.1', port: webdisPort } }, redis);
     },
     async 'herald-redis-baseline'() {
       const redis = await startRedis();
-      return startHerald(o, { engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } }, redis, join(o.baseline, 'bin', 'herald.js'));
+      return startHerald(o, onRedis(redis), redis, join(o.baseline, 'bin', 'herald.js'));
     },
     async naive() {
       return peerOnRedis(process.execPath, [join(peersDir(), 'naive.mjs')]);
@@ -115,6 +115,9 @@ export function serverKinds(o) {
     },
   };
 }
+
+/** Herald's engine settings for the Redis `redis`. */
+const onRedis = (redis) => ({ engine: { type: 'redis', redis: { url: `redis://127.0.0.1:${redis.port}` } } });
 
 /**
  * A server with a Redis of its own (naive, or a reference): it subscribes there, a client picks its

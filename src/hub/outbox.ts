@@ -127,17 +127,15 @@ function sameItems(items: Buffer[], first: Buffer, rest: ReadonlyArray<Buffer | 
 }
 
 /**
- * A joined batch at least this large that no other socket shares is written as its frame's header
- * and its items, gathered by the socket into one writev, instead of being copied into one frame per
- * socket (a 64 KB publication beside each socket's own message would be copied once per socket).
+ * A batch at least this large is not copied into one buffer (a 64 KB publication beside each socket's
+ * own message would be copied once per socket): a joined one is written as its frame's header and its
+ * items, gathered by the socket into one writev; messages that are frames of their own, a corked write
+ * each.
  */
 const GATHER_MIN_BYTES = 16 * 1024;
 
-/** Writes `first` and the first `n - 1` of `rest`, joined by `sep`, as one frame (`bytes`: the items' size). */
-function writeBatch(socket: Socket, first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number, sep: Buffer, bytes: number): void {
-  if (bytes < GATHER_MIN_BYTES) return void socket.write(batchFrame(first, rest, n, sep));
-  const last = lastBatch;
-  if (last && last.sep === sep && sameItems(last.items, first, rest, n)) return void socket.write(last.frame);
+/** Writes `first` and the first `n - 1` of `rest`, joined by `sep`, as one frame gathered from its parts (`bytes`: the items' size). */
+function writeGathered(socket: Socket, first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number, sep: Buffer, bytes: number): void {
   socket.cork();
   socket.write(frameHeader(bytes + (n - 1) * sep.length, OPCODE_TEXT));
   socket.write(first);
@@ -148,43 +146,39 @@ function writeBatch(socket: Socket, first: Buffer, rest: ReadonlyArray<Buffer | 
   socket.uncork();
 }
 
-/** The frame of `first` and the first `n - 1` of `rest`, joined by `sep`. */
-function batchFrame(first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number, sep: Buffer): Buffer {
+/**
+ * The bytes of `first` and the first `n - 1` of `rest`, text messages, in one buffer for one write,
+ * shared by the sockets that flush the same messages this pass: one frame of them joined by `sep`, or
+ * (`sep` null, a dialect whose messages are frames of their own) their frames one after another, where
+ * a socket write per frame, each through Node's stream layer, cost more than the frames' bytes.
+ */
+function batchBytes(first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number, sep: Buffer | null): Buffer {
   const last = lastBatch;
   if (last && last.sep === sep && sameItems(last.items, first, rest, n)) return last.frame;
   const items = [first];
-  const parts = [first];
-  for (let i = 1; i < n; i++) {
-    items.push(rest[i - 1]!);
-    parts.push(sep, rest[i - 1]!);
-  }
-  const f = frame(Buffer.concat(parts));
-  lastBatch = { items, sep, frame: f };
-  return f;
+  for (let i = 1; i < n; i++) items.push(rest[i - 1]!);
+  const bytes = sep ? joinedFrame(items, sep) : framesOneAfterAnother(items);
+  lastBatch = { items, sep, frame: bytes };
+  return bytes;
 }
 
-/**
- * The text frames of `first` and the first `n - 1` of `rest`, one per message, in one buffer: one
- * write for a socket's messages of a pass where a socket write per frame, each through Node's stream
- * layer, cost more than the frames' bytes.
- */
-function framesInOne(first: Buffer, rest: ReadonlyArray<Buffer | undefined>, n: number): Buffer {
-  const last = lastBatch;
-  if (last && last.sep === null && sameItems(last.items, first, rest, n)) return last.frame;
-  const items = [first];
-  let total = headerLength(first.length) + first.length;
-  for (let i = 1; i < n; i++) {
-    const item = rest[i - 1]!;
-    items.push(item);
-    total += headerLength(item.length) + item.length;
-  }
+/** One text frame of `items` joined by `sep`. */
+function joinedFrame(items: Buffer[], sep: Buffer): Buffer {
+  const parts = [items[0]!];
+  for (let i = 1; i < items.length; i++) parts.push(sep, items[i]!);
+  return frame(Buffer.concat(parts));
+}
+
+/** A text frame of each of `items`, one after another in one buffer. */
+function framesOneAfterAnother(items: Buffer[]): Buffer {
+  let total = 0;
+  for (const item of items) total += headerLength(item.length) + item.length;
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (const item of items) {
     at += writeHeader(out, at, item.length, OPCODE_TEXT);
     at += item.copy(out, at);
   }
-  lastBatch = { items, sep: null, frame: out };
   return out;
 }
 
@@ -443,10 +437,10 @@ export abstract class OutboxBase<W extends OutboxSocket = WebSocket> {
         const sep = this.separator;
         if (n === 1) {
           socket.write(frameOf(first, binary?.[0]));
-        } else if (sep && !binary) {
-          writeBatch(socket, first, rest!, n, sep, queued);
         } else if (!binary && queued < GATHER_MIN_BYTES) {
-          socket.write(framesInOne(first, rest!, n));
+          socket.write(batchBytes(first, rest!, n, sep));
+        } else if (sep && !binary) {
+          writeGathered(socket, first, rest!, n, sep, queued);
         } else {
           socket.cork();
           for (let i = 0; i < n; i++) {

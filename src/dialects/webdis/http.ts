@@ -3,7 +3,7 @@
 // 503 when Redis is away, 405 for other methods, and comet: GET /SUBSCRIBE/chan streams each reply
 // as one chunk until the client goes away.
 import * as crypto from 'node:crypto';
-import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeader, ServerResponse } from 'node:http';
 import type { Acl } from './acl.js';
 import { arityError, nameTooLong, namesReserved, PUBSUB_VERBS, runCommand, verbOf, type CommandContext } from './commands.js';
 import { parseCommandPath, readOptions, renderReply, type HttpCommand, type HttpOptions } from './http-command.js';
@@ -40,32 +40,20 @@ export interface HttpContext extends CommandContext, PubSubContext {
  * origin); `nosniff` keeps a browser from taking other types for HTML. JSON and JSONP replies (which
  * no browser runs as a page) are unchanged.
  */
-const SANDBOX: OutgoingHttpHeaders = { 'Content-Security-Policy': 'sandbox', 'X-Content-Type-Options': 'nosniff' };
-
-const CORS: OutgoingHttpHeaders = {
-  Allow: 'GET,POST,PUT,OPTIONS',
-  'Access-Control-Allow-Methods': 'GET,POST,PUT,OPTIONS',
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Headers': 'X-Requested-With, Content-Type, Authorization',
-};
-
-/** The CORS headers as the list of names and values `writeHead` takes. */
-const CORS_LIST: readonly OutgoingHttpHeader[] = Object.entries(CORS).flat() as OutgoingHttpHeader[];
+const SANDBOX: readonly OutgoingHttpHeader[] = ['Content-Security-Policy', 'sandbox', 'X-Content-Type-Options', 'nosniff'];
 
 /**
- * A response's headers as the list of names and values `writeHead` also takes: Webdis's CORS headers,
- * then `headers`. Not one object spread from CORS and the others: Node writes the headers of such an
- * object at a fraction of the speed of a list or a literal (a Webdis command's reply cost a third more
- * CPU, docs/optimisations-connections.md, "Webdis commands over HTTP").
+ * Webdis's CORS headers, on every response. Headers here are lists of names and values, as
+ * `writeHead` also takes them: Node writes the headers of an object spread from CORS and the others at
+ * a fraction of the speed of a list or a literal (a Webdis command's reply cost a third more CPU,
+ * docs/optimisations-connections.md, "Webdis commands over HTTP").
  */
-function headerList(headers: OutgoingHttpHeaders | undefined): OutgoingHttpHeader[] {
-  const list: OutgoingHttpHeader[] = CORS_LIST.slice();
-  for (const name in headers) {
-    const value = headers[name];
-    if (value !== undefined) list.push(name, value);
-  }
-  return list;
-}
+const CORS: readonly OutgoingHttpHeader[] = [
+  'Allow', 'GET,POST,PUT,OPTIONS',
+  'Access-Control-Allow-Methods', 'GET,POST,PUT,OPTIONS',
+  'Access-Control-Allow-Origin', '*',
+  'Access-Control-Allow-Headers', 'X-Requested-With, Content-Type, Authorization',
+];
 
 const CROSSDOMAIN =
   '<?xml version="1.0"?>\n<!DOCTYPE cross-domain-policy SYSTEM "http://www.macromedia.com/xml/dtds/cross-domain-policy.dtd">\n' +
@@ -89,10 +77,10 @@ export class WebdisHttp {
     const path = q < 0 ? target : target.slice(0, q);
     const options = readOptions(q < 0 ? '' : target.slice(q + 1));
     const method = req.method ?? 'GET';
-    if (method === 'OPTIONS') return send(res, 200, { 'Content-Type': 'text/html' });
+    if (method === 'OPTIONS') return send(res, 200, ['Content-Type', 'text/html']);
     if (method !== 'GET' && method !== 'POST' && method !== 'PUT') return send(res, 405);
     if (!options) return send(res, 400);
-    if (method === 'GET' && path === '/crossdomain.xml') return send(res, 200, { 'Content-Type': 'application/xml' }, Buffer.from(CROSSDOMAIN));
+    if (method === 'GET' && path === '/crossdomain.xml') return send(res, 200, ['Content-Type', 'application/xml'], Buffer.from(CROSSDOMAIN));
     let command: HttpCommand | undefined;
     if (method === 'GET') {
       command = parseCommandPath(path.slice(1), options);
@@ -104,7 +92,7 @@ export class WebdisHttp {
         res.destroy(); // the client went away mid-body: nobody to answer
         return;
       }
-      if (!body) return send(res, 413, { Connection: 'Close' });
+      if (!body) return send(res, 413, ['Connection', 'Close']);
       if (method === 'PUT') {
         // An empty body adds no argument (Webdis: `if(body && body_len)`).
         command = parseCommandPath(path.slice(1), options, body.length > 0 ? body : undefined);
@@ -162,7 +150,7 @@ export class WebdisHttp {
     if ('status' in rendered) return send(res, rendered.status);
     const etag = `"${md5Hex(rendered.body)}"`;
     if (req.headers['if-none-match'] === etag) return send(res, 304);
-    const headers: OutgoingHttpHeaders = { 'Content-Type': command.format.contentType, ETag: etag };
+    const headers: OutgoingHttpHeader[] = ['Content-Type', command.format.contentType, 'ETag', etag];
     this.addOptional(headers, command, options);
     send(res, 200, headers, rendered.body);
   }
@@ -171,9 +159,9 @@ export class WebdisHttp {
    * Adds the headers a reply or stream carries only sometimes: `?filename=`'s, and the sandbox headers
    * for one in a format a browser may render as a page (a string value in a type of the URL's choosing).
    */
-  private addOptional(headers: OutgoingHttpHeaders, command: HttpCommand, options: HttpOptions): void {
-    if (options.filename) headers['Content-Disposition'] = `attachment; filename="${options.filename}"`;
-    if (this.ctx.sandbox && command.format.render === 'custom') Object.assign(headers, SANDBOX);
+  private addOptional(headers: OutgoingHttpHeader[], command: HttpCommand, options: HttpOptions): void {
+    if (options.filename) headers.push('Content-Disposition', `attachment; filename="${options.filename}"`);
+    if (this.ctx.sandbox && command.format.render === 'custom') headers.push(...SANDBOX);
   }
 
   /** Streams the subscription's replies and messages, one chunk each, until the client leaves. */
@@ -187,15 +175,15 @@ export class WebdisHttp {
     options: HttpOptions,
   ): Promise<void> {
     const refused = this.ctx.limits.admit();
-    if (refused) return send(res, 503, { 'Content-Type': 'text/plain; charset=utf-8' }, Buffer.from(this.ctx.limits.refusalText(refused)));
+    if (refused) return send(res, 503, ['Content-Type', 'text/plain; charset=utf-8'], Buffer.from(this.ctx.limits.refusalText(refused)));
     const max = this.ctx.queueMaxSize;
     const callback = command.format.render === 'json' ? options.jsonp : undefined;
     const start = () => {
       if (res.headersSent) return;
       // `X-Accel-Buffering: no`: nginx in front passes each reply on at once instead of buffering the stream.
-      const headers: OutgoingHttpHeaders = { 'Content-Type': command.format.contentType, 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' };
+      const headers: OutgoingHttpHeader[] = [...CORS, 'Content-Type', command.format.contentType, 'Cache-Control', 'no-cache', 'X-Accel-Buffering', 'no'];
       this.addOptional(headers, command, options);
-      res.writeHead(200, headerList(headers));
+      res.writeHead(200, headers);
     };
     // What the stream is sent goes through an outbox, as a WebSocket's does: a reader that does not
     // keep up is cut off rather than buffered without bound, one working through a burst is not, and
@@ -300,15 +288,13 @@ export class CometStream implements MessageStream {
 /** Reason phrases Webdis writes where Node's differ (clients and Webdis's own tests match on them). */
 const WEBDIS_REASONS: Readonly<Record<number, string>> = { 413: 'Request Entity Too Large' };
 
-/** Writes a whole response with Webdis's CORS headers, then `headers`. */
-function send(res: ServerResponse, status: number, headers?: OutgoingHttpHeaders, body?: Buffer): void {
+/** Writes a whole response with Webdis's CORS headers, then `headers` (names and values). */
+function send(res: ServerResponse, status: number, headers: readonly OutgoingHttpHeader[] = [], body?: Buffer): void {
   if (res.headersSent) {
     res.end();
     return;
   }
   const withBody = body !== undefined && status !== 304;
-  const list = headerList(headers);
-  list.push('Content-Length', withBody ? body.length : 0);
-  res.writeHead(status, WEBDIS_REASONS[status], list);
+  res.writeHead(status, WEBDIS_REASONS[status], [...CORS, ...headers, 'Content-Length', withBody ? body.length : 0]);
   res.end(withBody ? body : undefined);
 }
